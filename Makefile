@@ -1,0 +1,37 @@
+# Build, test, run and install the server. `make` builds ./memcached
+# (release) and ./memcached-debug (debug assertions and debug-only commands).
+
+CARGO   ?= cargo
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man/man1
+
+all: memcached memcached-debug
+
+memcached: FORCE
+	$(CARGO) build --release
+	cp target/release/memcached memcached
+
+memcached-debug: FORCE
+	$(CARGO) build --features debug-commands
+	cp target/debug/memcached memcached-debug
+
+test: all
+	$(CARGO) test --features debug-commands
+	prove -r t/
+
+run: memcached
+	./memcached -l 127.0.0.1 -p 11211
+
+install: memcached
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+	install -m 0755 memcached $(DESTDIR)$(BINDIR)/memcached
+	install -m 0644 doc/memcached.1 $(DESTDIR)$(MANDIR)/memcached.1
+
+clean:
+	$(CARGO) clean
+	rm -f memcached memcached-debug
+
+FORCE:
+
+.PHONY: all test run install clean FORCE

@@ -1,0 +1,244 @@
+package MemcachedTest;
+
+# Test helper: starts the server binary on a free port (or a unix socket),
+# waits until it accepts connections, hands out sockets, and stops it.
+#
+#   use lib 't/lib'; use MemcachedTest;
+#   my $server = new_memcached('-m 64');      # extra command-line args
+#   my $sock = $server->sock;                  # first connection
+#   print $sock "set foo 0 0 3\r\nbar\r\n";
+#   is(scalar <$sock>, "STORED\r\n", "stored foo");
+#
+# MEMCACHED_BIN picks the binary (default ./memcached-debug); setting it to
+# /usr/bin/memcached runs a script against memcached itself, which is how
+# the expected bytes in t/ were checked. Scripts that need our debug
+# commands call `require_debug_binary` and bail out loudly otherwise.
+
+use strict;
+use warnings;
+use IO::Socket::INET;
+use IO::Socket::UNIX;
+use POSIX ":sys_wait_h";
+use Time::HiRes qw(usleep time);
+use Exporter 'import';
+
+our @EXPORT = qw(new_memcached server_binary is_ours free_port
+                 mem_get_is send_recv read_reply read_until_end run_binary);
+
+my @servers;
+
+sub server_binary {
+    return $ENV{MEMCACHED_BIN} // './memcached-debug';
+}
+
+# True when the binary under test is ours (it accepts debug commands).
+sub is_ours {
+    return server_binary() !~ m{/usr/bin/memcached$};
+}
+
+# Finds a TCP port nobody listens on right now (bind to 0, read, close).
+sub free_port {
+    my $proto = shift // 'tcp';
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => $proto, ReuseAddr => 1)
+        or die "cannot find a free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# Runs the binary to completion with the given argument list and returns
+# (exit status, stdout+stderr). For flag tests that expect an exit.
+sub run_binary {
+    my @args = @_;
+    my $bin = server_binary();
+    my $pid = open(my $fh, '-|');
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDERR, '>&', \*STDOUT);
+        exec($bin, @args) or POSIX::_exit(127);
+    }
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    return ($? >> 8, $out);
+}
+
+# Starts a server with extra arguments (a string split on spaces, or an
+# array ref). Options: udp => 1 also opens a UDP port; unix => 1 listens on a
+# unix socket instead of TCP; no_port => 1 passes no -p (caller gives one).
+sub new_memcached {
+    my ($args, %opt) = @_;
+    my @args = ref $args ? @$args : split(' ', $args // '');
+    my $bin = server_binary();
+    die "no server binary at $bin (run make)" unless -x $bin;
+    for my $attempt (1 .. 5) {
+        my ($port, $udpport, $path) = (0, 0, undef);
+        my @full = @args;
+        if ($opt{unix}) {
+            $path = "/tmp/mctest.$$.$attempt." . int(rand(1e6)) . ".sock";
+            push @full, '-s', $path;
+        } elsif (!$opt{no_port}) {
+            $port = free_port();
+            push @full, '-p', $port;
+        }
+        if ($opt{udp}) {
+            $udpport = free_port('udp');
+            push @full, '-U', $udpport;
+        }
+        push @full, '-u', 'root' if $< == 0 && !grep { $_ eq '-u' } @full;
+        my $errfile = "/tmp/mctest.$$.$attempt.err";
+        my $pid = fork();
+        die "fork: $!" unless defined $pid;
+        if ($pid == 0) {
+            open(STDERR, '>', $errfile);
+            open(STDOUT, '>&', \*STDERR);
+            exec($bin, @full) or POSIX::_exit(127);
+        }
+        my $self = bless { pid => $pid, port => $port, udpport => $udpport,
+                           path => $path, args => \@full, errfile => $errfile },
+                   __PACKAGE__;
+        my $deadline = time + 10;
+        while (time < $deadline) {
+            my $s = $self->new_sock;
+            if ($s) {
+                $self->{sock} = $s;
+                push @servers, $self;
+                return $self;
+            }
+            last if waitpid($pid, WNOHANG) == $pid;
+            usleep(20_000);
+        }
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+    }
+    die "could not start $bin @args";
+}
+
+sub port    { $_[0]{port} }
+sub udpport { $_[0]{udpport} }
+sub pid     { $_[0]{pid} }
+sub path    { $_[0]{path} }
+sub sock    { $_[0]{sock} }
+
+# What the server printed on stdout/stderr so far (for -v tests).
+sub output {
+    my $self = shift;
+    open(my $fh, '<', $self->{errfile}) or return '';
+    local $/;
+    my $out = <$fh>;
+    return $out // '';
+}
+
+# Opens one more connection to the server (undef if it cannot).
+sub new_sock {
+    my $self = shift;
+    if ($self->{path}) {
+        return IO::Socket::UNIX->new(Peer => $self->{path}, Type => SOCK_STREAM);
+    }
+    return IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}",
+                                 Proto => 'tcp', Timeout => 5);
+}
+
+# Opens a UDP socket connected to the server's UDP port.
+sub new_udp_sock {
+    my $self = shift;
+    return IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{udpport}",
+                                 Proto => 'udp');
+}
+
+# True while the server process has not exited.
+sub is_running {
+    my $self = shift;
+    return 0 if $self->{exited};
+    my $r = waitpid($self->{pid}, WNOHANG);
+    if ($r == $self->{pid}) {
+        $self->{exited} = 1;
+        $self->{status} = $?;
+        return 0;
+    }
+    return 1;
+}
+
+# Waits up to `timeout` seconds for the process to exit; returns its wait
+# status or undef if it is still running.
+sub wait_exit {
+    my ($self, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    while (time < $deadline) {
+        return $self->{status} unless $self->is_running;
+        usleep(10_000);
+    }
+    return undef;
+}
+
+# Stops the server with a signal (TERM by default) and reaps it.
+sub stop {
+    my ($self, $sig) = @_;
+    return $self->{status} unless $self->is_running;
+    kill($sig // 'TERM', $self->{pid});
+    my $st = $self->wait_exit(10);
+    unless (defined $st) {
+        kill 'KILL', $self->{pid};
+        waitpid($self->{pid}, 0);
+        $self->{exited} = 1;
+        $st = $self->{status} = $?;
+    }
+    return $st;
+}
+
+sub DESTROY {
+    my $self = shift;
+    local $?;
+    $self->stop('KILL') if $self->{pid} && !$self->{exited};
+    unlink $self->{errfile} if $self->{errfile};
+    unlink $self->{path} if $self->{path};
+}
+
+END { local $?; $_->stop('KILL') for @servers; }
+
+# ---- wire helpers ----
+
+# Sends a request and returns the first reply line.
+sub send_recv {
+    my ($sock, $req) = @_;
+    print $sock $req;
+    return scalar <$sock>;
+}
+
+# Reads lines until one equals "END\r\n" (or one of the given terminators)
+# and returns them concatenated.
+sub read_until_end {
+    my ($sock, $term) = @_;
+    $term //= "END\r\n";
+    my $out = '';
+    while (defined(my $line = <$sock>)) {
+        $out .= $line;
+        last if $line eq $term;
+    }
+    return $out;
+}
+
+# Reads exactly `len` bytes (or until EOF).
+sub read_reply {
+    my ($sock, $len) = @_;
+    my $buf = '';
+    while (length($buf) < $len) {
+        my $n = read($sock, $buf, $len - length($buf), length($buf));
+        last unless $n;
+    }
+    return $buf;
+}
+
+# get <key> and compare the whole reply with a value (undef: a miss).
+sub mem_get_is {
+    my ($sock, $key, $val, $msg, $flags) = @_;
+    print $sock "get $key\r\n";
+    my $expect = defined $val
+        ? "VALUE $key " . ($flags // 0) . " " . length($val) . "\r\n$val\r\nEND\r\n"
+        : "END\r\n";
+    my $got = read_until_end($sock);
+    Test::More::is($got, $expect, $msg // "get $key");
+}
+
+1;
