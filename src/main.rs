@@ -1,1 +1,392 @@
-fn main(){}
+//! The server's entry point: settings, logging, process setup, the cache,
+//! listeners, and the event loop that drives every connection.
+//!
+//! One process, one thread: `main` builds a single `Server` and passes it
+//! down by `&mut`. Startup order follows memcached's main(): settings ->
+//! logger -> process limits and identity -> slabs/assoc -> bind -> loop.
+
+mod assoc;
+mod conn;
+mod event;
+mod hash;
+mod items;
+mod lru;
+mod proto_text;
+mod settings;
+mod slabs;
+mod stats;
+mod sys;
+
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::io::RawFd;
+
+use conn::{BufPool, Conn, ConnState, Transport};
+use event::{EventLoop, Interest, Timer};
+use items::Cache;
+use settings::{Action, Settings};
+use stats::Stats;
+
+/// Tokens at and above this are not connections.
+const TOKEN_LISTENER_BASE: u64 = 1 << 40;
+const TOKEN_SIGNAL: u64 = 1 << 41;
+/// Connections accepted per listener wake-up, so a connection storm cannot
+/// hold the loop.
+const ACCEPTS_PER_EVENT: usize = 64;
+/// Descriptors memcached keeps back from `-c` for itself (listeners, logs,
+/// files); reported as `reserved_fds`.
+const RESERVED_FDS: u64 = 20;
+/// memcached's exit code for a bad command line (EX_USAGE).
+const EX_USAGE: i32 = 64;
+/// memcached's exit code when it cannot set up (EX_OSERR).
+const EX_OSERR: i32 = 71;
+
+/// Why the server is stopping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownKind {
+    /// SIGINT or SIGTERM.
+    Signal(i32),
+    /// The `shutdown` command.
+    Command,
+    /// `shutdown graceful` or SIGUSR1.
+    Graceful,
+}
+
+/// Everything but the connection table, so a connection can be borrowed
+/// from the table while commands use the rest.
+pub struct Core {
+    pub settings: Settings,
+    pub cache: Cache,
+    pub stats: Stats,
+    pub ev: EventLoop,
+    pub pool: BufPool,
+    /// Connections that yielded with work left (`-R`): driven again on the
+    /// next loop iteration without waiting for the socket.
+    pub ready: Vec<usize>,
+    /// Set when the server should exit after this loop iteration.
+    pub shutdown: Option<ShutdownKind>,
+    /// False while new connections are refused (never, yet: `-c` rejects).
+    pub accepting: bool,
+    pub reserved_fds: u64,
+}
+
+impl Core {
+    /// Changes the log level at run time (`verbosity`).
+    pub fn set_verbosity(&mut self, level: u8) {
+        self.settings.verbose = level;
+        log::set_max_level(level_filter(level));
+    }
+}
+
+struct Listener {
+    fd: RawFd,
+    transport: Transport,
+}
+
+pub struct Server {
+    pub conns: slab::Slab<Conn>,
+    pub core: Core,
+    listeners: Vec<Listener>,
+    sigfd: RawFd,
+}
+
+fn level_filter(verbose: u8) -> log::LevelFilter {
+    match verbose {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        2 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    }
+}
+
+/// Logs go to stderr as bare lines, like memcached's fprintf(stderr, ...).
+fn init_logger(verbose: u8) {
+    env_logger::Builder::new()
+        .format(|buf, rec| writeln!(buf, "{}", rec.args()))
+        .filter_level(log::LevelFilter::Trace)
+        .target(env_logger::Target::Stderr)
+        .init();
+    log::set_max_level(level_filter(verbose));
+}
+
+/// Parses one `-l` entry: an address, optionally with `:port` (IPv6 in
+/// brackets when a port is given).
+fn listen_addr(spec: &str, default_port: u16) -> Result<SocketAddr, String> {
+    if let Ok(ip) = spec.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, default_port));
+    }
+    if let Ok(sa) = spec.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    let trimmed = spec.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = trimmed.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, default_port));
+    }
+    if spec == "localhost" {
+        return Ok(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), default_port));
+    }
+    Err(format!("-l {}: not an IP address", spec))
+}
+
+/// Opens every listener the settings ask for.
+fn open_listeners(settings: &Settings) -> Result<Vec<Listener>, String> {
+    let mut out = Vec::new();
+    if let Some(path) = &settings.socketpath {
+        let fd = sys::unix_listen(path, settings.access, settings.backlog)
+            .map_err(|e| format!("failed to listen on UNIX socket \"{}\": {}", path, e))?;
+        out.push(Listener {
+            fd,
+            transport: Transport::Unix,
+        });
+        return Ok(out);
+    }
+    if settings.port == 0 {
+        return Ok(out);
+    }
+    let addrs: Vec<SocketAddr> = if settings.inter.is_empty() {
+        vec![
+            SocketAddr::new(IpAddr::from([0u8; 4]), settings.port),
+            SocketAddr::new(IpAddr::from([0u16; 8]), settings.port),
+        ]
+    } else {
+        settings
+            .inter
+            .iter()
+            .map(|s| listen_addr(s, settings.port))
+            .collect::<Result<_, _>>()?
+    };
+    let any_given = settings.inter.is_empty();
+    for a in addrs {
+        match sys::inet_listen(&a, libc::SOCK_STREAM, settings.backlog) {
+            Ok(fd) => out.push(Listener {
+                fd,
+                transport: Transport::Tcp,
+            }),
+            // The wildcard IPv6 address may be missing on hosts without
+            // IPv6; memcached carries on with what it could bind.
+            Err(e) if any_given && a.is_ipv6() && e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {}
+            Err(e) => return Err(format!("failed to listen on TCP port {}: {}", a, e)),
+        }
+    }
+    Ok(out)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let settings = match settings::parse_args(&args) {
+        Ok(Action::Run(s)) => *s,
+        Ok(Action::Exit(code)) => std::process::exit(code),
+        Err(msg) => {
+            eprintln!("{}", msg);
+            std::process::exit(EX_USAGE);
+        }
+    };
+    init_logger(settings.verbose);
+    std::process::exit(run(settings));
+}
+
+/// Sets the server up and runs it; returns the exit code.
+fn run(settings: Settings) -> i32 {
+    let listeners = match open_listeners(&settings) {
+        Ok(l) => l,
+        Err(msg) => {
+            eprintln!("{}", msg);
+            return EX_OSERR;
+        }
+    };
+    let ev = match EventLoop::new() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("failed to create the event loop: {}", e);
+            return EX_OSERR;
+        }
+    };
+    let sigfd = match sys::signal_fd() {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("failed to set up signal handling: {}", e);
+            return EX_OSERR;
+        }
+    };
+    let cache = Cache::new(&settings);
+    let mut server = Server {
+        conns: slab::Slab::with_capacity(64),
+        core: Core {
+            settings,
+            cache,
+            stats: Stats::default(),
+            ev,
+            pool: BufPool::default(),
+            ready: Vec::new(),
+            shutdown: None,
+            accepting: true,
+            reserved_fds: RESERVED_FDS,
+        },
+        listeners,
+        sigfd,
+    };
+    for (i, l) in server.listeners.iter().enumerate() {
+        if let Err(e) = server
+            .core
+            .ev
+            .add(l.fd, TOKEN_LISTENER_BASE + i as u64, Interest::Read)
+        {
+            eprintln!("failed to watch a listener: {}", e);
+            return EX_OSERR;
+        }
+    }
+    if let Err(e) = server.core.ev.add(sigfd, TOKEN_SIGNAL, Interest::Read) {
+        eprintln!("failed to watch signals: {}", e);
+        return EX_OSERR;
+    }
+    event_loop(&mut server);
+    0
+}
+
+/// The main loop: wait for events, drive the connections they concern,
+/// run the one-second timer, stop when asked.
+fn event_loop(server: &mut Server) {
+    let mut clock_timer = Timer::every(1000, event::monotonic_ms());
+    let mut events = Vec::with_capacity(1024);
+    loop {
+        let now = event::monotonic_ms();
+        let timeout = if server.core.ready.is_empty() {
+            clock_timer.remaining(now) as i32
+        } else {
+            0
+        };
+        events.clear();
+        match server.core.ev.wait(timeout) {
+            Ok(evs) => events.extend_from_slice(evs),
+            Err(e) => {
+                log::error!("epoll_wait failed: {}", e);
+                return;
+            }
+        }
+        let ready = std::mem::take(&mut server.core.ready);
+        for ev in &events {
+            if ev.token == TOKEN_SIGNAL {
+                handle_signals(server);
+            } else if ev.token >= TOKEN_LISTENER_BASE {
+                accept_conns(server, (ev.token - TOKEN_LISTENER_BASE) as usize);
+            } else {
+                let token = ev.token as usize;
+                if ev.hup && !ev.readable && !ev.writable {
+                    if let Some(c) = server.conns.get_mut(token) {
+                        c.set_state(ConnState::Closing);
+                    }
+                }
+                conn::drive_machine(server, token);
+            }
+        }
+        for token in ready {
+            conn::drive_machine(server, token);
+        }
+        if clock_timer.fire(event::monotonic_ms()) {
+            server.core.cache.tick();
+            close_idle_conns(server);
+        }
+        if let Some(kind) = server.core.shutdown {
+            match kind {
+                ShutdownKind::Signal(sig) => log::info!("Signal handled: {}.", signal_name(sig)),
+                ShutdownKind::Command => log::info!("shutdown command received, exiting"),
+                ShutdownKind::Graceful => log::info!("graceful shutdown, exiting"),
+            }
+            return;
+        }
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGINT => "Interrupt",
+        libc::SIGTERM => "Terminated",
+        libc::SIGUSR1 => "User defined signal 1",
+        _ => "signal",
+    }
+}
+
+/// Reads pending signals: INT and TERM stop the server, USR1 stops it
+/// gracefully; the others are noted.
+fn handle_signals(server: &mut Server) {
+    while let Ok(Some(sig)) = sys::read_signal(server.sigfd) {
+        match sig {
+            libc::SIGINT | libc::SIGTERM => server.core.shutdown = Some(ShutdownKind::Signal(sig)),
+            libc::SIGUSR1 => server.core.shutdown = Some(ShutdownKind::Graceful),
+            libc::SIGUSR2 => log::warn!("SIGUSR2: no dump file configured"),
+            _ => {}
+        }
+    }
+}
+
+/// Accepts pending connections on listener `i`, applying `-c`.
+fn accept_conns(server: &mut Server, i: usize) {
+    let (lfd, transport) = match server.listeners.get(i) {
+        Some(l) => (l.fd, l.transport),
+        None => return,
+    };
+    for _ in 0..ACCEPTS_PER_EVENT {
+        let fd = match sys::accept(lfd) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // EMFILE and friends: leave the rest in the backlog.
+                log::warn!("accept(): {}", e);
+                return;
+            }
+        };
+        let core = &mut server.core;
+        if core.stats.curr_conns as usize >= core.settings.maxconns {
+            core.stats.rejected_conns += 1;
+            if !core.settings.maxconns_fast {
+                // SAFETY-free path: a best-effort write on a fresh socket.
+                let iov = [libc::iovec {
+                    iov_base: b"ERROR Too many open connections\r\n".as_ptr() as *mut libc::c_void,
+                    iov_len: 33,
+                }];
+                let _ = sys::writev(fd, &iov);
+            }
+            sys::close(fd);
+            continue;
+        }
+        let entry = server.conns.vacant_entry();
+        let token = entry.key();
+        let now = core.cache.clock.current_time;
+        entry.insert(Conn::new(fd, token, transport, now));
+        if let Err(e) = core.ev.add(fd, token as u64, Interest::Read) {
+            log::warn!("failed to watch new connection: {}", e);
+            server.conns.remove(token);
+            sys::close(fd);
+            continue;
+        }
+        core.stats.curr_conns += 1;
+        core.stats.total_conns += 1;
+        core.stats.conn_structs = core.stats.conn_structs.max(server.conns.len() as u64);
+        log::debug!("<{} new client connection", fd);
+    }
+}
+
+/// Closes connections idle for longer than `idle_timeout`.
+fn close_idle_conns(server: &mut Server) {
+    let timeout = server.core.settings.idle_timeout;
+    if timeout == 0 {
+        return;
+    }
+    let now = server.core.cache.clock.current_time;
+    let idle: Vec<usize> = server
+        .conns
+        .iter()
+        .filter(|(_, c)| {
+            matches!(
+                c.state,
+                ConnState::Read | ConnState::Waiting | ConnState::NewCmd
+            ) && now.saturating_sub(c.last_cmd_time) > timeout
+        })
+        .map(|(k, _)| k)
+        .collect();
+    for token in idle {
+        log::info!("closing idle connection {}", token);
+        conn::close_conn(server, token);
+    }
+}

@@ -234,6 +234,96 @@ pub enum Action {
 /// settings to run with, or `Exit` after printing help/version/license, or
 /// `Err` with one line naming what is wrong (main prints it and exits 64).
 pub fn parse_args(args: &[String]) -> Result<Action, String> {
-    let _ = args;
-    Ok(Action::Run(Box::default()))
+    // Interim parser for the core's own testing; replaced by the full one.
+    let mut o = getopts::Options::new();
+    for f in [
+        "p", "U", "s", "m", "I", "c", "u", "l", "a", "R", "o", "t", "b", "n", "f",
+    ] {
+        o.optmulti(f, "", "", "");
+    }
+    for f in ["C", "M", "A", "d", "k", "r", "L"] {
+        o.optflag(f, "", "");
+    }
+    o.optflagmulti("v", "", "");
+    o.optflagopt("F", "", "", "");
+    let m = o.parse(&args[1..]).map_err(|e| e.to_string())?;
+    let mut s = Settings::default();
+    let num = |f: &str| -> Result<Option<u64>, String> {
+        match m.opt_str(f) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| format!("-{} {}: bad number", f, v)),
+        }
+    };
+    if let Some(v) = num("p")? {
+        s.port = v as u16;
+    }
+    if let Some(v) = num("U")? {
+        s.udpport = v as u16;
+    }
+    if let Some(v) = num("m")? {
+        s.maxbytes = v * 1024 * 1024;
+    }
+    if let Some(v) = num("c")? {
+        s.maxconns = v as usize;
+    }
+    if let Some(v) = num("R")? {
+        s.reqs_per_event = v as u32;
+    }
+    if let Some(v) = m.opt_str("I") {
+        let (n, mul) = if let Some(x) = v.strip_suffix('m') {
+            (x, 1024 * 1024)
+        } else if let Some(x) = v.strip_suffix('k') {
+            (x, 1024)
+        } else {
+            (&v[..], 1)
+        };
+        s.item_size_max = n.parse::<u32>().map_err(|_| "bad -I".to_string())? * mul;
+        if s.item_size_max as u64 > 512 * 1024 {
+            s.slab_chunk_size_max = 512 * 1024;
+        }
+    }
+    s.socketpath = m.opt_str("s");
+    if let Some(v) = m.opt_str("a") {
+        s.access = u32::from_str_radix(&v, 8).map_err(|_| "bad -a".to_string())?;
+    }
+    if let Some(v) = m.opt_str("l") {
+        s.inter = v.split(',').map(String::from).collect();
+    }
+    s.use_cas = !m.opt_present("C");
+    s.evict_to_free = !m.opt_present("M");
+    s.shutdown_command = m.opt_present("A");
+    s.verbose = m.opt_count("v") as u8;
+    if m.opt_present("F") {
+        s.flush_enabled = false;
+    }
+    for o in m.opt_strs("o") {
+        for kv in o.split(',') {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            match k {
+                "idle_timeout" => {
+                    s.idle_timeout = v.parse().map_err(|_| "bad idle_timeout".to_string())?
+                }
+                "maxconns_fast" => s.maxconns_fast = true,
+                "no_maxconns_fast" => s.maxconns_fast = false,
+                "hashpower" => {
+                    s.hashpower_init = v.parse().map_err(|_| "bad hashpower".to_string())?
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(Action::Run(Box::new(s)))
+}
+
+impl Settings {
+    /// Interim `stats settings`.
+    pub fn stats_settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("maxbytes", self.maxbytes.to_string()),
+            ("maxconns", self.maxconns.to_string()),
+        ]
+    }
 }

@@ -1,0 +1,669 @@
+//! Connections: the per-client state machine (memcached's conn_states and
+//! drive_machine), the read buffer, and the response queue sent with
+//! writev.
+//!
+//! A connection reads whatever the socket has into `rbuf`, runs every
+//! complete command in it (up to `-R` per turn), and queues the replies;
+//! only when no complete command is left does it write, so the replies to a
+//! pipelined batch leave in one writev. Values are read straight into item
+//! memory, and large values are sent from item memory too: the item is
+//! pinned (its refcount raised) until the write is done.
+//!
+//! Read and write buffers come from a shared pool and go back to it when a
+//! connection has nothing buffered, so idle connections cost little memory.
+
+use std::io;
+use std::os::unix::io::RawFd;
+
+use crate::event::Interest;
+use crate::items::StoreCmd;
+use crate::slabs::NONE;
+use crate::{proto_text, Core, Server};
+
+/// The states of a connection (memcached's enum conn_states).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    /// A listening socket (never a client connection here: listeners are
+    /// handled by the server loop, the state is kept for the vocabulary).
+    Listening,
+    /// Ready for the next command: reset per-command state.
+    NewCmd,
+    /// Waiting for the socket to become readable.
+    Waiting,
+    /// Reading from the socket into rbuf.
+    Read,
+    /// Looking for a complete command line in rbuf.
+    ParseCmd,
+    /// Reading a value's bytes into an item.
+    Nread,
+    /// Discarding the bytes of a value that will not be stored.
+    Swallow,
+    /// Writing a single reply (kept for the vocabulary; replies share Mwrite).
+    Write,
+    /// Writing the queued replies.
+    Mwrite,
+    /// Closing the connection.
+    Closing,
+}
+
+/// The kind of socket a connection came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Unix,
+}
+
+/// One piece of queued output.
+#[derive(Clone, Copy, Debug)]
+pub enum OutPiece {
+    /// `wbuf[start..end]`.
+    Buf { start: usize, end: usize },
+    /// Value bytes of a pinned item: `len` bytes from value offset `off`.
+    Item { id: u32, off: usize, len: usize },
+}
+
+/// Values up to this size are copied into wbuf rather than referenced: a
+/// copy is cheaper than an extra iovec and a pin.
+pub const COPY_MAX: usize = 1024;
+/// Size of a read buffer taken from the pool.
+pub const READ_SIZE: usize = 16 * 1024;
+/// A command line longer than this with no newline closes the connection,
+/// unless it is a get/gets (memcached's rule).
+pub const LINE_MAX_NON_GET: usize = 2048;
+/// Upper bound for a get/gets line (many keys).
+pub const LINE_MAX_GET: usize = 1024 * 1024;
+/// Flush queued output before running more commands once this much waits.
+pub const OUT_HIGH_WATER: usize = 256 * 1024;
+/// At most this many pieces of output per writev.
+const IOV_MAX: usize = 1024;
+/// Buffers larger than this are not kept in the pool.
+const POOL_BUF_MAX: usize = 64 * 1024;
+/// Buffers kept in the pool.
+const POOL_MAX: usize = 64;
+
+/// A free list of byte buffers shared by all connections.
+#[derive(Default)]
+pub struct BufPool {
+    bufs: Vec<Vec<u8>>,
+}
+
+impl BufPool {
+    pub fn take(&mut self) -> Vec<u8> {
+        self.bufs.pop().unwrap_or_default()
+    }
+
+    pub fn give(&mut self, mut b: Vec<u8>) {
+        if b.capacity() > 0 && b.capacity() <= POOL_BUF_MAX && self.bufs.len() < POOL_MAX {
+            b.clear();
+            self.bufs.push(b);
+        }
+    }
+}
+
+pub struct Conn {
+    pub fd: RawFd,
+    pub token: usize,
+    pub state: ConnState,
+    pub transport: Transport,
+    /// What the event loop is asked to watch for.
+    pub interest: Interest,
+
+    /// Read buffer; `rbuf.len()` is its usable size (0 when returned to
+    /// the pool).
+    pub rbuf: Vec<u8>,
+    /// Start of unprocessed bytes; always <= rbuf.len().
+    pub rcurr: usize,
+    /// Unprocessed bytes from rcurr; rcurr + rbytes <= rbuf.len().
+    pub rbytes: usize,
+
+    /// Item being filled in Nread (NONE otherwise).
+    pub item: u32,
+    /// Value bytes still to read into `item`.
+    pub rlbytes: usize,
+    /// Value offset the next byte goes to.
+    pub ritem_off: usize,
+    /// The "\r\n" after a value: bytes seen so far, and how many.
+    pub crlf: [u8; 2],
+    pub crlf_got: usize,
+    /// Which storage command the item is for, and its CAS argument.
+    pub nread_cmd: StoreCmd,
+    pub req_cas: u64,
+    /// Bytes to discard in Swallow.
+    pub sbytes: usize,
+    /// The current command said `noreply`.
+    pub noreply: bool,
+
+    /// Reply bytes; pieces of `out` point into it.
+    pub wbuf: Vec<u8>,
+    /// Queued output, in order.
+    pub out: Vec<OutPiece>,
+    /// Next piece to send, and bytes of it already sent.
+    pub out_pos: usize,
+    pub out_off: usize,
+    /// Bytes queued and not yet sent.
+    pub out_bytes: usize,
+    /// Items pinned by `out`, released after the write.
+    pub pinned: Vec<u32>,
+    /// State to enter once the output is written.
+    pub write_and_go: ConnState,
+
+    /// Commands left this turn (`-R`).
+    pub nreqs: i64,
+    /// Server time of the last command (idle_timeout).
+    pub last_cmd_time: u32,
+    /// The connection has authenticated (or needs not).
+    pub authenticated: bool,
+}
+
+impl Conn {
+    pub fn new(fd: RawFd, token: usize, transport: Transport, now: u32) -> Conn {
+        Conn {
+            fd,
+            token,
+            state: ConnState::NewCmd,
+            transport,
+            interest: Interest::Read,
+            rbuf: Vec::new(),
+            rcurr: 0,
+            rbytes: 0,
+            item: NONE,
+            rlbytes: 0,
+            ritem_off: 0,
+            crlf: [0; 2],
+            crlf_got: 0,
+            nread_cmd: StoreCmd::Set,
+            req_cas: 0,
+            sbytes: 0,
+            noreply: false,
+            wbuf: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            out_off: 0,
+            out_bytes: 0,
+            pinned: Vec::new(),
+            write_and_go: ConnState::NewCmd,
+            nreqs: 0,
+            last_cmd_time: now,
+            authenticated: true,
+        }
+    }
+
+    /// Changes state, logging the transition at -vvv (memcached's
+    /// conn_set_state).
+    pub fn set_state(&mut self, state: ConnState) {
+        if state != self.state {
+            log::trace!("{}: going from {:?} to {:?}", self.fd, self.state, state);
+            self.state = state;
+        }
+    }
+
+    /// Queues bytes of reply.
+    #[inline]
+    pub fn add_bytes(&mut self, b: &[u8]) {
+        let start = self.wbuf.len();
+        self.wbuf.extend_from_slice(b);
+        self.extend_buf_piece(start);
+    }
+
+    /// Records that wbuf grew from `start` to its current length.
+    #[inline]
+    pub fn extend_buf_piece(&mut self, start: usize) {
+        let end = self.wbuf.len();
+        self.out_bytes += end - start;
+        if let Some(OutPiece::Buf { end: e, .. }) = self.out.last_mut() {
+            if *e == start {
+                *e = end;
+                return;
+            }
+        }
+        self.out.push(OutPiece::Buf { start, end });
+    }
+
+    /// Queues a one-line reply ("STORED", "ERROR", ...) with its "\r\n",
+    /// unless the command said noreply (memcached's out_string).
+    pub fn out_string(&mut self, s: &str) {
+        if self.noreply {
+            log::debug!(">{} NOREPLY {}", self.fd, s);
+            self.noreply = false;
+            return;
+        }
+        log::debug!(">{} {}", self.fd, s);
+        let start = self.wbuf.len();
+        self.wbuf.extend_from_slice(s.as_bytes());
+        self.wbuf.extend_from_slice(b"\r\n");
+        self.extend_buf_piece(start);
+    }
+
+    /// Queues an error reply even under noreply (memcached's out_errstring).
+    pub fn out_errstring(&mut self, s: &str) {
+        self.noreply = false;
+        self.out_string(s);
+    }
+
+    /// True if replies are waiting to be written.
+    #[inline]
+    pub fn has_output(&self) -> bool {
+        self.out_pos < self.out.len()
+    }
+}
+
+/// What try_read_network found (memcached's try_read_result).
+enum ReadResult {
+    DataReceived,
+    NoDataReceived,
+    Error,
+}
+
+/// What transmit did (memcached's transmit_result).
+enum TransmitResult {
+    Complete,
+    Incomplete,
+    SoftError,
+    HardError,
+}
+
+/// Runs connection `token` until it has to wait for the socket (or yields
+/// after `-R` commands). memcached's drive_machine.
+pub fn drive_machine(server: &mut Server, token: usize) {
+    let Server { conns, core, .. } = server;
+    let c = match conns.get_mut(token) {
+        Some(c) => c,
+        None => return,
+    };
+    c.nreqs = core.settings.reqs_per_event as i64;
+    let mut stop = false;
+    while !stop {
+        match c.state {
+            ConnState::Listening | ConnState::Write => {
+                c.set_state(ConnState::NewCmd);
+            }
+            ConnState::NewCmd => {
+                c.nreqs -= 1;
+                if c.nreqs < 0 {
+                    // Yield so other connections get their turn; come back
+                    // on the next loop iteration even if no byte arrives.
+                    core.stats.conn_yields += 1;
+                    if c.has_output() {
+                        c.write_and_go = ConnState::NewCmd;
+                        c.set_state(ConnState::Mwrite);
+                        c.nreqs = 0;
+                        continue;
+                    }
+                    core.ready.push(token);
+                    stop = true;
+                    continue;
+                }
+                c.noreply = false;
+                if c.rbytes > 0 && c.out_bytes < OUT_HIGH_WATER {
+                    c.set_state(ConnState::ParseCmd);
+                } else if c.has_output() {
+                    c.write_and_go = if c.rbytes > 0 {
+                        ConnState::NewCmd
+                    } else {
+                        ConnState::Waiting
+                    };
+                    c.set_state(ConnState::Mwrite);
+                } else {
+                    c.set_state(ConnState::Waiting);
+                }
+            }
+            ConnState::ParseCmd => {
+                if !try_read_command(c, core) {
+                    // No complete line: send what is queued, then wait.
+                    if c.has_output() {
+                        c.write_and_go = ConnState::Waiting;
+                        c.set_state(ConnState::Mwrite);
+                    } else {
+                        c.set_state(ConnState::Waiting);
+                    }
+                }
+            }
+            ConnState::Waiting => {
+                if c.rbytes == 0 {
+                    give_back_rbuf(c, core);
+                }
+                set_interest(core, c, Interest::Read);
+                c.set_state(ConnState::Read);
+                stop = true;
+            }
+            ConnState::Read => match try_read_network(c, core) {
+                ReadResult::DataReceived => c.set_state(ConnState::ParseCmd),
+                ReadResult::NoDataReceived => c.set_state(ConnState::Waiting),
+                ReadResult::Error => c.set_state(ConnState::Closing),
+            },
+            ConnState::Nread => {
+                if c.rlbytes == 0 && c.crlf_got == 2 {
+                    proto_text::complete_nread(c, core);
+                    if c.state == ConnState::Nread {
+                        c.set_state(ConnState::NewCmd);
+                    }
+                    continue;
+                }
+                match read_value(c, core) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        set_interest(core, c, Interest::Read);
+                        stop = true;
+                    }
+                    Err(_) => c.set_state(ConnState::Closing),
+                }
+            }
+            ConnState::Swallow => {
+                if c.sbytes == 0 {
+                    c.set_state(ConnState::NewCmd);
+                    continue;
+                }
+                if c.rbytes > 0 {
+                    let k = c.rbytes.min(c.sbytes);
+                    c.sbytes -= k;
+                    c.rcurr += k;
+                    c.rbytes -= k;
+                    continue;
+                }
+                // Nothing buffered: read (into the read buffer) and drop.
+                match try_read_network(c, core) {
+                    ReadResult::DataReceived => {}
+                    ReadResult::NoDataReceived => {
+                        set_interest(core, c, Interest::Read);
+                        stop = true;
+                    }
+                    ReadResult::Error => c.set_state(ConnState::Closing),
+                }
+            }
+            ConnState::Mwrite => match transmit(c, core) {
+                TransmitResult::Complete => {
+                    release_output(c, core);
+                    let next = c.write_and_go;
+                    c.set_state(next);
+                }
+                TransmitResult::Incomplete => {}
+                TransmitResult::SoftError => {
+                    set_interest(core, c, Interest::Write);
+                    stop = true;
+                }
+                TransmitResult::HardError => c.set_state(ConnState::Closing),
+            },
+            ConnState::Closing => {
+                stop = true;
+            }
+        }
+    }
+    if c.state == ConnState::Closing {
+        close_conn(server, token);
+    }
+}
+
+/// Asks the event loop for `want` if that is not what it already watches.
+fn set_interest(core: &mut Core, c: &mut Conn, want: Interest) {
+    if c.interest != want {
+        if let Err(e) = core.ev.modify(c.fd, c.token as u64, want) {
+            log::warn!("epoll modify failed for fd {}: {}", c.fd, e);
+        }
+        c.interest = want;
+    }
+}
+
+/// Returns an empty read buffer to the pool.
+fn give_back_rbuf(c: &mut Conn, core: &mut Core) {
+    if !c.rbuf.is_empty() {
+        let b = std::mem::take(&mut c.rbuf);
+        core.pool.give(b);
+        c.rcurr = 0;
+        c.rbytes = 0;
+    }
+}
+
+/// Looks for a complete command line and runs it. Returns false if there
+/// is none (the caller then waits for more bytes). Closes connections that
+/// send over-long lines, as memcached does.
+fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
+    let data = &c.rbuf[c.rcurr..c.rcurr + c.rbytes];
+    let el = match memchr::memchr(b'\n', data) {
+        Some(i) => i,
+        None => {
+            if c.rbytes > LINE_MAX_NON_GET {
+                let mut p = 0;
+                while p < data.len() && data[p] == b' ' {
+                    p += 1;
+                }
+                let rest = &data[p..];
+                let is_get = rest.starts_with(b"get ") || rest.starts_with(b"gets ");
+                if p > 100 || !is_get || c.rbytes > LINE_MAX_GET {
+                    log::info!("{}: command line too long, closing", c.fd);
+                    c.set_state(ConnState::Closing);
+                    return true;
+                }
+            }
+            return false;
+        }
+    };
+    let mut end = el;
+    if end > 0 && data[end - 1] == b'\r' {
+        end -= 1;
+    }
+    let start = c.rcurr;
+    c.rcurr += el + 1;
+    c.rbytes -= el + 1;
+    c.last_cmd_time = core.cache.clock.current_time;
+    // The line stays in rbuf while the command runs; the buffer is moved
+    // out so replies can be queued on the same connection.
+    let rbuf = std::mem::take(&mut c.rbuf);
+    c.set_state(ConnState::NewCmd);
+    proto_text::process_command(c, core, &rbuf[start..start + end]);
+    c.rbuf = rbuf;
+    true
+}
+
+/// Reads from the socket into rbuf, making room first. memcached's
+/// try_read_network.
+fn try_read_network(c: &mut Conn, core: &mut Core) -> ReadResult {
+    if c.rbuf.is_empty() {
+        let mut b = core.pool.take();
+        b.resize(READ_SIZE, 0);
+        c.rbuf = b;
+        c.rcurr = 0;
+    }
+    if c.rcurr != 0 {
+        if c.rbytes > 0 {
+            c.rbuf.copy_within(c.rcurr..c.rcurr + c.rbytes, 0);
+        }
+        c.rcurr = 0;
+    }
+    let mut gotdata = ReadResult::NoDataReceived;
+    loop {
+        if c.rbytes >= c.rbuf.len() {
+            // Full: grow (a long get line or a large pipelined batch).
+            let n = c.rbuf.len() * 2;
+            c.rbuf.resize(n, 0);
+        }
+        let avail = c.rbuf.len() - c.rbytes;
+        match crate::sys::read(c.fd, &mut c.rbuf[c.rbytes..]) {
+            Ok(0) => return ReadResult::Error,
+            Ok(n) => {
+                core.stats.bytes_read += n as u64;
+                c.rbytes += n;
+                gotdata = ReadResult::DataReceived;
+                if n < avail {
+                    break;
+                }
+                if c.rbytes >= LINE_MAX_GET {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log::debug!("{}: read error: {}", c.fd, e);
+                return ReadResult::Error;
+            }
+        }
+    }
+    gotdata
+}
+
+/// Moves value bytes into the item being read: first from rbuf, then
+/// straight from the socket. Returns Ok(true) on progress, Ok(false) when
+/// the socket has nothing more for now.
+fn read_value(c: &mut Conn, core: &mut Core) -> io::Result<bool> {
+    if c.rlbytes > 0 {
+        if c.rbytes > 0 {
+            let mut moved = false;
+            while c.rlbytes > 0 && c.rbytes > 0 {
+                let seg = core.cache.value_segment_mut(c.item, c.ritem_off);
+                let k = seg.len().min(c.rlbytes).min(c.rbytes);
+                seg[..k].copy_from_slice(&c.rbuf[c.rcurr..c.rcurr + k]);
+                c.rcurr += k;
+                c.rbytes -= k;
+                c.rlbytes -= k;
+                c.ritem_off += k;
+                moved = true;
+            }
+            return Ok(moved);
+        }
+        let seg = core.cache.value_segment_mut(c.item, c.ritem_off);
+        let k = seg.len().min(c.rlbytes);
+        return match crate::sys::read(c.fd, &mut seg[..k]) {
+            Ok(0) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(n) => {
+                core.stats.bytes_read += n as u64;
+                c.rlbytes -= n;
+                c.ritem_off += n;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(e),
+        };
+    }
+    // The two bytes after the value.
+    if c.rbytes > 0 {
+        while c.crlf_got < 2 && c.rbytes > 0 {
+            c.crlf[c.crlf_got] = c.rbuf[c.rcurr];
+            c.crlf_got += 1;
+            c.rcurr += 1;
+            c.rbytes -= 1;
+        }
+        return Ok(true);
+    }
+    match try_read_network(c, core) {
+        ReadResult::DataReceived => Ok(true),
+        ReadResult::NoDataReceived => Ok(false),
+        ReadResult::Error => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+    }
+}
+
+/// Writes queued output with writev, as much as the socket takes.
+/// memcached's transmit.
+fn transmit(c: &mut Conn, core: &mut Core) -> TransmitResult {
+    if !c.has_output() {
+        return TransmitResult::Complete;
+    }
+    let mut iov: [libc::iovec; 64] = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; 64];
+    let mut big: Vec<libc::iovec> = Vec::new();
+    let mut n = 0;
+    let mut i = c.out_pos;
+    let mut skip = c.out_off;
+    let limit = IOV_MAX;
+    while i < c.out.len() && n < limit {
+        let piece = c.out[i];
+        let mut push = |s: &[u8]| {
+            let v = libc::iovec {
+                iov_base: s.as_ptr() as *mut libc::c_void,
+                iov_len: s.len(),
+            };
+            if n < iov.len() {
+                iov[n] = v;
+            } else {
+                if big.is_empty() {
+                    big.extend_from_slice(&iov);
+                }
+                big.push(v);
+            }
+            n += 1;
+        };
+        match piece {
+            OutPiece::Buf { start, end } => push(&c.wbuf[start + skip..end]),
+            OutPiece::Item { id, off, len } => {
+                // A chunked value may span chunks: one iovec per run.
+                let mut o = off + skip;
+                let endo = off + len;
+                while o < endo {
+                    let seg = core.cache.value_segment(id, o);
+                    let k = seg.len().min(endo - o);
+                    push(&seg[..k]);
+                    o += k;
+                }
+            }
+        }
+        skip = 0;
+        i += 1;
+    }
+    let v: &[libc::iovec] = if big.is_empty() { &iov[..n] } else { &big[..] };
+    match crate::sys::writev(c.fd, v) {
+        Ok(mut written) => {
+            core.stats.bytes_written += written as u64;
+            c.out_bytes -= written;
+            while written > 0 {
+                let plen = match c.out[c.out_pos] {
+                    OutPiece::Buf { start, end } => end - start,
+                    OutPiece::Item { len, .. } => len,
+                } - c.out_off;
+                if written >= plen {
+                    written -= plen;
+                    c.out_pos += 1;
+                    c.out_off = 0;
+                } else {
+                    c.out_off += written;
+                    written = 0;
+                }
+            }
+            if c.has_output() {
+                TransmitResult::Incomplete
+            } else {
+                TransmitResult::Complete
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => TransmitResult::SoftError,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => TransmitResult::Incomplete,
+        Err(e) => {
+            log::debug!("{}: write error: {}", c.fd, e);
+            TransmitResult::HardError
+        }
+    }
+}
+
+/// After a complete write: unpin items, reset the queue, give the write
+/// buffer back to the pool.
+fn release_output(c: &mut Conn, core: &mut Core) {
+    for id in c.pinned.drain(..) {
+        core.cache.unpin(id);
+    }
+    c.out.clear();
+    c.out_pos = 0;
+    c.out_off = 0;
+    c.out_bytes = 0;
+    let w = std::mem::take(&mut c.wbuf);
+    core.pool.give(w);
+}
+
+/// Closes a connection and frees everything it holds.
+pub fn close_conn(server: &mut Server, token: usize) {
+    let Server { conns, core, .. } = server;
+    if !conns.contains(token) {
+        return;
+    }
+    let mut c = conns.remove(token);
+    log::debug!("<{} connection closed.", c.fd);
+    core.ev.del(c.fd);
+    crate::sys::close(c.fd);
+    release_output(&mut c, core);
+    if c.item != NONE {
+        core.cache.free_unlinked(c.item);
+        c.item = NONE;
+    }
+    give_back_rbuf(&mut c, core);
+    core.stats.curr_conns -= 1;
+}

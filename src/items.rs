@@ -1,0 +1,1186 @@
+//! Items: the header layout inside a slab chunk, allocation with eviction,
+//! linking into the hash table and LRU, CAS, expiry and flush_all
+//! (memcached's items.c and the storage half of memcached.c).
+//!
+//! An item is one chunk holding a header, the key and the value:
+//!
+//! ```text
+//!  0        4        8        12       16       20       24       28   29   30   31   32
+//! +--------+--------+--------+--------+--------+--------+--------+----+----+----+----+
+//! |  prev  |  next  | h_next |  time  |exptime | nbytes | flags  |nkey|iflg|clid|refc|
+//! +--------+--------+--------+--------+--------+--------+--------+----+----+----+----+
+//! |      cas (8 bytes, only when ITEM_CAS)     |  key (nkey)  |  value (nbytes)  ...
+//! +--------------------------------------------+--------------+------------------
+//! ```
+//!
+//! 40 bytes with CAS, 32 without (`-C`), against memcached's 48 + 8: list
+//! links are 32-bit chunk ids instead of pointers, the key needs no NUL and
+//! the value no trailing "\r\n" (the protocol layer adds it when sending).
+//! `time` and `exptime` are server-relative seconds (see `Clock`).
+//!
+//! Values too big for the largest class (`slab_chunk_max`) are chunked: the
+//! head chunk (flag ITEM_CHUNKED) holds header, key and then one 32-bit chunk
+//! id per data chunk; the value lies in those chunks, every one full
+//! (`slab_chunk_max` bytes) but the last, which comes from the smallest
+//! class that fits the rest.
+//!
+//! `refcount` counts connections whose pending output points into this
+//! item's memory. An item unlinked while referenced is freed when the last
+//! reference is released, so a reply never sends reused memory.
+
+use crate::assoc::Assoc;
+use crate::hash;
+use crate::lru::Lru;
+use crate::settings::Settings;
+use crate::slabs::{read_u32, write_u32, Slabs, NONE};
+
+pub const OFF_PREV: usize = 0;
+pub const OFF_NEXT: usize = 4;
+pub const OFF_HNEXT: usize = 8;
+pub const OFF_TIME: usize = 12;
+pub const OFF_EXPTIME: usize = 16;
+pub const OFF_NBYTES: usize = 20;
+pub const OFF_FLAGS: usize = 24;
+pub const OFF_NKEY: usize = 28;
+pub const OFF_IFLAGS: usize = 29;
+pub const OFF_CLSID: usize = 30;
+pub const OFF_REFCOUNT: usize = 31;
+pub const OFF_CAS: usize = 32;
+/// Header size without and with the CAS field.
+pub const HDR_NOCAS: usize = 32;
+pub const HDR_CAS: usize = 40;
+
+/// Item is in the hash table and an LRU.
+pub const ITEM_LINKED: u8 = 1;
+/// Item carries a CAS field.
+pub const ITEM_CAS: u8 = 2;
+/// Chunk is on a free list (debug check against double frees).
+pub const ITEM_SLABBED: u8 = 4;
+/// Item was fetched at least once since it was stored.
+pub const ITEM_FETCHED: u8 = 8;
+/// Item was fetched twice (segmented LRU: active).
+pub const ITEM_ACTIVE: u8 = 16;
+/// Value lives in separate chunks.
+pub const ITEM_CHUNKED: u8 = 32;
+/// Marked stale by a meta invalidation.
+pub const ITEM_STALE: u8 = 64;
+/// A meta client was handed the win token.
+pub const ITEM_TOKEN_SENT: u8 = 128;
+
+/// Longest key (memcached's KEY_MAX_LENGTH).
+pub const KEY_MAX_LENGTH: usize = 250;
+/// Relative expiry times above this are absolute unix times (30 days).
+pub const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
+/// An item's LRU position is refreshed at most this often (seconds).
+pub const ITEM_UPDATE_INTERVAL: u32 = 60;
+/// memcached's item header with CAS: what `-I` limits are computed with, so
+/// that exactly the values memcached accepts are accepted here.
+const MC_HEADER: usize = 48;
+
+// ---- header field access (on a chunk's bytes) ----
+
+#[inline]
+pub fn prev(c: &[u8]) -> u32 {
+    read_u32(c, OFF_PREV)
+}
+#[inline]
+pub fn next(c: &[u8]) -> u32 {
+    read_u32(c, OFF_NEXT)
+}
+#[inline]
+pub fn h_next(c: &[u8]) -> u32 {
+    read_u32(c, OFF_HNEXT)
+}
+#[inline]
+pub fn time(c: &[u8]) -> u32 {
+    read_u32(c, OFF_TIME)
+}
+#[inline]
+pub fn exptime(c: &[u8]) -> u32 {
+    read_u32(c, OFF_EXPTIME)
+}
+#[inline]
+pub fn nbytes(c: &[u8]) -> usize {
+    read_u32(c, OFF_NBYTES) as usize
+}
+#[inline]
+pub fn flags(c: &[u8]) -> u32 {
+    read_u32(c, OFF_FLAGS)
+}
+#[inline]
+pub fn nkey(c: &[u8]) -> usize {
+    c[OFF_NKEY] as usize
+}
+#[inline]
+pub fn iflags(c: &[u8]) -> u8 {
+    c[OFF_IFLAGS]
+}
+#[inline]
+pub fn clsid(c: &[u8]) -> u8 {
+    c[OFF_CLSID]
+}
+#[inline]
+pub fn refcount(c: &[u8]) -> u8 {
+    c[OFF_REFCOUNT]
+}
+#[inline]
+pub fn hdr_size(c: &[u8]) -> usize {
+    if c[OFF_IFLAGS] & ITEM_CAS != 0 {
+        HDR_CAS
+    } else {
+        HDR_NOCAS
+    }
+}
+#[inline]
+pub fn cas(c: &[u8]) -> u64 {
+    if c[OFF_IFLAGS] & ITEM_CAS != 0 {
+        u64::from_ne_bytes(c[OFF_CAS..OFF_CAS + 8].try_into().unwrap())
+    } else {
+        0
+    }
+}
+#[inline]
+pub fn key_of(c: &[u8]) -> &[u8] {
+    let h = hdr_size(c);
+    &c[h..h + nkey(c)]
+}
+#[inline]
+pub fn set_prev(c: &mut [u8], v: u32) {
+    write_u32(c, OFF_PREV, v)
+}
+#[inline]
+pub fn set_next(c: &mut [u8], v: u32) {
+    write_u32(c, OFF_NEXT, v)
+}
+#[inline]
+pub fn set_h_next(c: &mut [u8], v: u32) {
+    write_u32(c, OFF_HNEXT, v)
+}
+#[inline]
+pub fn set_time(c: &mut [u8], v: u32) {
+    write_u32(c, OFF_TIME, v)
+}
+#[inline]
+pub fn set_exptime(c: &mut [u8], v: u32) {
+    write_u32(c, OFF_EXPTIME, v)
+}
+#[inline]
+pub fn set_cas(c: &mut [u8], v: u64) {
+    if c[OFF_IFLAGS] & ITEM_CAS != 0 {
+        c[OFF_CAS..OFF_CAS + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+}
+#[inline]
+fn set_iflags(c: &mut [u8], v: u8) {
+    c[OFF_IFLAGS] = v;
+}
+
+/// Server time: seconds since the process started (memcached's rel_time_t),
+/// refreshed by the event loop's one-second timer.
+pub struct Clock {
+    /// Seconds since `process_started`.
+    pub current_time: u32,
+    /// Unix time the relative clock counts from.
+    pub process_started: i64,
+    /// Seconds added by the debug command `debugtime`.
+    pub offset: i64,
+}
+
+impl Clock {
+    pub fn new() -> Clock {
+        // As memcached: start a little in the past so an item's time is
+        // never 0 and the first update interval is already over.
+        let now = unix_now();
+        let mut c = Clock {
+            current_time: 0,
+            process_started: now - ITEM_UPDATE_INTERVAL as i64 - 2,
+            offset: 0,
+        };
+        c.tick();
+        c
+    }
+
+    /// Re-reads the wall clock.
+    pub fn tick(&mut self) {
+        let t = unix_now() + self.offset - self.process_started;
+        self.current_time = t.clamp(1, u32::MAX as i64) as u32;
+    }
+
+    /// The unix time now, as the server sees it.
+    pub fn now_unix(&self) -> i64 {
+        self.process_started + self.current_time as i64
+    }
+
+    /// Converts a client expiry (0: never; up to 30 days: relative; above:
+    /// absolute unix time; negative: already expired) to server time.
+    pub fn realtime(&self, exptime: i64) -> u32 {
+        if exptime == 0 {
+            0
+        } else if exptime < 0 {
+            1
+        } else if exptime > REALTIME_MAXDELTA {
+            if exptime <= self.process_started {
+                1
+            } else {
+                (exptime - self.process_started).min(u32::MAX as i64) as u32
+            }
+        } else {
+            (exptime + self.current_time as i64).min(u32::MAX as i64) as u32
+        }
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Why an item could not be allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocError {
+    /// Larger than `-I` allows: `SERVER_ERROR object too large for cache`.
+    TooLarge,
+    /// No memory and nothing evictable (or `-M`):
+    /// `SERVER_ERROR out of memory storing object`.
+    NoMemory,
+}
+
+/// Outcome of a store (memcached's store_item_type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreItemType {
+    Stored,
+    NotStored,
+    Exists,
+    NotFound,
+    TooLarge,
+    NoMemory,
+}
+
+/// The storage commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreCmd {
+    Add,
+    Set,
+    Replace,
+    Append,
+    Prepend,
+    Cas,
+}
+
+/// Outcome of incr/decr (memcached's delta_result_type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaResult {
+    Ok(u64),
+    NonNumeric,
+    Eom,
+    NotFound,
+}
+
+/// Counters kept by the item layer (reported by `stats`).
+#[derive(Debug, Default, Clone)]
+pub struct ItemStats {
+    pub curr_items: u64,
+    pub total_items: u64,
+    pub curr_bytes: u64,
+    pub evictions: u64,
+    pub evicted_unfetched: u64,
+    pub evicted_active: u64,
+    pub reclaimed: u64,
+    pub expired_unfetched: u64,
+    pub get_expired: u64,
+    pub get_flushed: u64,
+}
+
+/// Everything the cache owns: memory, table, LRUs, clock and CAS counter.
+pub struct Cache {
+    pub slabs: Slabs,
+    pub assoc: Assoc,
+    pub lru: Lru,
+    pub clock: Clock,
+    pub stats: ItemStats,
+    cas_id: u64,
+    pub use_cas: bool,
+    pub evict_to_free: bool,
+    pub item_size_max: usize,
+    /// Items last updated at or before this server time are flushed.
+    pub oldest_live: u32,
+    /// Items with a CAS below this are flushed (sub-second flush_all).
+    pub oldest_cas: u64,
+}
+
+impl Cache {
+    pub fn new(settings: &Settings) -> Cache {
+        let hdr = if settings.use_cas { HDR_CAS } else { HDR_NOCAS };
+        Cache {
+            slabs: Slabs::new(settings, hdr),
+            assoc: Assoc::new(
+                settings.hashpower_init,
+                settings.hash_expand,
+                hash::hash_fn(settings.hash_algorithm),
+            ),
+            lru: Lru::default(),
+            clock: Clock::new(),
+            stats: ItemStats::default(),
+            cas_id: 0,
+            use_cas: settings.use_cas,
+            evict_to_free: settings.evict_to_free,
+            item_size_max: settings.item_size_max as usize,
+            oldest_live: 0,
+            oldest_cas: 0,
+        }
+    }
+
+    #[inline]
+    fn hdr(&self) -> usize {
+        if self.use_cas {
+            HDR_CAS
+        } else {
+            HDR_NOCAS
+        }
+    }
+
+    /// The next CAS unique.
+    pub fn next_cas(&mut self) -> u64 {
+        if self.use_cas {
+            self.cas_id += 1;
+            self.cas_id
+        } else {
+            0
+        }
+    }
+
+    /// Raises the CAS counter to at least `v` (used when items come back
+    /// with their own CAS values).
+    pub fn bump_cas_floor(&mut self, v: u64) {
+        if v > self.cas_id {
+            self.cas_id = v;
+        }
+    }
+
+    /// True if a value of `nbytes` with a key of `nkey` bytes fits `-I`,
+    /// counted as memcached counts an item so the same values fit.
+    pub fn size_ok(&self, nkey: usize, nbytes: usize) -> bool {
+        let cas = if self.use_cas { 8 } else { 0 };
+        MC_HEADER + cas + nkey + 1 + nbytes + 2 <= self.item_size_max
+    }
+
+    /// Which LRU list an item is kept on.
+    #[inline]
+    fn lru_id(&self, c: &[u8]) -> u8 {
+        if iflags(c) & ITEM_CHUNKED != 0 {
+            self.slabs.largest
+        } else {
+            clsid(c)
+        }
+    }
+
+    /// Number of data chunks for a chunked value of `nbytes`.
+    fn chunk_count(&self, nbytes: usize) -> usize {
+        let cmax = self.slabs.size(self.slabs.largest);
+        nbytes.div_ceil(cmax)
+    }
+
+    /// Allocates an unlinked item for `key` with room for `nbytes` of value,
+    /// evicting from the LRU tail when its class is full (unless `-M`).
+    /// memcached's do_item_alloc.
+    pub fn alloc(
+        &mut self,
+        key: &[u8],
+        flags: u32,
+        exptime: u32,
+        nbytes: usize,
+    ) -> Result<u32, AllocError> {
+        if !self.size_ok(key.len(), nbytes) {
+            return Err(AllocError::TooLarge);
+        }
+        let hdr = self.hdr();
+        let total = hdr + key.len() + nbytes;
+        let cmax = self.slabs.size(self.slabs.largest);
+        let chunked = total > cmax;
+        let head_size = if chunked {
+            hdr + key.len() + 4 * self.chunk_count(nbytes)
+        } else {
+            total
+        };
+        let cls = self.slabs.clsid(head_size);
+        if cls == 0 {
+            return Err(AllocError::TooLarge);
+        }
+        let id = self.alloc_chunk(cls).ok_or(AllocError::NoMemory)?;
+        {
+            let c = self.slabs.chunk_mut(id);
+            set_prev(c, NONE);
+            set_next(c, NONE);
+            set_h_next(c, NONE);
+            set_time(c, 0);
+            set_exptime(c, exptime);
+            write_u32(c, OFF_NBYTES, nbytes as u32);
+            write_u32(c, OFF_FLAGS, flags);
+            c[OFF_NKEY] = key.len() as u8;
+            let mut f = if hdr == HDR_CAS { ITEM_CAS } else { 0 };
+            if chunked {
+                f |= ITEM_CHUNKED;
+            }
+            set_iflags(c, f);
+            c[OFF_CLSID] = cls;
+            c[OFF_REFCOUNT] = 0;
+            set_cas(c, 0);
+            c[hdr..hdr + key.len()].copy_from_slice(key);
+        }
+        if chunked {
+            let n = self.chunk_count(nbytes);
+            let base = hdr + key.len();
+            for i in 0..n {
+                let len = (nbytes - i * cmax).min(cmax);
+                let ccls = self.slabs.clsid(len);
+                match self.alloc_chunk(ccls) {
+                    Some(cid) => write_u32(self.slabs.chunk_mut(id), base + 4 * i, cid),
+                    None => {
+                        // Give back what this item took so far.
+                        for j in 0..i {
+                            let cid = read_u32(self.slabs.chunk(id), base + 4 * j);
+                            self.slabs.free(cid, self.slabs.largest);
+                        }
+                        self.slabs.free(id, cls);
+                        return Err(AllocError::NoMemory);
+                    }
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    /// One chunk of class `cls`, evicting or reclaiming from the tail of
+    /// that class's LRU if needed (up to 10 tries, as memcached).
+    fn alloc_chunk(&mut self, cls: u8) -> Option<u32> {
+        for _ in 0..10 {
+            if let Some(id) = self.slabs.alloc(cls) {
+                return Some(id);
+            }
+            if !self.pull_tail(cls) {
+                break;
+            }
+        }
+        None
+    }
+
+    /// Frees one item from the tail of LRU `lid`: an expired or flushed one
+    /// if it finds one among the last few, else (unless `-M`) the oldest
+    /// unreferenced item. memcached's lru_pull_tail with LRU_PULL_EVICT.
+    /// Returns false if nothing could be freed.
+    fn pull_tail(&mut self, lid: u8) -> bool {
+        let mut id = self.lru.tail(lid);
+        let mut tries = 5;
+        while id != NONE && tries > 0 {
+            let c = self.slabs.chunk(id);
+            let prev_id = prev(c);
+            if refcount(c) == 0 {
+                if self.is_dead(c) {
+                    if iflags(c) & ITEM_FETCHED == 0 {
+                        self.stats.expired_unfetched += 1;
+                    }
+                    self.stats.reclaimed += 1;
+                    self.unlink(id);
+                    return true;
+                }
+                if self.evict_to_free {
+                    let f = iflags(c);
+                    self.stats.evictions += 1;
+                    if f & ITEM_FETCHED == 0 {
+                        self.stats.evicted_unfetched += 1;
+                    }
+                    if f & ITEM_ACTIVE != 0 {
+                        self.stats.evicted_active += 1;
+                    }
+                    log::debug!("evicting item of class {}", lid);
+                    self.unlink(id);
+                    return true;
+                }
+            }
+            id = prev_id;
+            tries -= 1;
+        }
+        false
+    }
+
+    /// True if the item has expired or was flushed.
+    #[inline]
+    pub fn is_dead(&self, c: &[u8]) -> bool {
+        let e = exptime(c);
+        if e != 0 && e <= self.clock.current_time {
+            return true;
+        }
+        self.is_flushed(c)
+    }
+
+    /// memcached's item_is_flushed.
+    #[inline]
+    fn is_flushed(&self, c: &[u8]) -> bool {
+        let ol = self.oldest_live;
+        if ol == 0 || ol > self.clock.current_time {
+            return false;
+        }
+        if time(c) <= ol {
+            return true;
+        }
+        let cas = cas(c);
+        self.oldest_cas != 0 && cas != 0 && cas < self.oldest_cas
+    }
+
+    /// Links a new item into the table and its LRU, with a fresh CAS.
+    /// memcached's do_item_link.
+    pub fn link(&mut self, id: u32) {
+        let now = self.clock.current_time;
+        let cas = self.next_cas();
+        self.link_with_cas(id, now, cas);
+    }
+
+    fn link_with_cas(&mut self, id: u32, now: u32, cas: u64) {
+        let (hv, lid, total) = {
+            let c = self.slabs.chunk(id);
+            (
+                self.assoc.hash(key_of(c)),
+                self.lru_id(c),
+                hdr_size(c) + nkey(c) + nbytes(c),
+            )
+        };
+        {
+            let c = self.slabs.chunk_mut(id);
+            let f = iflags(c);
+            set_iflags(c, f | ITEM_LINKED);
+            set_time(c, now);
+            set_cas(c, cas);
+        }
+        self.assoc.insert(&mut self.slabs, id, hv);
+        self.lru.link(&mut self.slabs, id, lid);
+        self.stats.curr_items += 1;
+        self.stats.total_items += 1;
+        self.stats.curr_bytes += total as u64;
+    }
+
+    /// Removes an item from the table and its LRU; frees it unless a
+    /// connection still references it. memcached's do_item_unlink.
+    pub fn unlink(&mut self, id: u32) {
+        let (hv, lid, total, linked) = {
+            let c = self.slabs.chunk(id);
+            (
+                self.assoc.hash(key_of(c)),
+                self.lru_id(c),
+                hdr_size(c) + nkey(c) + nbytes(c),
+                iflags(c) & ITEM_LINKED != 0,
+            )
+        };
+        if linked {
+            self.assoc.delete(&mut self.slabs, id, hv);
+            self.lru.unlink(&mut self.slabs, id, lid);
+            let c = self.slabs.chunk_mut(id);
+            let f = iflags(c);
+            set_iflags(c, f & !ITEM_LINKED);
+            self.stats.curr_items -= 1;
+            self.stats.curr_bytes -= total as u64;
+        }
+        if refcount(self.slabs.chunk(id)) == 0 {
+            self.free(id);
+        }
+    }
+
+    /// Replaces `old` with `new` in the table and LRU.
+    pub fn replace(&mut self, old: u32, new: u32) {
+        self.unlink(old);
+        self.link(new);
+    }
+
+    /// Returns an unlinked, unreferenced item's chunks to the slabs.
+    pub fn free(&mut self, id: u32) {
+        let (cls, chunked, base, n) = {
+            let c = self.slabs.chunk(id);
+            debug_assert_eq!(iflags(c) & ITEM_LINKED, 0);
+            debug_assert_eq!(refcount(c), 0);
+            debug_assert_eq!(iflags(c) & ITEM_SLABBED, 0, "double free");
+            let chunked = iflags(c) & ITEM_CHUNKED != 0;
+            let n = if chunked {
+                self.chunk_count(nbytes(c))
+            } else {
+                0
+            };
+            (clsid(c), chunked, hdr_size(c) + nkey(c), n)
+        };
+        if chunked {
+            let nb = nbytes(self.slabs.chunk(id));
+            let cmax = self.slabs.size(self.slabs.largest);
+            for i in 0..n {
+                let cid = read_u32(self.slabs.chunk(id), base + 4 * i);
+                let len = (nb - i * cmax).min(cmax);
+                let ccls = self.slabs.clsid(len);
+                self.slabs.free(cid, ccls);
+            }
+        }
+        set_iflags(self.slabs.chunk_mut(id), ITEM_SLABBED);
+        self.slabs.free(id, cls);
+    }
+
+    /// Takes a reference on an item whose memory a pending reply points
+    /// into. Returns false if the counter is saturated (the caller copies
+    /// the value instead).
+    pub fn pin(&mut self, id: u32) -> bool {
+        let c = self.slabs.chunk_mut(id);
+        if c[OFF_REFCOUNT] == u8::MAX {
+            return false;
+        }
+        c[OFF_REFCOUNT] += 1;
+        true
+    }
+
+    /// Drops a reference taken by `pin`; frees the item if it was unlinked
+    /// meanwhile and this was the last reference.
+    pub fn unpin(&mut self, id: u32) {
+        let c = self.slabs.chunk_mut(id);
+        debug_assert!(c[OFF_REFCOUNT] > 0);
+        c[OFF_REFCOUNT] -= 1;
+        if c[OFF_REFCOUNT] == 0 && iflags(c) & ITEM_LINKED == 0 {
+            self.free(id);
+        }
+    }
+
+    /// Looks up a live item by key, unlinking it if it has expired or been
+    /// flushed. Does not touch its LRU position. memcached's do_item_get
+    /// with DONT_UPDATE.
+    pub fn peek(&mut self, key: &[u8]) -> u32 {
+        if key.len() > KEY_MAX_LENGTH {
+            return NONE;
+        }
+        let hv = self.assoc.hash(key);
+        let id = self.assoc.find(&self.slabs, key, hv);
+        if id != NONE && self.check_live(id) {
+            id
+        } else {
+            NONE
+        }
+    }
+
+    /// Looks up a live item and records the access: marks it fetched and
+    /// moves it up its LRU if it has not moved for a while.
+    pub fn get(&mut self, key: &[u8]) -> u32 {
+        let id = self.peek(key);
+        if id != NONE {
+            self.bump(id);
+        }
+        id
+    }
+
+    /// Records an access to a linked item (memcached's do_item_bump and
+    /// do_item_update).
+    pub fn bump(&mut self, id: u32) {
+        let now = self.clock.current_time;
+        let (lid, t, f) = {
+            let c = self.slabs.chunk(id);
+            (self.lru_id(c), time(c), iflags(c))
+        };
+        let c = self.slabs.chunk_mut(id);
+        if f & ITEM_FETCHED == 0 {
+            set_iflags(c, f | ITEM_FETCHED);
+        } else if f & ITEM_ACTIVE == 0 {
+            set_iflags(c, f | ITEM_ACTIVE);
+        }
+        if t < now.saturating_sub(ITEM_UPDATE_INTERVAL) {
+            set_time(c, now);
+            self.lru.bump(&mut self.slabs, id, lid);
+        }
+    }
+
+    /// Sets a new expiry on a live item (touch, gat).
+    pub fn touch(&mut self, id: u32, exptime: u32) {
+        set_exptime(self.slabs.chunk_mut(id), exptime);
+    }
+
+    /// Deletes a key; true if it was there.
+    pub fn delete(&mut self, key: &[u8]) -> bool {
+        let id = self.peek(key);
+        if id == NONE {
+            return false;
+        }
+        self.unlink(id);
+        true
+    }
+
+    /// Stores a fully written, unlinked item according to `cmd`; `req_cas`
+    /// is the client's CAS for `cas`. On anything but Stored the caller
+    /// still owns `id` and frees it. memcached's do_store_item.
+    pub fn store(&mut self, id: u32, cmd: StoreCmd, req_cas: u64) -> (StoreItemType, u64) {
+        let old = {
+            let key = key_of(self.slabs.chunk(id));
+            let hv = self.assoc.hash(key);
+            self.assoc.find(&self.slabs, key, hv)
+        };
+        let old = if old != NONE && self.check_live(old) {
+            old
+        } else {
+            NONE
+        };
+        let mut stored = id;
+        let result = match cmd {
+            StoreCmd::Add => {
+                if old != NONE {
+                    // As memcached: a failed add still counts as an access.
+                    self.refresh_time(old);
+                    StoreItemType::NotStored
+                } else {
+                    self.link(id);
+                    StoreItemType::Stored
+                }
+            }
+            StoreCmd::Set => {
+                if old != NONE {
+                    self.replace(old, id);
+                } else {
+                    self.link(id);
+                }
+                StoreItemType::Stored
+            }
+            StoreCmd::Replace => {
+                if old == NONE {
+                    StoreItemType::NotStored
+                } else {
+                    self.replace(old, id);
+                    StoreItemType::Stored
+                }
+            }
+            StoreCmd::Cas => {
+                if old == NONE {
+                    StoreItemType::NotFound
+                } else if cas(self.slabs.chunk(old)) == req_cas {
+                    self.replace(old, id);
+                    StoreItemType::Stored
+                } else {
+                    StoreItemType::Exists
+                }
+            }
+            StoreCmd::Append | StoreCmd::Prepend => {
+                if old == NONE {
+                    StoreItemType::NotStored
+                } else {
+                    match self.concat(old, id, cmd == StoreCmd::Append) {
+                        Ok(new) => {
+                            self.replace(old, new);
+                            stored = new;
+                            StoreItemType::Stored
+                        }
+                        Err(AllocError::TooLarge) => StoreItemType::TooLarge,
+                        Err(AllocError::NoMemory) => StoreItemType::NoMemory,
+                    }
+                }
+            }
+        };
+        let cas = if result == StoreItemType::Stored {
+            cas(self.slabs.chunk(stored))
+        } else {
+            0
+        };
+        (result, cas)
+    }
+
+    /// True if the linked item `id` is live; unlinks it (counting why) if
+    /// it has expired or been flushed.
+    fn check_live(&mut self, id: u32) -> bool {
+        let c = self.slabs.chunk(id);
+        let e = exptime(c);
+        if e != 0 && e <= self.clock.current_time {
+            self.stats.get_expired += 1;
+            if iflags(c) & ITEM_FETCHED == 0 {
+                self.stats.expired_unfetched += 1;
+            }
+            self.unlink(id);
+            return false;
+        }
+        if self.is_flushed(c) {
+            self.stats.get_flushed += 1;
+            self.unlink(id);
+            return false;
+        }
+        true
+    }
+
+    /// Frees an item that was never linked (or already unlinked) if nothing
+    /// references it.
+    pub fn free_unlinked(&mut self, id: u32) {
+        let c = self.slabs.chunk(id);
+        if iflags(c) & ITEM_LINKED == 0 && refcount(c) == 0 {
+            self.free(id);
+        }
+    }
+
+    fn refresh_time(&mut self, id: u32) {
+        let now = self.clock.current_time;
+        let c = self.slabs.chunk_mut(id);
+        if time(c) < now.saturating_sub(ITEM_UPDATE_INTERVAL) {
+            set_time(c, now);
+        }
+    }
+
+    /// A new item holding `old`'s value with `add`'s value appended (or
+    /// prepended), keeping `old`'s flags and expiry.
+    fn concat(&mut self, old: u32, add: u32, append: bool) -> Result<u32, AllocError> {
+        let (key, fl, exp, n_old) = {
+            let c = self.slabs.chunk(old);
+            (key_of(c).to_vec(), flags(c), exptime(c), nbytes(c))
+        };
+        let n_add = nbytes(self.slabs.chunk(add));
+        let new = self.alloc(&key, fl, exp, n_old + n_add)?;
+        let (first, second) = if append { (old, add) } else { (add, old) };
+        let mut off = 0;
+        off = self.copy_value(first, new, off);
+        self.copy_value(second, new, off);
+        Ok(new)
+    }
+
+    /// Copies the whole value of `src` into `dst`'s value at `dst_off`;
+    /// returns the offset after it.
+    fn copy_value(&mut self, src: u32, dst: u32, mut dst_off: usize) -> usize {
+        let n = nbytes(self.slabs.chunk(src));
+        let mut src_off = 0;
+        let mut tmp = Vec::new();
+        while src_off < n {
+            tmp.clear();
+            tmp.extend_from_slice(self.value_segment(src, src_off));
+            let mut done = 0;
+            while done < tmp.len() {
+                let dst_seg = self.value_segment_mut(dst, dst_off);
+                let k = dst_seg.len().min(tmp.len() - done);
+                dst_seg[..k].copy_from_slice(&tmp[done..done + k]);
+                done += k;
+                dst_off += k;
+            }
+            src_off += tmp.len();
+        }
+        dst_off
+    }
+
+    /// The contiguous run of value bytes starting at value offset `off`
+    /// (to the end of the value or of its chunk).
+    pub fn value_segment(&self, id: u32, off: usize) -> &[u8] {
+        let c = self.slabs.chunk(id);
+        let n = nbytes(c);
+        let base = hdr_size(c) + nkey(c);
+        if iflags(c) & ITEM_CHUNKED == 0 {
+            return &c[base + off..base + n];
+        }
+        let cmax = self.slabs.size(self.slabs.largest);
+        let i = off / cmax;
+        let cid = read_u32(c, base + 4 * i);
+        let len = (n - i * cmax).min(cmax);
+        &self.slabs.chunk(cid)[off - i * cmax..len]
+    }
+
+    /// Like `value_segment`, writable (for reading a value off the wire
+    /// straight into item memory).
+    pub fn value_segment_mut(&mut self, id: u32, off: usize) -> &mut [u8] {
+        let (n, base, chunked) = {
+            let c = self.slabs.chunk(id);
+            (
+                nbytes(c),
+                hdr_size(c) + nkey(c),
+                iflags(c) & ITEM_CHUNKED != 0,
+            )
+        };
+        if !chunked {
+            return &mut self.slabs.chunk_mut(id)[base + off..base + n];
+        }
+        let cmax = self.slabs.size(self.slabs.largest);
+        let i = off / cmax;
+        let cid = read_u32(self.slabs.chunk(id), base + 4 * i);
+        let len = (n - i * cmax).min(cmax);
+        &mut self.slabs.chunk_mut(cid)[off - i * cmax..len]
+    }
+
+    /// Copies a whole value out (small values, incr/decr).
+    pub fn value_to_vec(&self, id: u32, out: &mut Vec<u8>) {
+        let n = nbytes(self.slabs.chunk(id));
+        let mut off = 0;
+        while off < n {
+            let s = self.value_segment(id, off);
+            out.extend_from_slice(s);
+            off += s.len();
+        }
+    }
+
+    /// incr/decr on a key (memcached's do_add_delta). Rewrites the value in
+    /// place when the new number is not longer than the old value and no
+    /// reply points at it (padding with spaces as memcached does), or
+    /// replaces the item otherwise.
+    pub fn add_delta(&mut self, key: &[u8], incr: bool, delta: u64) -> DeltaResult {
+        let id = self.get(key);
+        if id == NONE {
+            return DeltaResult::NotFound;
+        }
+        let (n, chunked, pinned) = {
+            let c = self.slabs.chunk(id);
+            (nbytes(c), iflags(c) & ITEM_CHUNKED != 0, refcount(c) > 0)
+        };
+        if n == 0 || chunked {
+            return DeltaResult::NonNumeric;
+        }
+        let value = match parse_u64_c(self.value_segment(id, 0)) {
+            Some(v) => v,
+            None => return DeltaResult::NonNumeric,
+        };
+        let value = if incr {
+            value.wrapping_add(delta)
+        } else {
+            value.saturating_sub(delta)
+        };
+        let mut buf = itoa_u64(value);
+        let digits = buf.len();
+        if digits <= n && !pinned {
+            let cas = self.next_cas();
+            let now = self.clock.current_time;
+            {
+                let v = self.value_segment_mut(id, 0);
+                v[..digits].copy_from_slice(&buf);
+                v[digits..].fill(b' ');
+            }
+            set_cas(self.slabs.chunk_mut(id), cas);
+            let _ = now;
+            return DeltaResult::Ok(value);
+        }
+        let (fl, exp) = {
+            let c = self.slabs.chunk(id);
+            (flags(c), exptime(c))
+        };
+        let key = key.to_vec();
+        let new = match self.alloc(&key, fl, exp, digits) {
+            Ok(new) => new,
+            Err(_) => return DeltaResult::Eom,
+        };
+        self.value_segment_mut(new, 0).copy_from_slice(&buf);
+        buf.clear();
+        self.replace(id, new);
+        DeltaResult::Ok(value)
+    }
+
+    /// flush_all: items stored before now (or before `exptime`, if given)
+    /// become invisible. memcached's process_flush_all semantics.
+    pub fn flush_all(&mut self, exptime: i64) {
+        let new_oldest = if exptime > 0 {
+            self.clock.realtime(exptime)
+        } else {
+            self.clock.current_time
+        };
+        if self.use_cas {
+            self.oldest_live = new_oldest.saturating_sub(1);
+            if self.oldest_live <= self.clock.current_time {
+                self.oldest_cas = self.next_cas();
+            }
+        } else {
+            self.oldest_live = new_oldest;
+        }
+    }
+
+    /// Advances the clock (and does a little hash table expansion work).
+    pub fn tick(&mut self) {
+        self.clock.tick();
+        if self.assoc.expanding {
+            self.assoc.expand_step(&mut self.slabs, 1024);
+        }
+    }
+}
+
+/// Parses an unsigned decimal the way memcached's safe_strtoull does: skip
+/// leading whitespace, optional sign, at least one digit, no overflow, then
+/// whitespace or the end; a negative number is refused.
+pub fn parse_u64_c(s: &[u8]) -> Option<u64> {
+    let mut i = 0;
+    while i < s.len() && is_c_space(s[i]) {
+        i += 1;
+    }
+    let mut neg = false;
+    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
+        neg = s[i] == b'-';
+        i += 1;
+    }
+    let start = i;
+    let mut v: u64 = 0;
+    while i < s.len() && s[i].is_ascii_digit() {
+        v = v.checked_mul(10)?.checked_add((s[i] - b'0') as u64)?;
+        i += 1;
+    }
+    if i == start {
+        return None;
+    }
+    if i < s.len() && !is_c_space(s[i]) {
+        return None;
+    }
+    if neg {
+        // strtoull negates; memcached refuses results that look negative.
+        let r = v.wrapping_neg();
+        if (r as i64) < 0 {
+            return None;
+        }
+        return Some(r);
+    }
+    Some(v)
+}
+
+/// C's isspace.
+#[inline]
+pub fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// Decimal digits of `v`.
+pub fn itoa_u64(mut v: u64) -> Vec<u8> {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    tmp[i..].to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> Cache {
+        let mut s = Settings::default();
+        s.hashpower_init = 4;
+        Cache::new(&s)
+    }
+
+    fn put(c: &mut Cache, key: &[u8], val: &[u8]) -> u32 {
+        let id = c.alloc(key, 0, 0, val.len()).unwrap();
+        let mut off = 0;
+        while off < val.len() {
+            let seg = c.value_segment_mut(id, off);
+            let k = seg.len().min(val.len() - off);
+            seg[..k].copy_from_slice(&val[off..off + k]);
+            off += k;
+        }
+        assert_eq!(c.store(id, StoreCmd::Set, 0).0, StoreItemType::Stored);
+        id
+    }
+
+    fn value(c: &Cache, id: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        c.value_to_vec(id, &mut v);
+        v
+    }
+
+    #[test]
+    fn header_is_smaller_than_memcacheds() {
+        assert_eq!(HDR_CAS, 40);
+        assert!(HDR_CAS < 56);
+    }
+
+    #[test]
+    fn set_get_delete() {
+        let mut c = cache();
+        put(&mut c, b"foo", b"bar");
+        let id = c.get(b"foo");
+        assert_ne!(id, NONE);
+        assert_eq!(value(&c, id), b"bar");
+        assert_eq!(cas(c.slabs.chunk(id)), 1);
+        assert!(c.delete(b"foo"));
+        assert_eq!(c.get(b"foo"), NONE);
+        assert_eq!(c.stats.curr_items, 0);
+    }
+
+    #[test]
+    fn hash_expansion_midway_keeps_every_key() {
+        let mut c = cache();
+        // 2^4 buckets: the table starts expanding after 24 items.
+        for i in 0..25 {
+            put(&mut c, format!("key{}", i).as_bytes(), b"v");
+        }
+        assert!(c.assoc.expanding);
+        for i in 0..25 {
+            assert_ne!(
+                c.get(format!("key{}", i).as_bytes()),
+                NONE,
+                "key{} midway",
+                i
+            );
+        }
+        assert!(c.delete(b"key3"));
+        for i in 25..60 {
+            put(&mut c, format!("key{}", i).as_bytes(), b"v");
+        }
+        for i in 0..60 {
+            let found = c.get(format!("key{}", i).as_bytes()) != NONE;
+            assert_eq!(found, i != 3, "key{}", i);
+        }
+        while c.assoc.expand_step(&mut c.slabs, 1) {}
+        assert!(c.assoc.hashpower >= 6);
+        for i in 0..60 {
+            assert_eq!(c.get(format!("key{}", i).as_bytes()) != NONE, i != 3);
+        }
+    }
+
+    #[test]
+    fn chunked_value_round_trip() {
+        let mut s = Settings::default();
+        s.item_size_max = 4 * 1024 * 1024;
+        let mut c = Cache::new(&s);
+        let val: Vec<u8> = (0..1_300_000u32).map(|i| (i % 251) as u8).collect();
+        put(&mut c, b"big", &val);
+        let id = c.get(b"big");
+        assert_ne!(iflags(c.slabs.chunk(id)) & ITEM_CHUNKED, 0);
+        assert_eq!(value(&c, id), val);
+        assert!(c.delete(b"big"));
+    }
+
+    #[test]
+    fn incr_in_place_pads_with_spaces() {
+        let mut c = cache();
+        put(&mut c, b"n", b"100");
+        assert_eq!(c.add_delta(b"n", false, 1), DeltaResult::Ok(99));
+        let id = c.get(b"n");
+        assert_eq!(value(&c, id), b"99 ");
+        assert_eq!(c.add_delta(b"n", true, 901), DeltaResult::Ok(1000));
+        let id = c.get(b"n");
+        assert_eq!(value(&c, id), b"1000");
+        put(&mut c, b"m", b"18446744073709551615");
+        assert_eq!(c.add_delta(b"m", true, 1), DeltaResult::Ok(0));
+        assert_eq!(c.add_delta(b"m", false, 5), DeltaResult::Ok(0));
+        put(&mut c, b"x", b"abc");
+        assert_eq!(c.add_delta(b"x", true, 1), DeltaResult::NonNumeric);
+    }
+
+    #[test]
+    fn strtoull_semantics() {
+        assert_eq!(parse_u64_c(b"12"), Some(12));
+        assert_eq!(parse_u64_c(b"  12 "), Some(12));
+        assert_eq!(parse_u64_c(b"+7"), Some(7));
+        assert_eq!(parse_u64_c(b"-1"), None);
+        assert_eq!(parse_u64_c(b"12a"), None);
+        assert_eq!(parse_u64_c(b""), None);
+        assert_eq!(parse_u64_c(b"18446744073709551616"), None);
+        assert_eq!(parse_u64_c(b"18446744073709551615"), Some(u64::MAX));
+    }
+
+    #[test]
+    fn eviction_frees_the_oldest() {
+        let mut s = Settings::default();
+        s.maxbytes = 1024 * 1024;
+        let mut c = Cache::new(&s);
+        let val = vec![b'x'; 1000];
+        for i in 0..3000 {
+            put(&mut c, format!("k{}", i).as_bytes(), &val);
+        }
+        assert!(c.stats.evictions > 0);
+        assert_ne!(c.get(b"k2999"), NONE);
+        assert_eq!(c.get(b"k0"), NONE);
+    }
+}

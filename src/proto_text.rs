@@ -1,0 +1,583 @@
+//! The classic text protocol: tokenizing a command line, dispatching it,
+//! and the storage, retrieval, arithmetic and admin commands, with the
+//! exact replies memcached 1.6 sends (memcached's proto_text.c).
+//!
+//! A command line arrives without its "\r\n". Storage commands leave the
+//! connection in Nread with an allocated item; `complete_nread` stores it
+//! once the value and its "\r\n" have been read.
+
+use crate::conn::{Conn, ConnState, OutPiece, COPY_MAX};
+use crate::items::{self, AllocError, DeltaResult, StoreCmd, StoreItemType, KEY_MAX_LENGTH};
+use crate::slabs::NONE;
+use crate::stats::append_stat;
+use crate::{Core, ShutdownKind};
+
+/// Most tokens of a command line that are split out (memcached's
+/// MAX_TOKENS less the terminating one); the last holds the rest.
+pub const MAX_TOKENS: usize = 24;
+
+/// Splits a line at spaces (runs of spaces count as one, as memcached's
+/// tokenize_command). Returns the number of tokens; when the line has
+/// more than MAX_TOKENS, the last token is the untokenized rest.
+pub fn tokenize<'a>(line: &'a [u8], toks: &mut [&'a [u8]; MAX_TOKENS]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    let len = line.len();
+    while i < len {
+        while i < len && line[i] == b' ' {
+            i += 1;
+        }
+        if i >= len {
+            break;
+        }
+        if n == MAX_TOKENS - 1 {
+            toks[n] = &line[i..];
+            return n + 1;
+        }
+        let start = i;
+        while i < len && line[i] != b' ' {
+            i += 1;
+        }
+        toks[n] = &line[start..i];
+        n += 1;
+    }
+    n
+}
+
+/// Client flags as memcached 1.6 reads them: an unsigned long, kept to
+/// its low 32 bits (so 4294967296 stores flags 0).
+fn parse_flags(t: &[u8]) -> Option<u32> {
+    items::parse_u64_c(t).map(|v| v as u32)
+}
+
+/// A 32-bit unsigned decimal (cache_memlimit).
+fn parse_u32(t: &[u8]) -> Option<u32> {
+    u32::try_from(items::parse_u64_c(t)?).ok()
+}
+
+/// memcached's safe_strtol: a signed 32-bit decimal, whitespace after it
+/// allowed, nothing else.
+pub fn parse_i32(t: &[u8]) -> Option<i32> {
+    let mut i = 0;
+    while i < t.len() && items::is_c_space(t[i]) {
+        i += 1;
+    }
+    let mut neg = false;
+    if i < t.len() && (t[i] == b'+' || t[i] == b'-') {
+        neg = t[i] == b'-';
+        i += 1;
+    }
+    let start = i;
+    let mut v: i64 = 0;
+    while i < t.len() && t[i].is_ascii_digit() {
+        v = v.checked_mul(10)?.checked_add((t[i] - b'0') as i64)?;
+        i += 1;
+    }
+    if i == start || (i < t.len() && !items::is_c_space(t[i])) {
+        return None;
+    }
+    let v = if neg { -v } else { v };
+    i32::try_from(v).ok()
+}
+
+/// Sets `noreply` if the last token is "noreply" (memcached's
+/// set_noreply_maybe).
+fn set_noreply_maybe(c: &mut Conn, toks: &[&[u8]]) -> bool {
+    if toks.last() == Some(&&b"noreply"[..]) {
+        c.noreply = true;
+    }
+    c.noreply
+}
+
+/// Appends the decimal form of `v`.
+#[inline]
+pub fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+/// Runs one command line. Sets the connection's next state (NewCmd unless
+/// the command reads a value, closes, or must flush first).
+pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
+    if log::log_enabled!(log::Level::Debug) {
+        log::debug!("<{} {}", c.fd, String::from_utf8_lossy(line));
+    }
+    if line.first() == Some(&0x80) {
+        // A binary protocol request: not supported; memcached's binary
+        // framing cannot be resynchronised from text, so close.
+        log::info!("{}: binary protocol request, closing", c.fd);
+        c.set_state(ConnState::Closing);
+        return;
+    }
+    let mut toks: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
+    let n = tokenize(line, &mut toks);
+    let toks = &toks[..n];
+    if n == 0 {
+        c.out_string("ERROR");
+        return;
+    }
+    match toks[0] {
+        b"get" if n >= 2 => process_get(c, core, line, false, false),
+        b"gets" if n >= 2 => process_get(c, core, line, true, false),
+        b"gat" if n >= 2 => process_get(c, core, line, false, true),
+        b"gats" if n >= 2 => process_get(c, core, line, true, true),
+        b"set" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Set),
+        b"add" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Add),
+        b"replace" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Replace),
+        b"append" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Append),
+        b"prepend" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Prepend),
+        b"cas" if n == 6 || n == 7 => process_update(c, core, toks, StoreCmd::Cas),
+        b"incr" if n == 3 || n == 4 => process_arithmetic(c, core, toks, true),
+        b"decr" if n == 3 || n == 4 => process_arithmetic(c, core, toks, false),
+        b"delete" if (2..=4).contains(&n) => process_delete(c, core, toks),
+        b"touch" if n == 3 || n == 4 => process_touch(c, core, toks),
+        b"stats" => process_stats(c, core, toks),
+        b"flush_all" if (1..=3).contains(&n) => process_flush_all(c, core, toks),
+        b"version" => c.out_string(concat!("VERSION ", env!("CARGO_PKG_VERSION"))),
+        b"quit" => {
+            c.write_and_go = ConnState::Closing;
+            c.set_state(ConnState::Mwrite);
+        }
+        b"shutdown" => process_shutdown(c, core, toks),
+        b"verbosity" if n == 2 || n == 3 => process_verbosity(c, core, toks),
+        b"cache_memlimit" if n == 2 || n == 3 => process_memlimit(c, core, toks),
+        #[cfg(feature = "debug-commands")]
+        b"debugtime" if n == 2 => process_debugtime(c, core, toks),
+        _ => c.out_string("ERROR"),
+    }
+}
+
+/// Queues one VALUE line and the value of item `id`.
+fn emit_value(c: &mut Conn, core: &mut Core, id: u32, key: &[u8], return_cas: bool) {
+    let (fl, nb, cas) = {
+        let ch = core.cache.slabs.chunk(id);
+        (items::flags(ch), items::nbytes(ch), items::cas(ch))
+    };
+    let start = c.wbuf.len();
+    c.wbuf.extend_from_slice(b"VALUE ");
+    c.wbuf.extend_from_slice(key);
+    c.wbuf.push(b' ');
+    push_u64(&mut c.wbuf, fl as u64);
+    c.wbuf.push(b' ');
+    push_u64(&mut c.wbuf, nb as u64);
+    if return_cas {
+        c.wbuf.push(b' ');
+        push_u64(&mut c.wbuf, cas);
+    }
+    c.wbuf.extend_from_slice(b"\r\n");
+    if nb <= COPY_MAX || !core.cache.pin(id) {
+        core.cache.value_to_vec(id, &mut c.wbuf);
+        c.wbuf.extend_from_slice(b"\r\n");
+        c.extend_buf_piece(start);
+    } else {
+        c.extend_buf_piece(start);
+        c.pinned.push(id);
+        c.out.push(OutPiece::Item {
+            id,
+            off: 0,
+            len: nb,
+        });
+        c.out_bytes += nb;
+        c.add_bytes(b"\r\n");
+    }
+}
+
+/// get, gets, gat, gats: one VALUE block per hit, then END.
+fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, touch: bool) {
+    let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    words.next();
+    let mut exptime = 0;
+    if touch {
+        let t = words.next().unwrap_or(b"");
+        match parse_i32(t) {
+            Some(v) => exptime = core.cache.clock.realtime(v as i64),
+            None => {
+                c.out_string("CLIENT_ERROR invalid exptime argument");
+                return;
+            }
+        }
+    }
+    for key in words {
+        if key.len() > KEY_MAX_LENGTH {
+            c.out_string("CLIENT_ERROR bad command line format");
+            return;
+        }
+        let id = core.cache.get(key);
+        core.stats.get_cmds += 1;
+        if touch {
+            core.stats.touch_cmds += 1;
+        }
+        if id == NONE {
+            if touch {
+                core.stats.touch_misses += 1;
+            } else {
+                core.stats.get_misses += 1;
+            }
+            continue;
+        }
+        if touch {
+            core.cache.touch(id, exptime);
+            core.stats.touch_hits += 1;
+        } else {
+            core.stats.get_hits += 1;
+        }
+        log::debug!(">{} sending key {}", c.fd, String::from_utf8_lossy(key));
+        emit_value(c, core, id, key, return_cas);
+    }
+    log::debug!(">{} END", c.fd);
+    c.add_bytes(b"END\r\n");
+}
+
+/// set/add/replace/append/prepend/cas: parse, allocate, read the value.
+fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) {
+    set_noreply_maybe(c, toks);
+    let key = toks[1];
+    if key.len() > KEY_MAX_LENGTH {
+        c.out_string("CLIENT_ERROR bad command line format");
+        return;
+    }
+    let (flags, exptime, vlen) =
+        match (parse_flags(toks[2]), parse_i32(toks[3]), parse_i32(toks[4])) {
+            (Some(f), Some(e), Some(v)) => (f, e, v),
+            _ => {
+                c.out_string("CLIENT_ERROR bad command line format");
+                return;
+            }
+        };
+    let mut req_cas = 0;
+    if cmd == StoreCmd::Cas {
+        match items::parse_u64_c(toks[5]) {
+            Some(v) => req_cas = v,
+            None => {
+                c.out_string("CLIENT_ERROR bad command line format");
+                return;
+            }
+        }
+    }
+    if vlen < 0 || vlen > i32::MAX - 2 {
+        c.out_string("CLIENT_ERROR bad command line format");
+        return;
+    }
+    let vlen = vlen as usize;
+    let exptime = core.cache.clock.realtime(exptime as i64);
+    match core.cache.alloc(key, flags, exptime, vlen) {
+        Ok(id) => {
+            c.item = id;
+            c.rlbytes = vlen;
+            c.ritem_off = 0;
+            c.crlf_got = 0;
+            c.nread_cmd = cmd;
+            c.req_cas = req_cas;
+            c.set_state(ConnState::Nread);
+        }
+        Err(e) => {
+            if e == AllocError::TooLarge {
+                core.stats.store_too_large += 1;
+                c.out_string("SERVER_ERROR object too large for cache");
+            } else {
+                core.stats.store_no_memory += 1;
+                c.out_string("SERVER_ERROR out of memory storing object");
+            }
+            // Swallow the value and its "\r\n" so the connection stays in
+            // step with the client.
+            c.sbytes = vlen + 2;
+            c.set_state(ConnState::Swallow);
+        }
+    }
+}
+
+/// Called when a value and the two bytes after it are in: checks the
+/// "\r\n" and stores the item. memcached's complete_nread_ascii.
+pub fn complete_nread(c: &mut Conn, core: &mut Core) {
+    let id = c.item;
+    c.item = NONE;
+    c.set_state(ConnState::NewCmd);
+    if &c.crlf != b"\r\n" {
+        core.cache.free_unlinked(id);
+        c.out_string("CLIENT_ERROR bad data chunk");
+        return;
+    }
+    core.stats.set_cmds += 1;
+    let (ret, _cas) = core.cache.store(id, c.nread_cmd, c.req_cas);
+    // Unless it was linked, the item read off the wire is done with.
+    core.cache.free_unlinked(id);
+    if c.nread_cmd == StoreCmd::Cas {
+        match ret {
+            StoreItemType::Stored => core.stats.cas_hits += 1,
+            StoreItemType::Exists => core.stats.cas_badval += 1,
+            StoreItemType::NotFound => core.stats.cas_misses += 1,
+            _ => {}
+        }
+    }
+    c.out_string(match ret {
+        StoreItemType::Stored => "STORED",
+        StoreItemType::NotStored => "NOT_STORED",
+        StoreItemType::Exists => "EXISTS",
+        StoreItemType::NotFound => "NOT_FOUND",
+        StoreItemType::TooLarge => "SERVER_ERROR object too large for cache",
+        StoreItemType::NoMemory => "SERVER_ERROR out of memory storing object",
+    });
+}
+
+/// incr/decr.
+fn process_arithmetic(c: &mut Conn, core: &mut Core, toks: &[&[u8]], incr: bool) {
+    set_noreply_maybe(c, toks);
+    let key = toks[1];
+    if key.len() > KEY_MAX_LENGTH {
+        c.out_string("CLIENT_ERROR bad command line format");
+        return;
+    }
+    let delta = match items::parse_u64_c(toks[2]) {
+        Some(d) => d,
+        None => {
+            c.out_string("CLIENT_ERROR invalid numeric delta argument");
+            return;
+        }
+    };
+    match core.cache.add_delta(key, incr, delta) {
+        DeltaResult::Ok(v) => {
+            if incr {
+                core.stats.incr_hits += 1;
+            } else {
+                core.stats.decr_hits += 1;
+            }
+            if c.noreply {
+                c.noreply = false;
+            } else {
+                let start = c.wbuf.len();
+                push_u64(&mut c.wbuf, v);
+                c.wbuf.extend_from_slice(b"\r\n");
+                c.extend_buf_piece(start);
+            }
+        }
+        DeltaResult::NonNumeric => {
+            c.out_string("CLIENT_ERROR cannot increment or decrement non-numeric value")
+        }
+        DeltaResult::Eom => c.out_string("SERVER_ERROR out of memory"),
+        DeltaResult::NotFound => {
+            if incr {
+                core.stats.incr_misses += 1;
+            } else {
+                core.stats.decr_misses += 1;
+            }
+            c.out_string("NOT_FOUND");
+        }
+    }
+}
+
+/// delete <key> [0] [noreply].
+fn process_delete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    let n = toks.len();
+    if n > 2 {
+        let hold_is_zero = toks[2] == b"0";
+        let sets_noreply = set_noreply_maybe(c, toks);
+        let valid =
+            (n == 3 && (hold_is_zero || sets_noreply)) || (n == 4 && hold_is_zero && sets_noreply);
+        if !valid {
+            c.out_string("CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
+            return;
+        }
+    }
+    let key = toks[1];
+    if key.len() > KEY_MAX_LENGTH {
+        c.out_string("CLIENT_ERROR bad command line format");
+        return;
+    }
+    if core.cache.delete(key) {
+        core.stats.delete_hits += 1;
+        c.out_string("DELETED");
+    } else {
+        core.stats.delete_misses += 1;
+        c.out_string("NOT_FOUND");
+    }
+}
+
+/// touch <key> <exptime> [noreply].
+fn process_touch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    set_noreply_maybe(c, toks);
+    let key = toks[1];
+    if key.len() > KEY_MAX_LENGTH {
+        c.out_string("CLIENT_ERROR bad command line format");
+        return;
+    }
+    let exptime = match parse_i32(toks[2]) {
+        Some(e) => core.cache.clock.realtime(e as i64),
+        None => {
+            c.out_string("CLIENT_ERROR invalid exptime argument");
+            return;
+        }
+    };
+    core.stats.touch_cmds += 1;
+    let id = core.cache.get(key);
+    if id == NONE {
+        core.stats.touch_misses += 1;
+        c.out_string("NOT_FOUND");
+    } else {
+        core.cache.touch(id, exptime);
+        core.stats.touch_hits += 1;
+        c.out_string("TOUCHED");
+    }
+}
+
+/// flush_all [delay] [noreply].
+fn process_flush_all(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    let noreply = set_noreply_maybe(c, toks);
+    core.stats.flush_cmds += 1;
+    if !core.settings.flush_enabled {
+        c.out_string("CLIENT_ERROR flush_all not allowed");
+        return;
+    }
+    let mut exptime = 0i64;
+    if toks.len() != if noreply { 2 } else { 1 } {
+        match parse_i32(toks[1]) {
+            Some(v) => exptime = v as i64,
+            None => {
+                c.out_string("CLIENT_ERROR invalid exptime argument");
+                return;
+            }
+        }
+    }
+    core.cache.flush_all(exptime);
+    c.out_string("OK");
+}
+
+/// shutdown [graceful] (only with -A).
+fn process_shutdown(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    if !core.settings.shutdown_command {
+        c.out_string("ERROR: shutdown not enabled");
+        return;
+    }
+    match toks.len() {
+        1 => core.shutdown = Some(ShutdownKind::Command),
+        2 if toks[1] == b"graceful" => core.shutdown = Some(ShutdownKind::Graceful),
+        _ => {
+            c.out_string("CLIENT_ERROR invalid shutdown mode");
+            return;
+        }
+    }
+    c.set_state(ConnState::Closing);
+}
+
+/// verbosity <level> [noreply].
+fn process_verbosity(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    set_noreply_maybe(c, toks);
+    // As memcached (strtoul with no checks): junk reads as 0.
+    let level = items::parse_u64_c(toks[1]).unwrap_or(0).min(3) as u8;
+    core.set_verbosity(level);
+    c.out_string("OK");
+}
+
+/// cache_memlimit <megabytes> [noreply].
+fn process_memlimit(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    set_noreply_maybe(c, toks);
+    let mb = match parse_u32(toks[1]) {
+        Some(v) => v,
+        None => {
+            c.out_string("ERROR");
+            return;
+        }
+    };
+    if mb < 8 {
+        c.out_string("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m");
+    } else if mb > 1_000_000_000 {
+        c.out_string("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes");
+    } else {
+        let bytes = mb as u64 * 1024 * 1024;
+        core.cache.slabs.set_limit(bytes);
+        core.settings.maxbytes = bytes;
+        c.out_string("OK");
+    }
+}
+
+/// debugtime <seconds>: moves the server clock forward (debug builds).
+#[cfg(feature = "debug-commands")]
+fn process_debugtime(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    match parse_i32(toks[1]) {
+        Some(s) if s >= 0 => {
+            core.cache.clock.offset += s as i64;
+            core.cache.clock.tick();
+            c.out_string("OK");
+        }
+        _ => c.out_string("CLIENT_ERROR bad command line format"),
+    }
+}
+
+/// stats [group].
+fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    if toks.len() == 1 {
+        let start = c.wbuf.len();
+        crate::stats::server_stats(core, &mut c.wbuf);
+        c.wbuf.extend_from_slice(b"END\r\n");
+        c.extend_buf_piece(start);
+        return;
+    }
+    match toks[1] {
+        b"reset" if toks.len() == 2 => {
+            core.stats.reset();
+            core.cache.stats.evictions = 0;
+            core.cache.stats.reclaimed = 0;
+            core.cache.stats.total_items = 0;
+            core.cache.stats.expired_unfetched = 0;
+            core.cache.stats.evicted_unfetched = 0;
+            core.cache.stats.evicted_active = 0;
+            core.cache.stats.get_expired = 0;
+            core.cache.stats.get_flushed = 0;
+            c.out_string("RESET");
+        }
+        b"settings" if toks.len() == 2 => {
+            let start = c.wbuf.len();
+            for (name, value) in core.settings.stats_settings() {
+                append_stat(&mut c.wbuf, name, value);
+            }
+            c.wbuf.extend_from_slice(b"END\r\n");
+            c.extend_buf_piece(start);
+        }
+        _ => c.out_string("ERROR"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenize_splits_on_spaces() {
+        let mut t: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
+        let n = tokenize(b"set  foo 0 0   3", &mut t);
+        assert_eq!(n, 5);
+        assert_eq!(t[0], b"set");
+        assert_eq!(t[1], b"foo");
+        assert_eq!(t[4], b"3");
+        assert_eq!(tokenize(b"   ", &mut t), 0);
+        let many: Vec<u8> = (0..30)
+            .map(|i| format!("k{} ", i))
+            .collect::<String>()
+            .into_bytes();
+        let n = tokenize(&many, &mut t);
+        assert_eq!(n, MAX_TOKENS);
+        assert_eq!(t[MAX_TOKENS - 1], b"k23 k24 k25 k26 k27 k28 k29 ");
+    }
+
+    #[test]
+    fn number_parsing_matches_memcached() {
+        assert_eq!(parse_i32(b"-1"), Some(-1));
+        assert_eq!(parse_i32(b"2147483647"), Some(i32::MAX));
+        assert_eq!(parse_i32(b"2147483648"), None);
+        assert_eq!(parse_i32(b"1x"), None);
+        assert_eq!(parse_i32(b""), None);
+        assert_eq!(parse_u32(b"4294967295"), Some(u32::MAX));
+        assert_eq!(parse_u32(b"4294967296"), None);
+        assert_eq!(parse_u32(b"-1"), None);
+        assert_eq!(parse_flags(b"4294967296"), Some(0));
+        assert_eq!(parse_flags(b"18446744073709551616"), None);
+    }
+}

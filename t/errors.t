@@ -1,0 +1,352 @@
+#!/usr/bin/perl
+# Error replies of the text protocol, byte for byte as memcached 1.6 sends
+# them, and how the connection resynchronises afterwards: which following
+# bytes are swallowed, which are parsed as the next command, and that the
+# connection and the stored data survive every error except an overlong line.
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib';
+use MemcachedTest;
+
+# Reads `n` reply lines and returns them concatenated; returns early if the
+# server closes, and gives up after 5 s of silence so a missing reply fails
+# the test instead of hanging it.
+sub lines {
+    my ($sock, $n) = @_;
+    my $out = '';
+    eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 5;
+        for (1 .. $n) {
+            my $line = <$sock>;
+            last unless defined $line;
+            $out .= $line;
+        }
+        alarm 0;
+    };
+    alarm 0;
+    return $out;
+}
+
+# True if the server closes the connection (EOF or reset) within 5 s.
+sub closed {
+    my $sock = shift;
+    my ($n, $buf) = (1, '');
+    eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 5;
+        $n = sysread($sock, $buf, 1);
+        alarm 0;
+    };
+    alarm 0;
+    return !$n ? 1 : 0;
+}
+
+my $server = new_memcached();
+my $sock = $server->sock;
+my $long = 'k' x 251;
+my $max = 'm' x 250;
+
+print $sock "set keep 0 0 4\r\nsafe\r\n";
+is(lines($sock, 1), "STORED\r\n", 'stored keep');
+
+# ---- unknown commands and empty lines ----
+
+print $sock "bogus\r\n";
+is(lines($sock, 1), "ERROR\r\n", 'unknown command');
+print $sock "bogus with some args\r\n";
+is(lines($sock, 1), "ERROR\r\n", 'unknown command with arguments');
+print $sock "GET keep\r\n";
+is(lines($sock, 1), "ERROR\r\n", 'commands are case sensitive');
+print $sock "\r\n";
+is(lines($sock, 1), "ERROR\r\n", 'empty line');
+print $sock "\n";
+is(lines($sock, 1), "ERROR\r\n", 'bare newline is an empty line');
+print $sock "get\r\n";
+is(lines($sock, 1), "ERROR\r\n", 'get without a key');
+print $sock "get \r\n";
+is(lines($sock, 1), "ERROR\r\n", 'get with only a trailing space');
+print $sock "  get keep\r\n";
+is(lines($sock, 3), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   'leading spaces before the command are ignored');
+print $sock "get keep\n";
+is(lines($sock, 3), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   'a line may end in a bare newline');
+mem_get_is($sock, 'keep', 'safe', 'connection usable after ERROR replies');
+
+# ---- key length: 250 bytes is the limit ----
+
+print $sock "set $max 0 0 1\r\nx\r\n";
+is(lines($sock, 1), "STORED\r\n", 'set with a 250-byte key');
+mem_get_is($sock, $max, 'x', 'get with a 250-byte key');
+
+print $sock "get $long\r\n";
+is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+   'get with a 251-byte key');
+print $sock "get keep $long\r\n";
+is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+   'get of a good key then a 251-byte key: only the error, no VALUE');
+print $sock "gets $long\r\n";
+is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+   'gets with a 251-byte key');
+# The data block is not swallowed: its line is parsed as a command.
+print $sock "set $long 0 0 1\r\nx\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+   'set with a 251-byte key, then the data line is an unknown command');
+print $sock "set $long 0 0 8\r\nget keep\r\n";
+is(lines($sock, 4),
+   "CLIENT_ERROR bad command line format\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   'set with a 251-byte key: its data line runs as a command');
+print $sock "delete $long\r\n";
+is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+   'delete with a 251-byte key');
+print $sock "incr $long 1\r\n";
+is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+   'incr with a 251-byte key');
+print $sock "decr $long 1\r\n";
+is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+   'decr with a 251-byte key');
+print $sock "touch $long 10\r\n";
+is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+   'touch with a 251-byte key');
+mem_get_is($sock, 'keep', 'safe', 'keep unchanged after key length errors');
+
+# ---- odd bytes in keys ----
+# Only a space separates tokens: control characters, tab, DEL and high
+# bytes are part of the key. A NUL byte ends the command line.
+
+print $sock "set a\x01b 0 0 2\r\nc1\r\n";
+is(lines($sock, 1), "STORED\r\n", 'set key containing \\x01');
+mem_get_is($sock, "a\x01b", 'c1', 'get key containing \\x01');
+mem_get_is($sock, 'ab', undef, '\\x01 is not dropped from the key');
+print $sock "set a\tb 0 0 2\r\nc2\r\n";
+is(lines($sock, 1), "STORED\r\n", 'set key containing a tab');
+mem_get_is($sock, "a\tb", 'c2', 'a tab is part of the key');
+mem_get_is($sock, 'a', undef, 'a tab does not split tokens');
+print $sock "set \x7f\xff 0 0 2\r\nc3\r\n";
+is(lines($sock, 1), "STORED\r\n", 'set key of DEL and 0xff');
+mem_get_is($sock, "\x7f\xff", 'c3', 'get key of DEL and 0xff');
+print $sock "get keep\x00junk\r\n";
+is(lines($sock, 3), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   'NUL ends the line: "get keep\\0junk" is "get keep"');
+print $sock "set g\x00h 0 0 1\r\nz\r\n";
+is(lines($sock, 2), "ERROR\r\nERROR\r\n",
+   'NUL in a set key leaves "set g": too few tokens, data line unknown');
+print $sock "\x00get keep\r\n";
+is(lines($sock, 1), "ERROR\r\n", 'line starting with NUL is an empty command');
+# A space in the key position shifts the tokens.
+print $sock "set a b 0 0 1\r\nx\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+   'set "a b": b is read as flags');
+print $sock "incr a b 1\r\n";
+is(lines($sock, 1), "CLIENT_ERROR invalid numeric delta argument\r\n",
+   'incr "a b" 1: b is read as the delta');
+print $sock "touch a b 1\r\n";
+is(lines($sock, 1), "CLIENT_ERROR invalid exptime argument\r\n",
+   'touch "a b" 1: b is read as the exptime');
+print $sock "delete a b\r\n";
+is(lines($sock, 1),
+   "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n",
+   'delete "a b": b is neither 0 nor noreply');
+print $sock "delete nokey 0\r\n";
+is(lines($sock, 1), "NOT_FOUND\r\n", 'delete <key> 0 is still accepted');
+mem_get_is($sock, 'keep', 'safe', 'keep unchanged after odd keys');
+
+# ---- malformed storage command lines ----
+# None of these swallow the data block: its line comes back as ERROR.
+
+print $sock "set keep 0 0 -1\r\nx\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+   'set with negative length');
+print $sock "set keep 0 0 abc\r\nx\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+   'set with non-numeric length');
+print $sock "set keep 0 0 1x\r\nx\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+   'set with trailing garbage after the length');
+print $sock "set keep abc 0 1\r\nx\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+   'set with non-numeric flags');
+print $sock "set keep -1 0 1\r\nx\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+   'set with negative flags');
+print $sock "set keep 0 abc 1\r\nx\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+   'set with non-numeric exptime');
+print $sock "set keep 0 -abc 1\r\nx\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+   'set with exptime "-abc"');
+print $sock "set keep 0 0\r\nx\r\n";
+is(lines($sock, 2), "ERROR\r\nERROR\r\n", 'set with too few tokens');
+print $sock "set keep 0 0 \r\nx\r\n";
+is(lines($sock, 2), "ERROR\r\nERROR\r\n",
+   'set with a trailing space instead of the length');
+print $sock "set\r\n";
+is(lines($sock, 1), "ERROR\r\n", 'set alone');
+print $sock "set keep 0 0 1 noreply extra\r\nx\r\n";
+is(lines($sock, 2), "ERROR\r\nERROR\r\n", 'set with too many tokens');
+print $sock "cas keep 0 0 1\r\nx\r\n";
+is(lines($sock, 2), "ERROR\r\nERROR\r\n", 'cas without a cas value');
+print $sock "cas keep 0 0 1 abc\r\nx\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+   'cas with a non-numeric cas value');
+mem_get_is($sock, 'keep', 'safe', 'keep unchanged after malformed set lines');
+
+# Errors are silenced by noreply too; the next command answers first.
+print $sock "set keep 0 0 -1 noreply\r\nget keep\r\n";
+is(lines($sock, 3), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   'noreply silences CLIENT_ERROR of a bad length');
+
+# A sixth token that is not "noreply" is ignored.
+print $sock "set six 0 0 1 2\r\nx\r\n";
+is(lines($sock, 1), "STORED\r\n", 'set with a sixth token that is not noreply');
+mem_get_is($sock, 'six', 'x', 'value stored despite the sixth token');
+
+# Runs of spaces between tokens count as one separator.
+print $sock "set  sp  0  0  2 \r\nsp\r\n";
+is(lines($sock, 1), "STORED\r\n", 'set with doubled spaces');
+mem_get_is($sock, 'sp', 'sp', 'key stored without the extra spaces');
+
+# Negative exptime is not an error: stored, and expired at once.
+print $sock "set neg 0 -1 1\r\nx\r\n";
+is(lines($sock, 1), "STORED\r\n", 'set with exptime -1 is STORED');
+mem_get_is($sock, 'neg', undef, 'exptime -1 item is never returned');
+
+# ---- incr/decr/touch argument errors ----
+
+print $sock "set num 0 0 1\r\n5\r\n";
+is(lines($sock, 1), "STORED\r\n", 'stored num');
+print $sock "incr num abc\r\n";
+is(lines($sock, 1), "CLIENT_ERROR invalid numeric delta argument\r\n",
+   'incr with non-numeric delta');
+print $sock "incr num -1\r\n";
+is(lines($sock, 1), "CLIENT_ERROR invalid numeric delta argument\r\n",
+   'incr with negative delta');
+print $sock "decr num 18446744073709551616\r\n";
+is(lines($sock, 1), "CLIENT_ERROR invalid numeric delta argument\r\n",
+   'decr with delta above 2**64-1');
+print $sock "incr num\r\n";
+is(lines($sock, 1), "ERROR\r\n", 'incr without delta');
+print $sock "incr keep 1\r\n";
+is(lines($sock, 1),
+   "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+   'incr of a non-numeric value');
+print $sock "touch num abc\r\n";
+is(lines($sock, 1), "CLIENT_ERROR invalid exptime argument\r\n",
+   'touch with non-numeric exptime');
+print $sock "touch num\r\n";
+is(lines($sock, 1), "ERROR\r\n", 'touch without exptime');
+print $sock "gat abc num\r\n";
+is(lines($sock, 1), "CLIENT_ERROR invalid exptime argument\r\n",
+   'gat with non-numeric exptime');
+mem_get_is($sock, 'num', '5', 'num unchanged after argument errors');
+mem_get_is($sock, 'keep', 'safe', 'keep unchanged after argument errors');
+
+# ---- bad data chunk ----
+# The server reads exactly <bytes>+2 bytes; if the last two are not \r\n it
+# answers CLIENT_ERROR bad data chunk, keeps the old value, and parses
+# whatever follows those bytes as the next command.
+
+print $sock "set keep 0 0 3\r\nabcdef\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
+   'data longer than declared: error, then the rest "f" is a command');
+mem_get_is($sock, 'keep', 'safe', 'keep unchanged after bad data chunk');
+print $sock "set keep 0 0 3\r\nabcdeget keep\r\n";
+is(lines($sock, 4), "CLIENT_ERROR bad data chunk\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   'resync right after <bytes>+2: the following get runs');
+print $sock "set keep 0 0 3\r\nabc\nget keep\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
+   'data ended by bare \\n: the g of get is eaten, "et keep" is unknown');
+print $sock "set keep 0 0 3\r\nabc\r\r\nget keep\r\n";
+is(lines($sock, 5),
+   "CLIENT_ERROR bad data chunk\r\nERROR\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   'data ended by \\r\\r: the leftover \\n is an empty line');
+print $sock "set new 0 0 3\r\nabcdef\r\n";
+is(lines($sock, 2), "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
+   'bad data chunk on a new key');
+mem_get_is($sock, 'new', undef, 'nothing stored after bad data chunk');
+print $sock "set new 0 0 1 noreply\r\nxyz\r\nget keep\r\n";
+is(lines($sock, 4), "ERROR\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   'noreply silences bad data chunk; the leftover \\r\\n is an empty line');
+
+# ---- value larger than the item size limit (-I, default 1m) ----
+# SERVER_ERROR, then exactly <bytes>+2 bytes are swallowed unchecked. A
+# failed set also removes the old value; append leaves it alone.
+
+my $big = 1024 * 1024 + 1;
+print $sock "set keep 0 0 $big\r\n" . ('a' x $big) . "\r\n";
+is(lines($sock, 1), "SERVER_ERROR object too large for cache\r\n",
+   'set of a value over -I');
+mem_get_is($sock, 'keep', undef, 'too large set removed the old value');
+print $sock "set keep 0 0 4\r\nsafe\r\n";
+is(lines($sock, 1), "STORED\r\n", 'stored keep again');
+print $sock "set other 0 0 $big\r\n" . ('b' x $big) . "XYget keep\r\n";
+is(lines($sock, 4),
+   "SERVER_ERROR object too large for cache\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   'swallow takes <bytes>+2 bytes whatever they are, then resyncs');
+print $sock "append keep 0 0 $big\r\n" . ('c' x $big) . "\r\n";
+is(lines($sock, 1), "SERVER_ERROR object too large for cache\r\n",
+   'append of a value over -I');
+mem_get_is($sock, 'keep', 'safe', 'too large append keeps the old value');
+print $sock "set keep 0 0 $big noreply\r\n" . ('d' x $big) . "\r\n";
+print $sock "get keep\r\n";
+is(lines($sock, 1), "END\r\n",
+   'too large set with noreply: silent, swallowed, old value removed');
+print $sock "set keep 0 0 4\r\nsafe\r\n";
+is(lines($sock, 1), "STORED\r\n", 'connection usable after too large values');
+
+# ---- overlong lines ----
+# More than 2048 bytes without a newline closes the connection without a
+# reply, unless the line is a get/gets (large multigets are allowed).
+
+print $sock 'x' x 2048;
+select(undef, undef, undef, 0.2);
+print $sock "\r\n";
+is(lines($sock, 1), "ERROR\r\n", '2048 bytes without newline still wait for it');
+
+my @keys = map { sprintf('%0200d', $_) } 1 .. 100;
+print $sock "get @keys keep\r\n";
+is(lines($sock, 3), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   'get line of 20 KB is served');
+
+my $s2 = $server->new_sock;
+print $s2 'x' x 2049;
+is(closed($s2), 1, '2049 bytes without newline: connection closed, no reply');
+my $s3 = $server->new_sock;
+print $s3 'set keep 0 0 1' . (' ' x 3000);
+is(closed($s3), 1, 'set line padded past 2048 bytes: connection closed');
+my $s4 = $server->new_sock;
+print $s4 'get keep' . (' ' x 3000);
+select(undef, undef, undef, 0.2);
+print $s4 "\r\n";
+is(lines($s4, 3), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   'get line padded past 2048 bytes is kept open and served');
+mem_get_is($sock, 'keep', 'safe', 'first connection unaffected by the closes');
+
+# ---- binary protocol bytes on an ascii-only server ----
+# With -B ascii the 0x80 magic byte is no protocol switch: the bytes are a
+# text line like any other, ending at its first \n, cut at its first NUL.
+
+my $ascii = new_memcached('-B ascii');
+my $as = $ascii->sock;
+# 24-byte binary header, opcode 0x0b (version), no \n in it: waits for one.
+print $as "\x80\x0b" . ("\x00" x 22);
+print $as "\r\n";
+is(lines($as, 1), "ERROR\r\n", 'binary version header then \\r\\n: ERROR');
+print $as "version\r\n";
+like(lines($as, 1), qr/^VERSION 1\.6\.\d+\r\n$/,
+     'connection usable after a binary header');
+# Opcode 0x0a (noop) is a \n: "\x80" is one line, the 22 NULs start the next.
+print $as "\x80\x0a" . ("\x00" x 22);
+print $as "version\r\n";
+is(lines($as, 2), "ERROR\r\nERROR\r\n",
+   'binary noop header: "\\x80" line, then a NUL-led line');
+print $as "set k 0 0 1\r\nx\r\n";
+is(lines($as, 1), "STORED\r\n", 'store after binary garbage');
+mem_get_is($as, 'k', 'x', 'get after binary garbage');
+print $as "\x80" . ('z' x 3000);
+is(closed($as), 1, 'binary byte then 3000 bytes without newline: closed');
+is($ascii->is_running, 1, 'server still running after binary garbage');
+
+done_testing();
