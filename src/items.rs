@@ -62,10 +62,6 @@ pub const ITEM_FETCHED: u8 = 8;
 pub const ITEM_ACTIVE: u8 = 16;
 /// Value lives in separate chunks.
 pub const ITEM_CHUNKED: u8 = 32;
-/// Marked stale by a meta invalidation.
-pub const ITEM_STALE: u8 = 64;
-/// A meta client was handed the win token.
-pub const ITEM_TOKEN_SENT: u8 = 128;
 
 /// Longest key (memcached's KEY_MAX_LENGTH).
 pub const KEY_MAX_LENGTH: usize = 250;
