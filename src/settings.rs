@@ -96,7 +96,9 @@ pub struct Settings {
     pub hash_algorithm: HashAlgorithm,
     /// `slab_page_size` in bytes (1 MiB).
     pub slab_page_size: u32,
-    /// `slab_chunk_max` in bytes (given in kilobytes; default page size / 2).
+    /// `slab_chunk_max`: largest slab chunk, in bytes; larger items are
+    /// chained from chunks of this size. memcached's `-h` says kilobytes, but
+    /// 1.6 reads the value as bytes, and so do we (default page size / 2).
     pub slab_chunk_size_max: u32,
     /// `slab_sizes`: explicit class sizes, overriding `-n`/`-f`.
     pub slab_sizes: Option<Vec<u32>>,
@@ -150,6 +152,11 @@ pub struct Settings {
     pub relaxed_privileges: bool,
     /// `sock_cookie_id`.
     pub sock_cookie_id: u32,
+
+    // ---- runtime state memcached keeps in `settings` ----
+    /// Items stored at or before this relative time are dead (set by
+    /// `flush_all`; 0 means none). Reported as `oldest` by `stats settings`.
+    pub oldest_live: u32,
 }
 
 impl Default for Settings {
@@ -218,6 +225,7 @@ impl Default for Settings {
             read_buf_mem_limit: 0,
             relaxed_privileges: false,
             sock_cookie_id: 0,
+            oldest_live: 0,
         }
     }
 }
@@ -230,100 +238,1134 @@ pub enum Action {
     Exit(i32),
 }
 
+// ---- limits, as memcached 1.6 enforces them ----
+
+/// `-I` may not go below this many bytes.
+const ITEM_SIZE_MAX_LOWER: u32 = 1024;
+/// `-I` may not go above this many bytes (1024m).
+const ITEM_SIZE_MAX_UPPER: u32 = 1024 * 1024 * 1024;
+/// Smallest `slab_chunk_max` we take. memcached accepts any positive value
+/// and then builds odd or broken class tables; a chunk must at least hold a
+/// small item, and `-I` cannot be smaller than this anyway.
+const SLAB_CHUNK_MAX_LOWER: u32 = 1024;
+/// Most classes `slab_sizes` may list (memcached keeps one class slot spare).
+const SLAB_SIZES_MAX: usize = 62;
+/// Range of `-o hashpower`. memcached also wants it above its item lock
+/// table's power, which grows with `-t`; we have no lock table.
+const HASHPOWER_MIN: u32 = 12;
+const HASHPOWER_MAX: u32 = 32;
+/// `lru_crawler_sleep` is at most one second, in microseconds.
+const LRU_CRAWLER_SLEEP_MAX: u32 = 1_000_000;
+/// HOT plus WARM may take at most this percentage of a class.
+const LRU_PCT_TOTAL_MAX: u32 = 80;
+
+/// Facts about the command line that matter to checks made after all flags
+/// are read, but are not settings themselves.
+#[derive(Default)]
+struct ParseState {
+    /// `-B` was given (so `-Y` must not silently override it).
+    protocol_specified: bool,
+    /// `-o slab_chunk_max` was given (so `-I` above 1m keeps it).
+    slab_chunk_max_changed: bool,
+}
+
 /// Parses the command line (`args[0]` is the program name). Returns the
 /// settings to run with, or `Exit` after printing help/version/license, or
 /// `Err` with one line naming what is wrong (main prints it and exits 64).
+///
+/// Flags are read in a fixed order rather than command-line order, so when a
+/// line has several mistakes the one reported is the first in that order.
+/// A flag given twice keeps its last value (`-l` and `-o` accumulate).
+/// `-h`, `-V` and `-i` win over every other flag, but not over a flag
+/// getopts cannot parse.
 pub fn parse_args(args: &[String]) -> Result<Action, String> {
-    // Interim parser for the core's own testing; replaced by the full one.
-    let mut o = getopts::Options::new();
-    for f in [
-        "p", "U", "s", "m", "I", "c", "u", "l", "a", "R", "o", "t", "b", "n", "f",
-    ] {
-        o.optmulti(f, "", "", "");
-    }
-    for f in ["C", "M", "A", "d", "k", "r", "L"] {
-        o.optflag(f, "", "");
-    }
-    o.optflagmulti("v", "", "");
-    o.optflagopt("F", "", "", "");
-    let m = o.parse(&args[1..]).map_err(|e| e.to_string())?;
-    let mut s = Settings::default();
-    let num = |f: &str| -> Result<Option<u64>, String> {
-        match m.opt_str(f) {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<u64>()
-                .map(Some)
-                .map_err(|_| format!("-{} {}: bad number", f, v)),
-        }
-    };
-    if let Some(v) = num("p")? {
-        s.port = v as u16;
-    }
-    if let Some(v) = num("U")? {
-        s.udpport = v as u16;
-    }
-    if let Some(v) = num("m")? {
-        s.maxbytes = v * 1024 * 1024;
-    }
-    if let Some(v) = num("c")? {
-        s.maxconns = v as usize;
-    }
-    if let Some(v) = num("R")? {
-        s.reqs_per_event = v as u32;
-    }
-    if let Some(v) = m.opt_str("I") {
-        let (n, mul) = if let Some(x) = v.strip_suffix('m') {
-            (x, 1024 * 1024)
-        } else if let Some(x) = v.strip_suffix('k') {
-            (x, 1024)
-        } else {
-            (&v[..], 1)
-        };
-        s.item_size_max = n.parse::<u32>().map_err(|_| "bad -I".to_string())? * mul;
-        if s.item_size_max as u64 > 512 * 1024 {
-            s.slab_chunk_size_max = 512 * 1024;
-        }
-    }
-    s.socketpath = m.opt_str("s");
-    if let Some(v) = m.opt_str("a") {
-        s.access = u32::from_str_radix(&v, 8).map_err(|_| "bad -a".to_string())?;
-    }
-    if let Some(v) = m.opt_str("l") {
-        s.inter = v.split(',').map(String::from).collect();
-    }
-    s.use_cas = !m.opt_present("C");
-    s.evict_to_free = !m.opt_present("M");
-    s.shutdown_command = m.opt_present("A");
-    s.verbose = m.opt_count("v") as u8;
-    if m.opt_present("F") {
-        s.flush_enabled = false;
-    }
-    for o in m.opt_strs("o") {
-        for kv in o.split(',') {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            match k {
-                "idle_timeout" => {
-                    s.idle_timeout = v.parse().map_err(|_| "bad idle_timeout".to_string())?
-                }
-                "maxconns_fast" => s.maxconns_fast = true,
-                "no_maxconns_fast" => s.maxconns_fast = false,
-                "hashpower" => {
-                    s.hashpower_init = v.parse().map_err(|_| "bad hashpower".to_string())?
-                }
-                _ => {}
+    // memcached's --verbose takes an optional value it ignores; getopts
+    // would refuse `--verbose=2`, so drop the value the same way.
+    let argv: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| {
+            if a.starts_with("--verbose=") {
+                "--verbose".to_string()
+            } else {
+                a.clone()
             }
-        }
+        })
+        .collect();
+    let m = options().parse(&argv).map_err(getopts_error)?;
+    if let Some(extra) = m.free.first() {
+        return Err(format!(
+            "unexpected argument '{extra}': options start with '-' (see -h)"
+        ));
     }
+    if m.opt_present("h") {
+        print!("{}", help_text());
+        return Ok(Action::Exit(0));
+    }
+    if m.opt_present("V") {
+        println!("memcached {}", env!("CARGO_PKG_VERSION"));
+        return Ok(Action::Exit(0));
+    }
+    if m.opt_present("i") {
+        print!("{}", license_text());
+        return Ok(Action::Exit(0));
+    }
+
+    let mut s = Settings::default();
+    let mut st = ParseState::default();
+    apply_flags(&mut s, &mut st, &m)?;
+    for arg in m.opt_strs("o") {
+        apply_extended(&mut s, &mut st, &arg)?;
+    }
+    check(&mut s, &st)?;
     Ok(Action::Run(Box::new(s)))
 }
 
+/// The getopts table: every memcached 1.6 flag, short and long. All of them
+/// may repeat (a repeated value flag keeps its last value, as with
+/// memcached's getopt loop), so nothing fails with "given more than once".
+fn options() -> getopts::Options {
+    use getopts::{HasArg, Occur};
+    let mut o = getopts::Options::new();
+    let with_value = [
+        ("p", "port", "NUM"),
+        ("U", "udp-port", "NUM"),
+        ("s", "unix-socket", "FILE"),
+        ("a", "unix-mask", "MASK"),
+        ("l", "listen", "ADDR"),
+        ("u", "user", "USER"),
+        ("m", "memory-limit", "MB"),
+        ("c", "conn-limit", "NUM"),
+        ("P", "pidfile", "FILE"),
+        ("f", "slab-growth-factor", "NUM"),
+        ("n", "slab-min-size", "BYTES"),
+        ("D", "", "CHAR"),
+        ("t", "threads", "NUM"),
+        ("R", "max-reqs-per-event", "NUM"),
+        ("b", "listen-backlog", "NUM"),
+        ("B", "protocol", "NAME"),
+        ("I", "max-item-size", "SIZE"),
+        ("Y", "auth-file", "FILE"),
+        ("e", "memory-file", "FILE"),
+        ("o", "extended", "OPTIONS"),
+        ("N", "napi_ids", "NUM"),
+        ("", "dump-file", "FILE"),
+    ];
+    for (short, long, hint) in with_value {
+        o.optmulti(short, long, "", hint);
+    }
+    let flags = [
+        ("A", "enable-shutdown"),
+        ("d", "daemon"),
+        ("r", "enable-coredumps"),
+        ("M", "disable-evictions"),
+        ("k", "lock-memory"),
+        ("v", "verbose"),
+        ("h", "help"),
+        ("i", "license"),
+        ("V", "version"),
+        ("L", "enable-largepages"),
+        ("C", "disable-cas"),
+        ("S", "enable-sasl"),
+        ("X", "disable-dumping"),
+        ("W", "disable-watch"),
+        ("Z", "enable-ssl"),
+        ("", "disable-flush-all"),
+    ];
+    for (short, long) in flags {
+        o.optflagmulti(short, long, "");
+    }
+    // `-F` alone disables flush_all, `-F FILE` names the dump file. The long
+    // forms are separate entries so `--disable-flush-all=x` stays an error.
+    o.opt("F", "", "", "FILE", HasArg::Maybe, Occur::Multi);
+    o
+}
+
+/// Spells an option name the way the user typed it: `-p` or `--port`.
+fn dashed(name: &str) -> String {
+    if name.chars().count() == 1 {
+        format!("-{name}")
+    } else {
+        format!("--{name}")
+    }
+}
+
+/// Turns a getopts failure into our one-line message.
+fn getopts_error(f: getopts::Fail) -> String {
+    use getopts::Fail;
+    match f {
+        Fail::UnrecognizedOption(n) => format!("{}: unknown option (see -h)", dashed(&n)),
+        Fail::ArgumentMissing(n) => format!("{}: missing value", dashed(&n)),
+        Fail::UnexpectedArgument(n) => format!("{}: takes no value", dashed(&n)),
+        other => other.to_string(),
+    }
+}
+
+/// The last value given for a flag, if any.
+fn last(m: &getopts::Matches, name: &str) -> Option<String> {
+    m.opt_strs(name).pop()
+}
+
+/// Parses a whole number, naming the flag and the value when it is not one.
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value
+        .parse::<T>()
+        .map_err(|_| format!("{flag}: invalid number '{value}'"))
+}
+
+/// Parses a finite decimal number, naming the flag and the value otherwise.
+fn float(flag: &str, value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("{flag}: invalid number '{value}'")),
+    }
+}
+
+/// Parses `-I`: bytes, or kilobytes/megabytes with a `k`/`m` suffix (either
+/// case). memcached reads the digits with atoi, so `1.5m` or `2mb` would be
+/// silently misread there; here they are errors.
+fn parse_item_size(value: &str) -> Result<u32, String> {
+    let bad = || format!("-I: invalid size '{value}' (bytes, or a number with a k or m suffix)");
+    let (digits, unit): (&str, u64) = match value.as_bytes().last() {
+        Some(b'k' | b'K') => (&value[..value.len() - 1], 1024),
+        Some(b'm' | b'M') => (&value[..value.len() - 1], 1024 * 1024),
+        _ => (value, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let bytes = n.checked_mul(unit).ok_or_else(bad)?;
+    if bytes < ITEM_SIZE_MAX_LOWER as u64 {
+        return Err(format!(
+            "-I: item size {value} is below the minimum of 1k (1024 bytes)"
+        ));
+    }
+    if bytes > ITEM_SIZE_MAX_UPPER as u64 {
+        return Err(format!(
+            "-I: item size {value} is above the maximum of 1024m"
+        ));
+    }
+    Ok(bytes as u32)
+}
+
+/// Checks one `-l` entry: `<host>`, `<host>:<port>`, `[<ipv6>]`,
+/// `[<ipv6>]:<port>` or a bare IPv6 address. IP literals are checked here;
+/// anything else must look like a host name and resolve (memcached hands the
+/// string to getaddrinfo too, so `-l localhost` works in both).
+fn check_listen_addr(entry: &str) -> Result<(), String> {
+    use std::net::{Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+    let bad = |why: &str| format!("-l {entry}: {why}");
+    let check_port = |p: &str| -> Result<(), String> {
+        p.parse::<u16>()
+            .map(|_| ())
+            .map_err(|_| bad(&format!("invalid port '{p}'")))
+    };
+    if entry.is_empty() {
+        return Err("-l: empty address".to_string());
+    }
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("missing ']' after the IPv6 address"))?;
+        if host.parse::<Ipv6Addr>().is_err() {
+            return Err(bad("not a valid IPv6 address"));
+        }
+        if after.is_empty() {
+            return Ok(());
+        }
+        let port = after
+            .strip_prefix(':')
+            .ok_or_else(|| bad("expected ':<port>' after ']'"))?;
+        return check_port(port);
+    }
+    let host = match entry.matches(':').count() {
+        0 => entry,
+        1 => {
+            let (host, port) = entry.split_once(':').unwrap_or((entry, ""));
+            check_port(port)?;
+            host
+        }
+        _ => {
+            // Several colons and no brackets: a bare IPv6 address.
+            return match entry.parse::<Ipv6Addr>() {
+                Ok(_) => Ok(()),
+                Err(_) => Err(bad("not a valid IPv6 address")),
+            };
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("missing address before the port"));
+    }
+    if host.parse::<Ipv4Addr>().is_ok() {
+        return Ok(());
+    }
+    if !is_host_name(host) {
+        return Err(bad("not a valid IP address or host name"));
+    }
+    let resolved = (host, 0u16)
+        .to_socket_addrs()
+        .is_ok_and(|mut addrs| addrs.next().is_some());
+    if resolved {
+        Ok(())
+    } else {
+        Err(bad("cannot resolve this host name"))
+    }
+}
+
+/// True if `s` is a syntactically valid DNS name whose last label is not all
+/// digits (so a mistyped IPv4 address such as `999.1.1.1` is rejected here
+/// instead of being sent to the resolver).
+fn is_host_name(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    if s.is_empty() || s.len() > 253 {
+        return false;
+    }
+    let labels_ok = s.split('.').all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    });
+    let last_numeric = s
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
+    labels_ok && !last_numeric
+}
+
+/// Applies every flag except `-o` to `s`.
+fn apply_flags(s: &mut Settings, st: &mut ParseState, m: &getopts::Matches) -> Result<(), String> {
+    // Flags of memcached features this server does not have.
+    if m.opt_present("S") {
+        return Err("-S (--enable-sasl): SASL authentication is not supported (-Y gives ASCII authentication)".to_string());
+    }
+    if m.opt_present("Z") {
+        return Err("-Z (--enable-ssl): TLS is not supported".to_string());
+    }
+    if m.opt_present("N") {
+        return Err(
+            "-N (--napi_ids): not supported (NAPI ids steer worker threads; this server has one thread)"
+                .to_string(),
+        );
+    }
+
+    if let Some(v) = last(m, "p") {
+        s.port = number("-p", &v)?;
+    }
+    if let Some(v) = last(m, "U") {
+        s.udpport = number("-U", &v)?;
+    }
+    if let Some(v) = last(m, "s") {
+        if v.is_empty() {
+            return Err("-s: empty socket path".to_string());
+        }
+        s.socketpath = Some(v);
+    }
+    if let Some(v) = last(m, "a") {
+        match u32::from_str_radix(&v, 8) {
+            Ok(mask) if mask <= 0o7777 && !v.starts_with('+') => s.access = mask,
+            _ => return Err(format!("-a: invalid octal mask '{v}'")),
+        }
+    }
+    s.shutdown_command |= m.opt_present("A");
+    for v in m.opt_strs("l") {
+        for entry in v.split(',') {
+            check_listen_addr(entry)?;
+            if !s.inter.iter().any(|e| e == entry) {
+                s.inter.push(entry.to_string());
+            }
+        }
+    }
+    s.daemonize |= m.opt_present("d");
+    s.maxcore |= m.opt_present("r");
+    if let Some(v) = last(m, "u") {
+        if v.is_empty() {
+            return Err("-u: empty user name".to_string());
+        }
+        s.username = Some(v);
+    }
+    if let Some(v) = last(m, "m") {
+        // memcached reads -m with atoi: "64k" means 64 MB and "1g" means
+        // 1 MB there. Rather than misread a suffix, refuse it.
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "-m: invalid memory limit '{v}' (a whole number of megabytes, no suffix)"
+            ));
+        }
+        let mb: u64 = number("-m", &v)?;
+        if mb == 0 {
+            return Err("-m: memory limit must be at least 1 megabyte".to_string());
+        }
+        s.maxbytes = mb
+            .checked_mul(1024 * 1024)
+            .ok_or_else(|| format!("-m: memory limit '{v}' is too large"))?;
+    }
+    if m.opt_present("M") {
+        s.evict_to_free = false;
+    }
+    if let Some(v) = last(m, "c") {
+        let n: i64 = number("-c", &v)?;
+        if n <= 0 {
+            return Err(format!(
+                "-c: connection limit must be greater than 0 (got {v})"
+            ));
+        }
+        s.maxconns =
+            usize::try_from(n).map_err(|_| format!("-c: connection limit '{v}' is too large"))?;
+    }
+    s.lock_memory |= m.opt_present("k");
+    s.verbose = m.opt_count("v").min(u8::MAX as usize) as u8;
+    if let Some(v) = last(m, "P") {
+        if v.is_empty() {
+            return Err("-P: empty pid file path".to_string());
+        }
+        s.pid_file = Some(v);
+    }
+    if let Some(v) = last(m, "f") {
+        s.factor = float("-f", &v)?;
+        if s.factor <= 1.0 {
+            return Err(format!(
+                "-f: growth factor must be greater than 1.0 (got {v})"
+            ));
+        }
+    }
+    if let Some(v) = last(m, "n") {
+        s.chunk_size = number("-n", &v)?;
+        if s.chunk_size == 0 {
+            return Err("-n: minimum slab size must be greater than 0".to_string());
+        }
+    }
+    s.large_pages |= m.opt_present("L");
+    if let Some(v) = last(m, "D") {
+        match v.as_bytes() {
+            [c] if c.is_ascii() => s.prefix_delimiter = *c,
+            [] => return Err("-D: no delimiter given".to_string()),
+            _ => {
+                return Err(format!(
+                    "-D: delimiter must be a single ASCII character (got '{v}')"
+                ))
+            }
+        }
+        s.detail_enabled = true;
+    }
+    if let Some(v) = last(m, "t") {
+        let n: i64 = number("-t", &v)?;
+        if n <= 0 {
+            return Err(format!(
+                "-t: number of threads must be greater than 0 (got {v})"
+            ));
+        }
+        s.num_threads =
+            u32::try_from(n).map_err(|_| format!("-t: number of threads '{v}' is too large"))?;
+    }
+    if let Some(v) = last(m, "R") {
+        let n: i64 = number("-R", &v)?;
+        if n <= 0 {
+            return Err(format!(
+                "-R: requests per event must be greater than 0 (got {v})"
+            ));
+        }
+        s.reqs_per_event =
+            u32::try_from(n).map_err(|_| format!("-R: requests per event '{v}' is too large"))?;
+    }
+    if m.opt_present("C") {
+        s.use_cas = false;
+    }
+    if let Some(v) = last(m, "b") {
+        s.backlog = number("-b", &v)?;
+    }
+    if let Some(v) = last(m, "B") {
+        s.binding_protocol = match v.as_str() {
+            "ascii" => Protocol::Ascii,
+            "binary" => Protocol::Binary,
+            "auto" => Protocol::Auto,
+            _ => {
+                return Err(format!(
+                    "-B: unknown protocol '{v}' (one of ascii, binary, auto)"
+                ))
+            }
+        };
+        st.protocol_specified = true;
+    }
+    if let Some(v) = last(m, "I") {
+        s.item_size_max = parse_item_size(&v)?;
+    }
+
+    // -F: bare means no flush_all; with a value it names the dump file.
+    let dump_files = m.opt_strs("F");
+    if m.opt_count("F") > dump_files.len() || m.opt_present("disable-flush-all") {
+        s.flush_enabled = false;
+    }
+    if let Some(v) = dump_files.into_iter().chain(m.opt_strs("dump-file")).last() {
+        if v.is_empty() {
+            return Err("--dump-file: empty file name".to_string());
+        }
+        s.dump_file = Some(v);
+    }
+    if s.dump_file.is_some() {
+        // TODO: remove once dump.rs can load and write the file.
+        return Err("-F FILE / --dump-file: the dump file is not supported yet".to_string());
+    }
+
+    if m.opt_present("X") {
+        s.dump_enabled = false;
+    }
+    if m.opt_present("W") {
+        s.watch_enabled = false;
+    }
+    if let Some(v) = last(m, "Y") {
+        if v.is_empty() {
+            return Err("-Y: empty auth file name".to_string());
+        }
+        s.auth_file = Some(v);
+    }
+    if let Some(v) = last(m, "e") {
+        s.memory_file = Some(v);
+        // TODO: remove if the restartable memory file is ever implemented.
+        return Err(
+            "-e FILE / --memory-file: the memory file (restartable cache) is not supported yet"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// Rejects a value given to an `-o` option that is a plain switch.
+fn no_value(flag: &str, value: Option<&str>) -> Result<(), String> {
+    match value {
+        Some(_) => Err(format!("{flag}: takes no value")),
+        None => Ok(()),
+    }
+}
+
+/// The value of an `-o name=value` option, or an error if it is missing.
+fn need<'a>(flag: &str, value: Option<&'a str>) -> Result<&'a str, String> {
+    match value {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(format!("{flag}: missing value ({}=<value>)", &flag[3..])),
+    }
+}
+
+/// Applies one `-o` argument: a comma separated list of `name` or
+/// `name=value`. Options apply in order, so `no_modern,slab_reassign` ends
+/// with slab_reassign on, as in memcached.
+fn apply_extended(s: &mut Settings, st: &mut ParseState, arg: &str) -> Result<(), String> {
+    if arg.is_empty() {
+        return Ok(());
+    }
+    for item in arg.split(',') {
+        let (name, value) = match item.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (item, None),
+        };
+        if name.is_empty() {
+            return Err(format!("-o '{item}': empty option name"));
+        }
+        let flag = format!("-o {name}");
+        let flag = flag.as_str();
+        match name {
+            "maxconns_fast" => {
+                no_value(flag, value)?;
+                s.maxconns_fast = true;
+            }
+            "no_maxconns_fast" => {
+                no_value(flag, value)?;
+                s.maxconns_fast = false;
+            }
+            "hashpower" => {
+                let v = need(flag, value)?;
+                let n: u32 = number(flag, v)?;
+                if !(HASHPOWER_MIN..=HASHPOWER_MAX).contains(&n) {
+                    return Err(format!(
+                        "{flag}: must be between {HASHPOWER_MIN} and {HASHPOWER_MAX} (got {v})"
+                    ));
+                }
+                s.hashpower_init = n;
+            }
+            "no_hashexpand" => {
+                no_value(flag, value)?;
+                s.hash_expand = false;
+            }
+            "slab_reassign" => {
+                no_value(flag, value)?;
+                s.slab_reassign = true;
+            }
+            "no_slab_reassign" => {
+                no_value(flag, value)?;
+                s.slab_reassign = false;
+            }
+            "slab_automove" => {
+                // A bare `slab_automove` means mode 1, as in memcached.
+                s.slab_automove = match value {
+                    None => 1,
+                    Some(v) => {
+                        let n: u32 = number(flag, v)?;
+                        if n > 2 {
+                            return Err(format!("{flag}: must be 0, 1 or 2 (got {v})"));
+                        }
+                        n
+                    }
+                };
+            }
+            "no_slab_automove" => {
+                no_value(flag, value)?;
+                s.slab_automove = 0;
+            }
+            "slab_automove_ratio" => {
+                let v = need(flag, value)?;
+                let r = float(flag, v)?;
+                if r <= 0.0 || r >= 1.0 {
+                    return Err(format!("{flag}: must be above 0 and below 1 (got {v})"));
+                }
+                s.slab_automove_ratio = r;
+            }
+            "slab_automove_window" => {
+                let v = need(flag, value)?;
+                let n: u32 = number(flag, v)?;
+                if n <= 2 {
+                    return Err(format!("{flag}: must be greater than 2 (got {v})"));
+                }
+                s.slab_automove_window = n;
+            }
+            "slab_automove_freeratio" => {
+                let v = need(flag, value)?;
+                let r = float(flag, v)?;
+                if !(0.0..1.0).contains(&r) {
+                    return Err(format!("{flag}: must be at least 0 and below 1 (got {v})"));
+                }
+                s.slab_automove_freeratio = r;
+            }
+            "tail_repair_time" => {
+                let v = need(flag, value)?;
+                let n: u32 = number(flag, v)?;
+                if n < 10 {
+                    return Err(format!("{flag}: must be at least 10 seconds (got {v})"));
+                }
+                s.tail_repair_time = n;
+            }
+            "hash_algorithm" => {
+                s.hash_algorithm = match need(flag, value)? {
+                    "murmur3" => HashAlgorithm::Murmur3,
+                    "jenkins" => HashAlgorithm::Jenkins,
+                    "xxh3" => {
+                        return Err(format!(
+                            "{flag}: xxh3 is not supported (use murmur3 or jenkins)"
+                        ))
+                    }
+                    v => {
+                        return Err(format!(
+                            "{flag}: unknown algorithm '{v}' (murmur3 or jenkins)"
+                        ))
+                    }
+                };
+            }
+            "lru_crawler" => {
+                no_value(flag, value)?;
+                s.lru_crawler = true;
+            }
+            "no_lru_crawler" => {
+                no_value(flag, value)?;
+                s.lru_crawler = false;
+            }
+            "lru_crawler_sleep" => {
+                let v = need(flag, value)?;
+                let n: u32 = number(flag, v)?;
+                if n > LRU_CRAWLER_SLEEP_MAX {
+                    return Err(format!(
+                        "{flag}: must be between 0 and 1000000 microseconds (got {v})"
+                    ));
+                }
+                s.lru_crawler_sleep = n;
+            }
+            "lru_crawler_tocrawl" => {
+                s.lru_crawler_tocrawl = number(flag, need(flag, value)?)?;
+            }
+            "lru_maintainer" => {
+                no_value(flag, value)?;
+                s.lru_maintainer_thread = true;
+                s.lru_segmented = true;
+            }
+            "no_lru_maintainer" => {
+                no_value(flag, value)?;
+                s.lru_maintainer_thread = false;
+                s.lru_segmented = false;
+            }
+            "hot_lru_pct" | "warm_lru_pct" => {
+                let v = need(flag, value)?;
+                let n: u32 = number(flag, v)?;
+                if !(1..LRU_PCT_TOTAL_MAX).contains(&n) {
+                    return Err(format!("{flag}: must be between 1 and 79 (got {v})"));
+                }
+                if name == "hot_lru_pct" {
+                    s.hot_lru_pct = n;
+                } else {
+                    s.warm_lru_pct = n;
+                }
+            }
+            "hot_max_factor" | "warm_max_factor" => {
+                let v = need(flag, value)?;
+                let f = float(flag, v)?;
+                if f <= 0.0 {
+                    return Err(format!("{flag}: must be greater than 0 (got {v})"));
+                }
+                if name == "hot_max_factor" {
+                    s.hot_max_factor = f;
+                } else {
+                    s.warm_max_factor = f;
+                }
+            }
+            "temporary_ttl" => {
+                s.temporary_ttl = number(flag, need(flag, value)?)?;
+                s.temp_lru = true;
+            }
+            "idle_timeout" => {
+                s.idle_timeout = number(flag, need(flag, value)?)?;
+            }
+            "watcher_logbuf_size" | "worker_logbuf_size" => {
+                let v = need(flag, value)?;
+                let kb: u32 = number(flag, v)?;
+                let bytes = kb
+                    .checked_mul(1024)
+                    .ok_or_else(|| format!("{flag}: '{v}' kilobytes is too large"))?;
+                if name == "watcher_logbuf_size" {
+                    s.watcher_logbuf_size = bytes;
+                } else {
+                    s.worker_logbuf_size = bytes;
+                }
+            }
+            "read_buf_mem_limit" => {
+                let v = need(flag, value)?;
+                let mb: u64 = number(flag, v)?;
+                s.read_buf_mem_limit = mb
+                    .checked_mul(1024 * 1024)
+                    .ok_or_else(|| format!("{flag}: '{v}' megabytes is too large"))?;
+            }
+            "slab_sizes" => {
+                let v = need(flag, value)?;
+                let mut sizes = Vec::new();
+                // Empty pieces ("100--200", a trailing '-') are skipped.
+                for piece in v.split('-').filter(|p| !p.is_empty()) {
+                    sizes.push(number::<u32>(flag, piece)?);
+                }
+                if sizes.is_empty() {
+                    return Err(format!("{flag}: no sizes given"));
+                }
+                s.slab_sizes = Some(sizes);
+            }
+            "slab_chunk_max" => {
+                let v = need(flag, value)?;
+                let n: u32 = number(flag, v)?;
+                if n < SLAB_CHUNK_MAX_LOWER {
+                    return Err(format!(
+                        "{flag}: must be at least {SLAB_CHUNK_MAX_LOWER} bytes (got {v}; the value is in bytes)"
+                    ));
+                }
+                s.slab_chunk_size_max = n;
+                st.slab_chunk_max_changed = true;
+            }
+            "no_chunked_items" => {
+                no_value(flag, value)?;
+                if !st.slab_chunk_max_changed {
+                    s.slab_chunk_size_max = s.slab_page_size;
+                }
+            }
+            "track_sizes" => {
+                no_value(flag, value)?;
+                s.track_sizes = true;
+            }
+            "modern" => {
+                // memcached 1.6 already runs with the "modern" defaults.
+                no_value(flag, value)?;
+            }
+            "no_modern" => {
+                // memcached 1.4's defaults.
+                no_value(flag, value)?;
+                if !st.slab_chunk_max_changed {
+                    s.slab_chunk_size_max = s.slab_page_size;
+                }
+                s.slab_reassign = false;
+                s.slab_automove = 0;
+                s.maxconns_fast = false;
+                s.lru_segmented = false;
+                s.lru_maintainer_thread = false;
+                s.lru_crawler = false;
+                s.hash_algorithm = HashAlgorithm::Jenkins;
+            }
+            "inline_ascii_resp"
+            | "no_inline_ascii_resp"
+            | "drop_privileges"
+            | "no_drop_privileges" => {
+                // Accepted by memcached 1.6 without effect here: responses
+                // are never inlined, and no sandbox is applied.
+                no_value(flag, value)?;
+            }
+            "relaxed_privileges" => {
+                no_value(flag, value)?;
+                s.relaxed_privileges = true;
+            }
+            "resp_obj_mem_limit" => {
+                eprintln!(
+                    "warning: -o resp_obj_mem_limit is deprecated and ignored; see read_buf_mem_limit"
+                );
+            }
+            "sock_cookie_id" => {
+                s.sock_cookie_id = number(flag, need(flag, value)?)?;
+            }
+            n if n.starts_with("ext_") => {
+                return Err(format!(
+                    "{flag}: external storage (ext_* options) is not supported"
+                ));
+            }
+            n if n.starts_with("ssl_") => {
+                return Err(format!("{flag}: TLS (ssl_* options) is not supported"));
+            }
+            _ => return Err(format!("{flag}: unknown extended option (see -h)")),
+        }
+    }
+    Ok(())
+}
+
+/// Checks that need every flag read first, in memcached's order, and settles
+/// the values that depend on several flags.
+fn check(s: &mut Settings, st: &ParseState) -> Result<(), String> {
+    if s.item_size_max as u64 > s.maxbytes / 2 {
+        return Err(format!(
+            "-I/-m: item size limit ({} bytes) cannot exceed half of the memory limit ({} bytes)",
+            s.item_size_max, s.maxbytes
+        ));
+    }
+    if s.item_size_max > 1024 * 1024 && !st.slab_chunk_max_changed {
+        // Chunked items: keep chunks at half a page rather than growing them
+        // with -I.
+        s.slab_chunk_size_max = s.slab_page_size / 2;
+    }
+    if s.slab_chunk_size_max > s.item_size_max {
+        return Err(if st.slab_chunk_max_changed {
+            format!(
+                "-o slab_chunk_max: {} bytes is larger than the item size limit -I ({} bytes)",
+                s.slab_chunk_size_max, s.item_size_max
+            )
+        } else {
+            format!(
+                "-I: item size limit ({} bytes) is below slab_chunk_max ({} bytes); lower it with -o slab_chunk_max=<bytes>",
+                s.item_size_max, s.slab_chunk_size_max
+            )
+        });
+    }
+    if !s.item_size_max.is_multiple_of(s.slab_chunk_size_max) {
+        return Err(format!(
+            "-I: item size limit ({} bytes) must be a multiple of slab_chunk_max ({} bytes)",
+            s.item_size_max, s.slab_chunk_size_max
+        ));
+    }
+    if !s.slab_page_size.is_multiple_of(s.slab_chunk_size_max) {
+        return Err(format!(
+            "-o slab_chunk_max: {} bytes does not divide the slab page size ({} bytes)",
+            s.slab_chunk_size_max, s.slab_page_size
+        ));
+    }
+    if let Some(sizes) = &s.slab_sizes {
+        if sizes.len() > SLAB_SIZES_MAX {
+            return Err(format!(
+                "-o slab_sizes: {} classes given, at most {SLAB_SIZES_MAX} allowed",
+                sizes.len()
+            ));
+        }
+        let mut prev = 0;
+        for &size in sizes {
+            if size < s.chunk_size || size > s.slab_chunk_size_max {
+                return Err(format!(
+                    "-o slab_sizes: size {size} is outside {}..{} (-n to slab_chunk_max)",
+                    s.chunk_size, s.slab_chunk_size_max
+                ));
+            }
+            if size <= prev {
+                return Err(format!(
+                    "-o slab_sizes: size {size} is not larger than the size before it"
+                ));
+            }
+            prev = size;
+        }
+    }
+    if s.hot_lru_pct + s.warm_lru_pct > LRU_PCT_TOTAL_MAX {
+        return Err(format!(
+            "-o hot_lru_pct/warm_lru_pct: together they may not exceed 80 (got {} + {})",
+            s.hot_lru_pct, s.warm_lru_pct
+        ));
+    }
+    if s.temp_lru && !s.lru_maintainer_thread {
+        return Err(
+            "-o temporary_ttl: needs the LRU maintainer (drop no_lru_maintainer/no_modern)"
+                .to_string(),
+        );
+    }
+    if s.auth_file.is_some() {
+        if !st.protocol_specified {
+            s.binding_protocol = Protocol::Ascii;
+        } else if s.binding_protocol != Protocol::Ascii {
+            return Err(
+                "-Y: ASCII authentication needs -B ascii (the binary protocol cannot carry it)"
+                    .to_string(),
+            );
+        }
+        if s.udpport != 0 {
+            return Err("-Y: ASCII authentication cannot be used with UDP (give -U 0)".to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Formats a flag as memcached's `stats settings` does.
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
 impl Settings {
-    /// Interim `stats settings`.
+    /// The name/value pairs of `stats settings`, in memcached 1.6.18's order
+    /// and with its formatting. The extstore (`ext_*`) and TLS (`ssl_*`)
+    /// lines are left out; `dump_file` (empty when unset) is ours and comes
+    /// last.
     pub fn stats_settings(&self) -> Vec<(&'static str, String)> {
+        let or_null =
+            |v: &Option<String>, null: &str| v.clone().unwrap_or_else(|| null.to_string());
         vec![
             ("maxbytes", self.maxbytes.to_string()),
             ("maxconns", self.maxconns.to_string()),
+            ("tcpport", self.port.to_string()),
+            ("udpport", self.udpport.to_string()),
+            (
+                "inter",
+                if self.inter.is_empty() {
+                    "NULL".to_string()
+                } else {
+                    self.inter.join(",")
+                },
+            ),
+            ("verbosity", self.verbose.to_string()),
+            ("oldest", self.oldest_live.to_string()),
+            (
+                "evictions",
+                if self.evict_to_free { "on" } else { "off" }.to_string(),
+            ),
+            ("domain_socket", or_null(&self.socketpath, "NULL")),
+            ("umask", format!("{:o}", self.access)),
+            ("shutdown_command", yes_no(self.shutdown_command)),
+            ("growth_factor", format!("{:.2}", self.factor)),
+            ("chunk_size", self.chunk_size.to_string()),
+            ("num_threads", self.num_threads.to_string()),
+            ("num_threads_per_udp", self.num_threads.to_string()),
+            (
+                "stat_key_prefix",
+                (self.prefix_delimiter as char).to_string(),
+            ),
+            ("detail_enabled", yes_no(self.detail_enabled)),
+            ("reqs_per_event", self.reqs_per_event.to_string()),
+            ("cas_enabled", yes_no(self.use_cas)),
+            ("tcp_backlog", self.backlog.to_string()),
+            (
+                "binding_protocol",
+                match self.binding_protocol {
+                    Protocol::Ascii => "ascii",
+                    Protocol::Binary => "binary",
+                    Protocol::Auto => "auto-negotiate",
+                }
+                .to_string(),
+            ),
+            ("auth_enabled_sasl", yes_no(false)),
+            ("auth_enabled_ascii", yes_no(self.auth_file.is_some())),
+            ("item_size_max", self.item_size_max.to_string()),
+            ("maxconns_fast", yes_no(self.maxconns_fast)),
+            ("hashpower_init", self.hashpower_init.to_string()),
+            ("slab_reassign", yes_no(self.slab_reassign)),
+            ("slab_automove", self.slab_automove.to_string()),
+            (
+                "slab_automove_ratio",
+                format!("{:.2}", self.slab_automove_ratio),
+            ),
+            (
+                "slab_automove_window",
+                self.slab_automove_window.to_string(),
+            ),
+            ("slab_chunk_max", self.slab_chunk_size_max.to_string()),
+            ("lru_crawler", yes_no(self.lru_crawler)),
+            ("lru_crawler_sleep", self.lru_crawler_sleep.to_string()),
+            ("lru_crawler_tocrawl", self.lru_crawler_tocrawl.to_string()),
+            ("tail_repair_time", self.tail_repair_time.to_string()),
+            ("flush_enabled", yes_no(self.flush_enabled)),
+            ("dump_enabled", yes_no(self.dump_enabled)),
+            (
+                "hash_algorithm",
+                match self.hash_algorithm {
+                    HashAlgorithm::Murmur3 => "murmur3",
+                    HashAlgorithm::Jenkins => "jenkins",
+                }
+                .to_string(),
+            ),
+            ("lru_maintainer_thread", yes_no(self.lru_maintainer_thread)),
+            ("lru_segmented", yes_no(self.lru_segmented)),
+            ("hot_lru_pct", self.hot_lru_pct.to_string()),
+            ("warm_lru_pct", self.warm_lru_pct.to_string()),
+            ("hot_max_factor", format!("{:.2}", self.hot_max_factor)),
+            ("warm_max_factor", format!("{:.2}", self.warm_max_factor)),
+            ("temp_lru", yes_no(self.temp_lru)),
+            ("temporary_ttl", self.temporary_ttl.to_string()),
+            ("idle_timeout", self.idle_timeout.to_string()),
+            ("watcher_logbuf_size", self.watcher_logbuf_size.to_string()),
+            ("worker_logbuf_size", self.worker_logbuf_size.to_string()),
+            ("read_buf_mem_limit", self.read_buf_mem_limit.to_string()),
+            ("track_sizes", yes_no(self.track_sizes)),
+            ("inline_ascii_response", yes_no(false)),
+            (
+                "slab_automove_freeratio",
+                format!("{:.3}", self.slab_automove_freeratio),
+            ),
+            ("num_napi_ids", "(null)".to_string()),
+            ("memory_file", or_null(&self.memory_file, "(null)")),
+            ("dump_file", or_null(&self.dump_file, "")),
         ]
     }
+}
+
+/// The `-h` page: memcached 1.6's flags in memcached's order and column
+/// layout, described in our words, with what this server does not do said
+/// plainly.
+fn help_text() -> String {
+    let head = format!(
+        "memcached {} (Rust server, memcached-compatible)\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    head + r#"-p, --port=<num>          TCP port to accept connections on (default: 11211)
+-U, --udp-port=<num>      UDP port to accept requests on (default: 0, off)
+-s, --unix-socket=<file>  listen on this UNIX socket only (turns TCP and UDP off)
+-a, --unix-mask=<mask>    permissions of the UNIX socket, in octal (default: 700)
+-A, --enable-shutdown     allow the ascii "shutdown" command
+-l, --listen=<addr>       addresses to listen on, comma separated (default: all)
+                          each <ip>, <ip>:<port>, [<ipv6>]:<port> or a host name
+-d, --daemon              detach from the terminal and run in the background
+-r, --enable-coredumps    raise the core file size limit as far as allowed
+-u, --user=<user>         become <user> after start (required when run as root)
+-m, --memory-limit=<num>  megabytes of memory for items (default: 64)
+-M, --disable-evictions   fail stores when memory is full instead of evicting
+-c, --conn-limit=<num>    most connections open at once (default: 1024)
+-k, --lock-memory         lock all pages of the process in memory
+-v, --verbose             log errors and warnings from the event loop
+-vv                       also log each client command and reply
+-vvv                      also log connection state transitions
+-h, --help                show this help and exit
+-i, --license             show the license and exit
+-V, --version             show the version and exit
+-P, --pidfile=<file>      write the process id to <file> (only with -d)
+-f, --slab-growth-factor=<num> size ratio between slab classes (default: 1.25)
+-n, --slab-min-size=<bytes> least room for key+value+flags (default: 48)
+-L, --enable-largepages  ask for large memory pages where the system has them
+-D <char>     character that ends a key's prefix, for statistics kept
+              per prefix (default: ":" colon). Giving -D also turns
+              those statistics on; without it, "stats detail on"
+              turns them on at run time.
+-t, --threads=<num>       accepted for compatibility, no effect: this server
+                          runs one thread (default: 4, as stats reports)
+-R, --max-reqs-per-event  requests served from one connection before the
+                          others get a turn, so none starves (default: 20)
+-C, --disable-cas         do not keep CAS unique values
+-b, --listen-backlog=<num> length of the pending connection queue (default: 1024)
+-B, --protocol=<name>     ascii, binary or auto (default: auto-negotiate)
+-I, --max-item-size=<num> largest item, in bytes or with a k or m suffix
+                          (default: 1m, min: 1k, max: 1024m)
+-S, --enable-sasl         not supported (SASL); see -Y
+-F, --disable-flush-all   refuse the flush_all command
+-F <file>, --dump-file=<file>
+                          keep the cache in a dump file: load <file> at start,
+                          rewrite it on SIGUSR2 (not supported yet)
+-X, --disable-dumping     refuse stats cachedump and lru_crawler metadump
+-W, --disable-watch       refuse the watch command (live logging)
+-Y, --auth-file=<file>    (EXPERIMENTAL) require ASCII authentication with the
+                          user:password lines of <file>
+-e, --memory-file=<file>  not supported yet (memcached's restartable cache)
+-Z, --enable-ssl          not supported (TLS)
+-o, --extended            extended options, comma separated; most of them can
+                          be turned off with a 'no_' prefix
+   - maxconns_fast:       close connections over the -c limit at once (default: on)
+   - hashpower:           starting hash table size as a power of two, 12 to 32;
+                          the table grows by itself (default: 0, meaning 16)
+                          see "STAT hash_power_level" of a running server
+   - tail_repair_time:    seconds before an LRU tail item that seems stuck is
+                          reclaimed, at least 10 (default: 0, off; risky)
+   - hash_algorithm:      murmur3 or jenkins (default: murmur3; no xxh3)
+   - no_lru_crawler:      do not run the LRU crawler
+   - lru_crawler_sleep:   microseconds of rest between crawled items,
+                          up to 1000000 (default: 100)
+   - lru_crawler_tocrawl: most items crawled per class per run
+                          (default: 0, no limit)
+   - read_buf_mem_limit:  megabytes all connection buffers may use together;
+                          only worth setting for very high -c (default: 0, no limit)
+   - no_lru_maintainer:   one plain LRU per class, no HOT/WARM/COLD segments
+   - hot_lru_pct:         percent of a class's memory kept for the HOT LRU,
+                          1 to 79 (default: 20)
+   - warm_lru_pct:        percent kept for the WARM LRU, 1 to 79; HOT plus
+                          WARM at most 80 (default: 40)
+   - hot_max_factor:      items idle longer than the COLD age times this leave
+                          HOT (default: 0.20)
+   - warm_max_factor:     items idle longer than the COLD age times this leave
+                          WARM (default: 2.00)
+   - temporary_ttl:       items with a TTL below this many seconds go to a
+                          TEMP LRU and are never evicted; needs the LRU
+                          maintainer (default: 61, off unless given)
+   - idle_timeout:        seconds before an idle connection is closed
+                          (default: 0, never)
+   - slab_chunk_max:      (EXPERIMENTAL) largest slab chunk, in bytes (as
+                          memcached 1.6 reads it); larger items are chained
+                          from chunks of this size (default: 524288)
+   - slab_sizes:          explicit slab class sizes, dash separated, in place
+                          of -n and -f (for example 128-256-512-1024)
+   - slab_reassign:       let memory pages move between slab classes (default: on)
+   - slab_automove:       0 never move pages, 1 move them with care,
+                          2 move them eagerly (default: 1)
+   - slab_automove_ratio: age ratio under which a class counts as short of
+                          memory, between 0 and 1 (default: 0.80)
+   - slab_automove_window: seconds of history automove looks at (default: 30)
+   - slab_automove_freeratio: share of memory kept free as a reserve
+                          (default: 0.010)
+   - watcher_logbuf_size: kilobytes of log buffer per watcher (default: 256)
+   - worker_logbuf_size:  kilobytes of log buffer for the worker (default: 64)
+   - track_sizes:         keep the item size histogram of 'stats sizes'
+   - no_hashexpand:       never grow the hash table (risky)
+   - modern:              accepted; its defaults are already the defaults
+   - no_modern:           memcached 1.4's defaults: no segmented LRU, no LRU
+                          maintainer or crawler, no slab reassign, jenkins
+                          hash, no maxconns_fast, whole-page chunks
+   - no_chunked_items:    chunks as large as a slab page
+   - sock_cookie_id:      mark (SO_MARK) set on listening sockets, for
+                          firewall rules (default: 0, none)
+   - relaxed_privileges, drop_privileges, no_drop_privileges,
+     inline_ascii_resp, no_inline_ascii_resp: accepted, no effect
+   - ext_* (external storage) and ssl_* (TLS) options are not supported
+-N, --napi_ids            not supported (needs worker threads)
+"#
+}
+
+/// The `-i` page.
+fn license_text() -> String {
+    let head = format!(
+        "memcached {} (Rust server, memcached-compatible)\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    head + r#"
+This program is free software under the BSD 3-Clause License
+(SPDX-License-Identifier: BSD-3-Clause).
+
+In short: you may use it and pass it on, changed or not, in source or in
+binary form, provided that copies of the source keep the copyright notice,
+these conditions and the disclaimer; binary copies repeat them in their
+documentation or other material; and the names of the authors are not used
+to promote a derived product without their written permission.
+
+It comes with NO WARRANTY of any kind, express or implied, not even of
+merchantability or fitness for a particular purpose, and its authors are not
+liable for any damage that comes from using it.
+
+It speaks the protocol and takes the command line of memcached, a separate
+BSD-licensed project; it contains no memcached code.
+"#
 }
