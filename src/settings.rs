@@ -1369,3 +1369,623 @@ It speaks the protocol and takes the command line of memcached, a separate
 BSD-licensed project; it contains no memcached code.
 "#
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses a command line given as one string split on spaces.
+    fn parse(line: &str) -> Result<Action, String> {
+        let mut args = vec!["memcached".to_string()];
+        args.extend(line.split_whitespace().map(String::from));
+        parse_args(&args)
+    }
+
+    /// Parses a line that must yield settings to run with.
+    fn run(line: &str) -> Settings {
+        match parse(line) {
+            Ok(Action::Run(s)) => *s,
+            Ok(Action::Exit(n)) => panic!("{line:?}: exit {n} instead of settings"),
+            Err(e) => panic!("{line:?}: unexpected error: {e}"),
+        }
+    }
+
+    /// Parses a line that must fail; returns the message.
+    fn fail(line: &str) -> String {
+        match parse(line) {
+            Ok(_) => panic!("{line:?}: accepted, expected an error"),
+            Err(e) => {
+                assert!(!e.contains('\n'), "{line:?}: message is not one line: {e}");
+                e
+            }
+        }
+    }
+
+    /// Asserts that a line fails with a message containing `what`.
+    fn fails_with(line: &str, what: &str) {
+        let e = fail(line);
+        assert!(e.contains(what), "{line:?}: message {e:?} lacks {what:?}");
+    }
+
+    #[test]
+    fn defaults_match_memcached() {
+        let s = run("");
+        assert_eq!(s.port, 11211);
+        assert_eq!(s.udpport, 0);
+        assert_eq!(s.socketpath, None);
+        assert_eq!(s.access, 0o700);
+        assert!(!s.shutdown_command);
+        assert!(s.inter.is_empty());
+        assert_eq!(s.maxbytes, 64 * 1024 * 1024);
+        assert!(s.evict_to_free);
+        assert_eq!(s.maxconns, 1024);
+        assert_eq!(s.verbose, 0);
+        assert_eq!(s.factor, 1.25);
+        assert_eq!(s.chunk_size, 48);
+        assert_eq!(s.prefix_delimiter, b':');
+        assert!(!s.detail_enabled);
+        assert_eq!(s.num_threads, 4);
+        assert_eq!(s.reqs_per_event, 20);
+        assert!(s.use_cas);
+        assert_eq!(s.backlog, 1024);
+        assert_eq!(s.binding_protocol, Protocol::Auto);
+        assert_eq!(s.item_size_max, 1024 * 1024);
+        assert!(s.flush_enabled);
+        assert_eq!(s.dump_file, None);
+        assert!(s.dump_enabled && s.watch_enabled);
+        assert_eq!(s.slab_chunk_size_max, 512 * 1024);
+        assert_eq!(s.hash_algorithm, HashAlgorithm::Murmur3);
+        assert!(s.lru_segmented && s.lru_maintainer_thread && s.lru_crawler);
+        assert!(s.slab_reassign);
+        assert_eq!(s.slab_automove, 1);
+        assert!(s.maxconns_fast);
+    }
+
+    #[test]
+    fn network_flags() {
+        let s = run("-p 1234 -U 4321 -l 127.0.0.1 -b 10");
+        assert_eq!((s.port, s.udpport, s.backlog), (1234, 4321, 10));
+        assert_eq!(s.inter, vec!["127.0.0.1"]);
+        let s = run("--port=99 --udp-port=98 --listen-backlog=5");
+        assert_eq!((s.port, s.udpport, s.backlog), (99, 98, 5));
+        let s = run("-p 0");
+        assert_eq!(s.port, 0);
+        // The last of a repeated flag wins.
+        assert_eq!(run("-p 1 -p 2").port, 2);
+    }
+
+    #[test]
+    fn listen_addresses() {
+        let s = run("-l 127.0.0.1,::1 -l [::1]:11212 -l 10.0.0.1:5 -l localhost");
+        assert_eq!(
+            s.inter,
+            vec!["127.0.0.1", "::1", "[::1]:11212", "10.0.0.1:5", "localhost"]
+        );
+        // Duplicates are dropped, as memcached does.
+        assert_eq!(run("-l 127.0.0.1 -l 127.0.0.1").inter, vec!["127.0.0.1"]);
+        assert_eq!(run("--listen=0.0.0.0").inter, vec!["0.0.0.0"]);
+        fails_with("-l 999.1.1.1", "-l 999.1.1.1");
+        fails_with("-l 127.0.0.1:abc", "invalid port");
+        fails_with("-l 127.0.0.1:70000", "invalid port");
+        fails_with("-l [::1", "-l [::1");
+        fails_with("-l [zz::1]:5", "IPv6");
+        fails_with("-l 1:2:3:zz", "IPv6");
+        fails_with("-l 127.0.0.1,", "-l");
+        fails_with("-l :11211", "-l :11211");
+        fails_with("-l bad_name!", "-l bad_name!");
+        fails_with("-l no-such-host.invalid", "resolve");
+    }
+
+    #[test]
+    fn host_name_syntax() {
+        assert!(is_host_name("localhost"));
+        assert!(is_host_name("cache-1.example.com."));
+        assert!(!is_host_name("999.1.1.1"));
+        assert!(!is_host_name("-a.b"));
+        assert!(!is_host_name("a..b"));
+        assert!(!is_host_name(""));
+    }
+
+    #[test]
+    fn unix_socket_flags() {
+        let s = run("-s /tmp/mc.sock -a 755");
+        assert_eq!(s.socketpath.as_deref(), Some("/tmp/mc.sock"));
+        assert_eq!(s.access, 0o755);
+        let s = run("--unix-socket=/tmp/x --unix-mask=0777");
+        assert_eq!(s.socketpath.as_deref(), Some("/tmp/x"));
+        assert_eq!(s.access, 0o777);
+        fails_with("-a 999", "-a");
+        fails_with("-a abc", "-a");
+        fails_with("-a 17777", "-a");
+    }
+
+    #[test]
+    fn switches() {
+        let s = run("-A -d -r -M -k -L -C -X -W");
+        assert!(s.shutdown_command && s.daemonize && s.maxcore && s.lock_memory);
+        assert!(s.large_pages);
+        assert!(!s.evict_to_free && !s.use_cas && !s.dump_enabled && !s.watch_enabled);
+        let s = run(
+            "--enable-shutdown --daemon --enable-coredumps --disable-evictions \
+             --lock-memory --enable-largepages --disable-cas --disable-dumping --disable-watch",
+        );
+        assert!(s.shutdown_command && s.daemonize && s.maxcore && s.lock_memory);
+        assert!(!s.evict_to_free && !s.use_cas && !s.dump_enabled && !s.watch_enabled);
+    }
+
+    #[test]
+    fn verbosity_counts() {
+        assert_eq!(run("-v").verbose, 1);
+        assert_eq!(run("-vv").verbose, 2);
+        assert_eq!(run("-vvv").verbose, 3);
+        assert_eq!(run("-v -v").verbose, 2);
+        assert_eq!(run("--verbose --verbose -v").verbose, 3);
+        // memcached ignores the value of --verbose=N.
+        assert_eq!(run("--verbose=3").verbose, 1);
+    }
+
+    #[test]
+    fn user_pidfile_auth() {
+        let s = run("-u nobody -P /run/mc.pid");
+        assert_eq!(s.username.as_deref(), Some("nobody"));
+        assert_eq!(s.pid_file.as_deref(), Some("/run/mc.pid"));
+        let s = run("--user=memcache --pidfile=/x");
+        assert_eq!(s.username.as_deref(), Some("memcache"));
+        assert_eq!(s.pid_file.as_deref(), Some("/x"));
+        fails_with("-P", "-P: missing value");
+        fails_with("-u", "-u: missing value");
+    }
+
+    #[test]
+    fn memory_limit() {
+        assert_eq!(run("-m 100").maxbytes, 100 * 1024 * 1024);
+        assert_eq!(run("--memory-limit=4096").maxbytes, 4096 << 20);
+        fails_with("-m 0", "-m");
+        fails_with("-m abc", "-m");
+        fails_with("-m 64k", "-m");
+        fails_with("-m 1g", "-m");
+        fails_with("-m -1", "-m");
+        fails_with("-m 99999999999999999", "-m");
+    }
+
+    #[test]
+    fn connection_limit() {
+        assert_eq!(run("-c 10").maxconns, 10);
+        assert_eq!(run("--conn-limit=20000").maxconns, 20000);
+        fails_with("-c 0", "-c");
+        fails_with("-c -1", "-c");
+        fails_with("-c abc", "-c: invalid number 'abc'");
+    }
+
+    #[test]
+    fn slab_flags() {
+        let s = run("-f 1.5 -n 64");
+        assert_eq!((s.factor, s.chunk_size), (1.5, 64));
+        let s = run("--slab-growth-factor=2 --slab-min-size=100");
+        assert_eq!((s.factor, s.chunk_size), (2.0, 100));
+        fails_with("-f 1.0", "-f");
+        fails_with("-f 0.5", "-f");
+        fails_with("-f abc", "-f");
+        fails_with("-f inf", "-f");
+        fails_with("-n 0", "-n");
+        fails_with("-n -5", "-n");
+    }
+
+    #[test]
+    fn delimiter() {
+        let s = run("-D #");
+        assert_eq!(s.prefix_delimiter, b'#');
+        assert!(s.detail_enabled);
+        fails_with("-D ab", "-D");
+        let e = parse_args(&["memcached".into(), "-D".into(), String::new()]);
+        assert!(matches!(e, Err(m) if m.starts_with("-D")));
+    }
+
+    #[test]
+    fn threads_and_requests() {
+        let s = run("-t 8 -R 5");
+        assert_eq!((s.num_threads, s.reqs_per_event), (8, 5));
+        let s = run("--threads=1 --max-reqs-per-event=1");
+        assert_eq!((s.num_threads, s.reqs_per_event), (1, 1));
+        fails_with("-t 0", "-t");
+        fails_with("-t -1", "-t");
+        fails_with("-t abc", "-t");
+        fails_with("-R 0", "-R");
+        fails_with("-R -1", "-R");
+    }
+
+    #[test]
+    fn protocol() {
+        assert_eq!(run("-B ascii").binding_protocol, Protocol::Ascii);
+        assert_eq!(run("-B binary").binding_protocol, Protocol::Binary);
+        assert_eq!(run("--protocol=auto").binding_protocol, Protocol::Auto);
+        fails_with("-B bogus", "-B: unknown protocol 'bogus'");
+        fails_with("-B ASCII", "-B");
+    }
+
+    #[test]
+    fn item_size() {
+        assert_eq!(run("-I 2m").item_size_max, 2 << 20);
+        assert_eq!(run("-I 2M").item_size_max, 2 << 20);
+        assert_eq!(run("-I 1048576").item_size_max, 1 << 20);
+        assert_eq!(run("--max-item-size=1536k").item_size_max, 1536 << 10);
+        assert_eq!(run("-I 1024m -m 4096").item_size_max, 1 << 30);
+        // Above 1m the chunks stay at half a page.
+        assert_eq!(run("-I 4m").slab_chunk_size_max, 512 * 1024);
+        // Small items need a smaller chunk limit, as in memcached.
+        let s = run("-I 256k -o slab_chunk_max=131072");
+        assert_eq!(s.item_size_max, 256 << 10);
+        let s = run("-I 1k -m 1 -o slab_chunk_max=1024");
+        assert_eq!(s.item_size_max, 1024);
+        fails_with("-I 512", "-I");
+        fails_with("-I 1023", "-I");
+        fails_with("-I 1025m -m 4096", "-I");
+        fails_with("-I 2000m", "-I");
+        fails_with("-I 40m", "-I");
+        fails_with("-I 1m -m 1", "-I");
+        fails_with("-I 256k", "-I");
+        fails_with("-I 1500k", "-I");
+        fails_with("-I 1.5m", "-I");
+        fails_with("-I 2mb", "-I");
+        fails_with("-I 1g", "-I");
+        fails_with("-I abc", "-I");
+        fails_with("-I m", "-I");
+    }
+
+    #[test]
+    fn flush_and_dump_file() {
+        // -F alone: memcached 1.6's "disable flush_all".
+        let s = run("-F");
+        assert!(!s.flush_enabled);
+        assert_eq!(s.dump_file, None);
+        let s = run("-F -p 1");
+        assert!(!s.flush_enabled);
+        assert_eq!(s.port, 1);
+        assert!(!run("--disable-flush-all").flush_enabled);
+        assert!(!run("-vF").flush_enabled);
+        // -F FILE and --dump-file=FILE: not supported yet.
+        fails_with("-F /tmp/cache.dump", "not supported yet");
+        fails_with("-F/tmp/cache.dump", "--dump-file");
+        fails_with("--dump-file=/tmp/cache.dump", "--dump-file");
+        fails_with("--dump-file", "--dump-file: missing value");
+        fails_with(
+            "--disable-flush-all=x",
+            "--disable-flush-all: takes no value",
+        );
+    }
+
+    #[test]
+    fn memory_file_and_unsupported_flags() {
+        fails_with("-e /tmp/mem", "-e");
+        fails_with("--memory-file=/tmp/mem", "not supported yet");
+        fails_with("-S", "-S");
+        fails_with("--enable-sasl", "SASL");
+        fails_with("-Z", "-Z");
+        fails_with("-N 2", "-N");
+    }
+
+    #[test]
+    fn auth_file() {
+        let s = run("-Y /etc/mc.auth");
+        assert_eq!(s.auth_file.as_deref(), Some("/etc/mc.auth"));
+        assert_eq!(s.binding_protocol, Protocol::Ascii);
+        assert_eq!(
+            run("--auth-file=/x -B ascii").binding_protocol,
+            Protocol::Ascii
+        );
+        fails_with("-Y /x -B binary", "-Y");
+        fails_with("-Y /x -B auto", "-Y");
+        fails_with("-Y /x -U 11211", "-Y");
+    }
+
+    #[test]
+    fn bad_command_lines() {
+        fails_with("--bogus", "--bogus: unknown option");
+        fails_with("-Q", "-Q: unknown option");
+        fails_with("-p", "-p: missing value");
+        fails_with("-p abc", "-p: invalid number 'abc'");
+        fails_with("-p 70000", "-p");
+        fails_with("-p -1", "-p");
+        fails_with("-U 70000", "-U");
+        fails_with("-b abc", "-b");
+        fails_with("-d extra", "unexpected argument 'extra'");
+        fails_with("--daemon=yes", "--daemon: takes no value");
+    }
+
+    #[test]
+    fn help_version_license_exit_zero() {
+        for line in [
+            "-h",
+            "--help",
+            "-V",
+            "--version",
+            "-i",
+            "--license",
+            "-h -c 0",
+        ] {
+            assert!(matches!(parse(line), Ok(Action::Exit(0))), "{line}");
+        }
+        let help = help_text();
+        assert!(help.starts_with("memcached 1.6.0 (Rust server"));
+        assert!(help.contains("-s, --unix-socket=<file>"));
+        assert!(help.contains("--dump-file=<file>"));
+        assert!(help.contains("-F, --disable-flush-all"));
+        assert!(help.contains("no effect"));
+        for opt in [
+            "maxconns_fast",
+            "hashpower",
+            "tail_repair_time",
+            "hash_algorithm",
+            "lru_crawler_sleep",
+            "lru_crawler_tocrawl",
+            "read_buf_mem_limit",
+            "no_lru_maintainer",
+            "hot_lru_pct",
+            "warm_lru_pct",
+            "hot_max_factor",
+            "warm_max_factor",
+            "temporary_ttl",
+            "idle_timeout",
+            "slab_chunk_max",
+            "slab_sizes",
+            "slab_reassign",
+            "slab_automove",
+            "slab_automove_ratio",
+            "slab_automove_window",
+            "slab_automove_freeratio",
+            "watcher_logbuf_size",
+            "worker_logbuf_size",
+            "track_sizes",
+            "no_hashexpand",
+            "no_modern",
+            "no_chunked_items",
+            "sock_cookie_id",
+            "relaxed_privileges",
+        ] {
+            assert!(
+                help.contains(&format!("   - {opt}")) || help.contains(opt),
+                "{opt}"
+            );
+        }
+        assert!(license_text().contains("BSD-3-Clause"));
+    }
+
+    #[test]
+    fn extended_switches() {
+        let s =
+            run("-o no_maxconns_fast,no_hashexpand,no_slab_reassign,no_lru_crawler,track_sizes");
+        assert!(!s.maxconns_fast && !s.hash_expand && !s.slab_reassign && !s.lru_crawler);
+        assert!(s.track_sizes);
+        let s = run("-o no_lru_maintainer");
+        assert!(!s.lru_maintainer_thread && !s.lru_segmented);
+        let s = run("-o no_lru_maintainer -o lru_maintainer");
+        assert!(s.lru_maintainer_thread && s.lru_segmented);
+        let s = run("--extended=no_slab_automove,relaxed_privileges");
+        assert_eq!(s.slab_automove, 0);
+        assert!(s.relaxed_privileges);
+        // Accepted without effect.
+        run("-o modern,inline_ascii_resp,no_inline_ascii_resp,drop_privileges,no_drop_privileges");
+        run("-o resp_obj_mem_limit=5");
+        // An empty -o is nothing at all.
+        let empty = parse_args(&["memcached".into(), "-o".into(), String::new()]);
+        assert!(matches!(empty, Ok(Action::Run(_))));
+        fails_with("-o track_sizes=0", "-o track_sizes: takes no value");
+        fails_with("-o ,", "-o");
+        fails_with("-o hashpower=20,,", "-o");
+        fails_with("-o =5", "-o");
+    }
+
+    #[test]
+    fn extended_modern() {
+        let s = run("-o no_modern");
+        assert!(!s.maxconns_fast && !s.slab_reassign && !s.lru_segmented);
+        assert!(!s.lru_maintainer_thread && !s.lru_crawler);
+        assert_eq!(s.slab_automove, 0);
+        assert_eq!(s.hash_algorithm, HashAlgorithm::Jenkins);
+        assert_eq!(s.slab_chunk_size_max, 1024 * 1024);
+        // Later options win.
+        let s = run("-o no_modern,slab_reassign,slab_automove=2");
+        assert!(s.slab_reassign);
+        assert_eq!(s.slab_automove, 2);
+        // A chosen slab_chunk_max survives no_modern.
+        assert_eq!(
+            run("-o slab_chunk_max=2048,no_modern").slab_chunk_size_max,
+            2048
+        );
+        assert_eq!(run("-o no_chunked_items").slab_chunk_size_max, 1024 * 1024);
+        // no_modern with -I above a page goes back to half-page chunks.
+        assert_eq!(run("-o no_modern -I 1536k").slab_chunk_size_max, 512 * 1024);
+    }
+
+    #[test]
+    fn extended_numbers() {
+        let s = run(
+            "-o hashpower=20,slab_automove=2,slab_automove_ratio=0.5,slab_automove_window=10 \
+             -o slab_automove_freeratio=0.02,tail_repair_time=30,lru_crawler_sleep=50 \
+             -o lru_crawler_tocrawl=7,hot_lru_pct=10,warm_lru_pct=30,hot_max_factor=0.5 \
+             -o warm_max_factor=1.5,temporary_ttl=30,idle_timeout=60,watcher_logbuf_size=16 \
+             -o worker_logbuf_size=32,read_buf_mem_limit=8,sock_cookie_id=42",
+        );
+        assert_eq!(s.hashpower_init, 20);
+        assert_eq!(s.slab_automove, 2);
+        assert_eq!(s.slab_automove_ratio, 0.5);
+        assert_eq!(s.slab_automove_window, 10);
+        assert_eq!(s.slab_automove_freeratio, 0.02);
+        assert_eq!(s.tail_repair_time, 30);
+        assert_eq!(s.lru_crawler_sleep, 50);
+        assert_eq!(s.lru_crawler_tocrawl, 7);
+        assert_eq!((s.hot_lru_pct, s.warm_lru_pct), (10, 30));
+        assert_eq!((s.hot_max_factor, s.warm_max_factor), (0.5, 1.5));
+        assert!(s.temp_lru);
+        assert_eq!(s.temporary_ttl, 30);
+        assert_eq!(s.idle_timeout, 60);
+        assert_eq!(s.watcher_logbuf_size, 16 * 1024);
+        assert_eq!(s.worker_logbuf_size, 32 * 1024);
+        assert_eq!(s.read_buf_mem_limit, 8 * 1024 * 1024);
+        assert_eq!(s.sock_cookie_id, 42);
+        assert_eq!(run("-o slab_automove").slab_automove, 1);
+        assert_eq!(
+            run("-o hash_algorithm=jenkins").hash_algorithm,
+            HashAlgorithm::Jenkins
+        );
+        assert_eq!(
+            run("-o hash_algorithm=murmur3").hash_algorithm,
+            HashAlgorithm::Murmur3
+        );
+        assert_eq!(run("-o hot_lru_pct=40,warm_lru_pct=40").hot_lru_pct, 40);
+    }
+
+    #[test]
+    fn extended_slab_sizes() {
+        let s = run("-o slab_sizes=100-200-400");
+        assert_eq!(s.slab_sizes, Some(vec![100, 200, 400]));
+        assert_eq!(
+            run("-o slab_sizes=100--200-").slab_sizes,
+            Some(vec![100, 200])
+        );
+        assert_eq!(
+            run("-o slab_sizes=48-524288").slab_sizes,
+            Some(vec![48, 524288])
+        );
+        let many: Vec<String> = (1..=62).map(|i| (i * 100).to_string()).collect();
+        run(&format!("-o slab_sizes={}", many.join("-")));
+        let too_many: Vec<String> = (1..=63).map(|i| (i * 100).to_string()).collect();
+        fails_with(
+            &format!("-o slab_sizes={}", too_many.join("-")),
+            "-o slab_sizes",
+        );
+        fails_with("-o slab_sizes=47", "-o slab_sizes");
+        fails_with("-n 100 -o slab_sizes=60", "-o slab_sizes");
+        fails_with("-o slab_sizes=524289", "-o slab_sizes");
+        fails_with("-o slab_chunk_max=2048,slab_sizes=3000", "-o slab_sizes");
+        fails_with("-o slab_sizes=100-100", "-o slab_sizes");
+        fails_with("-o slab_sizes=200-100", "-o slab_sizes");
+        fails_with(
+            "-o slab_sizes=100-abc",
+            "-o slab_sizes: invalid number 'abc'",
+        );
+        fails_with("-o slab_sizes", "-o slab_sizes: missing value");
+        fails_with("-o slab_sizes=-", "-o slab_sizes");
+    }
+
+    #[test]
+    fn extended_chunk_max() {
+        assert_eq!(
+            run("-o slab_chunk_max=1048576").slab_chunk_size_max,
+            1 << 20
+        );
+        assert_eq!(
+            run("-I 2m -o slab_chunk_max=4096").slab_chunk_size_max,
+            4096
+        );
+        fails_with("-o slab_chunk_max", "-o slab_chunk_max");
+        fails_with("-o slab_chunk_max=abc", "-o slab_chunk_max");
+        fails_with("-o slab_chunk_max=0", "-o slab_chunk_max");
+        fails_with("-o slab_chunk_max=1025", "slab_chunk_max");
+        fails_with("-I 2m -o slab_chunk_max=2097152", "-o slab_chunk_max");
+        fails_with("-I 4k -m 1 -o slab_chunk_max=8192", "-o slab_chunk_max");
+    }
+
+    #[test]
+    fn extended_rejections() {
+        for (line, what) in [
+            ("-o bogus", "-o bogus: unknown extended option"),
+            ("-o temp_lru", "-o temp_lru"),
+            ("-o lru_segmented", "-o lru_segmented"),
+            ("-o slab_page_size=1", "-o slab_page_size"),
+            ("-o hashpower", "-o hashpower: missing value"),
+            ("-o hashpower=", "-o hashpower: missing value"),
+            ("-o hashpower=abc", "-o hashpower: invalid number 'abc'"),
+            ("-o hashpower=11", "-o hashpower"),
+            ("-o hashpower=33", "-o hashpower"),
+            ("-o slab_automove=3", "-o slab_automove"),
+            ("-o slab_automove=abc", "-o slab_automove"),
+            ("-o slab_automove_ratio=0", "-o slab_automove_ratio"),
+            ("-o slab_automove_ratio=1", "-o slab_automove_ratio"),
+            ("-o slab_automove_window=2", "-o slab_automove_window"),
+            (
+                "-o slab_automove_freeratio=abc",
+                "-o slab_automove_freeratio",
+            ),
+            ("-o tail_repair_time=5", "-o tail_repair_time"),
+            ("-o hash_algorithm=xxh3", "not supported"),
+            ("-o hash_algorithm=foo", "-o hash_algorithm"),
+            ("-o hash_algorithm", "-o hash_algorithm: missing value"),
+            ("-o lru_crawler_sleep=1000001", "-o lru_crawler_sleep"),
+            ("-o lru_crawler_tocrawl=abc", "-o lru_crawler_tocrawl"),
+            ("-o hot_lru_pct=0", "-o hot_lru_pct"),
+            ("-o hot_lru_pct=80", "-o hot_lru_pct"),
+            ("-o warm_lru_pct=80", "-o warm_lru_pct"),
+            ("-o hot_lru_pct=41,warm_lru_pct=40", "hot_lru_pct"),
+            ("-o hot_max_factor=0", "-o hot_max_factor"),
+            ("-o warm_max_factor=-1", "-o warm_max_factor"),
+            ("-o temporary_ttl=abc", "-o temporary_ttl"),
+            ("-o no_lru_maintainer,temporary_ttl=5", "-o temporary_ttl"),
+            ("-o no_modern -o temporary_ttl=5", "-o temporary_ttl"),
+            ("-o idle_timeout=abc", "-o idle_timeout"),
+            ("-o watcher_logbuf_size=abc", "-o watcher_logbuf_size"),
+            ("-o worker_logbuf_size=-1", "-o worker_logbuf_size"),
+            ("-o read_buf_mem_limit=abc", "-o read_buf_mem_limit"),
+            ("-o sock_cookie_id", "-o sock_cookie_id"),
+            ("-o ext_path=/mnt/x:1G", "-o ext_path"),
+            ("-o ext_threads=2", "ext_*"),
+            ("-o ssl_key=/k", "-o ssl_key"),
+        ] {
+            fails_with(line, what);
+        }
+    }
+
+    #[test]
+    fn stats_settings_order_and_values() {
+        let s = run("-l 127.0.0.1,::1 -D # -F -o hash_algorithm=jenkins");
+        let stats = s.stats_settings();
+        let names: Vec<&str> = stats.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            &names[..6],
+            &[
+                "maxbytes",
+                "maxconns",
+                "tcpport",
+                "udpport",
+                "inter",
+                "verbosity"
+            ]
+        );
+        assert_eq!(names.last(), Some(&"dump_file"));
+        let get = |k: &str| {
+            stats
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.as_str())
+                .unwrap()
+        };
+        assert_eq!(get("maxbytes"), "67108864");
+        assert_eq!(get("inter"), "127.0.0.1,::1");
+        assert_eq!(get("stat_key_prefix"), "#");
+        assert_eq!(get("detail_enabled"), "yes");
+        assert_eq!(get("flush_enabled"), "no");
+        assert_eq!(get("hash_algorithm"), "jenkins");
+        assert_eq!(get("dump_file"), "");
+        let d = Settings::default();
+        let stats = d.stats_settings();
+        let get = |k: &str| {
+            stats
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.as_str())
+                .unwrap()
+        };
+        assert_eq!(get("inter"), "NULL");
+        assert_eq!(get("domain_socket"), "NULL");
+        assert_eq!(get("umask"), "700");
+        assert_eq!(get("evictions"), "on");
+        assert_eq!(get("growth_factor"), "1.25");
+        assert_eq!(get("binding_protocol"), "auto-negotiate");
+        assert_eq!(get("slab_automove_ratio"), "0.80");
+        assert_eq!(get("hot_max_factor"), "0.20");
+        assert_eq!(get("warm_max_factor"), "2.00");
+        assert_eq!(get("slab_automove_freeratio"), "0.010");
+        assert_eq!(get("memory_file"), "(null)");
+        assert_eq!(get("slab_chunk_max"), "524288");
+    }
+}
