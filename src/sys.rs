@@ -1,12 +1,41 @@
-//! The thin layer over libc: sockets, reads and writes, signals. Every
-//! `unsafe` block of the server outside slab memory lives here; callers deal
-//! in file descriptors and `io::Result`. `WouldBlock` and `Interrupted` are
-//! returned as errors of those kinds; the caller treats them as states.
+//! The thin layer over libc/nix. Every `unsafe` call into the C library
+//! lives here, each with a `// SAFETY:` note, so the rest of the server
+//! deals in `io::Result`s and plain values.
+//!
+//! Three parts: sockets (listen, accept, read, writev), signals (the
+//! signalfd the event loop watches), and the process: becoming a daemon,
+//! the pid file, dropping root, locking memory, resource limits. epoll
+//! itself is in event.rs. `WouldBlock` and `Interrupted` come back as
+//! errors of those kinds; callers treat them as states.
+//!
+//! `main` calls these in memcached's order, because some need root and
+//! some must come before others:
+//!
+//! ```text
+//!   raise_core_limit()   if -r         needs root to lift the hard limit
+//!   raise_nofile(-c)                   needs root to lift the hard limit
+//!   drop_privileges(-u)                root is gone from here on
+//!   daemonize(-r, -v)    if -d
+//!   lock_memory()        if -k         a failure is only a warning
+//!   ignore_sigpipe()
+//!   ... bind, slabs, hash table ...
+//!   write_pidfile(-P)    if -d         remove_pidfile(-P) on the way out
+//! ```
+//!
+//! Failures that end the start-up come back as `Fatal`, carrying the exit
+//! status memcached uses for them (sysexits.h), so main prints one line and
+//! exits with the same status memcached would.
 
+use std::fmt;
 use std::ffi::CString;
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::io::RawFd;
+
+use nix::errno::Errno;
+use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::{self, ForkResult, Pid, User};
 
 /// Turns a libc return value of -1 into the current `errno` as io::Error.
 macro_rules! cvt {
@@ -250,7 +279,6 @@ pub fn read_signal(fd: RawFd) -> io::Result<Option<i32>> {
     }
 }
 
-// ======================== process ========================
 
 /// CPU time used by this process: (user, system) in microseconds.
 pub fn rusage() -> (u64, u64) {
@@ -260,4 +288,337 @@ pub fn rusage() -> (u64, u64) {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let us = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
     (us(ru.ru_utime), us(ru.ru_stime))
+}
+
+// ======================== process ========================
+
+/// Exit status for a command-line problem (sysexits.h `EX_USAGE`).
+pub const EX_USAGE: i32 = 64;
+/// Exit status for an unknown user (sysexits.h `EX_NOUSER`).
+pub const EX_NOUSER: i32 = 67;
+/// Exit status for a failed system call (sysexits.h `EX_OSERR`).
+pub const EX_OSERR: i32 = 71;
+
+/// File descriptors kept on top of `-c` connections when raising the open
+/// file limit: stdio, listeners, epoll and signal fds, a dump child's pipe,
+/// replication links. memcached sets the limit to exactly `-c`; a little
+/// room here means the last client connections do not fail on an fd the
+/// server needed for itself.
+pub const NOFILE_HEADROOM: usize = 32;
+
+/// A start-up step that failed: `msg` is the one line to print on stderr,
+/// `status` the exit status to leave with.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fatal {
+    pub status: i32,
+    pub msg: String,
+}
+
+impl Fatal {
+    fn new(status: i32, msg: String) -> Fatal {
+        Fatal { status, msg }
+    }
+}
+
+impl fmt::Display for Fatal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+/// Sets a signal's disposition to "ignore".
+fn ignore_signal(sig: Signal) -> io::Result<()> {
+    let act = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN installs no handler, so no code of ours can ever run
+    // in signal context; replacing whatever disposition was there is safe.
+    unsafe { signal::sigaction(sig, &act) }?;
+    Ok(())
+}
+
+/// Ignores SIGPIPE, so that writing to a connection the client closed gives
+/// `EPIPE` (a normal close) instead of killing the server. Called once at
+/// start; memcached treats a failure as fatal (`EX_OSERR`).
+pub fn ignore_sigpipe() -> io::Result<()> {
+    ignore_signal(Signal::SIGPIPE)
+}
+
+/// Detaches from the terminal as memcached's `-d` does: ignores SIGHUP (so
+/// the hang-up of the session being left cannot kill us), forks and lets the
+/// parent exit 0 at once, starts a new session, changes to `/` unless
+/// `nochdir`, and points stdin, stdout and stderr at /dev/null unless
+/// `noclose`.
+///
+/// memcached passes `-r` as `nochdir` (core files then land in the starting
+/// directory) and `-v` as `noclose` (verbose output stays on the terminal),
+/// so main calls `daemonize(s.maxcore, s.verbose > 0)`.
+///
+/// Must be called while the process has one thread: after `fork` only the
+/// calling thread exists in the child. Returns in the child only; errors are
+/// the failed step's (memcached exits with status 1 then).
+pub fn daemonize(nochdir: bool, noclose: bool) -> io::Result<()> {
+    ignore_signal(Signal::SIGHUP)?;
+    // SAFETY: the process is single-threaded here (documented requirement),
+    // so the child's copy of every lock and of the allocator is consistent.
+    if let ForkResult::Parent { .. } = unsafe { unistd::fork() }? {
+        // SAFETY: _exit ends the parent without running destructors or
+        // flushing stdio buffers, which the child holds copies of and will
+        // use itself.
+        unsafe { libc::_exit(0) };
+    }
+    unistd::setsid()?;
+    if !nochdir {
+        std::env::set_current_dir("/")?;
+    }
+    if !noclose {
+        let devnull = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")?;
+        for target in 0..=2 {
+            unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&devnull), target)?;
+        }
+        // `devnull` closes here; 0, 1 and 2 keep their copies.
+    }
+    Ok(())
+}
+
+/// Writes our pid and a newline to `path`, going through `path.tmp` and a
+/// rename so a reader never sees a half-written file. memcached writes the
+/// pid file only with `-d`, and carries on if it cannot: the caller prints
+/// the returned message and goes on.
+pub fn write_pidfile(path: &str) -> Result<(), String> {
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, format!("{}\n", std::process::id()))
+        .map_err(|e| format!("-P: could not write the pid file {tmp}: {e}"))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| format!("-P: could not rename the pid file {tmp} to {path}: {e}"))
+}
+
+/// Removes the pid file at exit. A failure is reported, not fatal.
+pub fn remove_pidfile(path: &str) -> Result<(), String> {
+    std::fs::remove_file(path).map_err(|e| format!("-P: could not remove the pid file {path}: {e}"))
+}
+
+/// If `path` names a pid file whose process is still alive, returns that
+/// pid, so main can warn (as memcached does) before overwriting it.
+pub fn pidfile_running_pid(path: &str) -> Option<i32> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let pid: i32 = text.trim().parse().ok()?;
+    if pid <= 0 {
+        return None;
+    }
+    // Signal 0 only asks whether the process exists; EPERM means it does
+    // but belongs to someone else.
+    match signal::kill(Pid::from_raw(pid), None) {
+        Ok(()) | Err(Errno::EPERM) => Some(pid),
+        Err(_) => None,
+    }
+}
+
+/// True if the process runs as root (real or effective uid 0).
+pub fn is_root() -> bool {
+    unistd::getuid().is_root() || unistd::geteuid().is_root()
+}
+
+/// Gives up root for `username` (`-u`). Started as root (real or effective),
+/// the server refuses to run without `-u`, as memcached does; otherwise it
+/// clears the supplementary groups and takes the user's gid, then uid. Not
+/// started as root, `-u` is ignored, as in memcached.
+///
+/// Errors: no `-u` as root (`EX_USAGE`), unknown user (`EX_NOUSER`), a
+/// failed setgroups/setgid/setuid (`EX_OSERR`). A setgroups refused with
+/// EPERM means we are already short of that privilege; memcached prints a
+/// warning and goes on, and so do we.
+pub fn drop_privileges(username: Option<&str>) -> Result<(), Fatal> {
+    if !is_root() {
+        return Ok(());
+    }
+    let name = match username {
+        Some(n) if !n.is_empty() => n,
+        _ => {
+            return Err(Fatal::new(
+                EX_USAGE,
+                "-u: started as root; give -u <user> to run as".to_string(),
+            ))
+        }
+    };
+    let user = match User::from_name(name) {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            return Err(Fatal::new(
+                EX_NOUSER,
+                format!("-u {name}: no such user to switch to"),
+            ))
+        }
+        Err(e) => {
+            return Err(Fatal::new(
+                EX_OSERR,
+                format!("-u {name}: cannot look up the user: {e}"),
+            ))
+        }
+    };
+    match unistd::setgroups(&[]) {
+        Ok(()) => {}
+        Err(Errno::EPERM) => {
+            eprintln!(
+                "warning: -u {name}: could not drop supplementary groups: {}",
+                Errno::EPERM
+            )
+        }
+        Err(e) => {
+            return Err(Fatal::new(
+                EX_OSERR,
+                format!("-u {name}: could not drop supplementary groups: {e}"),
+            ))
+        }
+    }
+    // The gid goes first: after setuid we could no longer change it.
+    unistd::setgid(user.gid)
+        .and_then(|()| unistd::setuid(user.uid))
+        .map_err(|e| {
+            Fatal::new(
+                EX_OSERR,
+                format!("-u {name}: could not become this user: {e}"),
+            )
+        })
+}
+
+/// Locks all present and future pages in memory (`-k`). memcached only warns
+/// when this fails (commonly RLIMIT_MEMLOCK or a missing CAP_IPC_LOCK) and
+/// runs on, so main prints e.g. "warning: -k: mlockall() failed: {e}" and
+/// continues.
+pub fn lock_memory() -> io::Result<()> {
+    // nix's mman feature is not among our dependencies' features; the call
+    // is a single flag word, so go to libc directly.
+    // SAFETY: mlockall takes flags only and reads or writes no memory of
+    // ours.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Lifts the core file size limit for `-r`: to unlimited if allowed, else
+/// to the hard limit. Fails (`EX_OSERR`) if core files stay disabled, as
+/// memcached does.
+pub fn raise_core_limit() -> Result<(), Fatal> {
+    let fail = |why: String| Fatal::new(EX_OSERR, format!("-r: cannot enable core files: {why}"));
+    let (_, old_max) = getrlimit(Resource::RLIMIT_CORE).map_err(|e| fail(e.to_string()))?;
+    if setrlimit(Resource::RLIMIT_CORE, RLIM_INFINITY, RLIM_INFINITY).is_err() {
+        // Not allowed past the hard limit: settle for it.
+        let _ = setrlimit(Resource::RLIMIT_CORE, old_max, old_max);
+    }
+    let (cur, _) = getrlimit(Resource::RLIMIT_CORE).map_err(|e| fail(e.to_string()))?;
+    if cur == 0 {
+        return Err(fail("the core size limit stays 0".to_string()));
+    }
+    Ok(())
+}
+
+/// Makes sure the open file limit allows `maxconns` connections plus
+/// `NOFILE_HEADROOM` descriptors for the server itself. The limit is only
+/// ever raised (memcached sets it to exactly `-c`, lowering it too). If the
+/// headroom cannot be had but the hard limit still covers `maxconns`, the
+/// soft limit goes to the hard limit and start-up goes on; otherwise this
+/// fails with `EX_OSERR`, as memcached does.
+pub fn raise_nofile(maxconns: usize) -> Result<(), Fatal> {
+    let fail = |e: Errno| {
+        Fatal::new(
+            EX_OSERR,
+            format!(
+                "-c {maxconns}: cannot raise the open file limit ({e}); start as root or give a smaller -c"
+            ),
+        )
+    };
+    let (cur, max) = getrlimit(Resource::RLIMIT_NOFILE).map_err(fail)?;
+    let want = (maxconns as u64).saturating_add(NOFILE_HEADROOM as u64);
+    if cur >= want {
+        return Ok(());
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, want, max.max(want)) {
+        Ok(()) => Ok(()),
+        Err(_) if max >= maxconns as u64 => {
+            setrlimit(Resource::RLIMIT_NOFILE, max, max).map_err(fail)
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp_path(name: &str) -> String {
+        let dir = std::env::temp_dir();
+        format!(
+            "{}/mc-sys-test.{}.{}",
+            dir.display(),
+            std::process::id(),
+            name
+        )
+    }
+
+    #[test]
+    fn pidfile_round_trip() {
+        let path = tmp_path("pid");
+        write_pidfile(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{}\n", std::process::id()));
+        assert!(!std::path::Path::new(&format!("{path}.tmp")).exists());
+        assert_eq!(pidfile_running_pid(&path), Some(std::process::id() as i32));
+        remove_pidfile(&path).unwrap();
+        assert!(remove_pidfile(&path).unwrap_err().contains(&path));
+        assert_eq!(pidfile_running_pid(&path), None);
+    }
+
+    #[test]
+    fn pidfile_errors_name_the_file() {
+        let e = write_pidfile("/nonexistent-dir/mc.pid").unwrap_err();
+        assert!(
+            e.starts_with("-P:") && e.contains("/nonexistent-dir/mc.pid.tmp"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn stale_pidfile_is_not_running() {
+        let path = tmp_path("stale");
+        std::fs::write(&path, "not a pid\n").unwrap();
+        assert_eq!(pidfile_running_pid(&path), None);
+        std::fs::write(&path, "0\n").unwrap();
+        assert_eq!(pidfile_running_pid(&path), None);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn nofile_limit_covers_connections() {
+        raise_nofile(100).unwrap();
+        let (cur, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        assert!(cur >= 100 + NOFILE_HEADROOM as u64);
+        // Far beyond any hard limit: fails with EX_OSERR and names -c.
+        let e = raise_nofile(usize::MAX / 2).unwrap_err();
+        assert_eq!(e.status, EX_OSERR);
+        assert!(e.msg.starts_with("-c "), "{}", e.msg);
+    }
+
+    #[test]
+    fn root_needs_a_user() {
+        if is_root() {
+            let e = drop_privileges(None).unwrap_err();
+            assert_eq!(e.status, EX_USAGE);
+            assert!(e.msg.contains("-u"));
+            let e = drop_privileges(Some("no-such-user-here")).unwrap_err();
+            assert_eq!(e.status, EX_NOUSER);
+            assert!(e.msg.contains("no-such-user-here"));
+        } else {
+            // Not root: -u is ignored, whatever it says.
+            drop_privileges(None).unwrap();
+            drop_privileges(Some("no-such-user-here")).unwrap();
+        }
+    }
+
+    #[test]
+    fn sigpipe_can_be_ignored() {
+        ignore_sigpipe().unwrap();
+    }
 }
