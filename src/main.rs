@@ -18,7 +18,7 @@ mod stats;
 mod sys;
 
 use std::io::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::unix::io::RawFd;
 
 use conn::{BufPool, Conn, ConnState, Transport};
@@ -26,6 +26,7 @@ use event::{EventLoop, Interest, Timer};
 use items::Cache;
 use settings::{Action, Settings};
 use stats::Stats;
+use sys::{EX_OSERR, EX_USAGE};
 
 /// Tokens at and above this are not connections.
 const TOKEN_LISTENER_BASE: u64 = 1 << 40;
@@ -36,10 +37,6 @@ const ACCEPTS_PER_EVENT: usize = 64;
 /// Descriptors memcached keeps back from `-c` for itself (listeners, logs,
 /// files); reported as `reserved_fds`.
 const RESERVED_FDS: u64 = 20;
-/// memcached's exit code for a bad command line (EX_USAGE).
-const EX_USAGE: i32 = 64;
-/// memcached's exit code when it cannot set up (EX_OSERR).
-const EX_OSERR: i32 = 71;
 
 /// Why the server is stopping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,10 +119,16 @@ fn listen_addr(spec: &str, default_port: u16) -> Result<SocketAddr, String> {
     if let Ok(ip) = trimmed.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, default_port));
     }
-    if spec == "localhost" {
-        return Ok(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), default_port));
-    }
-    Err(format!("-l {}: not an IP address", spec))
+    // A host name, with or without a port.
+    let (host, port) = match spec.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => (h, p.parse::<u16>().unwrap_or(default_port)),
+        _ => (spec, default_port),
+    };
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .ok_or_else(|| format!("-l {}: cannot resolve this address", spec))
 }
 
 /// Opens every listener the settings ask for.
@@ -185,8 +188,42 @@ fn main() {
     std::process::exit(run(settings));
 }
 
+/// Process setup in memcached's order: limits while still root, then the
+/// user, then the daemon fork. Returns the exit status on failure.
+fn setup_process(settings: &Settings) -> Result<(), i32> {
+    let fatal = |f: sys::Fatal| {
+        eprintln!("{}", f.msg);
+        f.status
+    };
+    if settings.maxcore {
+        sys::raise_core_limit().map_err(fatal)?;
+    }
+    sys::raise_nofile(settings.maxconns).map_err(fatal)?;
+    sys::drop_privileges(settings.username.as_deref()).map_err(fatal)?;
+    if settings.daemonize {
+        if let Err(e) = sys::daemonize(settings.maxcore, settings.verbose > 0) {
+            eprintln!("failed to daemon() in order to daemonize: {}", e);
+            return Err(1);
+        }
+    }
+    // A peer that went away is a write error (EPIPE), never a signal.
+    if let Err(e) = sys::ignore_sigpipe() {
+        eprintln!("failed to ignore SIGPIPE: {}", e);
+        return Err(EX_OSERR);
+    }
+    if settings.lock_memory {
+        if let Err(e) = sys::lock_memory() {
+            eprintln!("warning: -k invalid, mlockall() failed: {}", e);
+        }
+    }
+    Ok(())
+}
+
 /// Sets the server up and runs it; returns the exit code.
 fn run(settings: Settings) -> i32 {
+    if let Err(code) = setup_process(&settings) {
+        return code;
+    }
     let listeners = match open_listeners(&settings) {
         Ok(l) => l,
         Err(msg) => {
@@ -239,7 +276,29 @@ fn run(settings: Settings) -> i32 {
         eprintln!("failed to watch signals: {}", e);
         return EX_OSERR;
     }
+    let pid_file = if server.core.settings.daemonize {
+        server.core.settings.pid_file.clone()
+    } else {
+        None
+    };
+    if let Some(path) = &pid_file {
+        if let Some(pid) = sys::pidfile_running_pid(path) {
+            log::warn!(
+                "pid file {} names running process {}; replacing it",
+                path,
+                pid
+            );
+        }
+        if let Err(msg) = sys::write_pidfile(path) {
+            eprintln!("{}", msg);
+        }
+    }
     event_loop(&mut server);
+    if let Some(path) = &pid_file {
+        if let Err(msg) = sys::remove_pidfile(path) {
+            log::warn!("{}", msg);
+        }
+    }
     0
 }
 

@@ -26,8 +26,8 @@
 //! status memcached uses for them (sysexits.h), so main prints one line and
 //! exits with the same status memcached would.
 
-use std::fmt;
 use std::ffi::CString;
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::io::RawFd;
@@ -241,12 +241,11 @@ pub const HANDLED_SIGNALS: [i32; 6] = [
 
 /// Blocks the handled signals and returns a non-blocking signalfd that
 /// reports them, so signals arrive as events of the loop, never in the
-/// middle of a command. SIGPIPE is ignored: a closed peer is a write error.
+/// middle of a command.
 pub fn signal_fd() -> io::Result<RawFd> {
     // SAFETY: sigset_t is initialised by sigemptyset before use; the
     // calls only read and write that local set.
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         for s in HANDLED_SIGNALS {
@@ -278,7 +277,6 @@ pub fn read_signal(fd: RawFd) -> io::Result<Option<i32>> {
         Err(e) => Err(e),
     }
 }
-
 
 /// CPU time used by this process: (user, system) in microseconds.
 pub fn rusage() -> (u64, u64) {
