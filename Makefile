@@ -10,11 +10,11 @@ all: memcached memcached-debug
 
 memcached: FORCE
 	$(CARGO) build --release
-	cp target/release/memcached memcached
+	cp target/release/memcached memcached.tmp && mv -f memcached.tmp memcached
 
 memcached-debug: FORCE
 	$(CARGO) build --features debug-commands
-	cp target/debug/memcached memcached-debug
+	cp target/debug/memcached memcached-debug.tmp && mv -f memcached-debug.tmp memcached-debug
 
 test: all
 	$(CARGO) test --features debug-commands

@@ -17,6 +17,7 @@ use std::os::unix::io::RawFd;
 
 use crate::event::Interest;
 use crate::items::StoreCmd;
+use crate::settings::Protocol;
 use crate::slabs::NONE;
 use crate::{proto_text, Core, Server};
 
@@ -62,6 +63,15 @@ pub enum OutPiece {
     Item { id: u32, off: usize, len: usize },
 }
 
+/// A saved position of the output queue.
+#[derive(Clone, Copy, Debug)]
+pub struct OutMark {
+    wbuf: usize,
+    out: usize,
+    out_bytes: usize,
+    pinned: usize,
+}
+
 /// Values up to this size are copied into wbuf rather than referenced: a
 /// copy is cheaper than an extra iovec and a pin.
 pub const COPY_MAX: usize = 1024;
@@ -85,11 +95,18 @@ const POOL_MAX: usize = 64;
 #[derive(Default)]
 pub struct BufPool {
     bufs: Vec<Vec<u8>>,
+    /// Read buffers held by connections (`read_buf_count`).
+    pub rbufs_in_use: u64,
 }
 
 impl BufPool {
     pub fn take(&mut self) -> Vec<u8> {
         self.bufs.pop().unwrap_or_default()
+    }
+
+    /// Bytes held by the pool's free buffers.
+    pub fn free_bytes(&self) -> u64 {
+        self.bufs.iter().map(|b| b.capacity() as u64).sum()
     }
 
     pub fn give(&mut self, mut b: Vec<u8>) {
@@ -153,6 +170,8 @@ pub struct Conn {
     pub last_cmd_time: u32,
     /// The connection has authenticated (or needs not).
     pub authenticated: bool,
+    /// The first byte was seen (protocol negotiation is done).
+    pub negotiated: bool,
 }
 
 impl Conn {
@@ -185,6 +204,7 @@ impl Conn {
             nreqs: 0,
             last_cmd_time: now,
             authenticated: true,
+            negotiated: false,
         }
     }
 
@@ -238,6 +258,32 @@ impl Conn {
     pub fn out_errstring(&mut self, s: &str) {
         self.noreply = false;
         self.out_string(s);
+    }
+
+    /// A point in the output queue to return to (`rollback`).
+    pub fn mark(&self) -> OutMark {
+        OutMark {
+            wbuf: self.wbuf.len(),
+            out: self.out.len(),
+            out_bytes: self.out_bytes,
+            pinned: self.pinned.len(),
+        }
+    }
+
+    /// Drops output queued since `m` (a command that fails midway sends
+    /// only its error, as memcached does), releasing pins taken since.
+    pub fn rollback(&mut self, m: OutMark, cache: &mut crate::items::Cache) {
+        for id in self.pinned.drain(m.pinned..) {
+            cache.unpin(id);
+        }
+        self.wbuf.truncate(m.wbuf);
+        self.out.truncate(m.out);
+        self.out_bytes = m.out_bytes;
+        if let Some(OutPiece::Buf { end, .. }) = self.out.last_mut() {
+            if *end > m.wbuf {
+                *end = m.wbuf;
+            }
+        }
     }
 
     /// True if replies are waiting to be written.
@@ -408,6 +454,7 @@ fn give_back_rbuf(c: &mut Conn, core: &mut Core) {
     if !c.rbuf.is_empty() {
         let b = std::mem::take(&mut c.rbuf);
         core.pool.give(b);
+        core.pool.rbufs_in_use -= 1;
         c.rcurr = 0;
         c.rbytes = 0;
     }
@@ -417,6 +464,17 @@ fn give_back_rbuf(c: &mut Conn, core: &mut Core) {
 /// is none (the caller then waits for more bytes). Closes connections that
 /// send over-long lines, as memcached does.
 fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
+    if !c.negotiated {
+        // memcached picks the protocol from a connection's first byte
+        // (unless -B ascii). The binary protocol is not served: its
+        // framing cannot be read as text, so such a client is closed.
+        c.negotiated = true;
+        if core.settings.binding_protocol != Protocol::Ascii && c.rbuf[c.rcurr] == 0x80 {
+            log::info!("{}: binary protocol request, closing", c.fd);
+            c.set_state(ConnState::Closing);
+            return true;
+        }
+    }
     let data = &c.rbuf[c.rcurr..c.rcurr + c.rbytes];
     let el = match memchr::memchr(b'\n', data) {
         Some(i) => i,
@@ -441,6 +499,10 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
     if end > 0 && data[end - 1] == b'\r' {
         end -= 1;
     }
+    // As in memcached, whose lines are C strings, a NUL ends the command.
+    if let Some(z) = memchr::memchr(0, &data[..end]) {
+        end = z;
+    }
     let start = c.rcurr;
     c.rcurr += el + 1;
     c.rbytes -= el + 1;
@@ -460,6 +522,7 @@ fn try_read_network(c: &mut Conn, core: &mut Core) -> ReadResult {
     if c.rbuf.is_empty() {
         let mut b = core.pool.take();
         b.resize(READ_SIZE, 0);
+        core.pool.rbufs_in_use += 1;
         c.rbuf = b;
         c.rcurr = 0;
     }

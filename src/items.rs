@@ -22,7 +22,8 @@
 //! head chunk (flag ITEM_CHUNKED) holds header, key and then one 32-bit chunk
 //! id per data chunk; the value lies in those chunks, every one full
 //! (`slab_chunk_max` bytes) but the last, which comes from the smallest
-//! class that fits the rest.
+//! class that fits the rest (or from the largest class when that one
+//! cannot give a chunk).
 //!
 //! `refcount` counts connections whose pending output points into this
 //! item's memory. An item unlinked while referenced is freed when the last
@@ -437,13 +438,13 @@ impl Cache {
             for i in 0..n {
                 let len = (nbytes - i * cmax).min(cmax);
                 let ccls = self.slabs.clsid(len);
-                match self.alloc_chunk(ccls) {
+                match self.alloc_data_chunk(ccls) {
                     Some(cid) => write_u32(self.slabs.chunk_mut(id), base + 4 * i, cid),
                     None => {
                         // Give back what this item took so far.
                         for j in 0..i {
                             let cid = read_u32(self.slabs.chunk(id), base + 4 * j);
-                            self.slabs.free(cid, self.slabs.largest);
+                            self.slabs.free(cid, self.slabs.clsid_of(cid));
                         }
                         self.slabs.free(id, cls);
                         return Err(AllocError::NoMemory);
@@ -452,6 +453,26 @@ impl Cache {
             }
         }
         Ok(id)
+    }
+
+    /// A chunk for part of a chunked value: of class `cls` if that class
+    /// has or can free one, else a chunk of the largest class (always big
+    /// enough), freed by evicting chunked values. Without this fallback a
+    /// class holding only the last chunks of chunked values, which are not
+    /// on its LRU, could never free one.
+    fn alloc_data_chunk(&mut self, cls: u8) -> Option<u32> {
+        for _ in 0..10 {
+            if let Some(id) = self.slabs.alloc(cls) {
+                return Some(id);
+            }
+            if !self.pull_tail(cls) {
+                break;
+            }
+        }
+        if cls == self.slabs.largest {
+            return None;
+        }
+        self.alloc_chunk(self.slabs.largest)
     }
 
     /// One chunk of class `cls`, evicting or reclaiming from the tail of
@@ -610,13 +631,9 @@ impl Cache {
             (clsid(c), chunked, hdr_size(c) + nkey(c), n)
         };
         if chunked {
-            let nb = nbytes(self.slabs.chunk(id));
-            let cmax = self.slabs.size(self.slabs.largest);
             for i in 0..n {
                 let cid = read_u32(self.slabs.chunk(id), base + 4 * i);
-                let len = (nb - i * cmax).min(cmax);
-                let ccls = self.slabs.clsid(len);
-                self.slabs.free(cid, ccls);
+                self.slabs.free(cid, self.slabs.clsid_of(cid));
             }
         }
         set_iflags(self.slabs.chunk_mut(id), ITEM_SLABBED);
@@ -752,7 +769,7 @@ impl Cache {
             StoreCmd::Cas => {
                 if old == NONE {
                     StoreItemType::NotFound
-                } else if cas(self.slabs.chunk(old)) == req_cas {
+                } else if req_cas != 0 && cas(self.slabs.chunk(old)) == req_cas {
                     self.replace(old, id);
                     StoreItemType::Stored
                 } else {
@@ -769,8 +786,9 @@ impl Cache {
                             stored = new;
                             StoreItemType::Stored
                         }
-                        Err(AllocError::TooLarge) => StoreItemType::TooLarge,
-                        Err(AllocError::NoMemory) => StoreItemType::NoMemory,
+                        // memcached answers NOT_STORED when the joined
+                        // value cannot be allocated, whatever the reason.
+                        Err(_) => StoreItemType::NotStored,
                     }
                 }
             }

@@ -55,8 +55,9 @@ fn parse_u32(t: &[u8]) -> Option<u32> {
     u32::try_from(items::parse_u64_c(t)?).ok()
 }
 
-/// memcached's safe_strtol: a signed 32-bit decimal, whitespace after it
-/// allowed, nothing else.
+/// memcached's safe_strtol as 1.6 uses it: a signed decimal read as a
+/// long, whitespace after it allowed, nothing else, then kept to 32 bits
+/// (so 4294967297 reads as 1, and 4102444800 as a negative number).
 pub fn parse_i32(t: &[u8]) -> Option<i32> {
     let mut i = 0;
     while i < t.len() && items::is_c_space(t[i]) {
@@ -77,7 +78,7 @@ pub fn parse_i32(t: &[u8]) -> Option<i32> {
         return None;
     }
     let v = if neg { -v } else { v };
-    i32::try_from(v).ok()
+    Some(v as i32)
 }
 
 /// Sets `noreply` if the last token is "noreply" (memcached's
@@ -110,13 +111,6 @@ pub fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
 pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
     if log::log_enabled!(log::Level::Debug) {
         log::debug!("<{} {}", c.fd, String::from_utf8_lossy(line));
-    }
-    if line.first() == Some(&0x80) {
-        // A binary protocol request: not supported; memcached's binary
-        // framing cannot be resynchronised from text, so close.
-        log::info!("{}: binary protocol request, closing", c.fd);
-        c.set_state(ConnState::Closing);
-        return;
     }
     let mut toks: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
     let n = tokenize(line, &mut toks);
@@ -206,15 +200,18 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
             }
         }
     }
+    let mark = c.mark();
     for key in words {
         if key.len() > KEY_MAX_LENGTH {
+            c.rollback(mark, &mut core.cache);
             c.out_string("CLIENT_ERROR bad command line format");
             return;
         }
         let id = core.cache.get(key);
-        core.stats.get_cmds += 1;
         if touch {
             core.stats.touch_cmds += 1;
+        } else {
+            core.stats.get_cmds += 1;
         }
         if id == NONE {
             if touch {
@@ -290,6 +287,11 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
             // Swallow the value and its "\r\n" so the connection stays in
             // step with the client.
             c.sbytes = vlen + 2;
+            // As memcached: a set that failed must not leave the value it
+            // meant to replace visible to others.
+            if cmd == StoreCmd::Set {
+                core.cache.delete(key);
+            }
             c.set_state(ConnState::Swallow);
         }
     }
@@ -301,12 +303,12 @@ pub fn complete_nread(c: &mut Conn, core: &mut Core) {
     let id = c.item;
     c.item = NONE;
     c.set_state(ConnState::NewCmd);
+    core.stats.set_cmds += 1;
     if &c.crlf != b"\r\n" {
         core.cache.free_unlinked(id);
         c.out_string("CLIENT_ERROR bad data chunk");
         return;
     }
-    core.stats.set_cmds += 1;
     let (ret, _cas) = core.cache.store(id, c.nread_cmd, c.req_cas);
     // Unless it was linked, the item read off the wire is done with.
     core.cache.free_unlinked(id);
@@ -470,10 +472,13 @@ fn process_shutdown(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 /// verbosity <level> [noreply].
 fn process_verbosity(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     set_noreply_maybe(c, toks);
-    // As memcached (strtoul with no checks): junk reads as 0.
-    let level = items::parse_u64_c(toks[1]).unwrap_or(0).min(3) as u8;
-    core.set_verbosity(level);
-    c.out_string("OK");
+    match items::parse_u64_c(toks[1]) {
+        Some(level) => {
+            core.set_verbosity(level.min(3) as u8);
+            c.out_string("OK");
+        }
+        None => c.out_string("CLIENT_ERROR bad command line format"),
+    }
 }
 
 /// cache_memlimit <megabytes> [noreply].
@@ -541,6 +546,8 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             c.wbuf.extend_from_slice(b"END\r\n");
             c.extend_buf_piece(start);
         }
+        // Per-prefix statistics come with the operations work.
+        b"detail" => c.out_string("CLIENT_ERROR usage: stats detail on|off|dump"),
         _ => c.out_string("ERROR"),
     }
 }
@@ -571,7 +578,9 @@ mod tests {
     fn number_parsing_matches_memcached() {
         assert_eq!(parse_i32(b"-1"), Some(-1));
         assert_eq!(parse_i32(b"2147483647"), Some(i32::MAX));
-        assert_eq!(parse_i32(b"2147483648"), None);
+        assert_eq!(parse_i32(b"4294967297"), Some(1));
+        assert_eq!(parse_i32(b"4102444800"), Some(-192522496));
+        assert_eq!(parse_i32(b"9223372036854775808"), None);
         assert_eq!(parse_i32(b"1x"), None);
         assert_eq!(parse_i32(b""), None);
         assert_eq!(parse_u32(b"4294967295"), Some(u32::MAX));

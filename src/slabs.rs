@@ -65,6 +65,7 @@ pub struct SlabClass {
 struct Page {
     mem: Box<[u8]>,
     size: u32,
+    clsid: u8,
 }
 
 /// All item memory.
@@ -195,6 +196,7 @@ impl Slabs {
         self.pages.push(Page {
             mem: vec![0u8; self.page_size].into_boxed_slice(),
             size,
+            clsid,
         });
         self.mem_malloced += len;
         let c = &mut self.classes[ci];
@@ -202,6 +204,12 @@ impl Slabs {
         c.end_page = (self.pages.len() - 1) as u32;
         c.end_next = 0;
         Some(())
+    }
+
+    /// The class chunk `id` belongs to.
+    #[inline]
+    pub fn clsid_of(&self, id: u32) -> u8 {
+        self.pages[(id >> CHUNK_BITS) as usize].clsid
     }
 
     /// The bytes of chunk `id`.

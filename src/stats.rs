@@ -94,6 +94,13 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     append_stat(out, "response_obj_oom", 0);
     append_stat(out, "response_obj_count", 0);
     append_stat(out, "response_obj_bytes", 0);
+    append_stat(out, "read_buf_count", core.pool.rbufs_in_use);
+    append_stat(
+        out,
+        "read_buf_bytes",
+        core.pool.rbufs_in_use * crate::conn::READ_SIZE as u64,
+    );
+    append_stat(out, "read_buf_bytes_free", core.pool.free_bytes());
     append_stat(out, "read_buf_oom", 0);
     append_stat(out, "reserved_fds", core.reserved_fds);
     append_stat(out, "cmd_get", s.get_cmds);
@@ -135,13 +142,52 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
         "hash_is_expanding",
         u8::from(core.cache.assoc.expanding),
     );
+    // Page moving, the crawler, watchers and the segmented LRU arrive with
+    // the operations work; until then nothing of theirs has happened.
+    for name in [
+        "slab_reassign_rescues",
+        "slab_reassign_chunk_rescues",
+        "slab_reassign_evictions_nomem",
+        "slab_reassign_inline_reclaim",
+        "slab_reassign_busy_items",
+        "slab_reassign_busy_deletes",
+        "slab_reassign_running",
+        "slabs_moved",
+        "lru_crawler_running",
+        "lru_crawler_starts",
+        "lru_maintainer_juggles",
+    ] {
+        append_stat(out, name, 0);
+    }
     append_stat(out, "malloc_fails", s.malloc_fails);
+    for name in [
+        "log_worker_dropped",
+        "log_worker_written",
+        "log_watcher_skipped",
+        "log_watcher_sent",
+        "log_watchers",
+    ] {
+        append_stat(out, name, 0);
+    }
     append_stat(out, "bytes", is.curr_bytes);
     append_stat(out, "curr_items", is.curr_items);
     append_stat(out, "total_items", is.total_items);
+    append_stat(out, "slab_global_page_pool", 0);
     append_stat(out, "expired_unfetched", is.expired_unfetched);
     append_stat(out, "evicted_unfetched", is.evicted_unfetched);
     append_stat(out, "evicted_active", is.evicted_active);
     append_stat(out, "evictions", is.evictions);
     append_stat(out, "reclaimed", is.reclaimed);
+    for name in [
+        "crawler_reclaimed",
+        "crawler_items_checked",
+        "lrutail_reflocked",
+        "moves_to_cold",
+        "moves_to_warm",
+        "moves_within_lru",
+        "direct_reclaims",
+        "lru_bumps_dropped",
+    ] {
+        append_stat(out, name, 0);
+    }
 }

@@ -9,18 +9,19 @@ use Test::More;
 use lib 't/lib';
 use MemcachedTest;
 
-# Reads `n` reply lines and returns them concatenated; returns early if the
-# server closes, and gives up after 5 s of silence so a missing reply fails
-# the test instead of hanging it.
-sub lines {
-    my ($sock, $n) = @_;
+# Sends a request followed by "version\r\n" and returns everything the
+# server answers before the VERSION line: exactly the request's reply. The
+# marker keeps one wrong reply from shifting every later check, and 5 s of
+# silence ends the wait so a missing reply fails instead of hanging.
+sub reply_to {
+    my ($sock, $req) = @_;
+    print $sock $req . "version\r\n";
     my $out = '';
     eval {
         local $SIG{ALRM} = sub { die "timeout\n" };
         alarm 5;
-        for (1 .. $n) {
-            my $line = <$sock>;
-            last unless defined $line;
+        while (defined(my $line = <$sock>)) {
+            last if $line =~ /^VERSION /;
             $out .= $line;
         }
         alarm 0;
@@ -48,67 +49,56 @@ my $sock = $server->sock;
 my $long = 'k' x 251;
 my $max = 'm' x 250;
 
-print $sock "set keep 0 0 4\r\nsafe\r\n";
-is(lines($sock, 1), "STORED\r\n", 'stored keep');
+is(reply_to($sock, "set keep 0 0 4\r\nsafe\r\n"), "STORED\r\n", 'stored keep');
 
 # ---- unknown commands and empty lines ----
 
-print $sock "bogus\r\n";
-is(lines($sock, 1), "ERROR\r\n", 'unknown command');
-print $sock "bogus with some args\r\n";
-is(lines($sock, 1), "ERROR\r\n", 'unknown command with arguments');
-print $sock "GET keep\r\n";
-is(lines($sock, 1), "ERROR\r\n", 'commands are case sensitive');
-print $sock "\r\n";
-is(lines($sock, 1), "ERROR\r\n", 'empty line');
-print $sock "\n";
-is(lines($sock, 1), "ERROR\r\n", 'bare newline is an empty line');
-print $sock "get\r\n";
-is(lines($sock, 1), "ERROR\r\n", 'get without a key');
-print $sock "get \r\n";
-is(lines($sock, 1), "ERROR\r\n", 'get with only a trailing space');
-print $sock "  get keep\r\n";
-is(lines($sock, 3), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
+is(reply_to($sock, "bogus\r\n"), "ERROR\r\n", 'unknown command');
+is(reply_to($sock, "bogus with some args\r\n"),
+   "ERROR\r\n", 'unknown command with arguments');
+is(reply_to($sock, "GET keep\r\n"), "ERROR\r\n", 'commands are case sensitive');
+is(reply_to($sock, "\r\n"), "ERROR\r\n", 'empty line');
+is(reply_to($sock, "\n"), "ERROR\r\n", 'bare newline is an empty line');
+is(reply_to($sock, "get\r\n"), "ERROR\r\n", 'get without a key');
+is(reply_to($sock, "get \r\n"), "ERROR\r\n", 'get with only a trailing space');
+is(reply_to($sock, "  get keep\r\n"), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'leading spaces before the command are ignored');
-print $sock "get keep\n";
-is(lines($sock, 3), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
+is(reply_to($sock, "get keep\n"), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'a line may end in a bare newline');
 mem_get_is($sock, 'keep', 'safe', 'connection usable after ERROR replies');
 
 # ---- key length: 250 bytes is the limit ----
 
-print $sock "set $max 0 0 1\r\nx\r\n";
-is(lines($sock, 1), "STORED\r\n", 'set with a 250-byte key');
+is(reply_to($sock, "set $max 0 0 1\r\nx\r\n"),
+   "STORED\r\n", 'set with a 250-byte key');
 mem_get_is($sock, $max, 'x', 'get with a 250-byte key');
 
-print $sock "get $long\r\n";
-is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+is(reply_to($sock, "get $long\r\n"), "CLIENT_ERROR bad command line format\r\n",
    'get with a 251-byte key');
-print $sock "get keep $long\r\n";
-is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+is(reply_to($sock, "get keep $long\r\n"),
+   "CLIENT_ERROR bad command line format\r\n",
    'get of a good key then a 251-byte key: only the error, no VALUE');
-print $sock "gets $long\r\n";
-is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+is(reply_to($sock, "gets $long\r\n"),
+   "CLIENT_ERROR bad command line format\r\n",
    'gets with a 251-byte key');
 # The data block is not swallowed: its line is parsed as a command.
-print $sock "set $long 0 0 1\r\nx\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set $long 0 0 1\r\nx\r\n"),
+   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
    'set with a 251-byte key, then the data line is an unknown command');
-print $sock "set $long 0 0 8\r\nget keep\r\n";
-is(lines($sock, 4),
+is(reply_to($sock, "set $long 0 0 8\r\nget keep\r\n"),
    "CLIENT_ERROR bad command line format\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'set with a 251-byte key: its data line runs as a command');
-print $sock "delete $long\r\n";
-is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+is(reply_to($sock, "delete $long\r\n"),
+   "CLIENT_ERROR bad command line format\r\n",
    'delete with a 251-byte key');
-print $sock "incr $long 1\r\n";
-is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+is(reply_to($sock, "incr $long 1\r\n"),
+   "CLIENT_ERROR bad command line format\r\n",
    'incr with a 251-byte key');
-print $sock "decr $long 1\r\n";
-is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+is(reply_to($sock, "decr $long 1\r\n"),
+   "CLIENT_ERROR bad command line format\r\n",
    'decr with a 251-byte key');
-print $sock "touch $long 10\r\n";
-is(lines($sock, 1), "CLIENT_ERROR bad command line format\r\n",
+is(reply_to($sock, "touch $long 10\r\n"),
+   "CLIENT_ERROR bad command line format\r\n",
    'touch with a 251-byte key');
 mem_get_is($sock, 'keep', 'safe', 'keep unchanged after key length errors');
 
@@ -116,129 +106,120 @@ mem_get_is($sock, 'keep', 'safe', 'keep unchanged after key length errors');
 # Only a space separates tokens: control characters, tab, DEL and high
 # bytes are part of the key. A NUL byte ends the command line.
 
-print $sock "set a\x01b 0 0 2\r\nc1\r\n";
-is(lines($sock, 1), "STORED\r\n", 'set key containing \\x01');
+is(reply_to($sock, "set a\x01b 0 0 2\r\nc1\r\n"),
+   "STORED\r\n", 'set key containing \\x01');
 mem_get_is($sock, "a\x01b", 'c1', 'get key containing \\x01');
 mem_get_is($sock, 'ab', undef, '\\x01 is not dropped from the key');
-print $sock "set a\tb 0 0 2\r\nc2\r\n";
-is(lines($sock, 1), "STORED\r\n", 'set key containing a tab');
+is(reply_to($sock, "set a\tb 0 0 2\r\nc2\r\n"),
+   "STORED\r\n", 'set key containing a tab');
 mem_get_is($sock, "a\tb", 'c2', 'a tab is part of the key');
 mem_get_is($sock, 'a', undef, 'a tab does not split tokens');
-print $sock "set \x7f\xff 0 0 2\r\nc3\r\n";
-is(lines($sock, 1), "STORED\r\n", 'set key of DEL and 0xff');
+is(reply_to($sock, "set \x7f\xff 0 0 2\r\nc3\r\n"),
+   "STORED\r\n", 'set key of DEL and 0xff');
 mem_get_is($sock, "\x7f\xff", 'c3', 'get key of DEL and 0xff');
-print $sock "get keep\x00junk\r\n";
-is(lines($sock, 3), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
+is(reply_to($sock, "get keep\x00junk\r\n"), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'NUL ends the line: "get keep\\0junk" is "get keep"');
-print $sock "set g\x00h 0 0 1\r\nz\r\n";
-is(lines($sock, 2), "ERROR\r\nERROR\r\n",
+is(reply_to($sock, "set g\x00h 0 0 1\r\nz\r\n"), "ERROR\r\nERROR\r\n",
    'NUL in a set key leaves "set g": too few tokens, data line unknown');
-print $sock "\x00get keep\r\n";
-is(lines($sock, 1), "ERROR\r\n", 'line starting with NUL is an empty command');
+is(reply_to($sock, "\x00get keep\r\n"),
+   "ERROR\r\n", 'line starting with NUL is an empty command');
 # A space in the key position shifts the tokens.
-print $sock "set a b 0 0 1\r\nx\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set a b 0 0 1\r\nx\r\n"),
+   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
    'set "a b": b is read as flags');
-print $sock "incr a b 1\r\n";
-is(lines($sock, 1), "CLIENT_ERROR invalid numeric delta argument\r\n",
+is(reply_to($sock, "incr a b 1\r\n"),
+   "CLIENT_ERROR invalid numeric delta argument\r\n",
    'incr "a b" 1: b is read as the delta');
-print $sock "touch a b 1\r\n";
-is(lines($sock, 1), "CLIENT_ERROR invalid exptime argument\r\n",
+is(reply_to($sock, "touch a b 1\r\n"),
+   "CLIENT_ERROR invalid exptime argument\r\n",
    'touch "a b" 1: b is read as the exptime');
-print $sock "delete a b\r\n";
-is(lines($sock, 1),
+is(reply_to($sock, "delete a b\r\n"),
    "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n",
    'delete "a b": b is neither 0 nor noreply');
-print $sock "delete nokey 0\r\n";
-is(lines($sock, 1), "NOT_FOUND\r\n", 'delete <key> 0 is still accepted');
+is(reply_to($sock, "delete nokey 0\r\n"),
+   "NOT_FOUND\r\n", 'delete <key> 0 is still accepted');
 mem_get_is($sock, 'keep', 'safe', 'keep unchanged after odd keys');
 
 # ---- malformed storage command lines ----
 # None of these swallow the data block: its line comes back as ERROR.
 
-print $sock "set keep 0 0 -1\r\nx\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set keep 0 0 -1\r\nx\r\n"),
+   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
    'set with negative length');
-print $sock "set keep 0 0 abc\r\nx\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set keep 0 0 abc\r\nx\r\n"),
+   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
    'set with non-numeric length');
-print $sock "set keep 0 0 1x\r\nx\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set keep 0 0 1x\r\nx\r\n"),
+   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
    'set with trailing garbage after the length');
-print $sock "set keep abc 0 1\r\nx\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set keep abc 0 1\r\nx\r\n"),
+   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
    'set with non-numeric flags');
-print $sock "set keep -1 0 1\r\nx\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set keep -1 0 1\r\nx\r\n"),
+   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
    'set with negative flags');
-print $sock "set keep 0 abc 1\r\nx\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set keep 0 abc 1\r\nx\r\n"),
+   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
    'set with non-numeric exptime');
-print $sock "set keep 0 -abc 1\r\nx\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set keep 0 -abc 1\r\nx\r\n"),
+   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
    'set with exptime "-abc"');
-print $sock "set keep 0 0\r\nx\r\n";
-is(lines($sock, 2), "ERROR\r\nERROR\r\n", 'set with too few tokens');
-print $sock "set keep 0 0 \r\nx\r\n";
-is(lines($sock, 2), "ERROR\r\nERROR\r\n",
+is(reply_to($sock, "set keep 0 0\r\nx\r\n"),
+   "ERROR\r\nERROR\r\n", 'set with too few tokens');
+is(reply_to($sock, "set keep 0 0 \r\nx\r\n"), "ERROR\r\nERROR\r\n",
    'set with a trailing space instead of the length');
-print $sock "set\r\n";
-is(lines($sock, 1), "ERROR\r\n", 'set alone');
-print $sock "set keep 0 0 1 noreply extra\r\nx\r\n";
-is(lines($sock, 2), "ERROR\r\nERROR\r\n", 'set with too many tokens');
-print $sock "cas keep 0 0 1\r\nx\r\n";
-is(lines($sock, 2), "ERROR\r\nERROR\r\n", 'cas without a cas value');
-print $sock "cas keep 0 0 1 abc\r\nx\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set\r\n"), "ERROR\r\n", 'set alone');
+is(reply_to($sock, "set keep 0 0 1 noreply extra\r\nx\r\n"),
+   "ERROR\r\nERROR\r\n", 'set with too many tokens');
+is(reply_to($sock, "cas keep 0 0 1\r\nx\r\n"),
+   "ERROR\r\nERROR\r\n", 'cas without a cas value');
+is(reply_to($sock, "cas keep 0 0 1 abc\r\nx\r\n"),
+   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
    'cas with a non-numeric cas value');
 mem_get_is($sock, 'keep', 'safe', 'keep unchanged after malformed set lines');
 
 # Errors are silenced by noreply too; the next command answers first.
-print $sock "set keep 0 0 -1 noreply\r\nget keep\r\n";
-is(lines($sock, 3), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
+is(reply_to($sock, "set keep 0 0 -1 noreply\r\nget keep\r\n"),
+   "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'noreply silences CLIENT_ERROR of a bad length');
 
 # A sixth token that is not "noreply" is ignored.
-print $sock "set six 0 0 1 2\r\nx\r\n";
-is(lines($sock, 1), "STORED\r\n", 'set with a sixth token that is not noreply');
+is(reply_to($sock, "set six 0 0 1 2\r\nx\r\n"),
+   "STORED\r\n", 'set with a sixth token that is not noreply');
 mem_get_is($sock, 'six', 'x', 'value stored despite the sixth token');
 
 # Runs of spaces between tokens count as one separator.
-print $sock "set  sp  0  0  2 \r\nsp\r\n";
-is(lines($sock, 1), "STORED\r\n", 'set with doubled spaces');
+is(reply_to($sock, "set  sp  0  0  2 \r\nsp\r\n"),
+   "STORED\r\n", 'set with doubled spaces');
 mem_get_is($sock, 'sp', 'sp', 'key stored without the extra spaces');
 
 # Negative exptime is not an error: stored, and expired at once.
-print $sock "set neg 0 -1 1\r\nx\r\n";
-is(lines($sock, 1), "STORED\r\n", 'set with exptime -1 is STORED');
+is(reply_to($sock, "set neg 0 -1 1\r\nx\r\n"),
+   "STORED\r\n", 'set with exptime -1 is STORED');
 mem_get_is($sock, 'neg', undef, 'exptime -1 item is never returned');
 
 # ---- incr/decr/touch argument errors ----
 
-print $sock "set num 0 0 1\r\n5\r\n";
-is(lines($sock, 1), "STORED\r\n", 'stored num');
-print $sock "incr num abc\r\n";
-is(lines($sock, 1), "CLIENT_ERROR invalid numeric delta argument\r\n",
+is(reply_to($sock, "set num 0 0 1\r\n5\r\n"), "STORED\r\n", 'stored num');
+is(reply_to($sock, "incr num abc\r\n"),
+   "CLIENT_ERROR invalid numeric delta argument\r\n",
    'incr with non-numeric delta');
-print $sock "incr num -1\r\n";
-is(lines($sock, 1), "CLIENT_ERROR invalid numeric delta argument\r\n",
+is(reply_to($sock, "incr num -1\r\n"),
+   "CLIENT_ERROR invalid numeric delta argument\r\n",
    'incr with negative delta');
-print $sock "decr num 18446744073709551616\r\n";
-is(lines($sock, 1), "CLIENT_ERROR invalid numeric delta argument\r\n",
+is(reply_to($sock, "decr num 18446744073709551616\r\n"),
+   "CLIENT_ERROR invalid numeric delta argument\r\n",
    'decr with delta above 2**64-1');
-print $sock "incr num\r\n";
-is(lines($sock, 1), "ERROR\r\n", 'incr without delta');
-print $sock "incr keep 1\r\n";
-is(lines($sock, 1),
+is(reply_to($sock, "incr num\r\n"), "ERROR\r\n", 'incr without delta');
+is(reply_to($sock, "incr keep 1\r\n"),
    "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
    'incr of a non-numeric value');
-print $sock "touch num abc\r\n";
-is(lines($sock, 1), "CLIENT_ERROR invalid exptime argument\r\n",
+is(reply_to($sock, "touch num abc\r\n"),
+   "CLIENT_ERROR invalid exptime argument\r\n",
    'touch with non-numeric exptime');
-print $sock "touch num\r\n";
-is(lines($sock, 1), "ERROR\r\n", 'touch without exptime');
-print $sock "gat abc num\r\n";
-is(lines($sock, 1), "CLIENT_ERROR invalid exptime argument\r\n",
+is(reply_to($sock, "touch num\r\n"), "ERROR\r\n", 'touch without exptime');
+is(reply_to($sock, "gat abc num\r\n"),
+   "CLIENT_ERROR invalid exptime argument\r\n",
    'gat with non-numeric exptime');
 mem_get_is($sock, 'num', '5', 'num unchanged after argument errors');
 mem_get_is($sock, 'keep', 'safe', 'keep unchanged after argument errors');
@@ -248,26 +229,25 @@ mem_get_is($sock, 'keep', 'safe', 'keep unchanged after argument errors');
 # answers CLIENT_ERROR bad data chunk, keeps the old value, and parses
 # whatever follows those bytes as the next command.
 
-print $sock "set keep 0 0 3\r\nabcdef\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
+is(reply_to($sock, "set keep 0 0 3\r\nabcdef\r\n"),
+   "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
    'data longer than declared: error, then the rest "f" is a command');
 mem_get_is($sock, 'keep', 'safe', 'keep unchanged after bad data chunk');
-print $sock "set keep 0 0 3\r\nabcdeget keep\r\n";
-is(lines($sock, 4), "CLIENT_ERROR bad data chunk\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
+is(reply_to($sock, "set keep 0 0 3\r\nabcdeget keep\r\n"),
+   "CLIENT_ERROR bad data chunk\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'resync right after <bytes>+2: the following get runs');
-print $sock "set keep 0 0 3\r\nabc\nget keep\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
+is(reply_to($sock, "set keep 0 0 3\r\nabc\nget keep\r\n"),
+   "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
    'data ended by bare \\n: the g of get is eaten, "et keep" is unknown');
-print $sock "set keep 0 0 3\r\nabc\r\r\nget keep\r\n";
-is(lines($sock, 5),
+is(reply_to($sock, "set keep 0 0 3\r\nabc\r\r\nget keep\r\n"),
    "CLIENT_ERROR bad data chunk\r\nERROR\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'data ended by \\r\\r: the leftover \\n is an empty line');
-print $sock "set new 0 0 3\r\nabcdef\r\n";
-is(lines($sock, 2), "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
+is(reply_to($sock, "set new 0 0 3\r\nabcdef\r\n"),
+   "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
    'bad data chunk on a new key');
 mem_get_is($sock, 'new', undef, 'nothing stored after bad data chunk');
-print $sock "set new 0 0 1 noreply\r\nxyz\r\nget keep\r\n";
-is(lines($sock, 4), "ERROR\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
+is(reply_to($sock, "set new 0 0 1 noreply\r\nxyz\r\nget keep\r\n"),
+   "ERROR\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'noreply silences bad data chunk; the leftover \\r\\n is an empty line');
 
 # ---- value larger than the item size limit (-I, default 1m) ----
@@ -275,26 +255,24 @@ is(lines($sock, 4), "ERROR\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
 # failed set also removes the old value; append leaves it alone.
 
 my $big = 1024 * 1024 + 1;
-print $sock "set keep 0 0 $big\r\n" . ('a' x $big) . "\r\n";
-is(lines($sock, 1), "SERVER_ERROR object too large for cache\r\n",
+is(reply_to($sock, "set keep 0 0 $big\r\n" . ('a' x $big) . "\r\n"),
+   "SERVER_ERROR object too large for cache\r\n",
    'set of a value over -I');
 mem_get_is($sock, 'keep', undef, 'too large set removed the old value');
-print $sock "set keep 0 0 4\r\nsafe\r\n";
-is(lines($sock, 1), "STORED\r\n", 'stored keep again');
-print $sock "set other 0 0 $big\r\n" . ('b' x $big) . "XYget keep\r\n";
-is(lines($sock, 4),
+is(reply_to($sock, "set keep 0 0 4\r\nsafe\r\n"),
+   "STORED\r\n", 'stored keep again');
+is(reply_to($sock, "set other 0 0 $big\r\n" . ('b' x $big) . "XYget keep\r\n"),
    "SERVER_ERROR object too large for cache\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'swallow takes <bytes>+2 bytes whatever they are, then resyncs');
-print $sock "append keep 0 0 $big\r\n" . ('c' x $big) . "\r\n";
-is(lines($sock, 1), "SERVER_ERROR object too large for cache\r\n",
+is(reply_to($sock, "append keep 0 0 $big\r\n" . ('c' x $big) . "\r\n"),
+   "SERVER_ERROR object too large for cache\r\n",
    'append of a value over -I');
 mem_get_is($sock, 'keep', 'safe', 'too large append keeps the old value');
 print $sock "set keep 0 0 $big noreply\r\n" . ('d' x $big) . "\r\n";
-print $sock "get keep\r\n";
-is(lines($sock, 1), "END\r\n",
+is(reply_to($sock, "get keep\r\n"), "END\r\n",
    'too large set with noreply: silent, swallowed, old value removed');
-print $sock "set keep 0 0 4\r\nsafe\r\n";
-is(lines($sock, 1), "STORED\r\n", 'connection usable after too large values');
+is(reply_to($sock, "set keep 0 0 4\r\nsafe\r\n"),
+   "STORED\r\n", 'connection usable after too large values');
 
 # ---- overlong lines ----
 # More than 2048 bytes without a newline closes the connection without a
@@ -302,12 +280,11 @@ is(lines($sock, 1), "STORED\r\n", 'connection usable after too large values');
 
 print $sock 'x' x 2048;
 select(undef, undef, undef, 0.2);
-print $sock "\r\n";
-is(lines($sock, 1), "ERROR\r\n", '2048 bytes without newline still wait for it');
+is(reply_to($sock, "\r\n"),
+   "ERROR\r\n", '2048 bytes without newline still wait for it');
 
 my @keys = map { sprintf('%0200d', $_) } 1 .. 100;
-print $sock "get @keys keep\r\n";
-is(lines($sock, 3), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
+is(reply_to($sock, "get @keys keep\r\n"), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'get line of 20 KB is served');
 
 my $s2 = $server->new_sock;
@@ -319,8 +296,7 @@ is(closed($s3), 1, 'set line padded past 2048 bytes: connection closed');
 my $s4 = $server->new_sock;
 print $s4 'get keep' . (' ' x 3000);
 select(undef, undef, undef, 0.2);
-print $s4 "\r\n";
-is(lines($s4, 3), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
+is(reply_to($s4, "\r\n"), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'get line padded past 2048 bytes is kept open and served');
 mem_get_is($sock, 'keep', 'safe', 'first connection unaffected by the closes');
 
@@ -332,18 +308,12 @@ my $ascii = new_memcached('-B ascii');
 my $as = $ascii->sock;
 # 24-byte binary header, opcode 0x0b (version), no \n in it: waits for one.
 print $as "\x80\x0b" . ("\x00" x 22);
-print $as "\r\n";
-is(lines($as, 1), "ERROR\r\n", 'binary version header then \\r\\n: ERROR');
-print $as "version\r\n";
-like(lines($as, 1), qr/^VERSION 1\.6\.\d+\r\n$/,
-     'connection usable after a binary header');
+is(reply_to($as, "\r\n"), "ERROR\r\n", 'binary version header then \\r\\n: ERROR');
+is(reply_to($as, "get k\r\n"), "END\r\n", 'connection usable after a binary header');
 # Opcode 0x0a (noop) is a \n: "\x80" is one line, the 22 NULs start the next.
-print $as "\x80\x0a" . ("\x00" x 22);
-print $as "version\r\n";
-is(lines($as, 2), "ERROR\r\nERROR\r\n",
+is(reply_to($as, "\x80\x0a" . ("\x00" x 22) . "\r\n"), "ERROR\r\nERROR\r\n",
    'binary noop header: "\\x80" line, then a NUL-led line');
-print $as "set k 0 0 1\r\nx\r\n";
-is(lines($as, 1), "STORED\r\n", 'store after binary garbage');
+is(reply_to($as, "set k 0 0 1\r\nx\r\n"), "STORED\r\n", 'store after binary garbage');
 mem_get_is($as, 'k', 'x', 'get after binary garbage');
 print $as "\x80" . ('z' x 3000);
 is(closed($as), 1, 'binary byte then 3000 bytes without newline: closed');

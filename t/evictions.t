@@ -9,6 +9,10 @@ use Test::More;
 use lib 't/lib';
 use MemcachedTest;
 
+# A hang fails the script instead of blocking prove forever.
+$SIG{ALRM} = sub { die "no reply within 300 s\n" };
+alarm 300;
+
 my $count = 5000;          # 5000 values of 1000 bytes: over twice -m 2
 my $size = 1000;
 my $val = 'v' x $size;

@@ -9,6 +9,10 @@ use lib 't/lib';
 use MemcachedTest;
 use Time::HiRes qw(usleep);
 
+# A hang fails the script instead of blocking prove forever.
+$SIG{ALRM} = sub { die "no reply within 300 s\n" };
+alarm 300;
+
 # Sends `stats` and returns the reply as an ordered list of [name, value].
 sub stats_list {
     my $sock = shift;
