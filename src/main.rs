@@ -89,7 +89,7 @@ pub struct Server {
 
 fn level_filter(verbose: u8) -> log::LevelFilter {
     match verbose {
-        0 => log::LevelFilter::Warn,
+        0 => log::LevelFilter::Error,
         1 => log::LevelFilter::Info,
         2 => log::LevelFilter::Debug,
         _ => log::LevelFilter::Trace,
@@ -104,6 +104,22 @@ fn init_logger(verbose: u8) {
         .target(env_logger::Target::Stderr)
         .init();
     log::set_max_level(level_filter(verbose));
+}
+
+/// Refuses settings whose feature is parsed but not served yet: starting
+/// anyway would silently leave a client unauthenticated (`-Y`) or a UDP
+/// client unanswered (`-U`).
+fn refuse_unserved(s: &Settings) -> Result<(), String> {
+    if s.auth_file.is_some() {
+        return Err("-Y / --auth-file: authentication is not supported yet".to_string());
+    }
+    if s.udpport != 0 {
+        return Err(format!(
+            "-U {}: UDP is not supported yet (use -U 0)",
+            s.udpport
+        ));
+    }
+    Ok(())
 }
 
 /// Parses one `-l` entry: an address, optionally with `:port` (IPv6 in
@@ -184,6 +200,10 @@ fn main() {
             std::process::exit(EX_USAGE);
         }
     };
+    if let Err(msg) = refuse_unserved(&settings) {
+        eprintln!("{}", msg);
+        std::process::exit(EX_USAGE);
+    }
     init_logger(settings.verbose);
     std::process::exit(run(settings));
 }
@@ -293,18 +313,19 @@ fn run(settings: Settings) -> i32 {
             eprintln!("{}", msg);
         }
     }
-    event_loop(&mut server);
+    let status = event_loop(&mut server);
     if let Some(path) = &pid_file {
         if let Err(msg) = sys::remove_pidfile(path) {
             log::warn!("{}", msg);
         }
     }
-    0
+    status
 }
 
 /// The main loop: wait for events, drive the connections they concern,
 /// run the one-second timer, stop when asked.
-fn event_loop(server: &mut Server) {
+/// Returns the exit status.
+fn event_loop(server: &mut Server) -> i32 {
     let mut clock_timer = Timer::every(1000, event::monotonic_ms());
     let mut events = Vec::with_capacity(1024);
     loop {
@@ -319,7 +340,7 @@ fn event_loop(server: &mut Server) {
             Ok(evs) => events.extend_from_slice(evs),
             Err(e) => {
                 log::error!("epoll_wait failed: {}", e);
-                return;
+                return EX_OSERR;
             }
         }
         let ready = std::mem::take(&mut server.core.ready);
@@ -347,11 +368,12 @@ fn event_loop(server: &mut Server) {
         }
         if let Some(kind) = server.core.shutdown {
             match kind {
-                ShutdownKind::Signal(sig) => log::info!("Signal handled: {}.", signal_name(sig)),
+                // memcached prints this on stdout whatever the verbosity.
+                ShutdownKind::Signal(sig) => println!("Signal handled: {}.", signal_name(sig)),
                 ShutdownKind::Command => log::info!("shutdown command received, exiting"),
                 ShutdownKind::Graceful => log::info!("graceful shutdown, exiting"),
             }
-            return;
+            return 0;
         }
     }
 }
