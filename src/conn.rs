@@ -164,7 +164,7 @@ pub struct Conn {
     /// State to enter once the output is written.
     pub write_and_go: ConnState,
 
-    /// Commands left this turn (`-R`).
+    /// Commands left this turn (`-R`); at 0 the connection yields.
     pub nreqs: i64,
     /// Server time of the last command (idle_timeout).
     pub last_cmd_time: u32,
@@ -179,7 +179,8 @@ impl Conn {
         Conn {
             fd,
             token,
-            state: ConnState::NewCmd,
+            // Registered for reading already: the first wake-up reads.
+            state: ConnState::Read,
             transport,
             interest: Interest::Read,
             rbuf: Vec::new(),
@@ -324,17 +325,16 @@ pub fn drive_machine(server: &mut Server, token: usize) {
                 c.set_state(ConnState::NewCmd);
             }
             ConnState::NewCmd => {
-                c.nreqs -= 1;
-                if c.nreqs < 0 {
-                    // Yield so other connections get their turn; come back
-                    // on the next loop iteration even if no byte arrives.
-                    core.stats.conn_yields += 1;
+                if c.nreqs <= 0 && c.rbytes > 0 {
+                    // Yield so other connections get their turn (after
+                    // sending what this turn produced); come back on the
+                    // next loop iteration even if no byte arrives.
                     if c.has_output() {
                         c.write_and_go = ConnState::NewCmd;
                         c.set_state(ConnState::Mwrite);
-                        c.nreqs = 0;
                         continue;
                     }
+                    core.stats.conn_yields += 1;
                     core.ready.push(token);
                     stop = true;
                     continue;
@@ -506,6 +506,7 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
     let start = c.rcurr;
     c.rcurr += el + 1;
     c.rbytes -= el + 1;
+    c.nreqs -= 1;
     c.last_cmd_time = core.cache.clock.current_time;
     // The line stays in rbuf while the command runs; the buffer is moved
     // out so replies can be queued on the same connection.
