@@ -730,4 +730,7 @@ pub fn close_conn(server: &mut Server, token: usize) {
     }
     give_back_rbuf(&mut c, core);
     core.stats.curr_conns -= 1;
+    if !core.accepting && (core.stats.curr_conns as usize) < core.settings.maxconns {
+        crate::set_accepting(server, true);
+    }
 }

@@ -419,6 +419,12 @@ fn accept_conns(server: &mut Server, i: usize) {
         None => return,
     };
     for _ in 0..ACCEPTS_PER_EVENT {
+        let full = server.core.stats.curr_conns as usize >= server.core.settings.maxconns;
+        if full && !server.core.settings.maxconns_fast {
+            // Leave new clients waiting in the backlog until one leaves.
+            set_accepting(server, false);
+            return;
+        }
         let fd = match sys::accept(lfd) {
             Ok(fd) => fd,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
@@ -430,16 +436,15 @@ fn accept_conns(server: &mut Server, i: usize) {
             }
         };
         let core = &mut server.core;
-        if core.stats.curr_conns as usize >= core.settings.maxconns {
+        if full {
+            // maxconns_fast: say why, then close at once.
             core.stats.rejected_conns += 1;
-            if !core.settings.maxconns_fast {
-                // SAFETY-free path: a best-effort write on a fresh socket.
-                let iov = [libc::iovec {
-                    iov_base: b"ERROR Too many open connections\r\n".as_ptr() as *mut libc::c_void,
-                    iov_len: 33,
-                }];
-                let _ = sys::writev(fd, &iov);
-            }
+            let msg = b"ERROR Too many open connections\r\n";
+            let iov = [libc::iovec {
+                iov_base: msg.as_ptr() as *mut libc::c_void,
+                iov_len: msg.len(),
+            }];
+            let _ = sys::writev(fd, &iov);
             sys::close(fd);
             continue;
         }
@@ -457,6 +462,27 @@ fn accept_conns(server: &mut Server, i: usize) {
         core.stats.total_conns += 1;
         core.stats.conn_structs = core.stats.conn_structs.max(server.conns.len() as u64);
         log::debug!("<{} new client connection", fd);
+    }
+}
+
+/// Stops or resumes watching the listeners (`-c` without maxconns_fast).
+pub fn set_accepting(server: &mut Server, on: bool) {
+    if server.core.accepting == on {
+        return;
+    }
+    server.core.accepting = on;
+    if !on {
+        server.core.stats.listen_disabled_num += 1;
+    }
+    let want = if on { Interest::Read } else { Interest::None };
+    for (i, l) in server.listeners.iter().enumerate() {
+        if let Err(e) = server
+            .core
+            .ev
+            .modify(l.fd, TOKEN_LISTENER_BASE + i as u64, want)
+        {
+            log::warn!("failed to change listener watch: {}", e);
+        }
     }
 }
 
@@ -480,6 +506,7 @@ fn close_idle_conns(server: &mut Server) {
         .collect();
     for token in idle {
         log::info!("closing idle connection {}", token);
+        server.core.stats.idle_kicks += 1;
         conn::close_conn(server, token);
     }
 }

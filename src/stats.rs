@@ -43,6 +43,8 @@ pub struct Stats {
     /// Most connection structures ever in use at once.
     pub conn_structs: u64,
     pub malloc_fails: u64,
+    /// Connections closed by idle_timeout.
+    pub idle_kicks: u64,
 }
 
 impl Stats {
@@ -89,7 +91,9 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     append_stat(out, "max_connections", core.settings.maxconns);
     append_stat(out, "curr_connections", s.curr_conns);
     append_stat(out, "total_connections", s.total_conns);
-    append_stat(out, "rejected_connections", s.rejected_conns);
+    if core.settings.maxconns_fast {
+        append_stat(out, "rejected_connections", s.rejected_conns);
+    }
     append_stat(out, "connection_structures", s.conn_structs);
     append_stat(out, "response_obj_oom", 0);
     append_stat(out, "response_obj_count", 0);
@@ -127,6 +131,9 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     append_stat(out, "store_no_memory", s.store_no_memory);
     append_stat(out, "auth_cmds", s.auth_cmds);
     append_stat(out, "auth_errors", s.auth_errors);
+    if core.settings.idle_timeout > 0 {
+        append_stat(out, "idle_kicks", s.idle_kicks);
+    }
     append_stat(out, "bytes_read", s.bytes_read);
     append_stat(out, "bytes_written", s.bytes_written);
     append_stat(out, "limit_maxbytes", core.settings.maxbytes);

@@ -18,6 +18,7 @@ use strict;
 use warnings;
 use IO::Socket::INET;
 use IO::Socket::UNIX;
+use Socket qw(SOL_SOCKET SO_RCVTIMEO SOCK_STREAM);
 use POSIX ":sys_wait_h";
 use Time::HiRes qw(usleep time);
 use Exporter 'import';
@@ -140,14 +141,20 @@ sub output {
     return $out // '';
 }
 
-# Opens one more connection to the server (undef if it cannot).
+# Opens one more connection to the server (undef if it cannot). Reads on
+# it give up after 30 seconds, so a server that never answers fails the
+# test instead of hanging it.
 sub new_sock {
     my $self = shift;
+    my $s;
     if ($self->{path}) {
-        return IO::Socket::UNIX->new(Peer => $self->{path}, Type => SOCK_STREAM);
+        $s = IO::Socket::UNIX->new(Peer => $self->{path}, Type => SOCK_STREAM);
+    } else {
+        $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}",
+                                   Proto => 'tcp', Timeout => 5);
     }
-    return IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}",
-                                 Proto => 'tcp', Timeout => 5);
+    setsockopt($s, SOL_SOCKET, SO_RCVTIMEO, pack('l!l!', 30, 0)) if $s;
+    return $s;
 }
 
 # Opens a UDP socket connected to the server's UDP port.

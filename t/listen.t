@@ -1,0 +1,138 @@
+#!/usr/bin/perl
+# -l <addr>[,<addr>...] picks the interfaces, -p 0 turns TCP off, and UDP
+# is off unless -U asks for it.
+use strict;
+use warnings;
+use Test::More;
+use IO::Socket::INET;
+use IO::Socket::IP;
+use POSIX ();
+use Time::HiRes qw(usleep time);
+use lib 't/lib';
+use MemcachedTest;
+
+# Inodes of the sockets a process holds open (from /proc/<pid>/fd).
+sub socket_inodes {
+    my $pid = shift;
+    my %inodes;
+    for my $fd (glob "/proc/$pid/fd/*") {
+        my $target = readlink($fd) // next;
+        $inodes{$1} = 1 if $target =~ /^socket:\[(\d+)\]$/;
+    }
+    return \%inodes;
+}
+
+# How many of the process's sockets are listening TCP sockets, and how many
+# are bound UDP sockets (from /proc/net/{tcp,tcp6,udp,udp6}).
+sub listeners_of {
+    my $pid = shift;
+    my $mine = socket_inodes($pid);
+    my %count = (tcp => 0, udp => 0);
+    for my $table (qw(tcp tcp6 udp udp6)) {
+        open(my $fh, '<', "/proc/net/$table") or next;
+        <$fh>;    # header
+        while (my $line = <$fh>) {
+            my @f = split ' ', $line;
+            next unless $mine->{$f[9]};
+            if ($table =~ /^tcp/) {
+                $count{tcp}++ if $f[3] eq '0A';    # TCP_LISTEN
+            } else {
+                $count{udp}++;
+            }
+        }
+    }
+    return \%count;
+}
+
+sub answers_version {
+    my $sock = shift;
+    return 'no connection' unless $sock;
+    my $line = send_recv($sock, "version\r\n");
+    return defined $line && $line =~ /^VERSION \S+\r\n\z/ ? 1 : 0;
+}
+
+# Is ::1 usable on this machine? Bind a throwaway socket to find out.
+my $probe = IO::Socket::IP->new(LocalHost => '::1', LocalPort => 0,
+                                Proto => 'tcp', Listen => 1);
+my $have_ipv6 = defined $probe;
+undef $probe;
+diag('no ::1 on this machine: IPv6 listen checks are skipped') unless $have_ipv6;
+
+# -l 127.0.0.1: reachable there, and only there.
+{
+    my $server = new_memcached('-l 127.0.0.1');
+    my $port = $server->port;
+    is(answers_version($server->sock), 1, '-l 127.0.0.1: answers on 127.0.0.1');
+    is(send_recv($server->sock, "set foo 0 0 3\r\nbar\r\n"), "STORED\r\n",
+       '-l 127.0.0.1: set works');
+    is(listeners_of($server->pid)->{tcp}, 1, '-l 127.0.0.1: exactly one TCP listener');
+    SKIP: {
+        skip 'no ::1', 1 unless $have_ipv6;
+        my $v6 = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $port,
+                                     Proto => 'tcp', Timeout => 5);
+        is(defined $v6 ? 'connected' : 'refused', 'refused',
+           '-l 127.0.0.1: nothing listens on ::1');
+    }
+}
+
+# -l 127.0.0.1,::1: one listener per address, both answer.
+SKIP: {
+    skip 'no ::1 on this machine', 5 unless $have_ipv6;
+    my $server = new_memcached('-l 127.0.0.1,::1');
+    my $port = $server->port;
+    is(answers_version($server->sock), 1, '-l 127.0.0.1,::1: answers on 127.0.0.1');
+    my $v6 = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $port,
+                                 Proto => 'tcp', Timeout => 5);
+    is(answers_version($v6), 1, '-l 127.0.0.1,::1: answers on ::1');
+    is(send_recv($server->sock, "set foo 0 0 3\r\nbar\r\n"), "STORED\r\n",
+       '-l 127.0.0.1,::1: set over IPv4');
+    mem_get_is($v6, 'foo', 'bar', '-l 127.0.0.1,::1: same cache seen over IPv6');
+    is(listeners_of($server->pid)->{tcp}, 2, '-l 127.0.0.1,::1: two TCP listeners');
+}
+
+# -p 0 -U 0 without -s: memcached does not refuse to start; it keeps running
+# with no listening socket at all, and still stops cleanly on SIGTERM.
+{
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDOUT, '>', '/dev/null');
+        open(STDERR, '>', '/dev/null');
+        exec(server_binary(), '-p', '0', '-U', '0',
+             ($< == 0 ? ('-u', 'root') : ())) or POSIX::_exit(127);
+    }
+    # Give it time to fail if it is going to; nothing to poll for here.
+    my $deadline = time + 2;
+    my $gone = 0;
+    while (time < $deadline) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) { $gone = 1; last }
+        usleep(50_000);
+    }
+    is($gone ? 'exited with status ' . ($? >> 8) : 'running', 'running',
+       '-p 0 -U 0: server keeps running');
+    SKIP: {
+        skip 'server exited', 3 if $gone;
+        my $l = listeners_of($pid);
+        is($l->{tcp}, 0, '-p 0 -U 0: no TCP listener');
+        is($l->{udp}, 0, '-p 0 -U 0: no UDP socket');
+        kill 'TERM', $pid;
+        my $status;
+        $deadline = time + 10;
+        while (time < $deadline) {
+            if (waitpid($pid, POSIX::WNOHANG()) == $pid) { $status = $?; last }
+            usleep(20_000);
+        }
+        unless (defined $status) { kill 'KILL', $pid; waitpid($pid, 0); }
+        is($status, 0, '-p 0 -U 0: SIGTERM exits with status 0');
+    }
+}
+
+# UDP is off by default. (-U <port> is refused until UDP is served; see
+# t/options.t.)
+{
+    my $server = new_memcached('');
+    is(answers_version($server->sock), 1, 'default: TCP answers');
+    is(listeners_of($server->pid)->{udp}, 0, 'default: no UDP socket (-U is off)');
+}
+
+done_testing();
