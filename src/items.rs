@@ -1068,9 +1068,10 @@ mod tests {
     use super::*;
 
     fn cache() -> Cache {
-        let mut s = Settings::default();
-        s.hashpower_init = 4;
-        Cache::new(&s)
+        Cache::new(&Settings {
+            hashpower_init: 4,
+            ..Settings::default()
+        })
     }
 
     fn put(c: &mut Cache, key: &[u8], val: &[u8]) -> u32 {
@@ -1094,8 +1095,19 @@ mod tests {
 
     #[test]
     fn header_is_smaller_than_memcacheds() {
-        assert_eq!(HDR_CAS, 40);
-        assert!(HDR_CAS < 56);
+        let mut c = cache();
+        let id = put(&mut c, b"k", b"v");
+        // Key starts right after a 40-byte header (memcached: 48 + 8).
+        let chunk = c.slabs.chunk(id);
+        assert_eq!(hdr_size(chunk), 40);
+        assert_eq!(&chunk[40..42], b"kv");
+        let mut c = Cache::new(&Settings {
+            use_cas: false,
+            ..Settings::default()
+        });
+        let id = put(&mut c, b"k", b"v");
+        assert_eq!(hdr_size(c.slabs.chunk(id)), 32);
+        assert_eq!(&c.slabs.chunk(id)[32..34], b"kv");
     }
 
     #[test]
@@ -1144,9 +1156,10 @@ mod tests {
 
     #[test]
     fn chunked_value_round_trip() {
-        let mut s = Settings::default();
-        s.item_size_max = 4 * 1024 * 1024;
-        let mut c = Cache::new(&s);
+        let mut c = Cache::new(&Settings {
+            item_size_max: 4 * 1024 * 1024,
+            ..Settings::default()
+        });
         let val: Vec<u8> = (0..1_300_000u32).map(|i| (i % 251) as u8).collect();
         put(&mut c, b"big", &val);
         let id = c.get(b"big");
@@ -1186,9 +1199,10 @@ mod tests {
 
     #[test]
     fn eviction_frees_the_oldest() {
-        let mut s = Settings::default();
-        s.maxbytes = 1024 * 1024;
-        let mut c = Cache::new(&s);
+        let mut c = Cache::new(&Settings {
+            maxbytes: 1024 * 1024,
+            ..Settings::default()
+        });
         let val = vec![b'x'; 1000];
         for i in 0..3000 {
             put(&mut c, format!("k{}", i).as_bytes(), &val);

@@ -295,6 +295,11 @@ fn run(settings: Settings) -> i32 {
     let cache = Cache::new(&settings);
     let mut server = Server::new(settings, cache, ev, listeners, sigfd);
     for (i, l) in server.listeners.iter().enumerate() {
+        log::debug!(
+            "<{} server listening ({})",
+            l.fd,
+            if server.core.settings.binding_protocol == settings::Protocol::Ascii { "ascii" } else { "auto-negotiate" }
+        );
         if let Err(e) = server
             .core
             .ev
@@ -461,7 +466,11 @@ fn accept_conns(server: &mut Server, i: usize) {
         core.stats.curr_conns += 1;
         core.stats.total_conns += 1;
         core.stats.conn_structs = core.stats.conn_structs.max(server.conns.len() as u64);
-        log::debug!("<{} new client connection", fd);
+        if core.settings.binding_protocol == settings::Protocol::Ascii {
+            log::debug!("<{} new ascii client connection.", fd);
+        } else {
+            log::debug!("<{} new auto-negotiating client connection", fd);
+        }
     }
 }
 
@@ -476,6 +485,11 @@ pub fn set_accepting(server: &mut Server, on: bool) {
     }
     let want = if on { Interest::Read } else { Interest::None };
     for (i, l) in server.listeners.iter().enumerate() {
+        log::debug!(
+            "<{} server listening ({})",
+            l.fd,
+            if server.core.settings.binding_protocol == settings::Protocol::Ascii { "ascii" } else { "auto-negotiate" }
+        );
         if let Err(e) = server
             .core
             .ev

@@ -260,7 +260,7 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
             }
         }
     }
-    if vlen < 0 || vlen > i32::MAX - 2 {
+    if !(0..=i32::MAX - 2).contains(&vlen) {
         c.out_string("CLIENT_ERROR bad command line format");
         return;
     }
@@ -449,6 +449,7 @@ fn process_flush_all(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         }
     }
     core.cache.flush_all(exptime);
+    core.settings.oldest_live = core.cache.oldest_live;
     c.out_string("OK");
 }
 

@@ -264,7 +264,7 @@ pub fn class_sizes(
         } else if size as f64 >= chunk_max as f64 / factor {
             break;
         }
-        if size % CHUNK_ALIGN != 0 {
+        if !size.is_multiple_of(CHUNK_ALIGN) {
             size += CHUNK_ALIGN - size % CHUNK_ALIGN;
         }
         if size >= chunk_max {
@@ -315,8 +315,10 @@ mod tests {
 
     #[test]
     fn alloc_free_and_limit() {
-        let mut st = Settings::default();
-        st.maxbytes = 2 * 1024 * 1024;
+        let st = Settings {
+            maxbytes: 2 * 1024 * 1024,
+            ..Settings::default()
+        };
         let mut slabs = Slabs::new(&st, 40);
         let c1 = slabs.clsid(80);
         assert_eq!(c1, 1);
