@@ -1006,10 +1006,10 @@ impl Cache {
     }
 }
 
-/// Parses an unsigned decimal the way memcached's safe_strtoull does: skip
-/// leading whitespace, optional sign, at least one digit, no overflow, then
-/// whitespace or the end; a negative number is refused.
-pub fn parse_u64_c(s: &[u8]) -> Option<u64> {
+/// Reads a decimal the way C's strtoul family does: leading whitespace,
+/// an optional sign, at least one digit, no overflow of 64 bits, then
+/// whitespace or the end. Returns (negative, magnitude).
+pub fn parse_c_number(s: &[u8]) -> Option<(bool, u64)> {
     let mut i = 0;
     while i < s.len() && is_c_space(s[i]) {
         i += 1;
@@ -1025,21 +1025,27 @@ pub fn parse_u64_c(s: &[u8]) -> Option<u64> {
         v = v.checked_mul(10)?.checked_add((s[i] - b'0') as u64)?;
         i += 1;
     }
-    if i == start {
+    if i == start || (i < s.len() && !is_c_space(s[i])) {
         return None;
     }
-    if i < s.len() && !is_c_space(s[i]) {
-        return None;
-    }
-    if neg {
+    Some((neg, v))
+}
+
+/// Parses an unsigned decimal the way memcached's safe_strtoull does; a
+/// negative number is refused.
+pub fn parse_u64_c(s: &[u8]) -> Option<u64> {
+    match parse_c_number(s)? {
+        (false, v) => Some(v),
         // strtoull negates; memcached refuses results that look negative.
-        let r = v.wrapping_neg();
-        if (r as i64) < 0 {
-            return None;
+        (true, v) => {
+            let r = v.wrapping_neg();
+            if (r as i64) < 0 {
+                None
+            } else {
+                Some(r)
+            }
         }
-        return Some(r);
     }
-    Some(v)
 }
 
 /// C's isspace.

@@ -298,7 +298,11 @@ fn run(settings: Settings) -> i32 {
         log::debug!(
             "<{} server listening ({})",
             l.fd,
-            if server.core.settings.binding_protocol == settings::Protocol::Ascii { "ascii" } else { "auto-negotiate" }
+            if server.core.settings.binding_protocol == settings::Protocol::Ascii {
+                "ascii"
+            } else {
+                "auto-negotiate"
+            }
         );
         if let Err(e) = server
             .core
@@ -488,7 +492,11 @@ pub fn set_accepting(server: &mut Server, on: bool) {
         log::debug!(
             "<{} server listening ({})",
             l.fd,
-            if server.core.settings.binding_protocol == settings::Protocol::Ascii { "ascii" } else { "auto-negotiate" }
+            if server.core.settings.binding_protocol == settings::Protocol::Ascii {
+                "ascii"
+            } else {
+                "auto-negotiate"
+            }
         );
         if let Err(e) = server
             .core

@@ -59,25 +59,13 @@ fn parse_u32(t: &[u8]) -> Option<u32> {
 /// long, whitespace after it allowed, nothing else, then kept to 32 bits
 /// (so 4294967297 reads as 1, and 4102444800 as a negative number).
 pub fn parse_i32(t: &[u8]) -> Option<i32> {
-    let mut i = 0;
-    while i < t.len() && items::is_c_space(t[i]) {
-        i += 1;
-    }
-    let mut neg = false;
-    if i < t.len() && (t[i] == b'+' || t[i] == b'-') {
-        neg = t[i] == b'-';
-        i += 1;
-    }
-    let start = i;
-    let mut v: i64 = 0;
-    while i < t.len() && t[i].is_ascii_digit() {
-        v = v.checked_mul(10)?.checked_add((t[i] - b'0') as i64)?;
-        i += 1;
-    }
-    if i == start || (i < t.len() && !items::is_c_space(t[i])) {
-        return None;
-    }
-    let v = if neg { -v } else { v };
+    let (neg, v) = items::parse_c_number(t)?;
+    // strtol's range is that of a 64-bit long.
+    let v = if neg {
+        0i64.checked_sub_unsigned(v)?
+    } else {
+        i64::try_from(v).ok()?
+    };
     Some(v as i32)
 }
 
