@@ -92,28 +92,47 @@ const POOL_BUF_MAX: usize = 64 * 1024;
 const POOL_MAX: usize = 64;
 
 /// A free list of byte buffers shared by all connections.
+/// Two free lists: read buffers keep their READ_SIZE length (so taking one
+/// costs no zeroing), write buffers are kept empty with their capacity.
 #[derive(Default)]
 pub struct BufPool {
-    bufs: Vec<Vec<u8>>,
+    rbufs: Vec<Vec<u8>>,
+    wbufs: Vec<Vec<u8>>,
     /// Read buffers held by connections (`read_buf_count`).
     pub rbufs_in_use: u64,
 }
 
 impl BufPool {
-    pub fn take(&mut self) -> Vec<u8> {
-        self.bufs.pop().unwrap_or_default()
+    /// A read buffer of exactly READ_SIZE bytes.
+    pub fn take_rbuf(&mut self) -> Vec<u8> {
+        self.rbufs_in_use += 1;
+        self.rbufs.pop().unwrap_or_else(|| vec![0; READ_SIZE])
     }
 
-    /// Bytes held by the pool's free buffers.
-    pub fn free_bytes(&self) -> u64 {
-        self.bufs.iter().map(|b| b.capacity() as u64).sum()
-    }
-
-    pub fn give(&mut self, mut b: Vec<u8>) {
-        if b.capacity() > 0 && b.capacity() <= POOL_BUF_MAX && self.bufs.len() < POOL_MAX {
-            b.clear();
-            self.bufs.push(b);
+    /// Returns a read buffer; one that grew past READ_SIZE is dropped.
+    pub fn give_rbuf(&mut self, b: Vec<u8>) {
+        self.rbufs_in_use -= 1;
+        if b.len() == READ_SIZE && self.rbufs.len() < POOL_MAX {
+            self.rbufs.push(b);
         }
+    }
+
+    /// An empty write buffer.
+    pub fn take_wbuf(&mut self) -> Vec<u8> {
+        self.wbufs.pop().unwrap_or_default()
+    }
+
+    /// Returns a write buffer; very large ones are dropped.
+    pub fn give_wbuf(&mut self, mut b: Vec<u8>) {
+        if b.capacity() > 0 && b.capacity() <= POOL_BUF_MAX && self.wbufs.len() < POOL_MAX {
+            b.clear();
+            self.wbufs.push(b);
+        }
+    }
+
+    /// Bytes held by the pool's free read buffers.
+    pub fn free_bytes(&self) -> u64 {
+        (self.rbufs.len() * READ_SIZE) as u64
     }
 }
 
@@ -453,8 +472,7 @@ fn set_interest(core: &mut Core, c: &mut Conn, want: Interest) {
 fn give_back_rbuf(c: &mut Conn, core: &mut Core) {
     if !c.rbuf.is_empty() {
         let b = std::mem::take(&mut c.rbuf);
-        core.pool.give(b);
-        core.pool.rbufs_in_use -= 1;
+        core.pool.give_rbuf(b);
         c.rcurr = 0;
         c.rbytes = 0;
     }
@@ -511,6 +529,9 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
     // The line stays in rbuf while the command runs; the buffer is moved
     // out so replies can be queued on the same connection.
     let rbuf = std::mem::take(&mut c.rbuf);
+    if c.wbuf.capacity() == 0 {
+        c.wbuf = core.pool.take_wbuf();
+    }
     c.set_state(ConnState::NewCmd);
     proto_text::process_command(c, core, &rbuf[start..start + end]);
     c.rbuf = rbuf;
@@ -521,10 +542,7 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
 /// try_read_network.
 fn try_read_network(c: &mut Conn, core: &mut Core) -> ReadResult {
     if c.rbuf.is_empty() {
-        let mut b = core.pool.take();
-        b.resize(READ_SIZE, 0);
-        core.pool.rbufs_in_use += 1;
-        c.rbuf = b;
+        c.rbuf = core.pool.take_rbuf();
         c.rcurr = 0;
     }
     if c.rcurr != 0 {
@@ -710,7 +728,7 @@ fn release_output(c: &mut Conn, core: &mut Core) {
     c.out_off = 0;
     c.out_bytes = 0;
     let w = std::mem::take(&mut c.wbuf);
-    core.pool.give(w);
+    core.pool.give_wbuf(w);
 }
 
 /// Closes a connection and frees everything it holds.
