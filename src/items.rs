@@ -555,19 +555,17 @@ impl Cache {
     /// Links a new item into the table and its LRU, with a fresh CAS.
     /// memcached's do_item_link.
     pub fn link(&mut self, id: u32) {
-        let now = self.clock.current_time;
-        let cas = self.next_cas();
-        self.link_with_cas(id, now, cas);
+        let hv = self.assoc.hash(key_of(self.slabs.chunk(id)));
+        self.link_hv(id, hv);
     }
 
-    fn link_with_cas(&mut self, id: u32, now: u32, cas: u64) {
-        let (hv, lid, total) = {
+    /// `link` for a caller that already hashed the key.
+    fn link_hv(&mut self, id: u32, hv: u32) {
+        let now = self.clock.current_time;
+        let cas = self.next_cas();
+        let (lid, total) = {
             let c = self.slabs.chunk(id);
-            (
-                self.assoc.hash(key_of(c)),
-                self.lru_id(c),
-                hdr_size(c) + nkey(c) + nbytes(c),
-            )
+            (self.lru_id(c), hdr_size(c) + nkey(c) + nbytes(c))
         };
         {
             let c = self.slabs.chunk_mut(id);
@@ -586,10 +584,15 @@ impl Cache {
     /// Removes an item from the table and its LRU; frees it unless a
     /// connection still references it. memcached's do_item_unlink.
     pub fn unlink(&mut self, id: u32) {
-        let (hv, lid, total, linked) = {
+        let hv = self.assoc.hash(key_of(self.slabs.chunk(id)));
+        self.unlink_hv(id, hv);
+    }
+
+    /// `unlink` for a caller that already hashed the key.
+    fn unlink_hv(&mut self, id: u32, hv: u32) {
+        let (lid, total, linked) = {
             let c = self.slabs.chunk(id);
             (
-                self.assoc.hash(key_of(c)),
                 self.lru_id(c),
                 hdr_size(c) + nkey(c) + nbytes(c),
                 iflags(c) & ITEM_LINKED != 0,
@@ -609,10 +612,11 @@ impl Cache {
         }
     }
 
-    /// Replaces `old` with `new` in the table and LRU.
-    pub fn replace(&mut self, old: u32, new: u32) {
-        self.unlink(old);
-        self.link(new);
+    /// Replaces `old` with `new` (same key, hashing to `hv`) in the table
+    /// and LRU.
+    fn replace_hv(&mut self, old: u32, new: u32, hv: u32) {
+        self.unlink_hv(old, hv);
+        self.link_hv(new, hv);
     }
 
     /// Returns an unlinked, unreferenced item's chunks to the slabs.
@@ -667,15 +671,20 @@ impl Cache {
     /// flushed. Does not touch its LRU position. memcached's do_item_get
     /// with DONT_UPDATE.
     pub fn peek(&mut self, key: &[u8]) -> u32 {
+        self.peek_hv(key).0
+    }
+
+    /// `peek`, also returning the key's hash for a following unlink.
+    fn peek_hv(&mut self, key: &[u8]) -> (u32, u32) {
         if key.len() > KEY_MAX_LENGTH {
-            return NONE;
+            return (NONE, 0);
         }
         let hv = self.assoc.hash(key);
         let id = self.assoc.find(&self.slabs, key, hv);
-        if id != NONE && self.check_live(id) {
-            id
+        if id != NONE && self.check_live(id, hv) {
+            (id, hv)
         } else {
-            NONE
+            (NONE, hv)
         }
     }
 
@@ -716,11 +725,11 @@ impl Cache {
 
     /// Deletes a key; true if it was there.
     pub fn delete(&mut self, key: &[u8]) -> bool {
-        let id = self.peek(key);
+        let (id, hv) = self.peek_hv(key);
         if id == NONE {
             return false;
         }
-        self.unlink(id);
+        self.unlink_hv(id, hv);
         true
     }
 
@@ -728,12 +737,12 @@ impl Cache {
     /// is the client's CAS for `cas`. On anything but Stored the caller
     /// still owns `id` and frees it. memcached's do_store_item.
     pub fn store(&mut self, id: u32, cmd: StoreCmd, req_cas: u64) -> (StoreItemType, u64) {
-        let old = {
+        let (old, hv) = {
             let key = key_of(self.slabs.chunk(id));
             let hv = self.assoc.hash(key);
-            self.assoc.find(&self.slabs, key, hv)
+            (self.assoc.find(&self.slabs, key, hv), hv)
         };
-        let old = if old != NONE && self.check_live(old) {
+        let old = if old != NONE && self.check_live(old, hv) {
             old
         } else {
             NONE
@@ -746,15 +755,15 @@ impl Cache {
                     self.refresh_time(old);
                     StoreItemType::NotStored
                 } else {
-                    self.link(id);
+                    self.link_hv(id, hv);
                     StoreItemType::Stored
                 }
             }
             StoreCmd::Set => {
                 if old != NONE {
-                    self.replace(old, id);
+                    self.replace_hv(old, id, hv);
                 } else {
-                    self.link(id);
+                    self.link_hv(id, hv);
                 }
                 StoreItemType::Stored
             }
@@ -762,7 +771,7 @@ impl Cache {
                 if old == NONE {
                     StoreItemType::NotStored
                 } else {
-                    self.replace(old, id);
+                    self.replace_hv(old, id, hv);
                     StoreItemType::Stored
                 }
             }
@@ -770,7 +779,7 @@ impl Cache {
                 if old == NONE {
                     StoreItemType::NotFound
                 } else if req_cas != 0 && cas(self.slabs.chunk(old)) == req_cas {
-                    self.replace(old, id);
+                    self.replace_hv(old, id, hv);
                     StoreItemType::Stored
                 } else {
                     StoreItemType::Exists
@@ -782,7 +791,7 @@ impl Cache {
                 } else {
                     match self.concat(old, id, cmd == StoreCmd::Append) {
                         Ok(new) => {
-                            self.replace(old, new);
+                            self.replace_hv(old, new, hv);
                             stored = new;
                             StoreItemType::Stored
                         }
@@ -803,7 +812,7 @@ impl Cache {
 
     /// True if the linked item `id` is live; unlinks it (counting why) if
     /// it has expired or been flushed.
-    fn check_live(&mut self, id: u32) -> bool {
+    fn check_live(&mut self, id: u32, hv: u32) -> bool {
         let c = self.slabs.chunk(id);
         let e = exptime(c);
         if e != 0 && e <= self.clock.current_time {
@@ -811,12 +820,12 @@ impl Cache {
             if iflags(c) & ITEM_FETCHED == 0 {
                 self.stats.expired_unfetched += 1;
             }
-            self.unlink(id);
+            self.unlink_hv(id, hv);
             return false;
         }
         if self.is_flushed(c) {
             self.stats.get_flushed += 1;
-            self.unlink(id);
+            self.unlink_hv(id, hv);
             return false;
         }
         true
@@ -975,7 +984,8 @@ impl Cache {
         };
         self.value_segment_mut(new, 0).copy_from_slice(&buf);
         buf.clear();
-        self.replace(id, new);
+        let hv = self.assoc.hash(&key);
+        self.replace_hv(id, new, hv);
         DeltaResult::Ok(value)
     }
 
