@@ -191,6 +191,12 @@ pub struct Conn {
     pub authenticated: bool,
     /// The first byte was seen (protocol negotiation is done).
     pub negotiated: bool,
+    /// The value being read is for `ms` (its reply is a meta reply).
+    pub nread_meta: bool,
+    /// Scratch space for a meta command's decoded key.
+    pub meta_key: Vec<u8>,
+    /// An `ms` line's key and flags, kept for its reply.
+    pub meta_line: Vec<u8>,
 }
 
 impl Conn {
@@ -225,6 +231,9 @@ impl Conn {
             last_cmd_time: now,
             authenticated: true,
             negotiated: false,
+            nread_meta: false,
+            meta_key: Vec::new(),
+            meta_line: Vec::new(),
         }
     }
 
@@ -398,7 +407,11 @@ pub fn drive_machine(server: &mut Server, token: usize) {
             },
             ConnState::Nread => {
                 if c.rlbytes == 0 && c.crlf_got == 2 {
-                    proto_text::complete_nread(c, core);
+                    if c.nread_meta {
+                        crate::proto_meta::complete_mset(c, core);
+                    } else {
+                        proto_text::complete_nread(c, core);
+                    }
                     if c.state == ConnState::Nread {
                         c.set_state(ConnState::NewCmd);
                     }

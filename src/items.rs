@@ -63,6 +63,10 @@ pub const ITEM_FETCHED: u8 = 8;
 pub const ITEM_ACTIVE: u8 = 16;
 /// Value lives in separate chunks.
 pub const ITEM_CHUNKED: u8 = 32;
+/// Marked stale by a meta invalidation (`md I`, `ms I`).
+pub const ITEM_STALE: u8 = 64;
+/// A meta client was handed the win flag (W) for this item.
+pub const ITEM_TOKEN_SENT: u8 = 128;
 
 /// Longest key (memcached's KEY_MAX_LENGTH).
 pub const KEY_MAX_LENGTH: usize = 250;
@@ -279,6 +283,8 @@ pub enum DeltaResult {
     NonNumeric,
     Eom,
     NotFound,
+    /// The meta C flag's CAS did not match.
+    Exists,
 }
 
 /// Counters kept by the item layer (reported by `stats`).
@@ -556,13 +562,17 @@ impl Cache {
     /// memcached's do_item_link.
     pub fn link(&mut self, id: u32) {
         let hv = self.assoc.hash(key_of(self.slabs.chunk(id)));
-        self.link_hv(id, hv);
+        self.link_hv(id, hv, None);
     }
 
-    /// `link` for a caller that already hashed the key.
-    fn link_hv(&mut self, id: u32, hv: u32) {
+    /// `link` for a caller that already hashed the key; `cas` overrides
+    /// the next CAS unique (meta commands' E flag).
+    fn link_hv(&mut self, id: u32, hv: u32, cas: Option<u64>) {
         let now = self.clock.current_time;
-        let cas = self.next_cas();
+        let cas = match cas {
+            Some(v) if self.use_cas => v,
+            _ => self.next_cas(),
+        };
         let (lid, total) = {
             let c = self.slabs.chunk(id);
             (self.lru_id(c), hdr_size(c) + nkey(c) + nbytes(c))
@@ -614,9 +624,9 @@ impl Cache {
 
     /// Replaces `old` with `new` (same key, hashing to `hv`) in the table
     /// and LRU.
-    fn replace_hv(&mut self, old: u32, new: u32, hv: u32) {
+    fn replace_hv(&mut self, old: u32, new: u32, hv: u32, cas: Option<u64>) {
         self.unlink_hv(old, hv);
-        self.link_hv(new, hv);
+        self.link_hv(new, hv, cas);
     }
 
     /// Returns an unlinked, unreferenced item's chunks to the slabs.
@@ -718,6 +728,25 @@ impl Cache {
         }
     }
 
+    /// Sets or clears item flag bits (ITEM_STALE, ITEM_TOKEN_SENT, ...).
+    pub fn set_iflag(&mut self, id: u32, bit: u8, on: bool) {
+        let c = self.slabs.chunk_mut(id);
+        let f = iflags(c);
+        set_iflags(c, if on { f | bit } else { f & !bit });
+    }
+
+    /// Gives a linked item a new CAS unique (meta invalidation).
+    pub fn set_item_cas(&mut self, id: u32, cas: Option<u64>) {
+        let v = cas.unwrap_or_else(|| self.next_cas());
+        set_cas(self.slabs.chunk_mut(id), v);
+    }
+
+    /// Bytes an item takes (header, key, value), as `me` reports it.
+    pub fn item_total(&self, id: u32) -> usize {
+        let c = self.slabs.chunk(id);
+        hdr_size(c) + nkey(c) + nbytes(c)
+    }
+
     /// Sets a new expiry on a live item (touch, gat).
     pub fn touch(&mut self, id: u32, exptime: u32) {
         set_exptime(self.slabs.chunk_mut(id), exptime);
@@ -737,6 +766,17 @@ impl Cache {
     /// is the client's CAS for `cas`. On anything but Stored the caller
     /// still owns `id` and frees it. memcached's do_store_item.
     pub fn store(&mut self, id: u32, cmd: StoreCmd, req_cas: u64) -> (StoreItemType, u64) {
+        self.store_ex(id, cmd, req_cas, None)
+    }
+
+    /// `store` with an explicit CAS for the stored item (meta E flag).
+    pub fn store_ex(
+        &mut self,
+        id: u32,
+        cmd: StoreCmd,
+        req_cas: u64,
+        new_cas: Option<u64>,
+    ) -> (StoreItemType, u64) {
         let (old, hv) = {
             let key = key_of(self.slabs.chunk(id));
             let hv = self.assoc.hash(key);
@@ -755,15 +795,15 @@ impl Cache {
                     self.refresh_time(old);
                     StoreItemType::NotStored
                 } else {
-                    self.link_hv(id, hv);
+                    self.link_hv(id, hv, new_cas);
                     StoreItemType::Stored
                 }
             }
             StoreCmd::Set => {
                 if old != NONE {
-                    self.replace_hv(old, id, hv);
+                    self.replace_hv(old, id, hv, new_cas);
                 } else {
-                    self.link_hv(id, hv);
+                    self.link_hv(id, hv, new_cas);
                 }
                 StoreItemType::Stored
             }
@@ -771,7 +811,7 @@ impl Cache {
                 if old == NONE {
                     StoreItemType::NotStored
                 } else {
-                    self.replace_hv(old, id, hv);
+                    self.replace_hv(old, id, hv, new_cas);
                     StoreItemType::Stored
                 }
             }
@@ -779,7 +819,7 @@ impl Cache {
                 if old == NONE {
                     StoreItemType::NotFound
                 } else if req_cas != 0 && cas(self.slabs.chunk(old)) == req_cas {
-                    self.replace_hv(old, id, hv);
+                    self.replace_hv(old, id, hv, new_cas);
                     StoreItemType::Stored
                 } else {
                     StoreItemType::Exists
@@ -791,7 +831,7 @@ impl Cache {
                 } else {
                     match self.concat(old, id, cmd == StoreCmd::Append) {
                         Ok(new) => {
-                            self.replace_hv(old, new, hv);
+                            self.replace_hv(old, new, hv, new_cas);
                             stored = new;
                             StoreItemType::Stored
                         }
@@ -939,9 +979,25 @@ impl Cache {
     /// reply points at it (padding with spaces as memcached does), or
     /// replaces the item otherwise.
     pub fn add_delta(&mut self, key: &[u8], incr: bool, delta: u64) -> DeltaResult {
+        self.add_delta_ex(key, incr, delta, 0, None)
+    }
+
+    /// `add_delta` with the meta flags: `req_cas` (0: none) must match the
+    /// item's CAS, `new_cas` replaces the next CAS unique.
+    pub fn add_delta_ex(
+        &mut self,
+        key: &[u8],
+        incr: bool,
+        delta: u64,
+        req_cas: u64,
+        new_cas: Option<u64>,
+    ) -> DeltaResult {
         let id = self.get(key);
         if id == NONE {
             return DeltaResult::NotFound;
+        }
+        if req_cas != 0 && cas(self.slabs.chunk(id)) != req_cas {
+            return DeltaResult::Exists;
         }
         let (n, chunked, pinned) = {
             let c = self.slabs.chunk(id);
@@ -962,15 +1018,13 @@ impl Cache {
         let mut buf = itoa_u64(value);
         let digits = buf.len();
         if digits <= n && !pinned {
-            let cas = self.next_cas();
-            let now = self.clock.current_time;
+            let cas = new_cas.unwrap_or_else(|| self.next_cas());
             {
                 let v = self.value_segment_mut(id, 0);
                 v[..digits].copy_from_slice(&buf);
                 v[digits..].fill(b' ');
             }
             set_cas(self.slabs.chunk_mut(id), cas);
-            let _ = now;
             return DeltaResult::Ok(value);
         }
         let (fl, exp) = {
@@ -985,7 +1039,7 @@ impl Cache {
         self.value_segment_mut(new, 0).copy_from_slice(&buf);
         buf.clear();
         let hv = self.assoc.hash(&key);
-        self.replace_hv(id, new, hv);
+        self.replace_hv(id, new, hv, new_cas);
         DeltaResult::Ok(value)
     }
 

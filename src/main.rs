@@ -11,6 +11,7 @@ mod event;
 mod hash;
 mod items;
 mod lru;
+mod proto_meta;
 mod proto_text;
 mod settings;
 mod slabs;

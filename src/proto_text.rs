@@ -132,6 +132,9 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         b"shutdown" => process_shutdown(c, core, toks),
         b"verbosity" if n == 2 || n == 3 => process_verbosity(c, core, toks),
         b"cache_memlimit" if n == 2 || n == 3 => process_memlimit(c, core, toks),
+        b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me" => {
+            crate::proto_meta::process_meta_command(c, core, toks)
+        }
         #[cfg(feature = "debug-commands")]
         b"debugtime" if n == 2 => process_debugtime(c, core, toks),
         _ => c.out_string("ERROR"),
@@ -156,12 +159,21 @@ fn emit_value(c: &mut Conn, core: &mut Core, id: u32, key: &[u8], return_cas: bo
         push_u64(&mut c.wbuf, cas);
     }
     c.wbuf.extend_from_slice(b"\r\n");
+    c.extend_buf_piece(start);
+    emit_value_bytes(c, core, id);
+}
+
+/// Queues an item's value and the "\r\n" after it: copied when small (or
+/// when the item cannot take another reference), else sent from item
+/// memory with the item pinned until written.
+pub fn emit_value_bytes(c: &mut Conn, core: &mut Core, id: u32) {
+    let nb = items::nbytes(core.cache.slabs.chunk(id));
+    let start = c.wbuf.len();
     if nb <= COPY_MAX || !core.cache.pin(id) {
         core.cache.value_to_vec(id, &mut c.wbuf);
         c.wbuf.extend_from_slice(b"\r\n");
         c.extend_buf_piece(start);
     } else {
-        c.extend_buf_piece(start);
         c.pinned.push(id);
         c.out.push(OutPiece::Item {
             id,
@@ -353,6 +365,8 @@ fn process_arithmetic(c: &mut Conn, core: &mut Core, toks: &[&[u8]], incr: bool)
             c.out_string("CLIENT_ERROR cannot increment or decrement non-numeric value")
         }
         DeltaResult::Eom => c.out_string("SERVER_ERROR out of memory"),
+        // Only the meta C flag can ask for a CAS match.
+        DeltaResult::Exists => c.out_string("EXISTS"),
         DeltaResult::NotFound => {
             if incr {
                 core.stats.incr_misses += 1;
