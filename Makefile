@@ -16,9 +16,17 @@ memcached-debug: FORCE
 	$(CARGO) build --features debug-commands
 	cp target/debug/memcached memcached-debug.tmp && mv -f memcached-debug.tmp memcached-debug
 
-test: all
+test: all test-loadgen
 	$(CARGO) test --features debug-commands
 	prove -r t/
+
+# The load generator for `make bench` (its own cargo package, so the
+# server's dependencies stay as they are).
+loadgen: FORCE
+	$(CARGO) build --release --manifest-path bench/loadgen/Cargo.toml
+
+test-loadgen: FORCE
+	$(CARGO) test --release --manifest-path bench/loadgen/Cargo.toml
 
 run: memcached
 	./memcached -l 127.0.0.1 -p 11211
@@ -30,8 +38,9 @@ install: memcached
 
 clean:
 	$(CARGO) clean
+	$(CARGO) clean --manifest-path bench/loadgen/Cargo.toml
 	rm -f memcached memcached-debug
 
 FORCE:
 
-.PHONY: all test run install clean FORCE
+.PHONY: all test run install clean loadgen test-loadgen FORCE
