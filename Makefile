@@ -28,6 +28,12 @@ loadgen: FORCE
 test-loadgen: FORCE
 	$(CARGO) test --release --manifest-path bench/loadgen/Cargo.toml
 
+# Ours against Debian's memcached -t 1, side by side (bench/README).
+BENCH_ARGS ?=
+
+bench: memcached loadgen
+	python3 bench/run.py $(BENCH_ARGS)
+
 run: memcached
 	./memcached -l 127.0.0.1 -p 11211
 
@@ -43,4 +49,4 @@ clean:
 
 FORCE:
 
-.PHONY: all test run install clean loadgen test-loadgen FORCE
+.PHONY: all test run install clean loadgen test-loadgen bench FORCE
