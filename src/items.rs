@@ -55,8 +55,8 @@ pub const HDR_CAS: usize = 40;
 pub const ITEM_LINKED: u8 = 1;
 /// Item carries a CAS field.
 pub const ITEM_CAS: u8 = 2;
-/// Chunk is on a free list (debug check against double frees).
-pub const ITEM_SLABBED: u8 = 4;
+/// The key was given in base64 (meta `b`): meta replies show it encoded.
+pub const ITEM_KEY_BINARY: u8 = 4;
 /// Item was fetched at least once since it was stored.
 pub const ITEM_FETCHED: u8 = 8;
 /// Item was fetched twice (segmented LRU: active).
@@ -635,7 +635,9 @@ impl Cache {
             let c = self.slabs.chunk(id);
             debug_assert_eq!(iflags(c) & ITEM_LINKED, 0);
             debug_assert_eq!(refcount(c), 0);
-            debug_assert_eq!(iflags(c) & ITEM_SLABBED, 0, "double free");
+            // Free chunks are marked with a key length of 0 (keys never
+            // are empty): catches a double free in debug builds.
+            debug_assert_ne!(nkey(c), 0, "double free");
             let chunked = iflags(c) & ITEM_CHUNKED != 0;
             let n = if chunked {
                 self.chunk_count(nbytes(c))
@@ -650,7 +652,11 @@ impl Cache {
                 self.slabs.free(cid, self.slabs.clsid_of(cid));
             }
         }
-        set_iflags(self.slabs.chunk_mut(id), ITEM_SLABBED);
+        {
+            let c = self.slabs.chunk_mut(id);
+            c[OFF_NKEY] = 0;
+            set_iflags(c, 0);
+        }
         self.slabs.free(id, cls);
     }
 
@@ -992,7 +998,8 @@ impl Cache {
         req_cas: u64,
         new_cas: Option<u64>,
     ) -> DeltaResult {
-        let id = self.get(key);
+        // As memcached: arithmetic is not a fetch and does not bump.
+        let id = self.peek(key);
         if id == NONE {
             return DeltaResult::NotFound;
         }

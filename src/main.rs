@@ -618,6 +618,37 @@ CLIENT_ERROR bad data chunk\r\nERROR\r\nVERSION 1.6.0\r\n";
         assert_eq!(recv_all(peer), expect);
     }
 
+    /// Each meta command fed one byte at a time gives the same bytes as the
+    /// whole batch at once.
+    #[test]
+    fn meta_commands_fed_one_byte_at_a_time() {
+        let script: &[u8] =
+            b"ms foo 3 T0 F5 c\r\nbar\r\nmg foo v f t s k Oab\r\nmg nope v q\r\nmn\r\n\
+ma n N0 J10 v\r\nma n MD D3 v\r\nmd foo I\r\nmg foo c v\r\nmg foo\r\nme n\r\nmd foo q\r\n\
+ms Zm9v 2 b\r\nzz\r\nmg Zm9v b k v\r\nmg foo zz\r\nmn\r\n";
+        let expect: &[u8] = b"HD c1\r\nVA 3 f5 t-1 s3 kfoo Oab\r\nbar\r\nMN\r\nVA 2\r\n10\r\n\
+VA 1\r\n7\r\nHD\r\nVA 3 c4 X W\r\nbar\r\nHD Z X\r\nME n exp=-1 la=0 cas=3 fetch=no cls=1 size=43\r\n\
+HD\r\nVA 2 kZm9v b\r\nzz\r\nCLIENT_ERROR invalid flag\r\nMN\r\n";
+        let (mut server, token, peer) = server_with_client(Settings::default());
+        let mut got = Vec::new();
+        for b in script {
+            send(peer, std::slice::from_ref(b));
+            conn::drive_machine(&mut server, token);
+            got.extend(recv_all(peer));
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expect)
+        );
+        let (mut server, token, peer) = server_with_client(Settings::default());
+        send(peer, script);
+        conn::drive_machine(&mut server, token);
+        assert_eq!(
+            String::from_utf8_lossy(&recv_all(peer)),
+            String::from_utf8_lossy(expect)
+        );
+    }
+
     /// With -R 1 a pipelined batch is served one command per turn; the
     /// connection is put on the ready list instead of waiting for bytes.
     #[test]

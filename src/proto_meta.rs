@@ -18,20 +18,29 @@
 
 use crate::conn::{Conn, ConnState};
 use crate::items::{
-    self, DeltaResult, StoreCmd, StoreItemType, ITEM_FETCHED, ITEM_STALE, ITEM_TOKEN_SENT,
-    KEY_MAX_LENGTH,
+    self, DeltaResult, StoreCmd, StoreItemType, ITEM_FETCHED, ITEM_KEY_BINARY, ITEM_STALE,
+    ITEM_TOKEN_SENT, KEY_MAX_LENGTH,
 };
 use crate::proto_text::{emit_value_bytes, parse_i32, push_u64};
 use crate::slabs::NONE;
 use crate::Core;
 
-/// Longest opaque token (memcached's MFLAG_MAX_OPAQUE_LENGTH).
+/// Longest opaque flag, its `O` included (memcached's limit).
 const MAX_OPAQUE: usize = 32;
 
-/// Flags of one meta command, parsed. Token-less flags are bits; token
-/// flags keep their parsed value.
+/// Which error strings a command uses for bad flags: memcached 1.6 gives
+/// mg and ms specific messages, md and ma one message for every flag error.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cmd {
+    Get,
+    Set,
+    Delete,
+    Arith,
+}
+
+/// Flags of one meta command, parsed.
 #[derive(Default)]
-struct MetaFlags<'a> {
+struct MetaFlags {
     seen: u64,
     base64: bool,
     q: bool,
@@ -48,35 +57,59 @@ struct MetaFlags<'a> {
     mode: Option<u8>,
     initial: Option<u64>,
     delta: Option<u64>,
-    opaque: Option<&'a [u8]>,
+}
+
+impl MetaFlags {
+    fn has(&self, f: u8) -> bool {
+        self.seen & bit(f) != 0
+    }
 }
 
 fn bit(f: u8) -> u64 {
     1u64 << ((f & 0x3f) as u64)
 }
 
-fn num_u64(t: &[u8]) -> Result<u64, &'static str> {
-    items::parse_u64_c(t).ok_or("CLIENT_ERROR bad token in command line format")
+/// The flags each command takes, acted on or silently accepted.
+fn allowed(cmd: Cmd) -> &'static [u8] {
+    match cmd {
+        Cmd::Get => b"bcfhklOqstuvCDEFIJLMNPRT",
+        Cmd::Set => b"bcCEFIkOqsTMNPLtfhluv",
+        Cmd::Delete => b"bCEIkOqTxPLcfhlstuv",
+        Cmd::Arith => b"bCENJDTMOqtcvkPL",
+    }
 }
 
-fn num_i32(t: &[u8]) -> Result<i32, &'static str> {
-    parse_i32(t).ok_or("CLIENT_ERROR bad token in command line format")
-}
-
-/// Parses the flag tokens of a meta command; `allowed` lists the flag
-/// letters this command takes.
-fn parse_flags<'a>(toks: &[&'a [u8]], allowed: &[u8]) -> Result<MetaFlags<'a>, &'static str> {
+/// Parses the flag tokens of a meta command.
+fn parse_flags(toks: &[&[u8]], cmd: Cmd) -> Result<MetaFlags, &'static str> {
+    let generic = matches!(cmd, Cmd::Delete | Cmd::Arith);
+    let err = |specific: &'static str| -> &'static str {
+        if generic {
+            "CLIENT_ERROR invalid or duplicate flag"
+        } else {
+            specific
+        }
+    };
+    let bad_token = err("CLIENT_ERROR bad token in command line format");
+    let u64_tok = |t: &[u8]| items::parse_u64_c(t).ok_or(bad_token);
+    let i32_tok = |t: &[u8]| parse_i32(t).ok_or(bad_token);
     let mut m = MetaFlags::default();
     for t in toks {
         let f = t[0];
         let tok = &t[1..];
-        if !allowed.contains(&f) {
-            return Err("CLIENT_ERROR invalid flag");
+        if !allowed(cmd).contains(&f) {
+            return Err(err("CLIENT_ERROR invalid flag"));
         }
-        if m.seen & bit(f) != 0 && f.is_ascii() && f != b'P' && f != b'L' {
-            return Err("CLIENT_ERROR duplicate flag");
+        if m.has(f) && f != b'P' && f != b'L' {
+            return Err(err("CLIENT_ERROR duplicate flag"));
         }
         m.seen |= bit(f);
+        if f == b'O' && t.len() > MAX_OPAQUE {
+            return Err("CLIENT_ERROR opaque token too long");
+        }
+        // mg accepts some flags of other commands and ignores them.
+        if cmd == Cmd::Get && matches!(f, b'D' | b'F' | b'I' | b'J' | b'M') {
+            continue;
+        }
         match f {
             b'b' => m.base64 = true,
             b'q' => m.q = true,
@@ -84,31 +117,22 @@ fn parse_flags<'a>(toks: &[&'a [u8]], allowed: &[u8]) -> Result<MetaFlags<'a>, &
             b'u' => m.no_bump = true,
             b'I' => m.invalidate = true,
             b'x' => m.remove_value = true,
-            b'C' => m.cas_check = Some(num_u64(tok)?),
-            b'E' => m.new_cas = Some(num_u64(tok)?),
+            b'C' => m.cas_check = Some(u64_tok(tok)?),
+            b'E' => m.new_cas = Some(u64_tok(tok)?),
             b'F' => {
-                m.client_flags = Some(
-                    items::parse_u64_c(tok)
-                        .ok_or("CLIENT_ERROR bad token in command line format")?
-                        as u32,
-                )
+                let v = items::parse_u64_c(tok).ok_or("CLIENT_ERROR bad command line format")?;
+                m.client_flags = Some(v as u32);
             }
-            b'T' => m.ttl = Some(num_i32(tok)?),
-            b'N' => m.vivify = Some(num_i32(tok)?),
-            b'R' => m.recache = Some(num_i32(tok)?),
-            b'J' => m.initial = Some(num_u64(tok)?),
-            b'D' => m.delta = Some(num_u64(tok)?),
+            b'T' => m.ttl = Some(i32_tok(tok)?),
+            b'N' => m.vivify = Some(i32_tok(tok)?),
+            b'R' => m.recache = Some(i32_tok(tok)?),
+            b'J' => m.initial = Some(u64_tok(tok)?),
+            b'D' => m.delta = Some(u64_tok(tok)?),
             b'M' => {
                 if tok.len() != 1 {
-                    return Err("CLIENT_ERROR incorrect length for M token");
+                    return Err(err("CLIENT_ERROR incorrect length for M token"));
                 }
                 m.mode = Some(tok[0]);
-            }
-            b'O' => {
-                if tok.len() > MAX_OPAQUE {
-                    return Err("CLIENT_ERROR opaque token too long");
-                }
-                m.opaque = Some(tok);
             }
             _ => {}
         }
@@ -116,19 +140,21 @@ fn parse_flags<'a>(toks: &[&'a [u8]], allowed: &[u8]) -> Result<MetaFlags<'a>, &
     Ok(m)
 }
 
-/// The key of a meta command, base64-decoded with `b`. Errors are the
-/// replies memcached gives.
-fn meta_key(raw: &[u8], base64: bool, buf: &mut Vec<u8>) -> Result<(), &'static str> {
+/// The key of a meta command, base64-decoded with `b`. The length limit
+/// applies to the key as sent.
+fn meta_key(
+    raw: &[u8],
+    base64: bool,
+    buf: &mut Vec<u8>,
+    decode_err: &'static str,
+) -> Result<(), &'static str> {
     buf.clear();
     if raw.len() > KEY_MAX_LENGTH {
         return Err("CLIENT_ERROR bad command line format");
     }
     if base64 {
         if !base64_decode(raw, buf) || buf.is_empty() {
-            return Err("CLIENT_ERROR error decoding key");
-        }
-        if buf.len() > KEY_MAX_LENGTH {
-            return Err("CLIENT_ERROR bad command line format");
+            return Err(decode_err);
         }
     } else {
         buf.extend_from_slice(raw);
@@ -137,6 +163,7 @@ fn meta_key(raw: &[u8], base64: bool, buf: &mut Vec<u8>) -> Result<(), &'static 
 }
 
 /// What return flags report of an item.
+#[derive(Clone, Copy)]
 struct ItemView {
     cas: u64,
     flags: u32,
@@ -145,6 +172,15 @@ struct ItemView {
     fetched: bool,
     la: u32,
 }
+
+const NO_ITEM: ItemView = ItemView {
+    cas: 0,
+    flags: 0,
+    size: 0,
+    ttl: -1,
+    fetched: false,
+    la: 0,
+};
 
 fn view(core: &Core, id: u32) -> ItemView {
     let c = core.cache.slabs.chunk(id);
@@ -171,103 +207,120 @@ fn push_i64(out: &mut Vec<u8>, v: i64) {
     push_u64(out, v.unsigned_abs());
 }
 
-/// Appends the return flags the request asked for, in request order
-/// (c, f, h, k, l, O, s, t), then `b` if a base64 key was returned.
-fn return_flags(out: &mut Vec<u8>, toks: &[&[u8]], raw_key: &[u8], v: Option<&ItemView>) {
+/// How `k` shows the key: the bytes, and whether they are base64 (then a
+/// `b` flag follows the others).
+struct KeyEcho<'a> {
+    key: &'a [u8],
+    b64: bool,
+}
+
+/// Appends the return flags the request asked for, in request order,
+/// limited to those in `returns`; a base64 key is followed by ` b`.
+fn return_flags(out: &mut Vec<u8>, toks: &[&[u8]], returns: &[u8], key: &KeyEcho, v: &ItemView) {
     for t in toks {
         let f = t[0];
+        if !returns.contains(&f) {
+            continue;
+        }
         match f {
             b'k' => {
                 out.extend_from_slice(b" k");
-                out.extend_from_slice(raw_key);
+                out.extend_from_slice(key.key);
+                if key.b64 {
+                    out.extend_from_slice(b" b");
+                }
             }
             b'O' => {
                 out.extend_from_slice(b" O");
                 out.extend_from_slice(&t[1..]);
             }
-            _ => {
-                let Some(v) = v else { continue };
-                match f {
-                    b'c' => {
-                        out.extend_from_slice(b" c");
-                        push_u64(out, v.cas);
-                    }
-                    b'f' => {
-                        out.extend_from_slice(b" f");
-                        push_u64(out, v.flags as u64);
-                    }
-                    b'h' => out.extend_from_slice(if v.fetched { b" h1" } else { b" h0" }),
-                    b'l' => {
-                        out.extend_from_slice(b" l");
-                        push_u64(out, v.la as u64);
-                    }
-                    b's' => {
-                        out.extend_from_slice(b" s");
-                        push_u64(out, v.size as u64);
-                    }
-                    b't' => {
-                        out.extend_from_slice(b" t");
-                        push_i64(out, v.ttl);
-                    }
-                    _ => {}
-                }
+            b'c' => {
+                out.extend_from_slice(b" c");
+                push_u64(out, v.cas);
             }
+            b'f' => {
+                out.extend_from_slice(b" f");
+                push_u64(out, v.flags as u64);
+            }
+            b'h' => out.extend_from_slice(if v.fetched { b" h1" } else { b" h0" }),
+            b'l' => {
+                out.extend_from_slice(b" l");
+                push_u64(out, v.la as u64);
+            }
+            b's' => {
+                out.extend_from_slice(b" s");
+                push_u64(out, v.size as u64);
+            }
+            b't' => {
+                out.extend_from_slice(b" t");
+                push_i64(out, v.ttl);
+            }
+            _ => {}
         }
     }
-    // A returned key is marked as base64 after the other flags.
-    let has = |f: u8| toks.iter().any(|t| t[0] == f);
-    if has(b'b') && has(b'k') {
-        out.extend_from_slice(b" b");
-    }
 }
 
-/// Runs mg, ms, md, ma, mn or me. `toks[0]` is the command.
-pub fn process_meta_command(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
-    core.stats.meta_cmds += 1;
-    if toks[0] == b"mn" {
-        c.add_bytes(b"MN\r\n");
-        return;
-    }
-    if toks.len() < 2 {
-        c.out_errstring("ERROR");
-        return;
-    }
-    match toks[0] {
-        b"mg" => process_mget(c, core, toks),
-        b"ms" => process_mset(c, core, toks),
-        b"md" => process_mdelete(c, core, toks),
-        b"ma" => process_marith(c, core, toks),
-        b"me" => process_mdebug(c, core, toks),
-        _ => c.out_string("ERROR"),
-    }
-}
-
-/// Queues a finished reply line ("HD", "VA 3", ...) with its flags.
+/// Queues a reply line: code, return flags, extra flags, "\r\n".
 fn reply_line(
     c: &mut Conn,
     code: &[u8],
     toks: &[&[u8]],
-    raw_key: &[u8],
-    v: Option<&ItemView>,
+    returns: &[u8],
+    key: &KeyEcho,
+    v: &ItemView,
     extra: &[u8],
 ) {
     let start = c.wbuf.len();
     c.wbuf.extend_from_slice(code);
-    return_flags(&mut c.wbuf, toks, raw_key, v);
+    return_flags(&mut c.wbuf, toks, returns, key, v);
     c.wbuf.extend_from_slice(extra);
     c.wbuf.extend_from_slice(b"\r\n");
     c.extend_buf_piece(start);
 }
 
+/// Runs mg, ms, md, ma, mn or me. `toks[0]` is the command.
+pub fn process_meta_command(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    core.stats.meta_cmds += 1;
+    match toks[0] {
+        b"mn" => c.add_bytes(b"MN\r\n"),
+        b"me" => process_mdebug(c, core, toks),
+        _ if toks.len() < 2 => c.out_errstring("ERROR"),
+        b"mg" => process_mget(c, core, toks),
+        b"ms" => process_mset(c, core, toks),
+        b"md" => process_mdelete(c, core, toks),
+        b"ma" => process_marith(c, core, toks),
+        _ => c.out_string("ERROR"),
+    }
+}
+
+/// The key as a hit shows it: base64 again if it was stored from base64.
+fn stored_key_echo(core: &Core, id: u32, out: &mut Vec<u8>) -> bool {
+    let ch = core.cache.slabs.chunk(id);
+    out.clear();
+    if items::iflags(ch) & ITEM_KEY_BINARY != 0 {
+        base64_encode(items::key_of(ch), out);
+        true
+    } else {
+        out.extend_from_slice(items::key_of(ch));
+        false
+    }
+}
+
 /// mg <key> <flags>*
 fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    const RETURNS: &[u8] = b"cfhklOst";
     let flags = &toks[2..];
-    let m = match parse_flags(flags, b"bcfhklOqstuvENRTPL") {
+    let m = match parse_flags(flags, Cmd::Get) {
         Ok(m) => m,
         Err(e) => return c.out_errstring(e),
     };
     let mut key = std::mem::take(&mut c.meta_key);
-    if let Err(e) = meta_key(toks[1], m.base64, &mut key) {
+    if let Err(e) = meta_key(
+        toks[1],
+        m.base64,
+        &mut key,
+        "CLIENT_ERROR error decoding key",
+    ) {
         c.meta_key = key;
         return c.out_errstring(e);
     }
@@ -277,33 +330,37 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     // Some other client won before this request (Z).
     let already_sent =
         id != NONE && items::iflags(core.cache.slabs.chunk(id)) & ITEM_TOKEN_SENT != 0;
+    core.stats.get_cmds += 1;
     if id == NONE {
-        core.stats.get_cmds += 1;
         core.stats.get_misses += 1;
         if let Some(ttl) = m.vivify {
             // Vivify: a stub item with no value, whose creator wins.
-            let exp = core.cache.clock.realtime(ttl as i64);
+            let exp = core.cache.clock.realtime(m.ttl.unwrap_or(ttl) as i64);
             if let Ok(new) = core.cache.alloc(&key, 0, exp, 0) {
-                c.crlf_got = 0;
-                if core.cache.store(new, StoreCmd::Add, 0).0 == StoreItemType::Stored {
+                if core.cache.store_ex(new, StoreCmd::Add, 0, m.new_cas).0 == StoreItemType::Stored
+                {
                     id = new;
                     created = true;
                     won = true;
                     core.cache.set_iflag(id, ITEM_TOKEN_SENT, true);
+                    core.cache.set_iflag(id, ITEM_KEY_BINARY, m.base64);
                 } else {
                     core.cache.free_unlinked(new);
                 }
             }
         }
         if id == NONE {
-            c.meta_key = key;
             if !m.q {
-                c.add_bytes(b"EN\r\n");
+                let echo = KeyEcho {
+                    key: toks[1],
+                    b64: m.base64,
+                };
+                reply_line(c, b"EN", flags, b"kO", &echo, &NO_ITEM, b"");
             }
+            c.meta_key = key;
             return;
         }
     } else {
-        core.stats.get_cmds += 1;
         core.stats.get_hits += 1;
     }
     let before = view(core, id);
@@ -325,6 +382,11 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             won = true;
             core.cache.set_iflag(id, ITEM_TOKEN_SENT, true);
         }
+        if let Some(v) = m.new_cas {
+            if won {
+                core.cache.set_item_cas(id, Some(v));
+            }
+        }
         if !m.no_bump {
             core.cache.bump(id);
         }
@@ -335,37 +397,48 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         la: before.la,
         ..after
     };
-    let f = items::iflags(core.cache.slabs.chunk(id));
-    let mut extra: Vec<u8> = Vec::new();
-    if already_sent {
-        extra.extend_from_slice(b" Z");
-    }
-    if f & ITEM_STALE != 0 {
-        extra.extend_from_slice(b" X");
-    }
-    if won {
-        extra.extend_from_slice(b" W");
-    }
+    let stale = items::iflags(core.cache.slabs.chunk(id)) & ITEM_STALE != 0;
+    let extra: &[u8] = match (already_sent, stale, won) {
+        (true, true, _) => b" Z X",
+        (true, false, _) => b" Z",
+        (false, true, true) => b" X W",
+        (false, true, false) => b" X",
+        (false, false, true) => b" W",
+        (false, false, false) => b"",
+    };
+    let mut echo_buf = std::mem::take(&mut c.meta_line);
+    let b64 = stored_key_echo(core, id, &mut echo_buf);
+    let echo = KeyEcho {
+        key: &echo_buf,
+        b64,
+    };
     let send_value = m.value && m.cas_check != Some(shown.cas);
+    let start = c.wbuf.len();
     if send_value {
-        let mut code = b"VA ".to_vec();
-        push_u64(&mut code, shown.size as u64);
-        reply_line(c, &code, flags, toks[1], Some(&shown), &extra);
-        emit_value_bytes(c, core, id);
+        c.wbuf.extend_from_slice(b"VA ");
+        push_u64(&mut c.wbuf, shown.size as u64);
     } else {
-        reply_line(c, b"HD", flags, toks[1], Some(&shown), &extra);
+        c.wbuf.extend_from_slice(b"HD");
     }
+    return_flags(&mut c.wbuf, flags, RETURNS, &echo, &shown);
+    c.wbuf.extend_from_slice(extra);
+    c.wbuf.extend_from_slice(b"\r\n");
+    c.extend_buf_piece(start);
+    if send_value {
+        emit_value_bytes(c, core, id);
+    }
+    c.meta_line = echo_buf;
     c.meta_key = key;
 }
 
 /// ms <key> <datalen> <flags>*: parses, allocates and starts reading the
 /// value; `complete_mset` answers once it is in.
 fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
-    if toks.len() < 3 {
+    if toks.len() < 3 || toks[1].len() > KEY_MAX_LENGTH {
         return c.out_errstring("CLIENT_ERROR bad command line format");
     }
     let vlen = match parse_i32(toks[2]) {
-        Some(v) if v >= 0 => v as usize,
+        Some(v) if v >= 0 && items::parse_u64_c(toks[2]).is_some() => v as usize,
         _ => return c.out_errstring("CLIENT_ERROR bad command line format"),
     };
     // From here on the client will send the value whatever we answer:
@@ -376,21 +449,26 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.set_state(ConnState::Swallow);
     };
     let flags = &toks[3..];
-    let m = match parse_flags(flags, b"bcCEFIkOqsTMNPL") {
+    let m = match parse_flags(flags, Cmd::Set) {
         Ok(m) => m,
         Err(e) => return swallow_err(c, e),
     };
     let mut key = std::mem::take(&mut c.meta_key);
-    if let Err(e) = meta_key(toks[1], m.base64, &mut key) {
+    if let Err(e) = meta_key(
+        toks[1],
+        m.base64,
+        &mut key,
+        "CLIENT_ERROR error decoding key",
+    ) {
         c.meta_key = key;
         return swallow_err(c, e);
     }
     let cmd = match m.mode.unwrap_or(b'S') {
-        b'S' | b's' => StoreCmd::Set,
-        b'E' | b'e' => StoreCmd::Add,
-        b'A' | b'a' => StoreCmd::Append,
-        b'P' | b'p' => StoreCmd::Prepend,
-        b'R' | b'r' => StoreCmd::Replace,
+        b'S' => StoreCmd::Set,
+        b'E' => StoreCmd::Add,
+        b'A' => StoreCmd::Append,
+        b'P' => StoreCmd::Prepend,
+        b'R' => StoreCmd::Replace,
         _ => {
             c.meta_key = key;
             return swallow_err(c, "CLIENT_ERROR invalid mode for ms M token");
@@ -407,6 +485,7 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
     match core.cache.alloc(&key, client_flags, exptime, vlen) {
         Ok(id) => {
+            core.cache.set_iflag(id, ITEM_KEY_BINARY, m.base64);
             c.item = id;
             c.rlbytes = vlen;
             c.ritem_off = 0;
@@ -419,13 +498,11 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         Err(e) => {
             if e == items::AllocError::TooLarge {
                 core.stats.store_too_large += 1;
-                c.out_errstring("SERVER_ERROR object too large for cache");
+                swallow_err(c, "SERVER_ERROR object too large for cache");
             } else {
                 core.stats.store_no_memory += 1;
-                c.out_errstring("SERVER_ERROR out of memory storing object");
+                swallow_err(c, "SERVER_ERROR out of memory storing object");
             }
-            c.sbytes = vlen + 2;
-            c.set_state(ConnState::Swallow);
             if cmd == StoreCmd::Set {
                 core.cache.delete(&key);
             }
@@ -436,16 +513,17 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 
 /// Called when an ms value and its "\r\n" are in: stores and answers.
 pub fn complete_mset(c: &mut Conn, core: &mut Core) {
+    const RETURNS: &[u8] = b"bckOs";
     let id = c.item;
     c.item = NONE;
     c.nread_meta = false;
     c.set_state(ConnState::NewCmd);
     let line = std::mem::take(&mut c.meta_line);
-    let mut parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
-    let raw_key = parts.remove(0);
-    let flags = &parts[..];
-    // Parsed once already; cannot fail now.
-    let m = parse_flags(flags, b"bcCEFIkOqsTMNPL").unwrap_or_default();
+    let mut parts = line.split(|&b| b == b' ');
+    let raw_key = parts.next().unwrap_or(b"");
+    let flags: Vec<&[u8]> = parts.collect();
+    // Parsed once already when the command arrived.
+    let m = parse_flags(&flags, Cmd::Set).unwrap_or_default();
     core.stats.set_cmds += 1;
     if &c.crlf != b"\r\n" {
         core.cache.free_unlinked(id);
@@ -461,26 +539,30 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     let mut token_sent = false;
     if req_cas != 0 {
         if old != NONE && m.invalidate && req_cas < items::cas(core.cache.slabs.chunk(old)) {
-            // Invalidation: an older CAS may still store, marked stale,
-            // and whoever won the recache keeps that right.
+            // Invalidation: an older CAS still stores, marked stale, with
+            // the old TTL; whoever won the recache keeps that right.
             stale = true;
-            token_sent = items::iflags(core.cache.slabs.chunk(old)) & ITEM_TOKEN_SENT != 0;
+            let oc = core.cache.slabs.chunk(old);
+            token_sent = items::iflags(oc) & ITEM_TOKEN_SENT != 0;
+            let exp = items::exptime(oc);
+            items::set_exptime(core.cache.slabs.chunk_mut(id), exp);
             req_cas = 0;
         } else if matches!(cmd, StoreCmd::Set | StoreCmd::Replace | StoreCmd::Add) {
             cmd = StoreCmd::Cas;
         }
     }
-    let mut result;
-    if req_cas != 0
-        && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend)
-        && old != NONE
-        && items::cas(core.cache.slabs.chunk(old)) != req_cas
-    {
-        result = (StoreItemType::Exists, 0);
+    let mut result = if req_cas != 0 && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend) {
+        if old == NONE {
+            StoreItemType::NotFound
+        } else if items::cas(core.cache.slabs.chunk(old)) != req_cas {
+            StoreItemType::Exists
+        } else {
+            core.cache.store_ex(id, cmd, 0, m.new_cas).0
+        }
     } else {
-        result = core.cache.store_ex(id, cmd, req_cas, m.new_cas);
-    }
-    if result.0 == StoreItemType::NotStored
+        core.cache.store_ex(id, cmd, req_cas, m.new_cas).0
+    };
+    if result == StoreItemType::NotStored
         && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend)
         && old == NONE
     {
@@ -488,28 +570,28 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
             // Append/prepend with N: the value becomes a new item.
             let exp = core.cache.clock.realtime(ttl as i64);
             items::set_exptime(core.cache.slabs.chunk_mut(id), exp);
-            result = core.cache.store_ex(id, StoreCmd::Add, 0, m.new_cas);
+            result = core.cache.store_ex(id, StoreCmd::Add, 0, m.new_cas).0;
         }
     }
-    if stale && result.0 == StoreItemType::Stored {
-        let live = core.cache.peek(&key);
-        if live != NONE {
-            core.cache.set_iflag(live, ITEM_STALE, true);
-            core.cache.set_iflag(live, ITEM_TOKEN_SENT, token_sent);
-        }
-    }
+    // Done with the item read off the wire unless it was linked; this
+    // must come before the lookup below, which may reap an item that
+    // expired at once.
     core.cache.free_unlinked(id);
-    let live = if result.0 == StoreItemType::Stored {
+    let live = if result == StoreItemType::Stored {
         core.cache.peek(&key)
     } else {
         NONE
     };
+    if live != NONE {
+        core.cache.set_iflag(live, ITEM_STALE, stale);
+        core.cache.set_iflag(live, ITEM_TOKEN_SENT, token_sent);
+    }
     let v = if live != NONE {
-        Some(view(core, live))
+        view(core, live)
     } else {
-        None
+        NO_ITEM
     };
-    let code: &[u8] = match result.0 {
+    let code: &[u8] = match result {
         StoreItemType::Stored => b"HD",
         StoreItemType::NotStored => b"NS",
         StoreItemType::Exists => b"EX",
@@ -517,17 +599,14 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
         StoreItemType::TooLarge => b"SERVER_ERROR object too large for cache",
         StoreItemType::NoMemory => b"SERVER_ERROR out of memory storing object",
     };
-    if !(m.q && result.0 == StoreItemType::Stored) {
-        // c is reported only on success; 0 otherwise, as memcached.
-        let shown = v.unwrap_or(ItemView {
-            cas: 0,
-            flags: 0,
-            size: 0,
-            ttl: -1,
-            fetched: false,
-            la: 0,
-        });
-        reply_line(c, code, flags, raw_key, Some(&shown), b"");
+    if !(m.q && result == StoreItemType::Stored) {
+        let echo = KeyEcho {
+            key: raw_key,
+            b64: m.base64,
+        };
+        // s (the stored size) only means something after a store.
+        let returns: &[u8] = if live != NONE { RETURNS } else { b"bckO" };
+        reply_line(c, code, &flags, returns, &echo, &v, b"");
     }
     c.meta_line = line;
 }
@@ -535,12 +614,17 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
 /// md <key> <flags>*
 fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     let flags = &toks[2..];
-    let m = match parse_flags(flags, b"bCEIkOqTxPL") {
+    let m = match parse_flags(flags, Cmd::Delete) {
         Ok(m) => m,
         Err(e) => return c.out_errstring(e),
     };
     let mut key = std::mem::take(&mut c.meta_key);
-    if let Err(e) = meta_key(toks[1], m.base64, &mut key) {
+    if let Err(e) = meta_key(
+        toks[1],
+        m.base64,
+        &mut key,
+        "CLIENT_ERROR invalid or duplicate flag",
+    ) {
         c.meta_key = key;
         return c.out_errstring(e);
     }
@@ -574,7 +658,11 @@ fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         b"HD"
     };
     if !(m.q && code == b"HD") {
-        reply_line(c, code, flags, toks[1], None, b"");
+        let echo = KeyEcho {
+            key: toks[1],
+            b64: m.base64,
+        };
+        reply_line(c, code, flags, b"kO", &echo, &NO_ITEM, b"");
     }
     c.meta_key = key;
 }
@@ -588,8 +676,11 @@ fn empty_value(core: &mut Core, id: u32, key: &[u8], new_cas: Option<u64>) {
     };
     if let Ok(new) = core.cache.alloc(key, fl, exp, 0) {
         if core.cache.store_ex(new, StoreCmd::Set, 0, new_cas).0 == StoreItemType::Stored {
-            core.cache
-                .set_iflag(new, f & (ITEM_STALE | ITEM_TOKEN_SENT), true);
+            core.cache.set_iflag(
+                new,
+                f & (ITEM_STALE | ITEM_TOKEN_SENT | ITEM_KEY_BINARY),
+                true,
+            );
         } else {
             core.cache.free_unlinked(new);
         }
@@ -598,25 +689,36 @@ fn empty_value(core: &mut Core, id: u32, key: &[u8], new_cas: Option<u64>) {
 
 /// ma <key> <flags>*
 fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    const RETURNS: &[u8] = b"tckO";
     let flags = &toks[2..];
-    let m = match parse_flags(flags, b"bCENJDTMOqtcvkPL") {
+    let m = match parse_flags(flags, Cmd::Arith) {
         Ok(m) => m,
         Err(e) => return c.out_errstring(e),
     };
     let mut key = std::mem::take(&mut c.meta_key);
-    if let Err(e) = meta_key(toks[1], m.base64, &mut key) {
+    if let Err(e) = meta_key(
+        toks[1],
+        m.base64,
+        &mut key,
+        "CLIENT_ERROR invalid or duplicate flag",
+    ) {
         c.meta_key = key;
         return c.out_errstring(e);
     }
+    let echo = KeyEcho {
+        key: toks[1],
+        b64: m.base64,
+    };
     let incr = match m.mode.unwrap_or(b'I') {
-        b'I' | b'i' | b'+' => true,
-        b'D' | b'd' | b'-' => false,
+        b'I' | b'+' => true,
+        b'D' | b'-' => false,
         _ => {
             c.meta_key = key;
-            return c.out_errstring("CLIENT_ERROR invalid mode for ma");
+            return c.out_errstring("CLIENT_ERROR invalid mode for ma M token");
         }
     };
     let delta = m.delta.unwrap_or(1);
+    let mut created = false;
     let mut result =
         core.cache
             .add_delta_ex(&key, incr, delta, m.cas_check.unwrap_or(0), m.new_cas);
@@ -633,6 +735,7 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
                     let r = core.cache.store_ex(new, StoreCmd::Add, 0, m.new_cas).0;
                     core.cache.free_unlinked(new);
                     if r == StoreItemType::Stored {
+                        created = true;
                         DeltaResult::Ok(initial)
                     } else {
                         DeltaResult::Eom
@@ -641,8 +744,9 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
                 Err(_) => DeltaResult::Eom,
             };
             if result == DeltaResult::Eom {
+                reply_line(c, b"NS", flags, b"kO", &echo, &NO_ITEM, b"");
                 c.meta_key = key;
-                return reply_line(c, b"NS", flags, toks[1], None, b"");
+                return;
             }
         }
     }
@@ -660,20 +764,20 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
                     core.cache.touch(id, exp);
                 }
             }
-            let v = if id != NONE {
-                Some(view(core, id))
-            } else {
-                None
-            };
-            if m.value {
+            let v = if id != NONE { view(core, id) } else { NO_ITEM };
+            // q hides the success reply, but not the one for an item
+            // just created (as memcached).
+            if m.q && !created {
+                // nothing
+            } else if m.value {
                 let digits = crate::items::itoa_u64(value);
                 let mut code = b"VA ".to_vec();
                 push_u64(&mut code, digits.len() as u64);
-                reply_line(c, &code, flags, toks[1], v.as_ref(), b"");
+                reply_line(c, &code, flags, RETURNS, &echo, &v, b"");
                 c.add_bytes(&digits);
                 c.add_bytes(b"\r\n");
-            } else if !m.q {
-                reply_line(c, b"HD", flags, toks[1], v.as_ref(), b"");
+            } else {
+                reply_line(c, b"HD", flags, RETURNS, &echo, &v, b"");
             }
         }
         DeltaResult::NotFound => {
@@ -682,9 +786,9 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             } else {
                 core.stats.decr_misses += 1;
             }
-            reply_line(c, b"NF", flags, toks[1], None, b"");
+            reply_line(c, b"NF", flags, b"kO", &echo, &NO_ITEM, b"");
         }
-        DeltaResult::Exists => reply_line(c, b"EX", flags, toks[1], None, b""),
+        DeltaResult::Exists => reply_line(c, b"EX", flags, b"kO", &echo, &NO_ITEM, b""),
         DeltaResult::NonNumeric => {
             c.out_errstring("CLIENT_ERROR cannot increment or decrement non-numeric value")
         }
@@ -695,9 +799,17 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 
 /// me <key> [b]: the item's metadata in memcached's words.
 fn process_mdebug(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
-    let base64 = toks.len() > 2 && toks[2] == b"b";
+    if toks.len() < 2 || toks.len() > 3 {
+        return c.out_errstring("CLIENT_ERROR bad command line format");
+    }
+    let base64 = toks.len() == 3 && toks[2] == b"b";
     let mut key = std::mem::take(&mut c.meta_key);
-    if let Err(e) = meta_key(toks[1], base64, &mut key) {
+    if let Err(e) = meta_key(
+        toks[1],
+        base64,
+        &mut key,
+        "CLIENT_ERROR bad command line format",
+    ) {
         c.meta_key = key;
         return c.out_errstring(e);
     }
@@ -708,11 +820,14 @@ fn process_mdebug(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         let v = view(core, id);
         let cls = items::clsid(core.cache.slabs.chunk(id));
         let size = core.cache.item_total(id);
+        let mut echo = std::mem::take(&mut c.meta_line);
+        stored_key_echo(core, id, &mut echo);
         let start = c.wbuf.len();
         c.wbuf.extend_from_slice(b"ME ");
-        c.wbuf.extend_from_slice(toks[1]);
+        c.wbuf.extend_from_slice(&echo);
+        // memcached 1.6 prints the time left as a negative number.
         c.wbuf.extend_from_slice(b" exp=");
-        push_i64(&mut c.wbuf, v.ttl);
+        push_i64(&mut c.wbuf, if v.ttl == -1 { -1 } else { -v.ttl });
         c.wbuf.extend_from_slice(b" la=");
         push_u64(&mut c.wbuf, v.la as u64);
         c.wbuf.extend_from_slice(b" cas=");
@@ -728,17 +843,15 @@ fn process_mdebug(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         push_u64(&mut c.wbuf, size as u64);
         c.wbuf.extend_from_slice(b"\r\n");
         c.extend_buf_piece(start);
+        c.meta_line = echo;
     }
     c.meta_key = key;
 }
 
-#[cfg(test)]
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// Standard base64 (RFC 4648, with padding) into `out`. Keys are echoed
-/// as they came, so only the tests encode.
-#[cfg(test)]
-fn base64_encode(input: &[u8], out: &mut Vec<u8>) {
+/// Standard base64 (RFC 4648, with padding) into `out`.
+pub fn base64_encode(input: &[u8], out: &mut Vec<u8>) {
     for chunk in input.chunks(3) {
         let b = [
             chunk[0],
@@ -839,24 +952,36 @@ mod tests {
     #[test]
     fn flag_parsing() {
         let toks: Vec<&[u8]> = vec![b"v", b"T30", b"Oabc", b"k"];
-        let m = parse_flags(&toks, b"bcfhklOqstuvENRTPL").ok().unwrap();
+        let m = parse_flags(&toks, Cmd::Get).ok().unwrap();
         assert!(m.value);
         assert_eq!(m.ttl, Some(30));
-        assert_eq!(m.opaque, Some(&b"abc"[..]));
+        assert!(m.has(b'O') && m.has(b'k'));
         let dup: Vec<&[u8]> = vec![b"v", b"v"];
         assert_eq!(
-            parse_flags(&dup, b"v").err(),
+            parse_flags(&dup, Cmd::Get).err(),
             Some("CLIENT_ERROR duplicate flag")
+        );
+        assert_eq!(
+            parse_flags(&dup, Cmd::Arith).err(),
+            Some("CLIENT_ERROR invalid or duplicate flag")
         );
         let bad: Vec<&[u8]> = vec![b"Tabc"];
         assert_eq!(
-            parse_flags(&bad, b"T").err(),
+            parse_flags(&bad, Cmd::Get).err(),
             Some("CLIENT_ERROR bad token in command line format")
         );
         let unknown: Vec<&[u8]> = vec![b"z"];
         assert_eq!(
-            parse_flags(&unknown, b"v").err(),
+            parse_flags(&unknown, Cmd::Set).err(),
             Some("CLIENT_ERROR invalid flag")
         );
+        // The opaque limit counts the O itself.
+        let long: Vec<&[u8]> = vec![b"O12345678901234567890123456789012"];
+        assert_eq!(
+            parse_flags(&long, Cmd::Get).err(),
+            Some("CLIENT_ERROR opaque token too long")
+        );
+        let max: Vec<&[u8]> = vec![b"O1234567890123456789012345678901"];
+        assert!(parse_flags(&max, Cmd::Get).is_ok());
     }
 }
