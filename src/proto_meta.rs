@@ -69,13 +69,29 @@ fn bit(f: u8) -> u64 {
     1u64 << ((f & 0x3f) as u64)
 }
 
+/// A set of flag letters as a bitmask (letters map to 6 bits, so upper
+/// and lower case of a letter never collide for the letters used here).
+const fn mask(letters: &[u8]) -> u64 {
+    let mut m = 0u64;
+    let mut i = 0;
+    while i < letters.len() {
+        m |= 1u64 << ((letters[i] & 0x3f) as u64);
+        i += 1;
+    }
+    m
+}
+
 /// The flags each command takes, acted on or silently accepted.
-fn allowed(cmd: Cmd) -> &'static [u8] {
+fn allowed(cmd: Cmd) -> (&'static [u8], u64) {
+    const GET: &[u8] = b"bcfhklOqstuvCDEFIJLMNPRT";
+    const SET: &[u8] = b"bcCEFIkOqsTMNPLtfhluv";
+    const DEL: &[u8] = b"bCEIkOqTxPLcfhlstuv";
+    const ARITH: &[u8] = b"bCENJDTMOqtcvkPL";
     match cmd {
-        Cmd::Get => b"bcfhklOqstuvCDEFIJLMNPRT",
-        Cmd::Set => b"bcCEFIkOqsTMNPLtfhluv",
-        Cmd::Delete => b"bCEIkOqTxPLcfhlstuv",
-        Cmd::Arith => b"bCENJDTMOqtcvkPL",
+        Cmd::Get => (GET, const { mask(GET) }),
+        Cmd::Set => (SET, const { mask(SET) }),
+        Cmd::Delete => (DEL, const { mask(DEL) }),
+        Cmd::Arith => (ARITH, const { mask(ARITH) }),
     }
 }
 
@@ -96,7 +112,10 @@ fn parse_flags(toks: &[&[u8]], cmd: Cmd) -> Result<MetaFlags, &'static str> {
     for t in toks {
         let f = t[0];
         let tok = &t[1..];
-        if !allowed(cmd).contains(&f) {
+        // The mask is a fast pre-check; letters that share 6 bits with an
+        // allowed one (e.g. a digit) are then checked exactly.
+        let (letters, m_allowed) = allowed(cmd);
+        if m_allowed & bit(f) == 0 || !letters.contains(&f) {
             return Err(err("CLIENT_ERROR invalid flag"));
         }
         if m.has(f) && f != b'P' && f != b'L' {
@@ -363,7 +382,17 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     } else {
         core.stats.get_hits += 1;
     }
-    let before = view(core, id);
+    // h and l report the item as it was before this access.
+    let before = if m.has(b'h') || m.has(b'l') {
+        Some(view(core, id))
+    } else {
+        None
+    };
+    let before_ttl = if m.recache.is_some() {
+        view(core, id).ttl
+    } else {
+        -1
+    };
     if !created {
         if let Some(ttl) = m.ttl {
             let exp = core.cache.clock.realtime(ttl as i64);
@@ -373,7 +402,7 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         }
         let f = items::iflags(core.cache.slabs.chunk(id));
         if let Some(r) = m.recache {
-            if before.ttl != -1 && before.ttl < r as i64 && f & ITEM_TOKEN_SENT == 0 {
+            if before_ttl != -1 && before_ttl < r as i64 && f & ITEM_TOKEN_SENT == 0 {
                 won = true;
                 core.cache.set_iflag(id, ITEM_TOKEN_SENT, true);
             }
@@ -392,10 +421,13 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         }
     }
     let after = view(core, id);
-    let shown = ItemView {
-        fetched: before.fetched,
-        la: before.la,
-        ..after
+    let shown = match before {
+        Some(b) => ItemView {
+            fetched: b.fetched,
+            la: b.la,
+            ..after
+        },
+        None => after,
     };
     let stale = items::iflags(core.cache.slabs.chunk(id)) & ITEM_STALE != 0;
     let extra: &[u8] = match (already_sent, stale, won) {
@@ -407,7 +439,7 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         (false, false, false) => b"",
     };
     let mut echo_buf = std::mem::take(&mut c.meta_line);
-    let b64 = stored_key_echo(core, id, &mut echo_buf);
+    let b64 = m.has(b'k') && stored_key_echo(core, id, &mut echo_buf);
     let echo = KeyEcho {
         key: &echo_buf,
         b64,
