@@ -92,27 +92,35 @@ const POOL_BUF_MAX: usize = 64 * 1024;
 const POOL_MAX: usize = 64;
 
 /// A free list of byte buffers shared by all connections.
-/// Two free lists: read buffers keep their READ_SIZE length (so taking one
-/// costs no zeroing), write buffers are kept empty with their capacity.
+/// Two free lists: read buffers keep their length (at least READ_SIZE, so
+/// taking one costs no zeroing), write buffers are kept empty with their
+/// capacity.
 #[derive(Default)]
 pub struct BufPool {
     rbufs: Vec<Vec<u8>>,
     wbufs: Vec<Vec<u8>>,
     /// Read buffers held by connections (`read_buf_count`).
     pub rbufs_in_use: u64,
+    /// Their bytes, growth included (`read_buf_bytes`).
+    pub rbuf_bytes_in_use: u64,
 }
 
 impl BufPool {
-    /// A read buffer of exactly READ_SIZE bytes.
+    /// A read buffer of at least READ_SIZE bytes.
     pub fn take_rbuf(&mut self) -> Vec<u8> {
         self.rbufs_in_use += 1;
-        self.rbufs.pop().unwrap_or_else(|| vec![0; READ_SIZE])
+        let b = self.rbufs.pop().unwrap_or_else(|| vec![0; READ_SIZE]);
+        self.rbuf_bytes_in_use += b.len() as u64;
+        b
     }
 
-    /// Returns a read buffer; one that grew past READ_SIZE is dropped.
+    /// Returns a read buffer. One that grew (pipelined large values) is
+    /// kept as it is up to POOL_BUF_MAX, so the next batch does not pay for
+    /// growing and zeroing it again.
     pub fn give_rbuf(&mut self, b: Vec<u8>) {
         self.rbufs_in_use -= 1;
-        if b.len() == READ_SIZE && self.rbufs.len() < POOL_MAX {
+        self.rbuf_bytes_in_use -= b.len() as u64;
+        if b.len() >= READ_SIZE && b.len() <= POOL_BUF_MAX && self.rbufs.len() < POOL_MAX {
             self.rbufs.push(b);
         }
     }
@@ -132,7 +140,7 @@ impl BufPool {
 
     /// Bytes held by the pool's free read buffers.
     pub fn free_bytes(&self) -> u64 {
-        (self.rbufs.len() * READ_SIZE) as u64
+        self.rbufs.iter().map(|b| b.len() as u64).sum()
     }
 }
 
@@ -569,6 +577,7 @@ fn try_read_network(c: &mut Conn, core: &mut Core) -> ReadResult {
         if c.rbytes >= c.rbuf.len() {
             // Full: grow (a long get line or a large pipelined batch).
             let n = c.rbuf.len() * 2;
+            core.pool.rbuf_bytes_in_use += (n - c.rbuf.len()) as u64;
             c.rbuf.resize(n, 0);
         }
         let avail = c.rbuf.len() - c.rbytes;

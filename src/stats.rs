@@ -99,11 +99,7 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     append_stat(out, "response_obj_count", 0);
     append_stat(out, "response_obj_bytes", 0);
     append_stat(out, "read_buf_count", core.pool.rbufs_in_use);
-    append_stat(
-        out,
-        "read_buf_bytes",
-        core.pool.rbufs_in_use * crate::conn::READ_SIZE as u64,
-    );
+    append_stat(out, "read_buf_bytes", core.pool.rbuf_bytes_in_use);
     append_stat(out, "read_buf_bytes_free", core.pool.free_bytes());
     append_stat(out, "read_buf_oom", 0);
     append_stat(out, "reserved_fds", core.reserved_fds);
