@@ -1068,11 +1068,18 @@ impl Cache {
         }
     }
 
-    /// Advances the clock (and does a little hash table expansion work).
+    /// Advances the clock (once a second).
     pub fn tick(&mut self) {
         self.clock.tick();
+    }
+
+    /// Moves a bounded number of hash buckets if the table is expanding;
+    /// called on every event loop turn so an expansion started by a burst
+    /// of stores finishes soon after it even if the stores stop.
+    #[inline]
+    pub fn background_work(&mut self) {
         if self.assoc.expanding {
-            self.assoc.expand_step(&mut self.slabs, 1024);
+            self.assoc.expand_step(&mut self.slabs, 256);
         }
     }
 }

@@ -352,7 +352,9 @@ fn event_loop(server: &mut Server) -> i32 {
     let mut events = Vec::with_capacity(1024);
     loop {
         let now = event::monotonic_ms();
-        let timeout = if server.core.ready.is_empty() {
+        // Do not sleep while connections yielded with work left, or while
+        // the hash table is moving buckets (bounded work per turn).
+        let timeout = if server.core.ready.is_empty() && !server.core.cache.assoc.expanding {
             clock_timer.remaining(now) as i32
         } else {
             0
@@ -384,6 +386,7 @@ fn event_loop(server: &mut Server) -> i32 {
         for token in ready {
             conn::drive_machine(server, token);
         }
+        server.core.cache.background_work();
         if clock_timer.fire(event::monotonic_ms()) {
             server.core.cache.tick();
             close_idle_conns(server);

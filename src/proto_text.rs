@@ -6,7 +6,7 @@
 //! connection in Nread with an allocated item; `complete_nread` stores it
 //! once the value and its "\r\n" have been read.
 
-use crate::conn::{Conn, ConnState, OutPiece, COPY_MAX};
+use crate::conn::{Conn, ConnState, OutPiece, COPY_MAX, OUT_HIGH_WATER};
 use crate::items::{self, AllocError, DeltaResult, StoreCmd, StoreItemType, KEY_MAX_LENGTH};
 use crate::slabs::NONE;
 use crate::stats::append_stat;
@@ -169,7 +169,11 @@ fn emit_value(c: &mut Conn, core: &mut Core, id: u32, key: &[u8], return_cas: bo
 pub fn emit_value_bytes(c: &mut Conn, core: &mut Core, id: u32) {
     let nb = items::nbytes(core.cache.slabs.chunk(id));
     let start = c.wbuf.len();
-    if nb <= COPY_MAX || !core.cache.pin(id) {
+    // Small values are copied, unless this connection already has a lot
+    // queued (a multiget of many keys): then pinning keeps its memory
+    // bounded by the number of keys, not their bytes.
+    let copy = nb <= COPY_MAX && c.out_bytes < OUT_HIGH_WATER;
+    if copy || !core.cache.pin(id) {
         core.cache.value_to_vec(id, &mut c.wbuf);
         c.wbuf.extend_from_slice(b"\r\n");
         c.extend_buf_piece(start);
