@@ -102,6 +102,21 @@ impl Assoc {
         }
     }
 
+    /// Starts loading the bucket `hv` falls in (batch lookups).
+    #[inline]
+    pub fn prefetch_bucket(&self, hv: u32) {
+        let (in_old, b) = self.bucket(hv);
+        let table = if in_old { &self.old } else { &self.primary };
+        crate::sys::prefetch(table[b..].as_ptr() as *const u8);
+    }
+
+    /// The first item of the chain `hv` falls in (batch lookups).
+    #[inline]
+    pub fn chain_head(&self, hv: u32) -> u32 {
+        let (in_old, b) = self.bucket(hv);
+        self.head(in_old, b)
+    }
+
     /// Finds the item with this key, or NONE.
     pub fn find(&self, slabs: &Slabs, key: &[u8], hv: u32) -> u32 {
         let (in_old, b) = self.bucket(hv);
