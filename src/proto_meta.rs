@@ -312,6 +312,30 @@ pub fn process_meta_command(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
 }
 
+/// Parses the flags and the key of mg, md or ma. On an error its reply is
+/// queued and None returned; the caller must hand the key buffer back to
+/// `c.meta_key` when done.
+fn request(c: &mut Conn, toks: &[&[u8]], cmd: Cmd) -> Option<(MetaFlags, Vec<u8>)> {
+    let m = match parse_flags(&toks[2..], cmd) {
+        Ok(m) => m,
+        Err(e) => {
+            c.out_errstring(e);
+            return None;
+        }
+    };
+    let decode_err = match cmd {
+        Cmd::Get | Cmd::Set => "CLIENT_ERROR error decoding key",
+        Cmd::Delete | Cmd::Arith => "CLIENT_ERROR invalid or duplicate flag",
+    };
+    let mut key = std::mem::take(&mut c.meta_key);
+    if let Err(e) = meta_key(toks[1], m.base64, &mut key, decode_err) {
+        c.meta_key = key;
+        c.out_errstring(e);
+        return None;
+    }
+    Some((m, key))
+}
+
 /// The key as a hit shows it: base64 again if it was stored from base64.
 fn stored_key_echo(core: &Core, id: u32, out: &mut Vec<u8>) -> bool {
     let ch = core.cache.slabs.chunk(id);
@@ -329,20 +353,9 @@ fn stored_key_echo(core: &Core, id: u32, out: &mut Vec<u8>) -> bool {
 fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     const RETURNS: &[u8] = b"cfhklOst";
     let flags = &toks[2..];
-    let m = match parse_flags(flags, Cmd::Get) {
-        Ok(m) => m,
-        Err(e) => return c.out_errstring(e),
+    let Some((m, key)) = request(c, toks, Cmd::Get) else {
+        return;
     };
-    let mut key = std::mem::take(&mut c.meta_key);
-    if let Err(e) = meta_key(
-        toks[1],
-        m.base64,
-        &mut key,
-        "CLIENT_ERROR error decoding key",
-    ) {
-        c.meta_key = key;
-        return c.out_errstring(e);
-    }
     let mut id = core.cache.peek(&key);
     let mut won = false;
     let mut created = false;
@@ -646,20 +659,9 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
 /// md <key> <flags>*
 fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     let flags = &toks[2..];
-    let m = match parse_flags(flags, Cmd::Delete) {
-        Ok(m) => m,
-        Err(e) => return c.out_errstring(e),
+    let Some((m, key)) = request(c, toks, Cmd::Delete) else {
+        return;
     };
-    let mut key = std::mem::take(&mut c.meta_key);
-    if let Err(e) = meta_key(
-        toks[1],
-        m.base64,
-        &mut key,
-        "CLIENT_ERROR invalid or duplicate flag",
-    ) {
-        c.meta_key = key;
-        return c.out_errstring(e);
-    }
     let id = core.cache.peek(&key);
     let code: &[u8] = if id == NONE {
         core.stats.delete_misses += 1;
@@ -723,20 +725,9 @@ fn empty_value(core: &mut Core, id: u32, key: &[u8], new_cas: Option<u64>) {
 fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     const RETURNS: &[u8] = b"tckO";
     let flags = &toks[2..];
-    let m = match parse_flags(flags, Cmd::Arith) {
-        Ok(m) => m,
-        Err(e) => return c.out_errstring(e),
+    let Some((m, key)) = request(c, toks, Cmd::Arith) else {
+        return;
     };
-    let mut key = std::mem::take(&mut c.meta_key);
-    if let Err(e) = meta_key(
-        toks[1],
-        m.base64,
-        &mut key,
-        "CLIENT_ERROR invalid or duplicate flag",
-    ) {
-        c.meta_key = key;
-        return c.out_errstring(e);
-    }
     let echo = KeyEcho {
         key: toks[1],
         b64: m.base64,

@@ -11,14 +11,6 @@ use MemcachedTest;
 
 plan skip_all => 'documented meta behaviour memcached 1.6.18 lacks' unless is_ours();
 
-sub meta {
-    my ($sock, $req) = @_;
-    print $sock $req;
-    my $line = <$sock> // '';
-    $line .= read_reply($sock, $1 + 2) if $line =~ /^VA (\d+)/;
-    return $line;
-}
-
 my $server = new_memcached();
 my $sock = $server->sock;
 

@@ -8,25 +8,6 @@ use Test::More;
 use lib 't/lib';
 use MemcachedTest;
 
-# Sends one request and reads one meta reply: the status line and, for a
-# VA line, the data block that follows it.
-sub meta {
-    my ($sock, $req) = @_;
-    print $sock $req;
-    my $line = <$sock> // '';
-    if ($line =~ /^VA (\d+)/) {
-        $line .= read_reply($sock, $1 + 2);
-    }
-    return $line;
-}
-
-# Reads the cas unique of `key` with `mg <key> c` (undef on a miss).
-sub mg_cas {
-    my ($sock, $key) = @_;
-    my $reply = meta($sock, "mg $key c\r\n");
-    return $reply =~ /^HD c(\d+)(?: |\r\n)/ ? $1 : undef;
-}
-
 # Reads the cas unique of `key` from a one-key gets (undef on a miss).
 sub gets_cas {
     my ($sock, $key) = @_;

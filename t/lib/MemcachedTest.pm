@@ -25,7 +25,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(new_memcached server_binary is_ours free_port
                  mem_get_is send_recv read_reply read_until_end run_binary
-                 require_debug_binary);
+                 require_debug_binary meta mg_cas);
 
 my @servers;
 
@@ -245,6 +245,25 @@ sub read_reply {
         last unless $n;
     }
     return $buf;
+}
+
+# Sends one meta request and reads one meta reply: the status line and,
+# for a VA line, the data block after it.
+sub meta {
+    my ($sock, $req) = @_;
+    print $sock $req;
+    my $line = <$sock> // '';
+    if ($line =~ /^VA (\d+)/) {
+        $line .= read_reply($sock, $1 + 2);
+    }
+    return $line;
+}
+
+# The CAS unique of `key`, read with `mg <key> c` (undef on a miss).
+sub mg_cas {
+    my ($sock, $key) = @_;
+    my $reply = meta($sock, "mg $key c\r\n");
+    return $reply =~ /^HD c(\d+)(?: |\r\n)/ ? $1 : undef;
 }
 
 # get <key> and compare the whole reply with a value (undef: a miss).
