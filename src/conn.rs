@@ -511,6 +511,16 @@ const PREFETCH_MAX: usize = 32;
 /// (on a large cache they are most of what a lookup costs).
 fn prefetch_batch(c: &Conn, core: &Core) {
     let data = &c.rbuf[c.rcurr..c.rcurr + c.rbytes];
+    // A single command (one request in flight) gains nothing: the lookup
+    // follows at once. Only look further when there is a second line.
+    match memchr::memchr(b'\n', data) {
+        Some(el) if el + 1 < data.len() => {}
+        _ => {
+            if !(data.starts_with(b"get ") || data.starts_with(b"gets ")) {
+                return;
+            }
+        }
+    }
     let mut hvs = [0u32; PREFETCH_MAX];
     let mut n = 0;
     let mut rest = data;
