@@ -591,6 +591,31 @@ mod tests {
         out
     }
 
+    /// Runs `script` twice on fresh servers, once a byte per read and once
+    /// all at once; both must answer exactly `expect`.
+    fn assert_same_reply_bytewise(script: &[u8], expect: &[u8]) {
+        let (mut server, token, peer) = server_with_client(Settings::default());
+        let mut got = Vec::new();
+        for b in script {
+            send(peer, std::slice::from_ref(b));
+            conn::drive_machine(&mut server, token);
+            got.extend(recv_all(peer));
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expect),
+            "byte by byte"
+        );
+        let (mut server, token, peer) = server_with_client(Settings::default());
+        send(peer, script);
+        conn::drive_machine(&mut server, token);
+        assert_eq!(
+            String::from_utf8_lossy(&recv_all(peer)),
+            String::from_utf8_lossy(expect),
+            "whole batch"
+        );
+    }
+
     /// The parser fed one byte at a time: every command, its value and the
     /// bytes after it arrive in separate reads, and the replies are the
     /// same bytes as when the whole batch arrives at once.
@@ -603,22 +628,7 @@ set bad 0 0 1\r\nxy\r\nversion\r\n";
 VALUE foo 5 5 2\r\nbarzz\r\nEND\r\nNOT_FOUND\r\nSTORED\r\n42\r\nDELETED\r\nERROR\r\n\
 CLIENT_ERROR bad data chunk\r\nERROR\r\nVERSION 1.6.0\r\n";
 
-        let (mut server, token, peer) = server_with_client(Settings::default());
-        let mut got = Vec::new();
-        for b in script {
-            send(peer, std::slice::from_ref(b));
-            conn::drive_machine(&mut server, token);
-            got.extend(recv_all(peer));
-        }
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(expect)
-        );
-
-        let (mut server, token, peer) = server_with_client(Settings::default());
-        send(peer, script);
-        conn::drive_machine(&mut server, token);
-        assert_eq!(recv_all(peer), expect);
+        assert_same_reply_bytewise(script, expect);
     }
 
     /// Each meta command fed one byte at a time gives the same bytes as the
@@ -632,24 +642,7 @@ ms Zm9v 2 b\r\nzz\r\nmg Zm9v b k v\r\nmg foo zz\r\nmn\r\n";
         let expect: &[u8] = b"HD c1\r\nVA 3 f5 t-1 s3 kfoo Oab\r\nbar\r\nMN\r\nVA 2\r\n10\r\n\
 VA 1\r\n7\r\nHD\r\nVA 3 c4 X W\r\nbar\r\nHD Z X\r\nME n exp=-1 la=0 cas=3 fetch=no cls=1 size=43\r\n\
 HD\r\nVA 2 kZm9v b\r\nzz\r\nCLIENT_ERROR invalid flag\r\nMN\r\n";
-        let (mut server, token, peer) = server_with_client(Settings::default());
-        let mut got = Vec::new();
-        for b in script {
-            send(peer, std::slice::from_ref(b));
-            conn::drive_machine(&mut server, token);
-            got.extend(recv_all(peer));
-        }
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(expect)
-        );
-        let (mut server, token, peer) = server_with_client(Settings::default());
-        send(peer, script);
-        conn::drive_machine(&mut server, token);
-        assert_eq!(
-            String::from_utf8_lossy(&recv_all(peer)),
-            String::from_utf8_lossy(expect)
-        );
+        assert_same_reply_bytewise(script, expect);
     }
 
     /// With -R 1 a pipelined batch is served one command per turn; the

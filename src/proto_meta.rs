@@ -21,7 +21,7 @@ use crate::items::{
     self, DeltaResult, StoreCmd, StoreItemType, ITEM_FETCHED, ITEM_KEY_BINARY, ITEM_STALE,
     ITEM_TOKEN_SENT, KEY_MAX_LENGTH,
 };
-use crate::proto_text::{emit_value_bytes, parse_i32, push_u64};
+use crate::proto_text::{emit_value_bytes, parse_i32, push_u64, tokenize, MAX_TOKENS};
 use crate::slabs::NONE;
 use crate::Core;
 
@@ -564,11 +564,14 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     c.nread_meta = false;
     c.set_state(ConnState::NewCmd);
     let line = std::mem::take(&mut c.meta_line);
-    let mut parts = line.split(|&b| b == b' ');
-    let raw_key = parts.next().unwrap_or(b"");
-    let flags: Vec<&[u8]> = parts.collect();
+    // The line was "key flag flag ..." as tokenized before: re-split it
+    // without allocating.
+    let mut toks: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
+    let n = tokenize(&line, &mut toks);
+    let raw_key = toks[0];
+    let flags = &toks[1..n.max(1)];
     // Parsed once already when the command arrived.
-    let m = parse_flags(&flags, Cmd::Set).unwrap_or_default();
+    let m = parse_flags(flags, Cmd::Set).unwrap_or_default();
     core.stats.set_cmds += 1;
     if &c.crlf != b"\r\n" {
         core.cache.free_unlinked(id);
@@ -578,7 +581,9 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     }
     let mut cmd = c.nread_cmd;
     let mut req_cas = c.req_cas;
-    let key = items::key_of(core.cache.slabs.chunk(id)).to_vec();
+    let mut key = std::mem::take(&mut c.meta_key);
+    key.clear();
+    key.extend_from_slice(items::key_of(core.cache.slabs.chunk(id)));
     let old = core.cache.peek(&key);
     let mut stale = false;
     let mut token_sent = false;
@@ -651,8 +656,9 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
         };
         // s (the stored size) only means something after a store.
         let returns: &[u8] = if live != NONE { RETURNS } else { b"bckO" };
-        reply_line(c, code, &flags, returns, &echo, &v, b"");
+        reply_line(c, code, flags, returns, &echo, &v, b"");
     }
+    c.meta_key = key;
     c.meta_line = line;
 }
 
