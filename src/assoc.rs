@@ -173,6 +173,23 @@ impl Assoc {
         false
     }
 
+    /// Grows an empty table at once to hold `n` items without expanding
+    /// (a dump about to be loaded says how many items it holds). Does
+    /// nothing with `no_hashexpand`, which fixes the size.
+    pub fn presize(&mut self, n: u64) {
+        if !self.expand_enabled || self.expanding || self.hash_items != 0 {
+            return;
+        }
+        let mut hp = self.hashpower;
+        while hp < HASHPOWER_MAX && (1u64 << hp) * 3 / 2 < n {
+            hp += 1;
+        }
+        if hp > self.hashpower {
+            self.primary = vec![NONE; 1usize << hp];
+            self.hashpower = hp;
+        }
+    }
+
     fn start_expand(&mut self) {
         let new_len = self.primary.len() * 2;
         self.old = std::mem::replace(&mut self.primary, vec![NONE; new_len]);

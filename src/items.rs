@@ -33,7 +33,7 @@ use crate::assoc::Assoc;
 use crate::hash;
 use crate::lru::Lru;
 use crate::settings::Settings;
-use crate::slabs::{read_u32, write_u32, Slabs, NONE};
+use crate::slabs::{read_u32, write_u32, Slabs, MAX_CLASSES, NONE};
 
 pub const OFF_PREV: usize = 0;
 pub const OFF_NEXT: usize = 4;
@@ -589,6 +589,62 @@ impl Cache {
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
         self.stats.curr_bytes += total as u64;
+    }
+
+    /// Links an item restored from a dump: at the tail of its LRU, since
+    /// records come hottest first, with the CAS, last-access time and
+    /// item flags it had (`extra` holds ITEM_KEY_BINARY, ITEM_FETCHED,
+    /// ITEM_ACTIVE, ITEM_STALE, ITEM_TOKEN_SENT bits). A CAS of 0 (a dump
+    /// made with -C) takes a fresh one.
+    pub fn link_restored(&mut self, id: u32, hv: u32, cas: u64, time: u32, extra: u8) {
+        let cas = if cas == 0 { self.next_cas() } else { cas };
+        self.bump_cas_floor(cas);
+        let (lid, total) = {
+            let c = self.slabs.chunk(id);
+            (self.lru_id(c), hdr_size(c) + nkey(c) + nbytes(c))
+        };
+        {
+            let c = self.slabs.chunk_mut(id);
+            let f = iflags(c);
+            set_iflags(c, f | ITEM_LINKED | extra);
+            set_time(c, time);
+            set_cas(c, cas);
+        }
+        self.assoc.insert(&mut self.slabs, id, hv);
+        self.lru.link_tail(&mut self.slabs, id, lid);
+        self.stats.curr_items += 1;
+        self.stats.total_items += 1;
+        self.stats.curr_bytes += total as u64;
+    }
+
+    /// The CAS counter (the last CAS unique handed out).
+    pub fn cas_counter(&self) -> u64 {
+        self.cas_id
+    }
+
+    /// The items of every LRU, most recently used first: the lists are
+    /// merged by last-access time, each list already running from newest
+    /// to oldest. Dead (expired, flushed) items are left out. Stops when
+    /// `f` returns false.
+    pub fn for_each_hottest_first(&self, mut f: impl FnMut(u32) -> bool) {
+        use std::collections::BinaryHeap;
+        let mut heap = BinaryHeap::new();
+        for lid in 0..=MAX_CLASSES as u8 {
+            let id = self.lru.head(lid);
+            if id != NONE {
+                heap.push((time(self.slabs.chunk(id)), lid, id));
+            }
+        }
+        while let Some((_, lid, id)) = heap.pop() {
+            let c = self.slabs.chunk(id);
+            let nx = next(c);
+            if !self.is_dead(c) && !f(id) {
+                return;
+            }
+            if nx != NONE {
+                heap.push((time(self.slabs.chunk(nx)), lid, nx));
+            }
+        }
     }
 
     /// Removes an item from the table and its LRU; frees it unless a

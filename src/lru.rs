@@ -47,6 +47,26 @@ impl Lru {
         self.sizes[l] += 1;
     }
 
+    /// Links item `id` at the tail of list `lid` (items restored from a
+    /// dump arrive hottest first).
+    pub fn link_tail(&mut self, slabs: &mut Slabs, id: u32, lid: u8) {
+        let l = lid as usize;
+        let tail = self.tails[l];
+        {
+            let c = slabs.chunk_mut(id);
+            items::set_prev(c, tail);
+            items::set_next(c, NONE);
+        }
+        if tail != NONE {
+            items::set_next(slabs.chunk_mut(tail), id);
+        }
+        self.tails[l] = id;
+        if self.heads[l] == NONE {
+            self.heads[l] = id;
+        }
+        self.sizes[l] += 1;
+    }
+
     /// Unlinks item `id` from list `lid`.
     pub fn unlink(&mut self, slabs: &mut Slabs, id: u32, lid: u8) {
         let l = lid as usize;

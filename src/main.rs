@@ -7,6 +7,8 @@
 
 mod assoc;
 mod conn;
+mod crc32c;
+mod dump;
 mod event;
 mod hash;
 mod items;
@@ -27,7 +29,7 @@ use event::{EventLoop, Interest, Timer};
 use items::Cache;
 use settings::{Action, Settings};
 use stats::Stats;
-use sys::{EX_OSERR, EX_USAGE};
+use sys::{EX_NOINPUT, EX_OSERR, EX_USAGE};
 
 /// Tokens at and above this are not connections.
 const TOKEN_LISTENER_BASE: u64 = 1 << 40;
@@ -66,6 +68,8 @@ pub struct Core {
     /// False while new connections are refused (never, yet: `-c` rejects).
     pub accepting: bool,
     pub reserved_fds: u64,
+    /// The dump file and the dump being written.
+    pub dump: dump::DumpState,
 }
 
 impl Core {
@@ -92,6 +96,7 @@ impl Server {
     fn new(
         settings: Settings,
         cache: Cache,
+        dump: dump::DumpState,
         ev: EventLoop,
         listeners: Vec<Listener>,
         sigfd: RawFd,
@@ -108,6 +113,7 @@ impl Server {
                 shutdown: None,
                 accepting: true,
                 reserved_fds: RESERVED_FDS,
+                dump,
             },
             listeners,
             sigfd,
@@ -267,9 +273,70 @@ fn setup_process(settings: &Settings) -> Result<(), i32> {
     Ok(())
 }
 
+/// Debug builds: environment knobs for tests. MEMCACHED_DEBUG_CLOCK_OFFSET
+/// starts the clock that many seconds ahead (a restart after downtime);
+/// MEMCACHED_DEBUG_DUMP_DELAY_MS makes a dump child wait before writing
+/// (so a test can act while a dump runs).
+#[cfg(feature = "debug-commands")]
+fn debug_knobs(cache: &mut Cache, dump: &mut dump::DumpState) {
+    let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    if let Some(s) = num("MEMCACHED_DEBUG_CLOCK_OFFSET") {
+        cache.clock.offset = s as i64;
+        cache.clock.tick();
+    }
+    if let Some(ms) = num("MEMCACHED_DEBUG_DUMP_DELAY_MS") {
+        dump.child_delay_ms = ms;
+    }
+}
+
+#[cfg(not(feature = "debug-commands"))]
+fn debug_knobs(_: &mut Cache, _: &mut dump::DumpState) {}
+
+/// Loads the dump file (or -e file) into the new cache. Returns the exit
+/// status if the server must not start.
+fn load_dump(
+    settings: &Settings,
+    cache: &mut Cache,
+    dump: &mut dump::DumpState,
+) -> Result<(), i32> {
+    let path = match &dump.path {
+        Some(p) => p.clone(),
+        None => return Ok(()),
+    };
+    if let Err(msg) = dump::check_dir(&path) {
+        eprintln!("{}", msg);
+        return Err(EX_USAGE);
+    }
+    match dump::load(cache, &path) {
+        Ok(report) => {
+            dump.stats.load = report;
+            // As memcached's -e: the file is good for one restart; a crash
+            // later must not bring back this old state.
+            if settings.memory_file.is_some() && report.status == dump::LoadStatus::Ok {
+                if let Err(e) = std::fs::remove_file(&path) {
+                    log::warn!("cannot remove the loaded memory file {}: {}", path, e);
+                }
+            }
+            Ok(())
+        }
+        Err(msg) => {
+            eprintln!("{}", msg);
+            Err(EX_NOINPUT)
+        }
+    }
+}
+
 /// Sets the server up and runs it; returns the exit code.
 fn run(settings: Settings) -> i32 {
+    // Before daemonizing: a relative dump path is taken from here.
+    let mut dump = dump::DumpState::new(&settings);
     if let Err(code) = setup_process(&settings) {
+        return code;
+    }
+    // The cache and its dump come back before the server listens.
+    let mut cache = Cache::new(&settings);
+    debug_knobs(&mut cache, &mut dump);
+    if let Err(code) = load_dump(&settings, &mut cache, &mut dump) {
         return code;
     }
     let listeners = match open_listeners(&settings) {
@@ -293,8 +360,7 @@ fn run(settings: Settings) -> i32 {
             return EX_OSERR;
         }
     };
-    let cache = Cache::new(&settings);
-    let mut server = Server::new(settings, cache, ev, listeners, sigfd);
+    let mut server = Server::new(settings, cache, dump, ev, listeners, sigfd);
     for (i, l) in server.listeners.iter().enumerate() {
         log::debug!(
             "<{} server listening ({})",
@@ -387,9 +453,11 @@ fn event_loop(server: &mut Server) -> i32 {
             conn::drive_machine(server, token);
         }
         server.core.cache.background_work();
-        if clock_timer.fire(event::monotonic_ms()) {
+        let now = event::monotonic_ms();
+        if clock_timer.fire(now) {
             server.core.cache.tick();
             close_idle_conns(server);
+            dump::on_timer(&mut server.core, now);
         }
         if let Some(kind) = server.core.shutdown {
             match kind {
@@ -397,6 +465,9 @@ fn event_loop(server: &mut Server) -> i32 {
                 ShutdownKind::Signal(sig) => println!("Signal handled: {}.", signal_name(sig)),
                 ShutdownKind::Command => log::info!("shutdown command received, exiting"),
                 ShutdownKind::Graceful => log::info!("graceful shutdown, exiting"),
+            }
+            if !dump::at_stop(&mut server.core, kind == ShutdownKind::Graceful) {
+                return sys::EX_IOERR;
             }
             return 0;
         }
@@ -419,7 +490,8 @@ fn handle_signals(server: &mut Server) {
         match sig {
             libc::SIGINT | libc::SIGTERM => server.core.shutdown = Some(ShutdownKind::Signal(sig)),
             libc::SIGUSR1 => server.core.shutdown = Some(ShutdownKind::Graceful),
-            libc::SIGUSR2 => log::warn!("SIGUSR2: no dump file configured"),
+            libc::SIGUSR2 => dump::request_dump(&mut server.core),
+            libc::SIGCHLD => dump::reap(&mut server.core),
             _ => {}
         }
     }
@@ -546,7 +618,8 @@ mod tests {
     fn server_with_client(settings: Settings) -> (Server, usize, RawFd) {
         let cache = Cache::new(&settings);
         let ev = EventLoop::new().unwrap();
-        let mut server = Server::new(settings, cache, ev, Vec::new(), -1);
+        let dump = dump::DumpState::new(&settings);
+        let mut server = Server::new(settings, cache, dump, ev, Vec::new(), -1);
         let mut fds = [0; 2];
         // SAFETY: fds is a valid array of two ints for socketpair to fill.
         let r = unsafe {

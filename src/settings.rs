@@ -152,6 +152,12 @@ pub struct Settings {
     pub relaxed_privileges: bool,
     /// `sock_cookie_id`.
     pub sock_cookie_id: u32,
+    /// `dump_interval`: seconds between periodic dumps to the `-F` file;
+    /// 0 (default) dumps only on SIGUSR2 and at shutdown.
+    pub dump_interval: u32,
+    /// `no_dump_on_shutdown` clears this: a graceful stop writes a last
+    /// dump to the `-F` file.
+    pub dump_on_shutdown: bool,
 
     // ---- runtime state memcached keeps in `settings` ----
     /// Items stored at or before this relative time are dead (set by
@@ -225,6 +231,8 @@ impl Default for Settings {
             read_buf_mem_limit: 0,
             relaxed_privileges: false,
             sock_cookie_id: 0,
+            dump_interval: 0,
+            dump_on_shutdown: true,
             oldest_live: 0,
         }
     }
@@ -704,10 +712,6 @@ fn apply_flags(s: &mut Settings, st: &mut ParseState, m: &getopts::Matches) -> R
         }
         s.dump_file = Some(v);
     }
-    if s.dump_file.is_some() {
-        // TODO: remove once dump.rs can load and write the file.
-        return Err("-F FILE / --dump-file: the dump file is not supported yet".to_string());
-    }
 
     if m.opt_present("X") {
         s.dump_enabled = false;
@@ -722,12 +726,10 @@ fn apply_flags(s: &mut Settings, st: &mut ParseState, m: &getopts::Matches) -> R
         s.auth_file = Some(v);
     }
     if let Some(v) = last(m, "e") {
+        if v.is_empty() {
+            return Err("-e: empty file name".to_string());
+        }
         s.memory_file = Some(v);
-        // TODO: remove if the restartable memory file is ever implemented.
-        return Err(
-            "-e FILE / --memory-file: the memory file (restartable cache) is not supported yet"
-                .to_string(),
-        );
     }
     Ok(())
 }
@@ -1013,6 +1015,17 @@ fn apply_extended(s: &mut Settings, st: &mut ParseState, arg: &str) -> Result<()
             "sock_cookie_id" => {
                 s.sock_cookie_id = number(flag, need(flag, value)?)?;
             }
+            "dump_interval" => {
+                s.dump_interval = number(flag, need(flag, value)?)?;
+            }
+            "dump_on_shutdown" => {
+                no_value(flag, value)?;
+                s.dump_on_shutdown = true;
+            }
+            "no_dump_on_shutdown" => {
+                no_value(flag, value)?;
+                s.dump_on_shutdown = false;
+            }
             n if n.starts_with("ext_") => {
                 return Err(format!(
                     "{flag}: external storage (ext_* options) is not supported"
@@ -1100,6 +1113,14 @@ fn check(s: &mut Settings, st: &ParseState) -> Result<(), String> {
             "-o temporary_ttl: needs the LRU maintainer (drop no_lru_maintainer/no_modern)"
                 .to_string(),
         );
+    }
+    if let (Some(f), Some(e)) = (&s.dump_file, &s.memory_file) {
+        return Err(format!(
+            "-F {f} and -e {e} both name a file to keep the cache in; give one of them"
+        ));
+    }
+    if s.dump_interval != 0 && s.dump_file.is_none() {
+        return Err("-o dump_interval: needs a dump file (-F FILE)".to_string());
     }
     if s.auth_file.is_some() {
         if !st.protocol_specified {
@@ -1224,6 +1245,8 @@ impl Settings {
             ("num_napi_ids", "(null)".to_string()),
             ("memory_file", or_null(&self.memory_file, "(null)")),
             ("dump_file", or_null(&self.dump_file, "")),
+            ("dump_interval", self.dump_interval.to_string()),
+            ("dump_on_shutdown", yes_no(self.dump_on_shutdown)),
         ]
     }
 }
@@ -1277,12 +1300,13 @@ fn help_text() -> String {
 -F, --disable-flush-all   refuse the flush_all command
 -F <file>, --dump-file=<file>
                           keep the cache in a dump file: load <file> at start,
-                          rewrite it on SIGUSR2 (not supported yet)
+                          rewrite it on SIGUSR2 and at shutdown
 -X, --disable-dumping     refuse stats cachedump and lru_crawler metadump
 -W, --disable-watch       refuse the watch command (live logging)
 -Y, --auth-file=<file>    (EXPERIMENTAL) require ASCII authentication with the
                           user:password lines of <file>
--e, --memory-file=<file>  not supported yet (memcached's restartable cache)
+-e, --memory-file=<file>  restartable cache: load <file> at start, write it
+                          when stopped with SIGUSR1 or "shutdown graceful"
 -Z, --enable-ssl          not supported (TLS)
 -o, --extended            extended options, comma separated; most of them can
                           be turned off with a 'no_' prefix
@@ -1338,6 +1362,9 @@ fn help_text() -> String {
    - no_chunked_items:    chunks as large as a slab page
    - sock_cookie_id:      mark (SO_MARK) set on listening sockets, for
                           firewall rules (default: 0, none)
+   - dump_interval:       seconds between dumps to the -F file (default: 0,
+                          only on SIGUSR2 and at shutdown)
+   - no_dump_on_shutdown: stop without writing a last dump to the -F file
    - relaxed_privileges, drop_privileges, no_drop_privileges,
      inline_ascii_resp, no_inline_ascii_resp: accepted, no effect
    - ext_* (external storage) and ssl_* (TLS) options are not supported
@@ -1643,11 +1670,40 @@ mod tests {
         assert_eq!(s.port, 1);
         assert!(!run("--disable-flush-all").flush_enabled);
         assert!(!run("-vF").flush_enabled);
-        // -F FILE and --dump-file=FILE: not supported yet.
-        fails_with("-F /tmp/cache.dump", "not supported yet");
-        fails_with("-F/tmp/cache.dump", "--dump-file");
-        fails_with("--dump-file=/tmp/cache.dump", "--dump-file");
+        // -F FILE and --dump-file=FILE name the dump file and leave
+        // flush_all on.
+        for args in [
+            "-F /tmp/cache.dump",
+            "-F/tmp/cache.dump",
+            "--dump-file=/tmp/cache.dump",
+        ] {
+            let s = run(args);
+            assert_eq!(s.dump_file.as_deref(), Some("/tmp/cache.dump"), "{}", args);
+            assert!(s.flush_enabled, "{}", args);
+        }
+        let s = run("-F -F /d");
+        assert!(!s.flush_enabled);
+        assert_eq!(s.dump_file.as_deref(), Some("/d"));
         fails_with("--dump-file", "--dump-file: missing value");
+        fails_with("--dump-file=", "--dump-file: empty file name");
+        let s = run("-F /d -o dump_interval=30,no_dump_on_shutdown");
+        assert_eq!((s.dump_interval, s.dump_on_shutdown), (30, false));
+        let s = run("-F /d");
+        assert_eq!((s.dump_interval, s.dump_on_shutdown), (0, true));
+        fails_with(
+            "-o dump_interval=30",
+            "-o dump_interval: needs a dump file (-F FILE)",
+        );
+        fails_with(
+            "-F /d -o dump_interval=x",
+            "dump_interval: invalid number 'x'",
+        );
+        fails_with("-F /d -o dump_interval", "dump_interval");
+        fails_with(
+            "-F /d -o no_dump_on_shutdown=1",
+            "no_dump_on_shutdown: takes no value",
+        );
+        fails_with("-F /d -e /m", "-F /d and -e /m both name a file");
         fails_with(
             "--disable-flush-all=x",
             "--disable-flush-all: takes no value",
@@ -1656,8 +1712,9 @@ mod tests {
 
     #[test]
     fn memory_file_and_unsupported_flags() {
-        fails_with("-e /tmp/mem", "-e");
-        fails_with("--memory-file=/tmp/mem", "not supported yet");
+        assert_eq!(run("-e /tmp/mem").memory_file.as_deref(), Some("/tmp/mem"));
+        assert_eq!(run("--memory-file=/m").memory_file.as_deref(), Some("/m"));
+        fails_with("--memory-file=", "-e: empty file name");
         fails_with("-S", "-S");
         fails_with("--enable-sasl", "SASL");
         fails_with("-Z", "-Z");
@@ -1951,7 +2008,10 @@ mod tests {
                 "verbosity"
             ]
         );
-        assert_eq!(names.last(), Some(&"dump_file"));
+        assert_eq!(
+            names[names.len() - 3..],
+            ["dump_file", "dump_interval", "dump_on_shutdown"]
+        );
         let get = |k: &str| {
             stats
                 .iter()

@@ -193,4 +193,5 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     ] {
         append_stat(out, name, 0);
     }
+    crate::dump::append_stats(core, out);
 }

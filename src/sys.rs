@@ -308,10 +308,16 @@ pub fn rusage() -> (u64, u64) {
 
 /// Exit status for a command-line problem (sysexits.h `EX_USAGE`).
 pub const EX_USAGE: i32 = 64;
+/// Exit status for an input file that cannot be read (sysexits.h
+/// `EX_NOINPUT`).
+pub const EX_NOINPUT: i32 = 66;
 /// Exit status for an unknown user (sysexits.h `EX_NOUSER`).
 pub const EX_NOUSER: i32 = 67;
 /// Exit status for a failed system call (sysexits.h `EX_OSERR`).
 pub const EX_OSERR: i32 = 71;
+/// Exit status when the last dump at shutdown failed (sysexits.h
+/// `EX_IOERR`).
+pub const EX_IOERR: i32 = 74;
 
 /// File descriptors kept on top of `-c` connections when raising the open
 /// file limit: stdio, listeners, epoll and signal fds, a dump child's pipe,
@@ -556,6 +562,143 @@ pub fn raise_nofile(maxconns: usize) -> Result<(), Fatal> {
         }
         Err(e) => Err(fail(e)),
     }
+}
+
+// ======================== child processes ========================
+
+/// How a child process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildExit {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// A pipe whose ends are close-on-exec; the read end is non-blocking.
+/// Returns (read end, write end).
+pub fn pipe() -> io::Result<(RawFd, RawFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    cvt!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let fl = libc::fcntl(fds[0], libc::F_GETFL);
+        libc::fcntl(fds[0], libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+    Ok((fds[0], fds[1]))
+}
+
+/// Forks. Returns the child's pid in the parent and 0 in the child.
+/// The server has one thread, so the child inherits a consistent heap.
+pub fn fork() -> io::Result<i32> {
+    // SAFETY: single-threaded process; the child only reads memory,
+    // writes a file and calls `exit_now`.
+    cvt!(unsafe { libc::fork() })
+}
+
+/// Prepares a forked child to work alone: it dies with its parent
+/// (`parent` is the pid that forked it), gets default signal handling
+/// back, and keeps only stdin/out/err and `keep` open, so it holds no
+/// client connection or listener open while it runs.
+pub fn detach_child(parent: i32, keep: RawFd) {
+    // SAFETY: plain system calls on the calling process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != parent {
+            // The parent died before the line above took effect.
+            libc::_exit(1);
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+            libc::SIGHUP,
+        ] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    close_fds_from(3, keep);
+}
+
+/// Closes every descriptor from `from` up, except `keep`.
+fn close_fds_from(from: RawFd, keep: RawFd) {
+    let ranges = [(from, keep - 1), (keep + 1, RawFd::MAX)];
+    for (lo, hi) in ranges {
+        if lo > hi {
+            continue;
+        }
+        // SAFETY: close_range only closes descriptors of this process.
+        let r = unsafe { libc::syscall(libc::SYS_close_range, lo as u32, hi as u32, 0u32) };
+        if r == 0 {
+            continue;
+        }
+        // Kernels before 5.9: close what /proc says is open.
+        let open: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+            Ok(d) => d
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect(),
+            Err(_) => continue,
+        };
+        for fd in open {
+            if fd >= lo && fd <= hi {
+                close(fd);
+            }
+        }
+    }
+}
+
+/// Ends the calling process at once, without running exit handlers or
+/// flushing the parent's buffers (for a forked child).
+pub fn exit_now(status: i32) -> ! {
+    // SAFETY: _exit never returns and touches no shared state.
+    unsafe { libc::_exit(status) }
+}
+
+/// Reaps `pid` if it has ended; None while it still runs.
+pub fn try_wait(pid: i32) -> io::Result<Option<ChildExit>> {
+    let mut status = 0;
+    // SAFETY: waitpid writes the status into a local.
+    let r = cvt!(unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) })?;
+    if r == 0 {
+        return Ok(None);
+    }
+    Ok(Some(exit_of(status)))
+}
+
+/// Waits for `pid` to end.
+pub fn wait(pid: i32) -> io::Result<ChildExit> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid writes the status into a local.
+        match cvt!(unsafe { libc::waitpid(pid, &mut status, 0) }) {
+            Ok(_) => return Ok(exit_of(status)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn exit_of(status: i32) -> ChildExit {
+    if libc::WIFSIGNALED(status) {
+        ChildExit::Signaled(libc::WTERMSIG(status))
+    } else {
+        ChildExit::Exited(libc::WEXITSTATUS(status))
+    }
+}
+
+/// Sends a signal to a process.
+pub fn kill(pid: i32, sig: i32) {
+    // SAFETY: kill has no memory effects.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// The pid of the calling process.
+pub fn getpid() -> i32 {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
 }
 
 #[cfg(test)]
