@@ -34,6 +34,10 @@ BENCH_ARGS ?=
 bench: memcached loadgen
 	python3 bench/run.py $(BENCH_ARGS)
 
+# Dump and load speed of the -F dump file (bench/README).
+bench-dump: memcached loadgen
+	python3 bench/dump.py $(BENCH_ARGS)
+
 run: memcached
 	./memcached -l 127.0.0.1 -p 11211
 
@@ -49,4 +53,4 @@ clean:
 
 FORCE:
 
-.PHONY: all test run install clean loadgen test-loadgen bench FORCE
+.PHONY: all test run install clean loadgen test-loadgen bench bench-dump FORCE
