@@ -737,7 +737,11 @@ fn load_records<R: Read>(
         cache.oldest_live = (h.flush_at - cache.clock.process_started).min(u32::MAX as i64) as u32;
     }
     cache.bump_cas_floor(h.cas);
-    cache.assoc.presize(h.items);
+    // The header's count sizes the table, but no more than the file can
+    // hold: a record takes at least RECORD_HEADER_LEN + 1 bytes.
+    cache
+        .assoc
+        .presize(h.items.min(len / (RECORD_HEADER_LEN as u64 + 1)));
     loop {
         report.bytes = reader.offset();
         let block = match reader.next_block()? {
@@ -1074,15 +1078,21 @@ fn finish_child(core: &mut Core, child: Child, exit: sys::ChildExit) {
                 sys::ChildExit::Exited(s) => format!("the dump process exited with status {}", s),
             };
             // A child that died mid-write leaves its .tmp behind.
-            let tmp = tmp_path(&path);
-            if fs::symlink_metadata(&tmp)
-                .map(|m| m.is_file())
-                .unwrap_or(false)
-            {
-                let _ = fs::remove_file(&tmp);
-            }
+            remove_tmp(&path);
             record_failure(core, duration, &why);
         }
+    }
+}
+
+/// Removes the `.tmp` a dead child left, if it is a file (never a
+/// directory or anything else someone put there).
+fn remove_tmp(path: &str) {
+    let tmp = tmp_path(path);
+    if fs::symlink_metadata(&tmp)
+        .map(|m| m.is_file())
+        .unwrap_or(false)
+    {
+        let _ = fs::remove_file(&tmp);
     }
 }
 
@@ -1116,18 +1126,28 @@ fn record_failure(core: &mut Core, duration_us: u64, why: &str) {
     );
 }
 
-/// The stop: abandons a running dump (its snapshot is older than the
-/// cache now) and writes the final one in this process, if this kind of
-/// stop asks for one. Returns false if that dump failed.
+/// The stop. If this kind of stop writes a final dump, a running dump is
+/// abandoned (its snapshot is older than the cache now) and the final one
+/// written in this process; otherwise a running dump is waited for, since
+/// it was asked for. Returns false if the final dump failed.
 pub fn at_stop(core: &mut Core, graceful: bool) -> bool {
     let d = &core.dump;
-    if d.path.is_none() || !d.on_stop || (d.on_graceful_stop_only && !graceful) {
-        return true;
-    }
+    let final_dump = d.path.is_some() && d.on_stop && (graceful || !d.on_graceful_stop_only);
     if let Some(child) = core.dump.child.take() {
-        sys::kill(child.pid, libc::SIGKILL);
-        let exit = sys::wait(child.pid).unwrap_or(sys::ChildExit::Signaled(libc::SIGKILL));
-        finish_child(core, child, exit);
+        if final_dump {
+            sys::kill(child.pid, libc::SIGKILL);
+            let _ = sys::wait(child.pid);
+            sys::close(child.report_fd);
+            remove_tmp(core.dump.path.as_deref().unwrap_or(""));
+            log::info!("running dump abandoned for the final dump");
+        } else {
+            log::info!("waiting for the running dump to finish");
+            let exit = sys::wait(child.pid).unwrap_or(sys::ChildExit::Signaled(0));
+            finish_child(core, child, exit);
+        }
+    }
+    if !final_dump {
+        return true;
     }
     core.cache.tick();
     let path = core.dump.path.clone().unwrap_or_default();
