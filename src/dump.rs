@@ -319,8 +319,11 @@ impl<R: Read> Reader<R> {
         })
     }
 
-    fn take(&mut self, n: usize, what: &str) -> Result<(), Damage> {
-        let at = self.offset;
+    /// Reads the next `n` bytes of the unit (block or trailer) that starts
+    /// at `unit`; a damage is reported at the unit's start, where the
+    /// verified part of the file ends.
+    fn take(&mut self, unit: u64, n: usize, what: &str) -> Result<(), Damage> {
+        let at = unit;
         if self.len - self.offset < n as u64 {
             return Err(Damage {
                 offset: at,
@@ -344,9 +347,9 @@ impl<R: Read> Reader<R> {
         if self.offset == self.len {
             return Err(damage("truncated: no trailer".to_string()));
         }
-        self.take(4, "a block header")?;
+        self.take(at, 4, "a block header")?;
         if self.buf[..] == TRAILER_MAGIC {
-            self.take(TRAILER_LEN - 4, "the trailer")?;
+            self.take(at, TRAILER_LEN - 4, "the trailer")?;
             let mut t = TRAILER_MAGIC.to_vec();
             t.extend_from_slice(&self.buf);
             if le32(&t, 28) != crc32c(&t[..28]) {
@@ -378,7 +381,7 @@ impl<R: Read> Reader<R> {
         if self.buf[..] != BLOCK_MAGIC {
             return Err(damage("bad block magic".to_string()));
         }
-        self.take(BLOCK_HEADER_LEN - 4, "a block header")?;
+        self.take(at, BLOCK_HEADER_LEN - 4, "a block header")?;
         let mut h = BLOCK_MAGIC.to_vec();
         h.extend_from_slice(&self.buf);
         if le32(&h, 20) != crc32c(&h[..20]) {
@@ -399,7 +402,7 @@ impl<R: Read> Reader<R> {
                 plen, nrec
             )));
         }
-        self.take(plen as usize, "a block")?;
+        self.take(at, plen as usize, "a block")?;
         if crc32c(&self.buf) != le32(&h, 16) {
             return Err(damage("block checksum mismatch".to_string()));
         }
@@ -743,10 +746,14 @@ fn load_records<R: Read>(
         .assoc
         .presize(h.items.min(len / (RECORD_HEADER_LEN as u64 + 1)));
     loop {
-        report.bytes = reader.offset();
-        let block = match reader.next_block()? {
-            Some(b) => b,
-            None => break,
+        // A damage's offset is where the verified part ends.
+        let block = match reader.next_block() {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(d) => {
+                report.bytes = d.offset;
+                return Err(d);
+            }
         };
         for rec in block {
             if flushed_meanwhile || (rec.exptime != 0 && rec.exptime <= now_unix) {
@@ -1514,6 +1521,7 @@ mod tests {
             })
         );
         assert_eq!(r.items, before);
+        assert_eq!(r.bytes, blk2 as u64);
         // An absurd length with a valid header checksum: refused before
         // any allocation.
         for (len, want) in [
@@ -1537,6 +1545,7 @@ mod tests {
         let (r, res) = load_bytes(&mut d, &bad);
         assert_eq!(res.unwrap_err().what, "1 bytes after the trailer");
         assert_eq!(r.items, 1200);
+        assert_eq!(r.bytes, b.len() as u64);
     }
 
     #[test]

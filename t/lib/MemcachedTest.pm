@@ -277,4 +277,38 @@ sub mem_get_is {
     Test::More::is($got, $expect, $msg // "get $key");
 }
 
+# ---- stats helpers ----
+
+push @EXPORT, qw(stats_of wait_stat);
+
+# Sends `stats` (or `stats <sub>`) and returns the reply as a hash of
+# name => value ({} if the connection failed).
+sub stats_of {
+    my ($sock, $sub) = @_;
+    print $sock defined $sub ? "stats $sub\r\n" : "stats\r\n";
+    my %st;
+    for my $line (split /\r\n/, read_until_end($sock)) {
+        $st{$1} = $2 if $line =~ /^STAT (\S+) (.*)\z/;
+    }
+    return \%st;
+}
+
+# Polls `stats` until the stat `name` equals `want` (a string), or until
+# `want->($value, $stats)` is true when `want` is a code ref; gives up after
+# `timeout` seconds (default 30: a deadline that only matters if the server
+# is broken). Returns the stats hash of the last reply, the one that met the
+# condition if any, so the caller asserts on a consistent snapshot.
+sub wait_stat {
+    my ($sock, $name, $want, $timeout) = @_;
+    my $deadline = time + ($timeout // 30);
+    while (1) {
+        my $st = stats_of($sock);
+        my $v = $st->{$name};
+        my $ok = ref $want eq 'CODE' ? $want->($v, $st)
+                                     : defined $v && $v eq $want;
+        return $st if $ok || time >= $deadline || !%$st;
+        usleep(20_000);
+    }
+}
+
 1;
