@@ -333,6 +333,15 @@ fn run(settings: Settings) -> i32 {
     if let Err(code) = setup_process(&settings) {
         return code;
     }
+    // Signals wait in the signalfd from here on: a SIGUSR2 or SIGTERM
+    // during a long load is handled once the loop runs, not fatal.
+    let sigfd = match sys::signal_fd() {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("failed to set up signal handling: {}", e);
+            return EX_OSERR;
+        }
+    };
     // The cache and its dump come back before the server listens.
     let mut cache = Cache::new(&settings);
     debug_knobs(&mut cache, &mut dump);
@@ -350,13 +359,6 @@ fn run(settings: Settings) -> i32 {
         Ok(e) => e,
         Err(e) => {
             eprintln!("failed to create the event loop: {}", e);
-            return EX_OSERR;
-        }
-    };
-    let sigfd = match sys::signal_fd() {
-        Ok(fd) => fd,
-        Err(e) => {
-            eprintln!("failed to set up signal handling: {}", e);
             return EX_OSERR;
         }
     };
