@@ -1,8 +1,8 @@
 //! ASCII authentication (`-Y FILE`): the file of `user:password` lines and
 //! the check of a client's credentials against it (memcached's authfile.c).
 //! The wire side, the `set` whose data block carries "user pass", is
-//! `proto_text::try_read_command_asciiauth`; `main` loads the file at
-//! start.
+//! `proto_text::try_read_command_asciiauth`; `main` loads the file at start
+//! and again on SIGHUP.
 //!
 //! The file is read as bytes, one entry per line:
 //!
@@ -15,7 +15,7 @@
 //! The user is everything before the first ':', the password everything
 //! after it up to the end of the line or a '\r'. A line with no ':' is an
 //! error, and so is an empty line (memcached refuses both). An empty file
-//! is accepted: nobody can log in.
+//! is accepted: nobody can log in until it is filled and reloaded.
 //!
 //! Every entry is kept whole. memcached 1.6.18 uses only the first 8, and
 //! cuts a line of 255 bytes or more short and ignores the rest of the file,
@@ -64,8 +64,9 @@ impl fmt::Display for LoadError {
 }
 
 impl AuthFile {
-    /// Reads and parses the file at `path`. Called at start; a failure
-    /// stops the server.
+    /// Reads and parses the file at `path`. Called at start (a failure
+    /// stops the server) and on SIGHUP (a failure keeps the entries loaded
+    /// before).
     pub fn load(path: &str) -> Result<AuthFile, LoadError> {
         let data = std::fs::read(path).map_err(LoadError::Io)?;
         AuthFile::parse(&data)

@@ -264,9 +264,9 @@ fn load_auth_file(settings: &Settings) -> Result<Option<AuthFile>, i32> {
 
 /// Process setup in memcached's order: limits while still root, then the
 /// user, then the daemon fork. The auth file is read in between: as the
-/// user the server runs as, like memcached, but before the fork, so that a
-/// bad file is reported on the terminal and in the exit status even with
-/// `-d`.
+/// user the server runs as, like memcached (so a reload on SIGHUP sees the
+/// same permissions as the start), but before the fork, so that a bad file
+/// is reported on the terminal and in the exit status even with `-d`.
 /// Returns the auth file, or the exit status on failure.
 fn setup_process(settings: &Settings) -> Result<Option<AuthFile>, i32> {
     let fatal = |f: sys::Fatal| {
@@ -445,15 +445,41 @@ fn signal_name(sig: i32) -> &'static str {
 }
 
 /// Reads pending signals: INT and TERM stop the server, USR1 stops it
-/// gracefully; the others are noted.
+/// gracefully, HUP reloads the auth file; the others are noted.
 fn handle_signals(server: &mut Server) {
     while let Ok(Some(sig)) = sys::read_signal(server.sigfd) {
         match sig {
             libc::SIGINT | libc::SIGTERM => server.core.shutdown = Some(ShutdownKind::Signal(sig)),
             libc::SIGUSR1 => server.core.shutdown = Some(ShutdownKind::Graceful),
+            libc::SIGHUP => reload_auth_file(&mut server.core),
             libc::SIGUSR2 => log::warn!("SIGUSR2: no dump file configured"),
             _ => {}
         }
+    }
+}
+
+/// SIGHUP with `-Y`: reads the auth file again, as memcached does, so
+/// users can be added or removed without a restart. Connections that have
+/// authenticated stay so. A file that cannot be used leaves the entries
+/// loaded before in force; the reason is logged (memcached says nothing).
+///
+/// This works under `-d` too, where memcached's does not: `daemonize`
+/// sets SIGHUP to be ignored, but the signal is blocked for the signalfd
+/// and the kernel never discards a blocked signal, so it still arrives here.
+fn reload_auth_file(core: &mut Core) {
+    let Some(path) = core.settings.auth_file.as_deref() else {
+        return;
+    };
+    match AuthFile::load(path) {
+        Ok(a) => {
+            log::info!("-Y {}: reloaded, {} entries", path, a.len());
+            core.auth = Some(a);
+        }
+        Err(e) => log::error!(
+            "-Y {}: not reloaded, the entries loaded before stay: {}",
+            path,
+            e
+        ),
     }
 }
 

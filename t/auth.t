@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # ASCII authentication (-Y FILE): the auth file read at start (and what a
 # bad one does), the fake `set` whose data block is "user pass", the reply
-# to every other command before it succeeds, and the auth counters. Checked against memcached 1.6.18; the is_ours() blocks
+# to every other command before it succeeds, the auth counters, and the
+# reload on SIGHUP. Checked against memcached 1.6.18; the is_ours() blocks
 # are where we differ on purpose (doc/compatibility.md).
 #
 # memcached loses replies when several requests reach an unauthenticated
@@ -12,6 +13,7 @@ use strict;
 use warnings;
 use Test::More;
 use File::Temp qw(tempdir);
+use IO::Socket::INET;
 use Time::HiRes qw(usleep time);
 use lib 't/lib';
 use MemcachedTest;
@@ -21,6 +23,26 @@ $SIG{PIPE} = 'IGNORE';
 
 my $dir = tempdir('mcauth.XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my @as_root = $< == 0 ? ('-u', 'root') : ();
+
+# A daemon started below is not our child: never leave it behind (checking
+# that the pid still names our server, with our pid file on its command
+# line).
+my $daemon_pidfile = "$dir/daemon.pid";
+my $daemon_pid;
+END {
+    if ($daemon_pid && open(my $fh, '<', "/proc/$daemon_pid/cmdline")) {
+        my $cmdline = <$fh> // '';
+        kill 'KILL', $daemon_pid if index($cmdline, $daemon_pidfile) >= 0;
+    }
+}
+
+# The contents of a file, or undef.
+sub slurp {
+    my $path = shift;
+    open(my $fh, '<', $path) or return undef;
+    local $/;
+    return <$fh>;
+}
 
 # Writes an auth file and returns its path.
 sub auth_file {
@@ -65,6 +87,20 @@ sub try_login {
     my ($server, $user, $pass) = @_;
     my $sock = $server->new_sock or return '<no connection>';
     return reply($sock, auth_req("$user $pass"));
+}
+
+# memcached reloads on its next clock tick, within a second of the signal:
+# retries a login until it gives `want` or 5 s pass.
+sub login_becomes {
+    my ($server, $user, $pass, $want) = @_;
+    my $deadline = time + 5;
+    my $got;
+    do {
+        $got = try_login($server, $user, $pass);
+        return $got if $got eq $want;
+        usleep(100_000);
+    } while (time < $deadline);
+    return $got;
 }
 
 # Starts the binary in the foreground with an auth file that should stop
@@ -343,6 +379,81 @@ if (is_ours()) {
     $s = $srv->new_sock;
     print $s "\n";
     is(scalar <$s>, "CLIENT_ERROR unauthenticated\r\n", 'a lone newline is answered at once');
+}
+
+# ---- reload on SIGHUP ----
+
+{
+    my $path = auth_file('reload', "alice:secret\n");
+    my $srv = new_memcached("-Y $path");
+    my $kept = $srv->sock;
+    is(reply($kept, auth_req('alice secret')), "STORED\r\n", 'before reload: alice');
+
+    auth_file('reload', "bob:hunter2\n");
+    kill 'HUP', $srv->pid;
+    is(login_becomes($srv, 'bob', 'hunter2', "STORED\r\n"), "STORED\r\n",
+       'SIGHUP reloads the file: bob can log in');
+    is(try_login($srv, 'alice', 'secret'), "CLIENT_ERROR authentication failure\r\n",
+       'and alice no longer');
+    is(reply($kept, "get foo\r\n"), "END\r\n",
+       'a connection that logged in before stays logged in');
+
+    auth_file('reload', "bob:hunter2\nbroken\n");
+    kill 'HUP', $srv->pid;
+    usleep(1_500_000);
+    ok($srv->is_running, 'a bad file on reload does not stop the server');
+    is(try_login($srv, 'bob', 'hunter2'), "STORED\r\n",
+       'and the entries loaded before stay');
+    if (is_ours()) {
+        like($srv->output, qr/^-Y \Q$path\E: not reloaded, the entries loaded before stay: line 2 has no ':'/m,
+             'the failed reload is logged');
+    }
+
+    unlink $path;
+    kill 'HUP', $srv->pid;
+    usleep(1_500_000);
+    is(try_login($srv, 'bob', 'hunter2'), "STORED\r\n", 'so does a missing file');
+
+    auth_file('reload', '');
+    kill 'HUP', $srv->pid;
+    is(login_becomes($srv, 'bob', 'hunter2', "CLIENT_ERROR authentication failure\r\n"),
+       "CLIENT_ERROR authentication failure\r\n", 'an empty file locks everyone out');
+}
+
+if (is_ours()) {
+    # memcached ignores SIGHUP under -d; this server reloads there too.
+    my $path = auth_file('daemon', "alice:secret\n");
+    my $port = free_port();
+    my ($status, $out) = run_binary(@as_root, '-d', '-P', $daemon_pidfile,
+                                    '-l', '127.0.0.1', '-p', $port, '-Y', $path);
+    is($status, 0, '-d with a good auth file: detaches');
+    my $deadline = time + 10;
+    usleep(20_000) until -s $daemon_pidfile || time > $deadline;
+    ($daemon_pid) = (slurp($daemon_pidfile) // '') =~ /^(\d+)\n/;
+    ok($daemon_pid, '-d: the pid file names the daemon');
+    my $login = sub {
+        my ($user, $pass) = @_;
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Proto => 'tcp',
+                                      Timeout => 5) or return '<no connection>';
+        return reply($s, auth_req("$user $pass"));
+    };
+    is($login->('alice', 'secret'), "STORED\r\n", '-d: alice logs in');
+    auth_file('daemon', "bob:hunter2\n");
+    kill 'HUP', $daemon_pid if $daemon_pid;
+    $deadline = time + 5;
+    usleep(50_000) until $login->('bob', 'hunter2') eq "STORED\r\n" || time > $deadline;
+    is($login->('bob', 'hunter2'), "STORED\r\n", '-d: SIGHUP reloads the file');
+    is($login->('alice', 'secret'), "CLIENT_ERROR authentication failure\r\n",
+       '-d: and the old entry is gone');
+    kill 'TERM', $daemon_pid if $daemon_pid;
+}
+
+{
+    my $srv = new_memcached('');
+    kill 'HUP', $srv->pid;
+    usleep(300_000);
+    ok($srv->is_running, 'SIGHUP without -Y changes nothing');
+    like(reply($srv->sock, "version\r\n"), qr/^VERSION /, 'and the server serves');
 }
 
 done_testing();
