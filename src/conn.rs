@@ -162,7 +162,8 @@ pub struct Conn {
 
     /// Item being filled in Nread (NONE otherwise).
     pub item: u32,
-    /// Value bytes still to read into `item`.
+    /// Value bytes still to read into `item`. Before authentication (`-Y`),
+    /// the length of the credentials block awaited, 0 when none is.
     pub rlbytes: usize,
     /// Value offset the next byte goes to.
     pub ritem_off: usize,
@@ -195,7 +196,8 @@ pub struct Conn {
     pub nreqs: i64,
     /// Server time of the last command (idle_timeout).
     pub last_cmd_time: u32,
-    /// The connection has authenticated (or needs not).
+    /// The connection has authenticated, or needs not (no `-Y`). Until it
+    /// is true, commands go through `proto_text::try_read_command_asciiauth`.
     pub authenticated: bool,
     /// The first byte was seen (protocol negotiation is done).
     pub negotiated: bool,
@@ -590,6 +592,9 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
             c.set_state(ConnState::Closing);
             return true;
         }
+    }
+    if !c.authenticated {
+        return proto_text::try_read_command_asciiauth(c, core);
     }
     let data = &c.rbuf[c.rcurr..c.rcurr + c.rbytes];
     let el = match memchr::memchr(b'\n', data) {

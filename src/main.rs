@@ -3,9 +3,11 @@
 //!
 //! One process, one thread: `main` builds a single `Server` and passes it
 //! down by `&mut`. Startup order follows memcached's main(): settings ->
-//! logger -> process limits and identity -> slabs/assoc -> bind -> loop.
+//! logger -> process limits and identity -> auth file -> slabs/assoc ->
+//! bind -> loop.
 
 mod assoc;
+mod auth;
 mod conn;
 mod crc32c;
 mod dump;
@@ -24,6 +26,7 @@ use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::unix::io::RawFd;
 
+use auth::{AuthFile, LoadError};
 use conn::{BufPool, Conn, ConnState, Transport};
 use event::{EventLoop, Interest, Timer};
 use items::Cache;
@@ -56,6 +59,9 @@ pub enum ShutdownKind {
 /// from the table while commands use the rest.
 pub struct Core {
     pub settings: Settings,
+    /// The `-Y` credentials; None without `-Y`, when every connection
+    /// starts authenticated.
+    pub auth: Option<AuthFile>,
     pub cache: Cache,
     pub stats: Stats,
     pub ev: EventLoop,
@@ -95,6 +101,7 @@ pub struct Server {
 impl Server {
     fn new(
         settings: Settings,
+        auth: Option<AuthFile>,
         cache: Cache,
         dump: dump::DumpState,
         ev: EventLoop,
@@ -105,6 +112,7 @@ impl Server {
             conns: slab::Slab::with_capacity(64),
             core: Core {
                 settings,
+                auth,
                 cache,
                 stats: Stats::default(),
                 ev,
@@ -141,12 +149,8 @@ fn init_logger(verbose: u8) {
 }
 
 /// Refuses settings whose feature is parsed but not served yet: starting
-/// anyway would silently leave a client unauthenticated (`-Y`) or a UDP
-/// client unanswered (`-U`).
+/// anyway would silently leave a UDP client unanswered (`-U`).
 fn refuse_unserved(s: &Settings) -> Result<(), String> {
-    if s.auth_file.is_some() {
-        return Err("-Y / --auth-file: authentication is not supported yet".to_string());
-    }
     if s.udpport != 0 {
         return Err(format!(
             "-U {}: UDP is not supported yet (use -U 0)",
@@ -242,9 +246,35 @@ fn main() {
     std::process::exit(run(settings));
 }
 
+/// Reads the `-Y` file, if any. A file that cannot be read stops the
+/// start with EX_OSERR, one that is not `user:password` lines with
+/// EX_USAGE; the message names the file and the line.
+fn load_auth_file(settings: &Settings) -> Result<Option<AuthFile>, i32> {
+    let Some(path) = settings.auth_file.as_deref() else {
+        return Ok(None);
+    };
+    match AuthFile::load(path) {
+        Ok(a) => {
+            log::info!("-Y {}: {} entries", path, a.len());
+            Ok(Some(a))
+        }
+        Err(e) => {
+            eprintln!("-Y {}: {}", path, e);
+            Err(match e {
+                LoadError::Io(_) => EX_OSERR,
+                LoadError::Malformed { .. } => EX_USAGE,
+            })
+        }
+    }
+}
+
 /// Process setup in memcached's order: limits while still root, then the
-/// user, then the daemon fork. Returns the exit status on failure.
-fn setup_process(settings: &Settings) -> Result<(), i32> {
+/// user, then the daemon fork. The auth file is read in between: as the
+/// user the server runs as, like memcached (so a reload on SIGHUP sees the
+/// same permissions as the start), but before the fork, so that a bad file
+/// is reported on the terminal and in the exit status even with `-d`.
+/// Returns the auth file, or the exit status on failure.
+fn setup_process(settings: &Settings) -> Result<Option<AuthFile>, i32> {
     let fatal = |f: sys::Fatal| {
         eprintln!("{}", f.msg);
         f.status
@@ -254,6 +284,7 @@ fn setup_process(settings: &Settings) -> Result<(), i32> {
     }
     sys::raise_nofile(settings.maxconns).map_err(fatal)?;
     sys::drop_privileges(settings.username.as_deref()).map_err(fatal)?;
+    let auth = load_auth_file(settings)?;
     if settings.daemonize {
         if let Err(e) = sys::daemonize(settings.maxcore, settings.verbose > 0) {
             eprintln!("failed to daemon() in order to daemonize: {}", e);
@@ -270,7 +301,7 @@ fn setup_process(settings: &Settings) -> Result<(), i32> {
             eprintln!("warning: -k invalid, mlockall() failed: {}", e);
         }
     }
-    Ok(())
+    Ok(auth)
 }
 
 /// Debug builds: environment knobs for tests. MEMCACHED_DEBUG_CLOCK_OFFSET
@@ -330,9 +361,10 @@ fn load_dump(
 fn run(settings: Settings) -> i32 {
     // Before daemonizing: a relative dump path is taken from here.
     let mut dump = dump::DumpState::new(&settings);
-    if let Err(code) = setup_process(&settings) {
-        return code;
-    }
+    let auth = match setup_process(&settings) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     // Signals wait in the signalfd from here on: a SIGUSR2 or SIGTERM
     // during a long load is handled once the loop runs, not fatal.
     let sigfd = match sys::signal_fd() {
@@ -362,7 +394,7 @@ fn run(settings: Settings) -> i32 {
             return EX_OSERR;
         }
     };
-    let mut server = Server::new(settings, cache, dump, ev, listeners, sigfd);
+    let mut server = Server::new(settings, auth, cache, dump, ev, listeners, sigfd);
     for (i, l) in server.listeners.iter().enumerate() {
         log::debug!(
             "<{} server listening ({})",
@@ -486,16 +518,42 @@ fn signal_name(sig: i32) -> &'static str {
 }
 
 /// Reads pending signals: INT and TERM stop the server, USR1 stops it
-/// gracefully; the others are noted.
+/// gracefully, HUP reloads the auth file; the others are noted.
 fn handle_signals(server: &mut Server) {
     while let Ok(Some(sig)) = sys::read_signal(server.sigfd) {
         match sig {
             libc::SIGINT | libc::SIGTERM => server.core.shutdown = Some(ShutdownKind::Signal(sig)),
             libc::SIGUSR1 => server.core.shutdown = Some(ShutdownKind::Graceful),
+            libc::SIGHUP => reload_auth_file(&mut server.core),
             libc::SIGUSR2 => dump::request_dump(&mut server.core),
             libc::SIGCHLD => dump::reap(&mut server.core),
             _ => {}
         }
+    }
+}
+
+/// SIGHUP with `-Y`: reads the auth file again, as memcached does, so
+/// users can be added or removed without a restart. Connections that have
+/// authenticated stay so. A file that cannot be used leaves the entries
+/// loaded before in force; the reason is logged (memcached says nothing).
+///
+/// This works under `-d` too, where memcached's does not: `daemonize`
+/// sets SIGHUP to be ignored, but the signal is blocked for the signalfd
+/// and the kernel never discards a blocked signal, so it still arrives here.
+fn reload_auth_file(core: &mut Core) {
+    let Some(path) = core.settings.auth_file.as_deref() else {
+        return;
+    };
+    match AuthFile::load(path) {
+        Ok(a) => {
+            log::info!("-Y {}: reloaded, {} entries", path, a.len());
+            core.auth = Some(a);
+        }
+        Err(e) => log::error!(
+            "-Y {}: not reloaded, the entries loaded before stay: {}",
+            path,
+            e
+        ),
     }
 }
 
@@ -538,7 +596,9 @@ fn accept_conns(server: &mut Server, i: usize) {
         let entry = server.conns.vacant_entry();
         let token = entry.key();
         let now = core.cache.clock.current_time;
-        entry.insert(Conn::new(fd, token, transport, now));
+        let conn = entry.insert(Conn::new(fd, token, transport, now));
+        // With -Y a client must authenticate before anything else.
+        conn.authenticated = core.auth.is_none();
         if let Err(e) = core.ev.add(fd, token as u64, Interest::Read) {
             log::warn!("failed to watch new connection: {}", e);
             server.conns.remove(token);
@@ -618,10 +678,20 @@ mod tests {
     /// A server with no listeners and one connection on a socketpair; the
     /// test holds the other end.
     fn server_with_client(settings: Settings) -> (Server, usize, RawFd) {
+        server_with_auth_client(settings, None)
+    }
+
+    /// The same with `-Y` credentials: the connection starts
+    /// unauthenticated when `auth` is given.
+    fn server_with_auth_client(
+        settings: Settings,
+        auth: Option<AuthFile>,
+    ) -> (Server, usize, RawFd) {
         let cache = Cache::new(&settings);
         let ev = EventLoop::new().unwrap();
+        let authenticated = auth.is_none();
         let dump = dump::DumpState::new(&settings);
-        let mut server = Server::new(settings, cache, dump, ev, Vec::new(), -1);
+        let mut server = Server::new(settings, auth, cache, dump, ev, Vec::new(), -1);
         let mut fds = [0; 2];
         // SAFETY: fds is a valid array of two ints for socketpair to fill.
         let r = unsafe {
@@ -637,6 +707,7 @@ mod tests {
             .conns
             .insert(Conn::new(fds[0], 0, Transport::Unix, 1));
         server.conns[token].token = token;
+        server.conns[token].authenticated = authenticated;
         server
             .core
             .ev
@@ -669,7 +740,13 @@ mod tests {
     /// Runs `script` twice on fresh servers, once a byte per read and once
     /// all at once; both must answer exactly `expect`.
     fn assert_same_reply_bytewise(script: &[u8], expect: &[u8]) {
-        let (mut server, token, peer) = server_with_client(Settings::default());
+        assert_same_reply_bytewise_auth(script, expect, None);
+    }
+
+    /// The same, on servers started with the auth file `auth` (`-Y`).
+    fn assert_same_reply_bytewise_auth(script: &[u8], expect: &[u8], auth: Option<&[u8]>) {
+        let auth_file = || auth.map(|a| AuthFile::parse(a).unwrap());
+        let (mut server, token, peer) = server_with_auth_client(Settings::default(), auth_file());
         let mut got = Vec::new();
         for b in script {
             send(peer, std::slice::from_ref(b));
@@ -681,7 +758,7 @@ mod tests {
             String::from_utf8_lossy(expect),
             "byte by byte"
         );
-        let (mut server, token, peer) = server_with_client(Settings::default());
+        let (mut server, token, peer) = server_with_auth_client(Settings::default(), auth_file());
         send(peer, script);
         conn::drive_machine(&mut server, token);
         assert_eq!(
@@ -718,6 +795,43 @@ ms Zm9v 2 b\r\nzz\r\nmg Zm9v b k v\r\nmg foo zz\r\nmn\r\n";
 VA 1\r\n7\r\nHD\r\nVA 3 c4 X W\r\nbar\r\nHD Z X\r\nME n exp=-1 la=0 cas=3 fetch=no cls=1 size=43\r\n\
 HD\r\nVA 2 kZm9v b\r\nzz\r\nCLIENT_ERROR invalid flag\r\nMN\r\n";
         assert_same_reply_bytewise(script, expect);
+    }
+
+    /// Authentication (`-Y`) fed one byte at a time: the command line and
+    /// the credentials block may arrive in pieces; every request before the
+    /// successful one gets its own reply, and the commands after it are
+    /// served normally.
+    #[test]
+    fn auth_fed_one_byte_at_a_time() {
+        let script: &[u8] = b"get a\r\nset a 0 0 12\r\nalice wrong!\r\nset a 0 0 5\r\nalice\r\n\
+set a 0 0 12\r\nalice secretXX\r\nmn\r\nset a 0 0 12\r\nalice secret\r\nget a\r\nmn\r\n";
+        let expect: &[u8] = b"CLIENT_ERROR unauthenticated\r\n\
+CLIENT_ERROR authentication failure\r\nCLIENT_ERROR bad authentication token format\r\n\
+CLIENT_ERROR bad command line termination\r\nCLIENT_ERROR unauthenticated\r\n\
+CLIENT_ERROR unauthenticated\r\nSTORED\r\nEND\r\nMN\r\n";
+        assert_same_reply_bytewise_auth(script, expect, Some(b"alice:secret\n"));
+    }
+
+    /// The auth counters: a failure counts in both, a success in
+    /// auth_cmds only, malformed attempts and other commands in neither.
+    #[test]
+    fn auth_counters() {
+        let auth = AuthFile::parse(b"alice:secret\n").unwrap();
+        let (mut server, token, peer) = server_with_auth_client(Settings::default(), Some(auth));
+        send(
+            peer,
+            b"version\r\nset a 0 0 3\r\nabc\r\nset a 0 0 3\r\nabc\n\nset a 0 0 7\r\nalice x\r\n\
+set a 0 0 12\r\nalice secret\r\n",
+        );
+        conn::drive_machine(&mut server, token);
+        assert_eq!(
+            recv_all(peer),
+            b"CLIENT_ERROR unauthenticated\r\nCLIENT_ERROR bad authentication token format\r\n\
+CLIENT_ERROR bad command line termination\r\nCLIENT_ERROR authentication failure\r\nSTORED\r\n"
+        );
+        assert_eq!(server.core.stats.auth_cmds, 2);
+        assert_eq!(server.core.stats.auth_errors, 1);
+        assert!(server.conns[token].authenticated);
     }
 
     /// With -R 1 a pipelined batch is served one command per turn; the

@@ -5,8 +5,14 @@
 //! A command line arrives without its "\r\n". Storage commands leave the
 //! connection in Nread with an allocated item; `complete_nread` stores it
 //! once the value and its "\r\n" have been read.
+//!
+//! With `-Y`, a connection reads its first commands through
+//! `try_read_command_asciiauth` instead, until a `set` carries a user and
+//! password the auth file knows.
 
-use crate::conn::{Conn, ConnState, OutPiece, COPY_MAX, OUT_HIGH_WATER};
+use crate::conn::{
+    Conn, ConnState, OutPiece, COPY_MAX, LINE_MAX_NON_GET, OUT_HIGH_WATER, READ_SIZE,
+};
 use crate::items::{self, AllocError, DeltaResult, StoreCmd, StoreItemType, KEY_MAX_LENGTH};
 use crate::slabs::NONE;
 use crate::stats::append_stat;
@@ -138,6 +144,135 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         #[cfg(feature = "debug-commands")]
         b"debugtime" if n == 2 => process_debugtime(c, core, toks),
         _ => c.out_string("ERROR"),
+    }
+}
+
+/// Reads the commands of a connection that has not authenticated yet
+/// (`-Y`), straight from its read buffer (memcached's
+/// try_read_command_asciiauth). Returns false when more bytes are needed.
+///
+/// The only command is a `set` of at least five tokens whose data block is
+/// "user pass\r\n"; key, flags and exptime are ignored, and after the
+/// first two tokens of the block anything more is ignored too. Replies:
+/// `STORED` (authenticated from now on), `CLIENT_ERROR authentication
+/// failure`, `CLIENT_ERROR bad authentication token format` (fewer than two
+/// tokens), `CLIENT_ERROR bad command line termination` (the block does not
+/// end in "\r\n"), and `CLIENT_ERROR unauthenticated` for every other line.
+/// Only the first two count in `auth_cmds` (and a failure in
+/// `auth_errors`). The connection stays open after any of them; it is
+/// closed for a line of over 2048 bytes without a newline (a long `get`
+/// included, unlike after authentication), or for a block that would not
+/// fit memcached's 16 KiB read buffer.
+///
+/// `c.rlbytes`, unused until a value is read, holds the length of the
+/// block (with its "\r\n") while the block is awaited, 0 otherwise.
+pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
+    if c.rlbytes == 0 {
+        let data = &c.rbuf[c.rcurr..c.rcurr + c.rbytes];
+        let el = match memchr::memchr(b'\n', data) {
+            Some(i) => i,
+            None => {
+                if c.rbytes > LINE_MAX_NON_GET {
+                    log::info!("{}: command line too long, closing", c.fd);
+                    c.set_state(ConnState::Closing);
+                    return true;
+                }
+                return false;
+            }
+        };
+        let mut end = el;
+        if end > 0 && data[end - 1] == b'\r' {
+            end -= 1;
+        }
+        if let Some(z) = memchr::memchr(0, &data[..end]) {
+            end = z;
+        }
+        let line = &data[..end];
+        let mut toks: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
+        let n = tokenize(line, &mut toks);
+        // The length is read as memcached's safe_strtoul: a 64-bit number
+        // kept to 32 bits.
+        let size = if n >= 5 && toks[0] == b"set" {
+            items::parse_u64_c(toks[4]).map(|v| v as u32)
+        } else {
+            None
+        };
+        c.rcurr += el + 1;
+        c.rbytes -= el + 1;
+        c.nreqs -= 1;
+        c.last_cmd_time = core.cache.clock.current_time;
+        if c.wbuf.capacity() == 0 {
+            c.wbuf = core.pool.take_wbuf();
+        }
+        c.set_state(ConnState::NewCmd);
+        let Some(size) = size else {
+            c.out_string("CLIENT_ERROR unauthenticated");
+            return true;
+        };
+        let need = size as usize + 2;
+        if need > READ_SIZE {
+            log::info!("{}: authentication data too long, closing", c.fd);
+            c.set_state(ConnState::Closing);
+            return true;
+        }
+        c.rlbytes = need;
+    }
+    if c.rbytes < c.rlbytes {
+        return false;
+    }
+    let block = &c.rbuf[c.rcurr..c.rcurr + c.rlbytes];
+    let verdict = auth_verdict(core, block);
+    c.rcurr += c.rlbytes;
+    c.rbytes -= c.rlbytes;
+    c.rlbytes = 0;
+    if c.wbuf.capacity() == 0 {
+        c.wbuf = core.pool.take_wbuf();
+    }
+    c.set_state(ConnState::NewCmd);
+    match verdict {
+        AuthVerdict::BadTermination => c.out_string("CLIENT_ERROR bad command line termination"),
+        AuthVerdict::BadFormat => c.out_string("CLIENT_ERROR bad authentication token format"),
+        AuthVerdict::Failure => {
+            log::debug!("<{} authentication failed", c.fd);
+            core.stats.auth_cmds += 1;
+            core.stats.auth_errors += 1;
+            c.out_string("CLIENT_ERROR authentication failure");
+        }
+        AuthVerdict::Success => {
+            log::debug!("<{} authenticated", c.fd);
+            core.stats.auth_cmds += 1;
+            c.authenticated = true;
+            c.out_string("STORED");
+        }
+    }
+    true
+}
+
+/// What an authentication data block comes to.
+enum AuthVerdict {
+    BadTermination,
+    BadFormat,
+    Failure,
+    Success,
+}
+
+/// Checks a data block "user pass\r\n" against the auth file.
+fn auth_verdict(core: &Core, block: &[u8]) -> AuthVerdict {
+    let Some(payload) = block.strip_suffix(b"\r\n") else {
+        return AuthVerdict::BadTermination;
+    };
+    // A C string in memcached: a NUL ends it.
+    let payload = match memchr::memchr(0, payload) {
+        Some(z) => &payload[..z],
+        None => payload,
+    };
+    let mut toks: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
+    if tokenize(payload, &mut toks) < 2 {
+        return AuthVerdict::BadFormat;
+    }
+    match &core.auth {
+        Some(a) if a.check(toks[0], toks[1]) => AuthVerdict::Success,
+        _ => AuthVerdict::Failure,
     }
 }
 

@@ -1195,7 +1195,11 @@ impl Settings {
                 .to_string(),
             ),
             ("auth_enabled_sasl", yes_no(false)),
-            ("auth_enabled_ascii", yes_no(self.auth_file.is_some())),
+            // memcached shows the file's name, or "no".
+            (
+                "auth_enabled_ascii",
+                self.auth_file.clone().unwrap_or_else(|| "no".to_string()),
+            ),
             ("item_size_max", self.item_size_max.to_string()),
             ("maxconns_fast", yes_no(self.maxconns_fast)),
             ("hashpower_init", self.hashpower_init.to_string()),
