@@ -328,6 +328,26 @@ impl Conn {
     pub fn has_output(&self) -> bool {
         self.out_pos < self.out.len()
     }
+
+    /// Marks the next `n` queued bytes as sent (`n` <= out_bytes).
+    #[inline]
+    pub fn output_sent(&mut self, mut n: usize) {
+        self.out_bytes -= n;
+        while n > 0 {
+            let plen = match self.out[self.out_pos] {
+                OutPiece::Buf { start, end } => end - start,
+                OutPiece::Item { len, .. } => len,
+            } - self.out_off;
+            if n >= plen {
+                n -= plen;
+                self.out_pos += 1;
+                self.out_off = 0;
+            } else {
+                self.out_off += n;
+                n = 0;
+            }
+        }
+    }
 }
 
 /// What try_read_network found (memcached's try_read_result).
@@ -784,23 +804,9 @@ fn transmit(c: &mut Conn, core: &mut Core) -> TransmitResult {
     }
     let v: &[libc::iovec] = if big.is_empty() { &iov[..n] } else { &big[..] };
     match crate::sys::writev(c.fd, v) {
-        Ok(mut written) => {
+        Ok(written) => {
             core.stats.bytes_written += written as u64;
-            c.out_bytes -= written;
-            while written > 0 {
-                let plen = match c.out[c.out_pos] {
-                    OutPiece::Buf { start, end } => end - start,
-                    OutPiece::Item { len, .. } => len,
-                } - c.out_off;
-                if written >= plen {
-                    written -= plen;
-                    c.out_pos += 1;
-                    c.out_off = 0;
-                } else {
-                    c.out_off += written;
-                    written = 0;
-                }
-            }
+            c.output_sent(written);
             if c.has_output() {
                 TransmitResult::Incomplete
             } else {
