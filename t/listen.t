@@ -127,8 +127,7 @@ SKIP: {
     }
 }
 
-# UDP is off by default. (-U <port> is refused until UDP is served; see
-# t/options.t.)
+# UDP is off by default.
 {
     my $server = new_memcached('');
     is(answers_version($server->sock), 1, 'default: TCP answers');

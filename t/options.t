@@ -88,7 +88,7 @@ my @bad = (
     [['-Y', '/tmp/auth', '-U', '11211'], qr/\A-Y: /],
     # Parsed, but refused until the server serves them.
     [['-Y', '/tmp/auth'],             qr/\A-Y \/ --auth-file: authentication is not supported yet/],
-    [['-U', '11211'],                 qr/\A-U 11211: UDP is not supported yet \(use -U 0\)/],
+    [['-U', '70000'],                 qr/\A-U: /],
 );
 
 for my $case (@bad) {
