@@ -11,15 +11,20 @@
 //!
 //! Read and write buffers come from a shared pool and go back to it when a
 //! connection has nothing buffered, so idle connections cost little memory.
+//!
+//! A UDP socket is a connection too (`Transport::Udp`, see udp.rs): the
+//! same states run its commands, but it reads whole datagrams, frames its
+//! output into datagrams at transmit time, and is never closed. The
+//! places where the two differ are the few `Transport::Udp` branches below.
 
 use std::io;
 use std::os::unix::io::RawFd;
 
 use crate::event::Interest;
-use crate::items::StoreCmd;
+use crate::items::{Cache, StoreCmd};
 use crate::settings::Protocol;
 use crate::slabs::NONE;
-use crate::{proto_text, Core, Server};
+use crate::{proto_text, udp, Core, Server};
 
 /// The states of a connection (memcached's enum conn_states).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +57,9 @@ pub enum ConnState {
 pub enum Transport {
     Tcp,
     Unix,
+    /// A UDP socket itself (`-U`): one connection serves every sender,
+    /// one datagram at a time.
+    Udp,
 }
 
 /// One piece of queued output.
@@ -207,6 +215,9 @@ pub struct Conn {
     pub meta_key: Vec<u8>,
     /// An `ms` line's key and flags, kept for its reply.
     pub meta_line: Vec<u8>,
+    /// The datagram being answered (Some exactly when the transport is
+    /// Udp; boxed so TCP connections do not carry its address).
+    pub udp: Option<Box<udp::UdpState>>,
 }
 
 impl Conn {
@@ -244,6 +255,7 @@ impl Conn {
             nread_meta: false,
             meta_key: Vec::new(),
             meta_line: Vec::new(),
+            udp: None,
         }
     }
 
@@ -330,17 +342,72 @@ impl Conn {
     pub fn has_output(&self) -> bool {
         self.out_pos < self.out.len()
     }
+
+    /// Marks the next `n` queued bytes as sent (`n` <= out_bytes).
+    #[inline]
+    pub fn output_sent(&mut self, mut n: usize) {
+        self.out_bytes -= n;
+        while n > 0 {
+            let plen = match self.out[self.out_pos] {
+                OutPiece::Buf { start, end } => end - start,
+                OutPiece::Item { len, .. } => len,
+            } - self.out_off;
+            if n >= plen {
+                n -= plen;
+                self.out_pos += 1;
+                self.out_off = 0;
+            } else {
+                self.out_off += n;
+                n = 0;
+            }
+        }
+    }
+
+    /// Copies queued output, from the next byte to send, into `dst`
+    /// without consuming it; returns the bytes copied (all of `dst` unless
+    /// less is queued). The UDP path builds its datagrams with this.
+    pub fn peek_output(&self, cache: &Cache, dst: &mut [u8]) -> usize {
+        let mut n = 0;
+        let mut skip = self.out_off;
+        for piece in &self.out[self.out_pos..] {
+            if n == dst.len() {
+                break;
+            }
+            match *piece {
+                OutPiece::Buf { start, end } => {
+                    let src = &self.wbuf[start + skip..end];
+                    let k = src.len().min(dst.len() - n);
+                    dst[n..n + k].copy_from_slice(&src[..k]);
+                    n += k;
+                }
+                OutPiece::Item { id, off, len } => {
+                    // A chunked value may span chunks: copy run by run.
+                    let mut o = off + skip;
+                    let endo = off + len;
+                    while o < endo && n < dst.len() {
+                        let seg = cache.value_segment(id, o);
+                        let k = seg.len().min(endo - o).min(dst.len() - n);
+                        dst[n..n + k].copy_from_slice(&seg[..k]);
+                        n += k;
+                        o += k;
+                    }
+                }
+            }
+            skip = 0;
+        }
+        n
+    }
 }
 
 /// What try_read_network found (memcached's try_read_result).
-enum ReadResult {
+pub(crate) enum ReadResult {
     DataReceived,
     NoDataReceived,
     Error,
 }
 
 /// What transmit did (memcached's transmit_result).
-enum TransmitResult {
+pub(crate) enum TransmitResult {
     Complete,
     Incomplete,
     SoftError,
@@ -366,8 +433,10 @@ pub fn drive_machine(server: &mut Server, token: usize) {
                 if c.nreqs <= 0 && c.rbytes > 0 {
                     // Yield so other connections get their turn (after
                     // sending what this turn produced); come back on the
-                    // next loop iteration even if no byte arrives.
-                    if c.has_output() {
+                    // next loop iteration even if no byte arrives. A UDP
+                    // reply waits for the end of its datagram: it leaves
+                    // as one message.
+                    if c.has_output() && c.transport != Transport::Udp {
                         c.write_and_go = ConnState::NewCmd;
                         c.set_state(ConnState::Mwrite);
                         continue;
@@ -378,7 +447,7 @@ pub fn drive_machine(server: &mut Server, token: usize) {
                     continue;
                 }
                 c.noreply = false;
-                if c.rbytes > 0 && c.out_bytes < OUT_HIGH_WATER {
+                if c.rbytes > 0 && (c.out_bytes < OUT_HIGH_WATER || c.transport == Transport::Udp) {
                     c.set_state(ConnState::ParseCmd);
                 } else if c.has_output() {
                     c.write_and_go = if c.rbytes > 0 {
@@ -403,6 +472,16 @@ pub fn drive_machine(server: &mut Server, token: usize) {
                 }
             }
             ConnState::Waiting => {
+                if c.transport == Transport::Udp {
+                    // The datagram is done with (what is left of it is
+                    // an incomplete command); read the next one while
+                    // the turn lasts.
+                    udp::end_datagram(c);
+                    set_interest(core, c, Interest::Read);
+                    c.set_state(ConnState::Read);
+                    stop = c.nreqs <= 0;
+                    continue;
+                }
                 if c.rbytes == 0 {
                     give_back_rbuf(c, core);
                 }
@@ -410,14 +489,24 @@ pub fn drive_machine(server: &mut Server, token: usize) {
                 c.set_state(ConnState::Read);
                 stop = true;
             }
-            ConnState::Read => match try_read_network(c, core) {
-                ReadResult::DataReceived => {
-                    prefetch_batch(c, core);
-                    c.set_state(ConnState::ParseCmd)
+            ConnState::Read => {
+                let res = if c.transport == Transport::Udp {
+                    udp::try_read(c, core)
+                } else {
+                    try_read_network(c, core)
+                };
+                match res {
+                    ReadResult::DataReceived => {
+                        prefetch_batch(c, core);
+                        c.set_state(ConnState::ParseCmd)
+                    }
+                    // A UDP socket with nothing to read (or a turn spent
+                    // on dropped datagrams) waits in Read, as registered.
+                    ReadResult::NoDataReceived if c.transport == Transport::Udp => stop = true,
+                    ReadResult::NoDataReceived => c.set_state(ConnState::Waiting),
+                    ReadResult::Error => c.set_state(ConnState::Closing),
                 }
-                ReadResult::NoDataReceived => c.set_state(ConnState::Waiting),
-                ReadResult::Error => c.set_state(ConnState::Closing),
-            },
+            }
             ConnState::Nread => {
                 if c.rlbytes == 0 && c.crlf_got == 2 {
                     if c.nread_meta {
@@ -432,6 +521,8 @@ pub fn drive_machine(server: &mut Server, token: usize) {
                 }
                 match read_value(c, core) {
                     Ok(true) => {}
+                    // The datagram ended inside the value.
+                    Ok(false) if c.transport == Transport::Udp => udp::cut_short(c, core),
                     Ok(false) => {
                         set_interest(core, c, Interest::Read);
                         stop = true;
@@ -451,6 +542,11 @@ pub fn drive_machine(server: &mut Server, token: usize) {
                     c.rbytes -= k;
                     continue;
                 }
+                if c.transport == Transport::Udp {
+                    // The datagram ended inside the value being dropped.
+                    udp::cut_short(c, core);
+                    continue;
+                }
                 // Nothing buffered: read (into the read buffer) and drop.
                 match try_read_network(c, core) {
                     ReadResult::DataReceived => {}
@@ -461,20 +557,33 @@ pub fn drive_machine(server: &mut Server, token: usize) {
                     ReadResult::Error => c.set_state(ConnState::Closing),
                 }
             }
-            ConnState::Mwrite => match transmit(c, core) {
-                TransmitResult::Complete => {
-                    release_output(c, core);
-                    let next = c.write_and_go;
-                    c.set_state(next);
+            ConnState::Mwrite => {
+                let res = if c.transport == Transport::Udp {
+                    udp::transmit(c, core)
+                } else {
+                    transmit(c, core)
+                };
+                match res {
+                    TransmitResult::Complete => {
+                        release_output(c, core);
+                        let next = c.write_and_go;
+                        c.set_state(next);
+                    }
+                    TransmitResult::Incomplete => {}
+                    TransmitResult::SoftError => {
+                        set_interest(core, c, Interest::Write);
+                        stop = true;
+                    }
+                    TransmitResult::HardError => c.set_state(ConnState::Closing),
                 }
-                TransmitResult::Incomplete => {}
-                TransmitResult::SoftError => {
-                    set_interest(core, c, Interest::Write);
-                    stop = true;
-                }
-                TransmitResult::HardError => c.set_state(ConnState::Closing),
-            },
+            }
             ConnState::Closing => {
+                if c.transport == Transport::Udp {
+                    // A UDP socket is never closed: what would close a
+                    // TCP connection drops the datagram instead.
+                    udp::drop_request(c, core);
+                    continue;
+                }
                 stop = true;
             }
         }
@@ -706,6 +815,10 @@ fn read_value(c: &mut Conn, core: &mut Core) -> io::Result<bool> {
             }
             return Ok(moved);
         }
+        if c.transport == Transport::Udp {
+            // A value never continues past its datagram.
+            return Ok(false);
+        }
         let seg = core.cache.value_segment_mut(c.item, c.ritem_off);
         let k = seg.len().min(c.rlbytes);
         return match crate::sys::read(c.fd, &mut seg[..k]) {
@@ -730,6 +843,9 @@ fn read_value(c: &mut Conn, core: &mut Core) -> io::Result<bool> {
             c.rbytes -= 1;
         }
         return Ok(true);
+    }
+    if c.transport == Transport::Udp {
+        return Ok(false);
     }
     match try_read_network(c, core) {
         ReadResult::DataReceived => Ok(true),
@@ -789,23 +905,9 @@ fn transmit(c: &mut Conn, core: &mut Core) -> TransmitResult {
     }
     let v: &[libc::iovec] = if big.is_empty() { &iov[..n] } else { &big[..] };
     match crate::sys::writev(c.fd, v) {
-        Ok(mut written) => {
+        Ok(written) => {
             core.stats.bytes_written += written as u64;
-            c.out_bytes -= written;
-            while written > 0 {
-                let plen = match c.out[c.out_pos] {
-                    OutPiece::Buf { start, end } => end - start,
-                    OutPiece::Item { len, .. } => len,
-                } - c.out_off;
-                if written >= plen {
-                    written -= plen;
-                    c.out_pos += 1;
-                    c.out_off = 0;
-                } else {
-                    c.out_off += written;
-                    written = 0;
-                }
-            }
+            c.output_sent(written);
             if c.has_output() {
                 TransmitResult::Incomplete
             } else {
@@ -823,7 +925,7 @@ fn transmit(c: &mut Conn, core: &mut Core) -> TransmitResult {
 
 /// After a complete write: unpin items, reset the queue, give the write
 /// buffer back to the pool.
-fn release_output(c: &mut Conn, core: &mut Core) {
+pub(crate) fn release_output(c: &mut Conn, core: &mut Core) {
     for id in c.pinned.drain(..) {
         core.cache.unpin(id);
     }

@@ -21,6 +21,7 @@ mod settings;
 mod slabs;
 mod stats;
 mod sys;
+mod udp;
 
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -148,18 +149,6 @@ fn init_logger(verbose: u8) {
     log::set_max_level(level_filter(verbose));
 }
 
-/// Refuses settings whose feature is parsed but not served yet: starting
-/// anyway would silently leave a UDP client unanswered (`-U`).
-fn refuse_unserved(s: &Settings) -> Result<(), String> {
-    if s.udpport != 0 {
-        return Err(format!(
-            "-U {}: UDP is not supported yet (use -U 0)",
-            s.udpport
-        ));
-    }
-    Ok(())
-}
-
 /// Parses one `-l` entry: an address, optionally with `:port` (IPv6 in
 /// brackets when a port is given).
 fn listen_addr(spec: &str, default_port: u16) -> Result<SocketAddr, String> {
@@ -185,8 +174,44 @@ fn listen_addr(spec: &str, default_port: u16) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("-l {}: cannot resolve this address", spec))
 }
 
-/// Opens every listener the settings ask for.
-fn open_listeners(settings: &Settings) -> Result<Vec<Listener>, String> {
+/// The addresses to bind for `port`: each `-l` entry, or the IPv4 and IPv6
+/// wildcards. A port given in a `-l` entry wins over `port`, for TCP and
+/// UDP alike, as in memcached.
+fn listen_addrs(settings: &Settings, port: u16) -> Result<Vec<SocketAddr>, String> {
+    if settings.inter.is_empty() {
+        return Ok(vec![
+            SocketAddr::new(IpAddr::from([0u8; 4]), port),
+            SocketAddr::new(IpAddr::from([0u16; 8]), port),
+        ]);
+    }
+    settings
+        .inter
+        .iter()
+        .map(|s| listen_addr(s, port))
+        .collect()
+}
+
+/// Binds a socket of `kind` (SOCK_STREAM, listening, or SOCK_DGRAM) to
+/// each address. `what` names the transport in the error.
+fn bind_all(settings: &Settings, port: u16, kind: i32, what: &str) -> Result<Vec<RawFd>, String> {
+    let any_given = settings.inter.is_empty();
+    let mut fds = Vec::new();
+    for a in listen_addrs(settings, port)? {
+        match sys::inet_listen(&a, kind, settings.backlog) {
+            Ok(fd) => fds.push(fd),
+            // The wildcard IPv6 address may be missing on hosts without
+            // IPv6; memcached carries on with what it could bind.
+            Err(e) if any_given && a.is_ipv6() && e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {}
+            Err(e) => return Err(format!("failed to listen on {} port {}: {}", what, a, e)),
+        }
+    }
+    Ok(fds)
+}
+
+/// Opens every socket the settings ask for: the listeners (a unix socket,
+/// or TCP on `-p`) and the UDP sockets on `-U`, which share the `-l`
+/// addresses. `-s` turns TCP and UDP off, as in memcached.
+fn open_listeners(settings: &Settings) -> Result<(Vec<Listener>, Vec<RawFd>), String> {
     let mut out = Vec::new();
     if let Some(path) = &settings.socketpath {
         let fd = sys::unix_listen(path, settings.access, settings.backlog)
@@ -195,37 +220,47 @@ fn open_listeners(settings: &Settings) -> Result<Vec<Listener>, String> {
             fd,
             transport: Transport::Unix,
         });
-        return Ok(out);
+        return Ok((out, Vec::new()));
     }
-    if settings.port == 0 {
-        return Ok(out);
-    }
-    let addrs: Vec<SocketAddr> = if settings.inter.is_empty() {
-        vec![
-            SocketAddr::new(IpAddr::from([0u8; 4]), settings.port),
-            SocketAddr::new(IpAddr::from([0u16; 8]), settings.port),
-        ]
-    } else {
-        settings
-            .inter
-            .iter()
-            .map(|s| listen_addr(s, settings.port))
-            .collect::<Result<_, _>>()?
-    };
-    let any_given = settings.inter.is_empty();
-    for a in addrs {
-        match sys::inet_listen(&a, libc::SOCK_STREAM, settings.backlog) {
-            Ok(fd) => out.push(Listener {
+    if settings.port != 0 {
+        for fd in bind_all(settings, settings.port, libc::SOCK_STREAM, "TCP")? {
+            out.push(Listener {
                 fd,
                 transport: Transport::Tcp,
-            }),
-            // The wildcard IPv6 address may be missing on hosts without
-            // IPv6; memcached carries on with what it could bind.
-            Err(e) if any_given && a.is_ipv6() && e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {}
-            Err(e) => return Err(format!("failed to listen on TCP port {}: {}", a, e)),
+            });
         }
     }
-    Ok(out)
+    let udp = if settings.udpport != 0 {
+        bind_all(settings, settings.udpport, libc::SOCK_DGRAM, "UDP")?
+    } else {
+        Vec::new()
+    };
+    Ok((out, udp))
+}
+
+/// Makes each UDP socket a connection of the loop: a UDP socket is served
+/// like a client, not accepted from. They do not count as client
+/// connections (`curr_connections`, `-c`).
+fn add_udp_conns(server: &mut Server, fds: Vec<RawFd>) -> Result<(), String> {
+    for fd in fds {
+        match sys::maximize_sndbuf(fd) {
+            Ok((before, after)) => log::debug!("<{} send buffer was {}, now {}", fd, before, after),
+            Err(e) => log::warn!("<{} could not raise the send buffer: {}", fd, e),
+        }
+        let entry = server.conns.vacant_entry();
+        let token = entry.key();
+        let now = server.core.cache.clock.current_time;
+        entry.insert(udp::new_conn(fd, token, now));
+        server
+            .core
+            .ev
+            .add(fd, token as u64, Interest::Read)
+            .map_err(|e| format!("failed to watch a UDP socket: {}", e))?;
+        log::debug!("<{} server listening (udp)", fd);
+    }
+    let structs = server.conns.len() as u64;
+    server.core.stats.conn_structs = server.core.stats.conn_structs.max(structs);
+    Ok(())
 }
 
 fn main() {
@@ -238,10 +273,6 @@ fn main() {
             std::process::exit(EX_USAGE);
         }
     };
-    if let Err(msg) = refuse_unserved(&settings) {
-        eprintln!("{}", msg);
-        std::process::exit(EX_USAGE);
-    }
     init_logger(settings.verbose);
     std::process::exit(run(settings));
 }
@@ -380,7 +411,7 @@ fn run(settings: Settings) -> i32 {
     if let Err(code) = load_dump(&settings, &mut cache, &mut dump) {
         return code;
     }
-    let listeners = match open_listeners(&settings) {
+    let (listeners, udp_fds) = match open_listeners(&settings) {
         Ok(l) => l,
         Err(msg) => {
             eprintln!("{}", msg);
@@ -413,6 +444,10 @@ fn run(settings: Settings) -> i32 {
             eprintln!("failed to watch a listener: {}", e);
             return EX_OSERR;
         }
+    }
+    if let Err(msg) = add_udp_conns(&mut server, udp_fds) {
+        eprintln!("{}", msg);
+        return EX_OSERR;
     }
     if let Err(e) = server.core.ev.add(sigfd, TOKEN_SIGNAL, Interest::Read) {
         eprintln!("failed to watch signals: {}", e);
@@ -646,7 +681,8 @@ pub fn set_accepting(server: &mut Server, on: bool) {
     }
 }
 
-/// Closes connections idle for longer than `idle_timeout`.
+/// Closes client connections idle for longer than `idle_timeout` (a UDP
+/// socket is not a client).
 fn close_idle_conns(server: &mut Server) {
     let timeout = server.core.settings.idle_timeout;
     if timeout == 0 {
@@ -657,10 +693,12 @@ fn close_idle_conns(server: &mut Server) {
         .conns
         .iter()
         .filter(|(_, c)| {
-            matches!(
-                c.state,
-                ConnState::Read | ConnState::Waiting | ConnState::NewCmd
-            ) && now.saturating_sub(c.last_cmd_time) > timeout
+            c.transport != Transport::Udp
+                && matches!(
+                    c.state,
+                    ConnState::Read | ConnState::Waiting | ConnState::NewCmd
+                )
+                && now.saturating_sub(c.last_cmd_time) > timeout
         })
         .map(|(k, _)| k)
         .collect();

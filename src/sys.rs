@@ -2,11 +2,12 @@
 //! lives here, each with a `// SAFETY:` note, so the rest of the server
 //! deals in `io::Result`s and plain values.
 //!
-//! Three parts: sockets (listen, accept, read, writev), signals (the
-//! signalfd the event loop watches), and the process: becoming a daemon,
-//! the pid file, dropping root, locking memory, resource limits. epoll
-//! itself is in event.rs. `WouldBlock` and `Interrupted` come back as
-//! errors of those kinds; callers treat them as states.
+//! Three parts: sockets (listen, accept, read, writev; datagrams with
+//! their sender's address), signals (the signalfd the event loop watches),
+//! and the process: becoming a daemon, the pid file, dropping root,
+//! locking memory, resource limits. epoll itself is in event.rs.
+//! `WouldBlock` and `Interrupted` come back as errors of those kinds;
+//! callers treat them as states.
 //!
 //! `main` calls these in memcached's order, because some need root and
 //! some must come before others:
@@ -219,6 +220,97 @@ pub fn writev(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
     // SAFETY: every iovec points into memory the caller keeps alive and
     // unmodified for the duration of the call; count fits IOV_MAX.
     cvt!(unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as libc::c_int) }).map(|n| n as usize)
+}
+
+/// The address a datagram came from, kept in the kernel's own form so a
+/// reply goes back to exactly that address (IPv4 or IPv6, scope included)
+/// without a round trip through `SocketAddr`.
+#[derive(Clone, Copy)]
+pub struct PeerAddr {
+    ss: libc::sockaddr_storage,
+    /// Bytes of `ss` in use; 0 before any datagram was received.
+    len: libc::socklen_t,
+}
+
+impl PeerAddr {
+    /// No address yet.
+    pub fn none() -> PeerAddr {
+        PeerAddr {
+            // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+            ss: unsafe { std::mem::zeroed() },
+            len: 0,
+        }
+    }
+}
+
+/// Receives one datagram into `buf` and records its sender in `from`.
+/// Returns the datagram's length (a datagram longer than `buf` is cut to
+/// it; callers size `buf` for the largest datagram UDP can carry).
+pub fn recv_from(fd: RawFd, buf: &mut [u8], from: &mut PeerAddr) -> io::Result<usize> {
+    from.len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: buf is a live writable slice of the given length; `from.ss`
+    // is a sockaddr_storage and `from.len` its size, as recvfrom expects.
+    let r = cvt!(unsafe {
+        libc::recvfrom(
+            fd,
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+            0,
+            &mut from.ss as *mut _ as *mut libc::sockaddr,
+            &mut from.len,
+        )
+    });
+    if r.is_err() {
+        from.len = 0;
+    }
+    r.map(|n| n as usize)
+}
+
+/// Sends `buf` as one datagram to `to`. Returns the bytes sent.
+pub fn send_to(fd: RawFd, buf: &[u8], to: &PeerAddr) -> io::Result<usize> {
+    // SAFETY: buf is a live slice; `to.ss` holds a sockaddr of `to.len`
+    // bytes filled by recvfrom or sockaddr_of.
+    cvt!(unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr() as *const libc::c_void,
+            buf.len(),
+            0,
+            &to.ss as *const _ as *const libc::sockaddr,
+            to.len,
+        )
+    })
+    .map(|n| n as usize)
+}
+
+fn getsockopt_int(fd: RawFd, level: i32, name: i32) -> io::Result<i32> {
+    let mut val: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: passes a pointer to a live i32 and its exact size.
+    cvt!(unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            &mut val as *mut i32 as *mut libc::c_void,
+            &mut len,
+        )
+    })?;
+    Ok(val)
+}
+
+/// Asks for the largest send buffer the system allows on a UDP socket, so
+/// a reply of many datagrams rarely finds the buffer full (memcached does
+/// the same). Linux quietly caps the request at `net.core.wmem_max`.
+/// Returns the buffer size before and after.
+pub fn maximize_sndbuf(fd: RawFd) -> io::Result<(i32, i32)> {
+    const SNDBUF_WANTED: i32 = 256 * 1024 * 1024;
+    let before = getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF)?;
+    if before < SNDBUF_WANTED {
+        setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, SNDBUF_WANTED)?;
+    }
+    let after = getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF)?;
+    Ok((before, after))
 }
 
 /// Closes a descriptor, ignoring errors (nothing useful can be done).

@@ -1,11 +1,12 @@
 #!/usr/bin/perl
 # -l <addr>[,<addr>...] picks the interfaces, -p 0 turns TCP off, and UDP
-# is off unless -U asks for it.
+# is off unless -U asks for it; UDP binds the same -l addresses as TCP.
 use strict;
 use warnings;
 use Test::More;
 use IO::Socket::INET;
 use IO::Socket::IP;
+use IO::Select;
 use POSIX ();
 use Time::HiRes qw(usleep time);
 use lib 't/lib';
@@ -127,12 +128,88 @@ SKIP: {
     }
 }
 
-# UDP is off by default. (-U <port> is refused until UDP is served; see
-# t/options.t.)
+# UDP is off by default.
 {
     my $server = new_memcached('');
     is(answers_version($server->sock), 1, 'default: TCP answers');
     is(listeners_of($server->pid)->{udp}, 0, 'default: no UDP socket (-U is off)');
+}
+
+# A `version` request over UDP from a socket of the given family: true if
+# the reply comes back with the request id.
+sub udp_version {
+    my ($peer, $port) = @_;
+    my $u = IO::Socket::IP->new(PeerHost => $peer, PeerPort => $port, Proto => 'udp')
+        or return "no socket: $!";
+    $u->send(pack('nnnn', 0x4242, 0, 1, 0) . "version\r\n");
+    return 'no reply' unless IO::Select->new($u)->can_read(10);
+    my $buf;
+    $u->recv($buf, 65536);
+    return $buf =~ /\A\x42\x42\0\0\0\x01\0\0VERSION \S+\r\n\z/ ? 1 : 'bad reply';
+}
+
+# -U with -l: one UDP socket per -l address.
+{
+    my $server = new_memcached('-l 127.0.0.1', udp => 1);
+    is(listeners_of($server->pid)->{udp}, 1, '-U -l 127.0.0.1: one UDP socket');
+    is(udp_version('127.0.0.1', $server->udpport), 1, '-U -l 127.0.0.1: answers over UDP');
+}
+
+# -U without -l: the IPv4 and IPv6 wildcards, like TCP.
+{
+    my $server = new_memcached('', udp => 1);
+    is(listeners_of($server->pid)->{udp}, $have_ipv6 ? 2 : 1,
+       '-U without -l: UDP on the IPv4 and IPv6 wildcards');
+    is(udp_version('127.0.0.1', $server->udpport), 1, '-U without -l: answers over IPv4');
+    SKIP: {
+        skip 'no ::1', 1 unless $have_ipv6;
+        is(udp_version('::1', $server->udpport), 1, '-U without -l: answers over IPv6');
+    }
+}
+
+# A port in a -l entry wins over -p and -U, for both (memcached's rule).
+{
+    my ($tport, $uport, $lport) = (free_port(), free_port('udp'), free_port());
+    my $server = new_memcached(['-l', "127.0.0.1:$lport", '-U', $uport], no_port => 1,
+                               port => $lport);
+    is(answers_version($server->sock), 1, "-l 127.0.0.1:PORT: TCP on that port");
+    is(udp_version('127.0.0.1', $lport), 1, "-l 127.0.0.1:PORT -U other: UDP on the -l port too");
+}
+
+# -s turns UDP off as it does TCP; stats settings still shows the -U port.
+{
+    my $server = new_memcached('', unix => 1, udp => 1);
+    is(answers_version($server->sock), 1, '-s with -U: the unix socket answers');
+    is(listeners_of($server->pid)->{udp}, 0, '-s with -U: no UDP socket');
+    print {$server->sock} "stats settings\r\n";
+    my ($udpport) = read_until_end($server->sock) =~ /^STAT udpport (\d+)\r$/m;
+    is($udpport, $server->udpport, '-s with -U: stats settings shows udpport as given');
+}
+
+# -p 0 with -U: UDP only.
+{
+    my $uport = free_port('udp');
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDOUT, '>', '/dev/null');
+        open(STDERR, '>', '/dev/null');
+        exec(server_binary(), '-p', '0', '-U', $uport, '-l', '127.0.0.1',
+             ($< == 0 ? ('-u', 'root') : ())) or POSIX::_exit(127);
+    }
+    my $ok = 'no reply';
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        $ok = udp_version('127.0.0.1', $uport);
+        last if $ok eq '1';
+        usleep(50_000);
+    }
+    is($ok, 1, '-p 0 -U PORT: answers over UDP');
+    my $l = listeners_of($pid);
+    is($l->{tcp}, 0, '-p 0 -U PORT: no TCP listener');
+    is($l->{udp}, 1, '-p 0 -U PORT: one UDP socket');
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
 }
 
 done_testing();

@@ -87,8 +87,7 @@ my @bad = (
     [['-S'],                          qr/\A-S /],
     [['-Z'],                          qr/\A-Z /],
     [['-Y', '/tmp/auth', '-U', '11211'], qr/\A-Y: /],
-    # Parsed, but refused until the server serves it.
-    [['-U', '11211'],                 qr/\A-U 11211: UDP is not supported yet \(use -U 0\)/],
+    [['-U', '70000'],                 qr/\A-U: /],
 );
 
 for my $case (@bad) {

@@ -77,14 +77,15 @@ sub run_binary {
 
 # Starts a server with extra arguments (a string split on spaces, or an
 # array ref). Options: udp => 1 also opens a UDP port; unix => 1 listens on a
-# unix socket instead of TCP; no_port => 1 passes no -p (caller gives one).
+# unix socket instead of TCP; no_port => 1 passes no -p (the caller's
+# arguments pick the port, and port => N tells the helper which it is).
 sub new_memcached {
     my ($args, %opt) = @_;
     my @args = ref $args ? @$args : split(' ', $args // '');
     my $bin = server_binary();
     die "no server binary at $bin (run make)" unless -x $bin;
     for my $attempt (1 .. 5) {
-        my ($port, $udpport, $path) = (0, 0, undef);
+        my ($port, $udpport, $path) = ($opt{port} // 0, 0, undef);
         my @full = @args;
         if ($opt{unix}) {
             $path = "/tmp/mctest.$$.$attempt." . int(rand(1e6)) . ".sock";
