@@ -21,6 +21,7 @@ use POSIX ();
 use Time::HiRes qw(usleep time);
 use lib 't/lib';
 use MemcachedTest;
+use DumpFile;
 
 require_debug_binary();
 
@@ -36,19 +37,6 @@ my $BLOCK_HDR   = 24;
 my $RECORD_HDR  = 32;
 my $TRAILER_LEN = 32;
 my $PAYLOAD_MAX = 32 + 250 + 2**30;    # the largest payload a reader accepts
-
-my @CRC_TABLE = map {
-    my $c = $_;
-    $c = $c & 1 ? ($c >> 1) ^ 0x82F63B78 : $c >> 1 for 1 .. 8;
-    $c;
-} 0 .. 255;
-
-# CRC-32C (Castagnoli, reflected, init and final xor 0xFFFFFFFF).
-sub crc32c {
-    my $crc = 0xFFFFFFFF;
-    $crc = ($crc >> 8) ^ $CRC_TABLE[($crc ^ $_) & 0xFF] for unpack('C*', $_[0]);
-    return $crc ^ 0xFFFFFFFF;
-}
 
 is(sprintf('%08X', crc32c('123456789')), 'E3069283', 'crc32c("123456789") is the check value');
 
@@ -144,21 +132,6 @@ sub flip {
 }
 
 # ---- files ----
-
-sub slurp {
-    my $path = shift;
-    open(my $fh, '<:raw', $path) or return undef;
-    local $/;
-    my $c = <$fh>;
-    return $c // '';
-}
-
-sub spew {
-    my ($path, $bytes) = @_;
-    open(my $fh, '>:raw', $path) or die "$path: $!";
-    print $fh $bytes;
-    close $fh or die "$path: $!";
-}
 
 my $case_no = 0;
 

@@ -16,6 +16,7 @@ use File::Path qw(make_path remove_tree);
 use Time::HiRes qw(usleep time);
 use lib 't/lib';
 use MemcachedTest;
+use DumpFile;
 
 require_debug_binary();
 
@@ -27,21 +28,6 @@ END { local $?; remove_tree($top) if $top && -d $top; }
 # A dump child that waits this long is still waiting when the test is done
 # with it: every case below ends it (kill) or stops its server.
 my $LONG_DELAY_MS = 600_000;
-
-sub slurp {
-    my $path = shift;
-    open(my $fh, '<:raw', $path) or return undef;
-    local $/;
-    my $c = <$fh>;
-    return $c // '';
-}
-
-sub spew {
-    my ($path, $bytes) = @_;
-    open(my $fh, '>:raw', $path) or die "$path: $!";
-    print $fh $bytes;
-    close $fh or die "$path: $!";
-}
 
 my $case_no = 0;
 

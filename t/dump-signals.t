@@ -19,6 +19,7 @@ use Errno qw(EAGAIN EWOULDBLOCK);
 use Time::HiRes qw(time usleep);
 use lib 't/lib';
 use MemcachedTest;
+use DumpFile;
 
 require_debug_binary();
 
@@ -36,14 +37,6 @@ sub new_delayed {
     my ($ms, $args) = @_;
     local $ENV{MEMCACHED_DEBUG_DUMP_DELAY_MS} = $ms;
     return new_memcached($args);
-}
-
-sub slurp {
-    my $path = shift;
-    open(my $fh, '<:raw', $path) or return undef;
-    local $/;
-    my $data = <$fh>;
-    return $data // '';
 }
 
 # The pids whose parent is `pid` (the dump child of a server).
@@ -92,17 +85,6 @@ sub read_or_eof {
 }
 
 # CRC-32C (Castagnoli, reflected), as doc/dump-format.md defines it.
-my @crc_table = map {
-    my $c = $_;
-    $c = $c & 1 ? ($c >> 1) ^ 0x82F63B78 : $c >> 1 for 1 .. 8;
-    $c;
-} 0 .. 255;
-sub crc32c {
-    my $crc = 0xFFFFFFFF;
-    $crc = $crc_table[($crc ^ $_) & 0xFF] ^ ($crc >> 8) for unpack('C*', shift);
-    return $crc ^ 0xFFFFFFFF;
-}
-
 # Parses a dump file into its header, blocks and records; dies on anything
 # it does not expect (the caller catches that).
 sub parse_dump {
