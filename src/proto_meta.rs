@@ -587,7 +587,9 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     let old = core.cache.peek(&key);
     let mut stale = false;
     let mut token_sent = false;
-    if req_cas != 0 {
+    // A CAS turns a set or replace into a cas store (an add stays an add,
+    // append and prepend check it below), as memcached's ms does.
+    if req_cas != 0 && matches!(cmd, StoreCmd::Set | StoreCmd::Replace) {
         if old != NONE && m.invalidate && req_cas < items::cas(core.cache.slabs.chunk(old)) {
             // Invalidation: an older CAS still stores, marked stale, with
             // the old TTL; whoever won the recache keeps that right.
@@ -597,7 +599,7 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
             let exp = items::exptime(oc);
             items::set_exptime(core.cache.slabs.chunk_mut(id), exp);
             req_cas = 0;
-        } else if matches!(cmd, StoreCmd::Set | StoreCmd::Replace | StoreCmd::Add) {
+        } else {
             cmd = StoreCmd::Cas;
         }
     }
