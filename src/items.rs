@@ -300,6 +300,12 @@ pub struct ItemStats {
     pub expired_unfetched: u64,
     pub get_expired: u64,
     pub get_flushed: u64,
+    /// CAS stores that found no item (`cas_misses`).
+    pub cas_misses: u64,
+    /// Request counters per class (`stats slabs`); the protocol layer bumps
+    /// most of them, the store and arithmetic here bump the CAS and
+    /// incr/decr ones, as memcached's do_store_item and do_add_delta do.
+    pub slab_stats: crate::stats::SlabStats,
 }
 
 /// Everything the cache owns: memory, table, LRUs, clock and CAS counter.
@@ -339,6 +345,14 @@ impl Cache {
             oldest_live: 0,
             oldest_cas: 0,
         }
+    }
+
+    /// The class an item counts in for the per-class statistics and keeps
+    /// its LRU place in (memcached's ITEM_clsid): its chunk's class, or the
+    /// largest class for a chunked item.
+    #[inline]
+    pub fn item_clsid(&self, id: u32) -> u8 {
+        self.lru_id(self.slabs.chunk(id))
     }
 
     #[inline]
@@ -814,14 +828,16 @@ impl Cache {
         set_exptime(self.slabs.chunk_mut(id), exptime);
     }
 
-    /// Deletes a key; true if it was there.
-    pub fn delete(&mut self, key: &[u8]) -> bool {
+    /// Deletes a key. Returns the class the deleted item counted in
+    /// (`item_clsid`), or None if the key was not there.
+    pub fn delete(&mut self, key: &[u8]) -> Option<u8> {
         let (id, hv) = self.peek_hv(key);
         if id == NONE {
-            return false;
+            return None;
         }
+        let cls = self.item_clsid(id);
         self.unlink_hv(id, hv);
-        true
+        Some(cls)
     }
 
     /// Stores a fully written, unlinked item according to `cmd`; `req_cas`
@@ -877,13 +893,20 @@ impl Cache {
                     StoreItemType::Stored
                 }
             }
+            // The CAS counters count here, in the class of the item the
+            // store would replace, as memcached's do_store_item does.
             StoreCmd::Cas => {
                 if old == NONE {
+                    self.stats.cas_misses += 1;
                     StoreItemType::NotFound
                 } else if req_cas != 0 && cas(self.slabs.chunk(old)) == req_cas {
+                    let cls = self.item_clsid(old);
+                    self.stats.slab_stats[cls].cas_hits += 1;
                     self.replace_hv(old, id, hv, new_cas);
                     StoreItemType::Stored
                 } else {
+                    let cls = self.item_clsid(old);
+                    self.stats.slab_stats[cls].cas_badval += 1;
                     StoreItemType::Exists
                 }
             }
@@ -1078,6 +1101,14 @@ impl Cache {
         } else {
             value.saturating_sub(delta)
         };
+        // Counted in the class of the item as it was (memcached's
+        // do_add_delta); misses are the protocol layer's to count.
+        let cls = self.item_clsid(id);
+        if incr {
+            self.stats.slab_stats[cls].incr_hits += 1;
+        } else {
+            self.stats.slab_stats[cls].decr_hits += 1;
+        }
         let mut buf = itoa_u64(value);
         let digits = buf.len();
         if digits <= n && !pinned {
@@ -1227,6 +1258,14 @@ mod tests {
         id
     }
 
+    impl Cache {
+        /// incr, decr, cas hits and cas bad values of a class.
+        fn slab_stats_of(&self, cls: u8) -> (u64, u64, u64, u64) {
+            let s = &self.stats.slab_stats[cls];
+            (s.incr_hits, s.decr_hits, s.cas_hits, s.cas_badval)
+        }
+    }
+
     fn value(c: &Cache, id: u32) -> Vec<u8> {
         let mut v = Vec::new();
         c.value_to_vec(id, &mut v);
@@ -1258,7 +1297,7 @@ mod tests {
         assert_ne!(id, NONE);
         assert_eq!(value(&c, id), b"bar");
         assert_eq!(cas(c.slabs.chunk(id)), 1);
-        assert!(c.delete(b"foo"));
+        assert_eq!(c.delete(b"foo"), Some(1));
         assert_eq!(c.get(b"foo"), NONE);
         assert_eq!(c.stats.curr_items, 0);
     }
@@ -1279,7 +1318,7 @@ mod tests {
                 i
             );
         }
-        assert!(c.delete(b"key3"));
+        assert!(c.delete(b"key3").is_some());
         for i in 25..60 {
             put(&mut c, format!("key{}", i).as_bytes(), b"v");
         }
@@ -1305,7 +1344,7 @@ mod tests {
         let id = c.get(b"big");
         assert_ne!(iflags(c.slabs.chunk(id)) & ITEM_CHUNKED, 0);
         assert_eq!(value(&c, id), val);
-        assert!(c.delete(b"big"));
+        assert_eq!(c.delete(b"big"), Some(c.slabs.largest));
     }
 
     #[test]
@@ -1323,6 +1362,38 @@ mod tests {
         assert_eq!(c.add_delta(b"m", false, 5), DeltaResult::Ok(0));
         put(&mut c, b"x", b"abc");
         assert_eq!(c.add_delta(b"x", true, 1), DeltaResult::NonNumeric);
+    }
+
+    #[test]
+    fn store_and_arithmetic_count_per_class() {
+        let mut c = cache();
+        put(&mut c, b"n", b"10");
+        let big = vec![b'1'; 200];
+        put(&mut c, b"b", &big);
+        let (n, b) = (c.peek(b"n"), c.peek(b"b"));
+        let (nc, bc) = (c.item_clsid(n), c.item_clsid(b));
+        assert_ne!(nc, bc);
+        assert_eq!(c.add_delta(b"n", true, 1), DeltaResult::Ok(11));
+        assert_eq!(c.add_delta(b"n", false, 1), DeltaResult::Ok(10));
+        assert_eq!(c.add_delta(b"zz", true, 1), DeltaResult::NotFound);
+        assert_eq!(c.slab_stats_of(nc), (1, 1, 0, 0));
+        // A cas store counts in the class of the item it replaces.
+        let cas_b = cas(c.slabs.chunk(b));
+        let id = c.alloc(b"b", 0, 0, 1).unwrap();
+        assert_eq!(
+            c.store(id, StoreCmd::Cas, cas_b + 1).0,
+            StoreItemType::Exists
+        );
+        c.free_unlinked(id);
+        let id = c.alloc(b"b", 0, 0, 1).unwrap();
+        assert_eq!(c.store(id, StoreCmd::Cas, cas_b).0, StoreItemType::Stored);
+        let id = c.alloc(b"zz", 0, 0, 1).unwrap();
+        assert_eq!(c.store(id, StoreCmd::Cas, 1).0, StoreItemType::NotFound);
+        c.free_unlinked(id);
+        assert_eq!(c.slab_stats_of(bc), (0, 0, 1, 1));
+        assert_eq!(c.stats.cas_misses, 1);
+        let total = c.stats.slab_stats.total();
+        assert_eq!((total.cas_hits, total.cas_badval), (1, 1));
     }
 
     #[test]

@@ -225,11 +225,12 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
             }
             continue;
         }
+        let cls = core.cache.item_clsid(id);
         if touch {
             core.cache.touch(id, exptime);
-            core.stats.touch_hits += 1;
+            core.cache.stats.slab_stats[cls].touch_hits += 1;
         } else {
-            core.stats.get_hits += 1;
+            core.cache.stats.slab_stats[cls].get_hits += 1;
         }
         log::debug!(">{} sending key {}", c.fd, String::from_utf8_lossy(key));
         emit_value(c, core, id, key, return_cas);
@@ -307,23 +308,17 @@ pub fn complete_nread(c: &mut Conn, core: &mut Core) {
     let id = c.item;
     c.item = NONE;
     c.set_state(ConnState::NewCmd);
-    core.stats.set_cmds += 1;
+    let cls = core.cache.item_clsid(id);
+    core.cache.stats.slab_stats[cls].set_cmds += 1;
     if &c.crlf != b"\r\n" {
         core.cache.free_unlinked(id);
         c.out_string("CLIENT_ERROR bad data chunk");
         return;
     }
+    // The store counts cas hits, misses and bad values.
     let (ret, _cas) = core.cache.store(id, c.nread_cmd, c.req_cas);
     // Unless it was linked, the item read off the wire is done with.
     core.cache.free_unlinked(id);
-    if c.nread_cmd == StoreCmd::Cas {
-        match ret {
-            StoreItemType::Stored => core.stats.cas_hits += 1,
-            StoreItemType::Exists => core.stats.cas_badval += 1,
-            StoreItemType::NotFound => core.stats.cas_misses += 1,
-            _ => {}
-        }
-    }
     c.out_string(match ret {
         StoreItemType::Stored => "STORED",
         StoreItemType::NotStored => "NOT_STORED",
@@ -350,12 +345,8 @@ fn process_arithmetic(c: &mut Conn, core: &mut Core, toks: &[&[u8]], incr: bool)
         }
     };
     match core.cache.add_delta(key, incr, delta) {
+        // Hits are counted by add_delta, per class.
         DeltaResult::Ok(v) => {
-            if incr {
-                core.stats.incr_hits += 1;
-            } else {
-                core.stats.decr_hits += 1;
-            }
             if c.noreply {
                 c.noreply = false;
             } else {
@@ -400,8 +391,8 @@ fn process_delete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.out_string("CLIENT_ERROR bad command line format");
         return;
     }
-    if core.cache.delete(key) {
-        core.stats.delete_hits += 1;
+    if let Some(cls) = core.cache.delete(key) {
+        core.cache.stats.slab_stats[cls].delete_hits += 1;
         c.out_string("DELETED");
     } else {
         core.stats.delete_misses += 1;
@@ -431,7 +422,8 @@ fn process_touch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.out_string("NOT_FOUND");
     } else {
         core.cache.touch(id, exptime);
-        core.stats.touch_hits += 1;
+        let cls = core.cache.item_clsid(id);
+        core.cache.stats.slab_stats[cls].touch_hits += 1;
         c.out_string("TOUCHED");
     }
 }
@@ -523,40 +515,42 @@ fn process_debugtime(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
 }
 
-/// stats [group].
+/// stats [group]: the general group, or the group named (memcached's
+/// process_stat). Words after a group's name are ignored, as memcached
+/// ignores them.
 fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    let start = c.wbuf.len();
     if toks.len() == 1 {
-        let start = c.wbuf.len();
         crate::stats::server_stats(core, &mut c.wbuf);
         c.wbuf.extend_from_slice(b"END\r\n");
         c.extend_buf_piece(start);
         return;
     }
     match toks[1] {
-        b"reset" if toks.len() == 2 => {
-            core.stats.reset();
-            core.cache.stats.evictions = 0;
-            core.cache.stats.reclaimed = 0;
-            core.cache.stats.total_items = 0;
-            core.cache.stats.expired_unfetched = 0;
-            core.cache.stats.evicted_unfetched = 0;
-            core.cache.stats.evicted_active = 0;
-            core.cache.stats.get_expired = 0;
-            core.cache.stats.get_flushed = 0;
+        b"reset" => {
+            crate::stats::reset(core);
             c.out_string("RESET");
+            return;
         }
-        b"settings" if toks.len() == 2 => {
-            let start = c.wbuf.len();
+        // Per-prefix statistics come with the next work.
+        b"detail" => {
+            c.out_string("CLIENT_ERROR usage: stats detail on|off|dump");
+            return;
+        }
+        b"settings" => {
             for (name, value) in core.settings.stats_settings() {
                 append_stat(&mut c.wbuf, name, value);
             }
-            c.wbuf.extend_from_slice(b"END\r\n");
-            c.extend_buf_piece(start);
         }
-        // Per-prefix statistics come with the operations work.
-        b"detail" => c.out_string("CLIENT_ERROR usage: stats detail on|off|dump"),
-        _ => c.out_string("ERROR"),
+        b"slabs" => crate::stats::slabs_stats(&core.cache, &mut c.wbuf),
+        // `stats items` comes with the segmented LRU.
+        _ => {
+            c.out_string("ERROR");
+            return;
+        }
     }
+    c.wbuf.extend_from_slice(b"END\r\n");
+    c.extend_buf_piece(start);
 }
 
 #[cfg(test)]

@@ -1,33 +1,37 @@
-//! Counters and the `stats` command's general group, with memcached 1.6's
-//! field names and order. Counters live next to the code that bumps them:
-//! request counters here (one thread, so memcached's per-thread stats are
-//! one set), item counters in items::ItemStats, slab totals in slabs.
+//! Counters and the replies of the `stats` command's groups, with
+//! memcached 1.6's field names and order. Counters live next to the code
+//! that bumps them: request counters here (one thread, so memcached's
+//! per-thread stats are one set), per-class request counters in
+//! `SlabStats` (bumped by the protocol and item layers), item counters in
+//! items.rs, slab totals in slabs.rs.
+//!
+//! The groups, as `stats <group>` asks for them:
+//!
+//! ```text
+//!   (none)          server_stats    the general group
+//!   slabs           slabs_stats     per class, then active_slabs, total_malloced
+//! ```
 
 use std::fmt::Display;
 use std::io::Write;
+use std::ops::{Index, IndexMut};
+
+use crate::items::Cache;
+use crate::slabs::MAX_CLASSES;
 
 /// Request and connection counters (memcached's thread_stats plus
 /// stats_state).
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
     pub get_cmds: u64,
-    pub get_hits: u64,
     pub get_misses: u64,
     pub touch_cmds: u64,
-    pub touch_hits: u64,
     pub touch_misses: u64,
-    pub set_cmds: u64,
     pub flush_cmds: u64,
     pub meta_cmds: u64,
-    pub delete_hits: u64,
     pub delete_misses: u64,
-    pub incr_hits: u64,
     pub incr_misses: u64,
-    pub decr_hits: u64,
     pub decr_misses: u64,
-    pub cas_hits: u64,
-    pub cas_misses: u64,
-    pub cas_badval: u64,
     pub store_too_large: u64,
     pub store_no_memory: u64,
     pub auth_cmds: u64,
@@ -71,6 +75,9 @@ pub fn append_stat(out: &mut Vec<u8>, name: &str, value: impl Display) {
 pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     let s = &core.stats;
     let is = &core.cache.stats;
+    // As memcached: the hit counters of the general group are the sums of
+    // the per-class ones.
+    let cs = is.slab_stats.total();
     let clock = &core.cache.clock;
     let (ru_user, ru_sys) = crate::sys::rusage();
     let usec = |us: u64| format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
@@ -104,24 +111,24 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     append_stat(out, "read_buf_oom", 0);
     append_stat(out, "reserved_fds", core.reserved_fds);
     append_stat(out, "cmd_get", s.get_cmds);
-    append_stat(out, "cmd_set", s.set_cmds);
+    append_stat(out, "cmd_set", cs.set_cmds);
     append_stat(out, "cmd_flush", s.flush_cmds);
     append_stat(out, "cmd_touch", s.touch_cmds);
     append_stat(out, "cmd_meta", s.meta_cmds);
-    append_stat(out, "get_hits", s.get_hits);
+    append_stat(out, "get_hits", cs.get_hits);
     append_stat(out, "get_misses", s.get_misses);
     append_stat(out, "get_expired", is.get_expired);
     append_stat(out, "get_flushed", is.get_flushed);
     append_stat(out, "delete_misses", s.delete_misses);
-    append_stat(out, "delete_hits", s.delete_hits);
+    append_stat(out, "delete_hits", cs.delete_hits);
     append_stat(out, "incr_misses", s.incr_misses);
-    append_stat(out, "incr_hits", s.incr_hits);
+    append_stat(out, "incr_hits", cs.incr_hits);
     append_stat(out, "decr_misses", s.decr_misses);
-    append_stat(out, "decr_hits", s.decr_hits);
-    append_stat(out, "cas_misses", s.cas_misses);
-    append_stat(out, "cas_hits", s.cas_hits);
-    append_stat(out, "cas_badval", s.cas_badval);
-    append_stat(out, "touch_hits", s.touch_hits);
+    append_stat(out, "decr_hits", cs.decr_hits);
+    append_stat(out, "cas_misses", is.cas_misses);
+    append_stat(out, "cas_hits", cs.cas_hits);
+    append_stat(out, "cas_badval", cs.cas_badval);
+    append_stat(out, "touch_hits", cs.touch_hits);
     append_stat(out, "touch_misses", s.touch_misses);
     append_stat(out, "store_too_large", s.store_too_large);
     append_stat(out, "store_no_memory", s.store_no_memory);
@@ -194,4 +201,172 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
         append_stat(out, name, 0);
     }
     crate::dump::append_stats(core, out);
+}
+
+// ======================== per-class counters ========================
+
+/// The request counters memcached keeps per slab class (its slab_stats):
+/// `stats slabs` shows them class by class, and the general group's
+/// cmd_set, get_hits, touch_hits, delete_hits, incr_hits, decr_hits,
+/// cas_hits and cas_badval are their sums. A request bumps one field of
+/// one class, the class its item counts in (`Cache::item_clsid`): one
+/// indexed add on the request path, and the sums are only made by `stats`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ClassStats {
+    /// Values read off the wire for a storage command (set, add, replace,
+    /// append, prepend, cas, ms), counted in the class of the new item.
+    pub set_cmds: u64,
+    /// Retrievals that found the item (get, gets, mg without T).
+    pub get_hits: u64,
+    /// Retrievals and touches that found the item and set a new expiry
+    /// (gat, gats, touch, mg with T).
+    pub touch_hits: u64,
+    /// Deletes that removed the item (delete, md).
+    pub delete_hits: u64,
+    pub incr_hits: u64,
+    pub decr_hits: u64,
+    /// CAS stores that matched, counted in the class of the item replaced.
+    pub cas_hits: u64,
+    /// CAS stores refused for a CAS mismatch, counted likewise.
+    pub cas_badval: u64,
+}
+
+/// `ClassStats` for every class id, 0 to MAX_CLASSES.
+#[derive(Debug, Clone)]
+pub struct SlabStats([ClassStats; MAX_CLASSES + 1]);
+
+impl Default for SlabStats {
+    fn default() -> Self {
+        SlabStats([ClassStats::default(); MAX_CLASSES + 1])
+    }
+}
+
+impl Index<u8> for SlabStats {
+    type Output = ClassStats;
+    #[inline]
+    fn index(&self, cls: u8) -> &ClassStats {
+        &self.0[cls as usize]
+    }
+}
+
+impl IndexMut<u8> for SlabStats {
+    #[inline]
+    fn index_mut(&mut self, cls: u8) -> &mut ClassStats {
+        &mut self.0[cls as usize]
+    }
+}
+
+impl SlabStats {
+    /// The counters of all classes added up.
+    pub fn total(&self) -> ClassStats {
+        let mut t = ClassStats::default();
+        for c in &self.0 {
+            t.set_cmds += c.set_cmds;
+            t.get_hits += c.get_hits;
+            t.touch_hits += c.touch_hits;
+            t.delete_hits += c.delete_hits;
+            t.incr_hits += c.incr_hits;
+            t.decr_hits += c.decr_hits;
+            t.cas_hits += c.cas_hits;
+            t.cas_badval += c.cas_badval;
+        }
+        t
+    }
+}
+
+/// `stats reset`: what memcached clears. Request counters, the per-class
+/// counters and the item counters that count events (not the current
+/// state: items, bytes, connections stay).
+pub fn reset(core: &mut crate::Core) {
+    core.stats.reset();
+    let is = &mut core.cache.stats;
+    is.evictions = 0;
+    is.reclaimed = 0;
+    is.total_items = 0;
+    is.expired_unfetched = 0;
+    is.evicted_unfetched = 0;
+    is.evicted_active = 0;
+    is.get_expired = 0;
+    is.get_flushed = 0;
+    is.cas_misses = 0;
+    is.slab_stats = SlabStats::default();
+}
+
+// ======================== stats slabs ========================
+
+/// `stats slabs`: for every class that has pages, its geometry, how many
+/// chunks are in use, and its request counters; then the number of such
+/// classes and the bytes of pages handed out. Chunk sizes are ours (our
+/// item header is smaller than memcached's, see doc/item-memory.md).
+/// `free_chunks` counts the free list and the never-used rest of the
+/// newest page alike, as memcached (which cuts a whole page into its free
+/// list at once) does; `free_chunks_end` is always 0 there and here.
+pub fn slabs_stats(cache: &Cache, out: &mut Vec<u8>) {
+    let slabs = &cache.slabs;
+    let mut active = 0;
+    for cls in 1..=slabs.largest {
+        let c = &slabs.classes[cls as usize];
+        if c.pages == 0 {
+            continue;
+        }
+        active += 1;
+        let st = &cache.stats.slab_stats[cls];
+        let total = c.pages as u64 * c.perslab as u64;
+        let free = slabs.free_chunks(cls);
+        let mut num = |name: &str, v: u64| {
+            let _ = write!(out, "STAT {}:{} {}\r\n", cls, name, v);
+        };
+        num("chunk_size", c.size as u64);
+        num("chunks_per_page", c.perslab as u64);
+        num("total_pages", c.pages as u64);
+        num("total_chunks", total);
+        num("used_chunks", total - free);
+        num("free_chunks", free);
+        num("free_chunks_end", 0);
+        num("get_hits", st.get_hits);
+        num("cmd_set", st.set_cmds);
+        num("delete_hits", st.delete_hits);
+        num("incr_hits", st.incr_hits);
+        num("decr_hits", st.decr_hits);
+        num("cas_hits", st.cas_hits);
+        num("cas_badval", st.cas_badval);
+        num("touch_hits", st.touch_hits);
+    }
+    append_stat(out, "active_slabs", active);
+    append_stat(out, "total_malloced", slabs.mem_malloced);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::items::StoreCmd;
+    use crate::settings::Settings;
+
+    fn put(c: &mut Cache, key: &[u8], nbytes: usize) {
+        let id = c.alloc(key, 0, 0, nbytes).unwrap();
+        c.store(id, StoreCmd::Set, 0);
+    }
+
+    #[test]
+    fn slabs_group_counts_chunks_and_hits() {
+        let mut c = Cache::new(&Settings::default());
+        let mut out = Vec::new();
+        slabs_stats(&c, &mut out);
+        assert_eq!(out, b"STAT active_slabs 0\r\nSTAT total_malloced 0\r\n");
+        put(&mut c, b"a", 1);
+        put(&mut c, b"b", 1);
+        c.delete(b"a");
+        c.stats.slab_stats[1].get_hits += 3;
+        out.clear();
+        slabs_stats(&c, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(
+            "STAT 1:chunk_size 88\r\nSTAT 1:chunks_per_page 11915\r\n\
+             STAT 1:total_pages 1\r\nSTAT 1:total_chunks 11915\r\n\
+             STAT 1:used_chunks 1\r\nSTAT 1:free_chunks 11914\r\n\
+             STAT 1:free_chunks_end 0\r\nSTAT 1:get_hits 3\r\n"
+        ));
+        assert!(text.ends_with("STAT active_slabs 1\r\nSTAT total_malloced 1048576\r\n"));
+        assert_eq!(c.stats.slab_stats.total().get_hits, 3);
+    }
 }

@@ -1,0 +1,260 @@
+#!/usr/bin/perl
+# The stats groups other than the general one: `stats slabs` and the
+# per-class counters that every command moves. Expected bytes checked
+# against memcached 1.6.18: numbers that depend on the item layout (chunk
+# sizes, class numbers) are computed from the layout of the server under
+# test, ours being doc/item-memory.md's.
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib';
+use MemcachedTest;
+
+# A hang fails the script instead of blocking prove forever.
+$SIG{ALRM} = sub { die "no reply within 300 s\n" };
+alarm 300;
+
+# ---- item layout of the server under test ----
+
+# Our item: a 40-byte header (with CAS), the key, the value. memcached's:
+# a 48-byte header, 8 bytes of CAS, the key and a NUL, the value and its
+# "\r\n". Class 1 fits a header and -n 48 bytes: 40 + 48 here, 48 + 48
+# in memcached (whose class 1 leaves the CAS out).
+my ($HDR, $KEY_PAD, $VAL_PAD, $CLASS1) = is_ours() ? (40, 0, 0, 88) : (56, 1, 2, 96);
+my $PAGE = 1024 * 1024;
+
+sub item_size {
+    my ($nkey, $nbytes) = @_;
+    return $HDR + $nkey + $KEY_PAD + $nbytes + $VAL_PAD;
+}
+
+# Chunk sizes by class id (index 0 unused): growing by 1.25 from class 1,
+# rounded up to 8 bytes, the last class being slab_chunk_max.
+my (@CHUNK, $CHUNK_MAX, $LARGEST);
+sub use_chunk_max {
+    $CHUNK_MAX = shift;
+    @CHUNK = (0);
+    my $size = $CLASS1;
+    while ($size < $CHUNK_MAX / 1.25) {
+        $size += 8 - $size % 8 if $size % 8;
+        push @CHUNK, $size;
+        $size = int($size * 1.25);
+    }
+    push @CHUNK, $CHUNK_MAX;
+    $LARGEST = $#CHUNK;
+}
+use_chunk_max(512 * 1024);
+
+# The class of an item with an nkey-byte key and an nbytes-byte value.
+sub cls {
+    my ($nkey, $nbytes) = @_;
+    my $size = item_size($nkey, $nbytes);
+    for my $i (1 .. $#CHUNK) {
+        return $i if $size <= $CHUNK[$i];
+    }
+    return $LARGEST;
+}
+
+# ---- wire helpers ----
+
+sub cmd {
+    my ($sock, $req) = @_;
+    print $sock $req;
+    return scalar <$sock>;
+}
+
+sub stats_text {
+    my ($sock, $group) = @_;
+    print $sock "stats $group\r\n";
+    return read_until_end($sock);
+}
+
+# ======================== stats slabs ========================
+
+# The expected `stats slabs` reply for a model of the classes: class id =>
+# { used => chunks in use, pages => pages (1 if absent), and any of the
+# per-class counters }.
+my @COUNTERS = qw(get_hits cmd_set delete_hits incr_hits decr_hits cas_hits
+                  cas_badval touch_hits);
+
+sub slabs_text {
+    my %model = @_;
+    my $out = '';
+    my $pages = 0;
+    for my $c (sort { $a <=> $b } keys %model) {
+        my $m = $model{$c};
+        my $per = int($PAGE / $CHUNK[$c]);
+        my $p = $m->{pages} // 1;
+        my $used = $m->{used} // 0;
+        $pages += $p;
+        $out .= "STAT $c:chunk_size $CHUNK[$c]\r\n"
+              . "STAT $c:chunks_per_page $per\r\n"
+              . "STAT $c:total_pages $p\r\n"
+              . "STAT $c:total_chunks " . ($p * $per) . "\r\n"
+              . "STAT $c:used_chunks $used\r\n"
+              . "STAT $c:free_chunks " . ($p * $per - $used) . "\r\n"
+              . "STAT $c:free_chunks_end 0\r\n";
+        $out .= "STAT $c:$_ " . ($m->{$_} // 0) . "\r\n" for @COUNTERS;
+    }
+    $out .= "STAT active_slabs " . scalar(keys %model) . "\r\n"
+          . "STAT total_malloced " . ($pages * $PAGE) . "\r\n"
+          . "END\r\n";
+    return $out;
+}
+
+my $srv = new_memcached('-o slab_automove=0');
+my $s = $srv->sock;
+
+is(stats_text($s, 'slabs'), "STAT active_slabs 0\r\nSTAT total_malloced 0\r\nEND\r\n",
+   'stats slabs of an empty cache: no class, nothing malloced');
+is(stats_text($s, 'slabs extra words'), "STAT active_slabs 0\r\nSTAT total_malloced 0\r\nEND\r\n",
+   'words after the group are ignored');
+is(cmd($s, "stats SLABS\r\n"), "ERROR\r\n", 'group names are case sensitive');
+
+my %m;       # the model of stats slabs
+my %g;       # expected general counters
+sub bump {
+    my ($c, %add) = @_;
+    $m{$c}{$_} += $add{$_} for keys %add;
+}
+
+# Class numbers of the items below, from the layout.
+my $A = cls(1, 1);
+
+is(cmd($s, "set a 0 0 1\r\n1\r\n"), "STORED\r\n", 'set a');
+bump($A, cmd_set => 1, used => 1);
+is(stats_text($s, 'slabs'), slabs_text(%m), 'after set: class of a has a page, one chunk used, cmd_set 1');
+
+print $s "get a a b\r\n";
+is(read_until_end($s), "VALUE a 0 1\r\n1\r\nVALUE a 0 1\r\n1\r\nEND\r\n", 'get a a b');
+bump($A, get_hits => 2);
+print $s "gets a\r\n";
+my ($cas_a) = read_until_end($s) =~ /^VALUE a 0 1 (\d+)\r\n/;
+ok($cas_a, 'gets a');
+bump($A, get_hits => 1);
+print $s "gat 1000 a b\r\n";
+is(read_until_end($s), "VALUE a 0 1\r\n1\r\nEND\r\n", 'gat a b');
+bump($A, touch_hits => 1);
+is(cmd($s, "touch a 1000\r\n"), "TOUCHED\r\n", 'touch a');
+is(cmd($s, "touch zz 1000\r\n"), "NOT_FOUND\r\n", 'touch zz (missing)');
+bump($A, touch_hits => 1);
+is(stats_text($s, 'slabs'), slabs_text(%m),
+   'get and gets are get_hits, gat and touch touch_hits; misses are not per class');
+
+is(cmd($s, "set n 0 0 2\r\n10\r\n"), "STORED\r\n", 'set n');
+my $N = cls(1, 2);
+bump($N, cmd_set => 1, used => 1);
+is(cmd($s, "incr n 5\r\n"), "15\r\n", 'incr n');
+is(cmd($s, "decr n 1\r\n"), "14\r\n", 'decr n');
+is(cmd($s, "incr zz 1\r\n"), "NOT_FOUND\r\n", 'incr zz (missing)');
+is(cmd($s, "decr zz 1\r\n"), "NOT_FOUND\r\n", 'decr zz (missing)');
+is(cmd($s, "incr n 99999999999\r\n"), "100000000013\r\n", 'incr n past its length: a new item');
+bump($N, incr_hits => 2, decr_hits => 1);
+$m{$N}{used}--;
+bump(cls(1, 12), used => 1);
+is(stats_text($s, 'slabs'), slabs_text(%m), 'incr_hits and decr_hits in the class of the item counted');
+
+is(cmd($s, "cas a 0 0 1 $cas_a\r\n2\r\n"), "STORED\r\n", 'cas a with its cas');
+is(cmd($s, "cas a 0 0 1 $cas_a\r\n3\r\n"), "EXISTS\r\n", 'cas a with a stale cas');
+is(cmd($s, "cas zz 0 0 1 1\r\n4\r\n"), "NOT_FOUND\r\n", 'cas zz (missing)');
+bump($A, cmd_set => 3, cas_hits => 1, cas_badval => 1);
+print $s "set bad 0 0 1\r\nxyz\r\n";
+is(scalar <$s>, "CLIENT_ERROR bad data chunk\r\n", 'set with a bad data chunk');
+is(scalar <$s>, "ERROR\r\n", 'the rest of the line is a command');
+bump(cls(3, 1), cmd_set => 1);
+is(cmd($s, "delete a\r\n"), "DELETED\r\n", 'delete a');
+is(cmd($s, "delete a\r\n"), "NOT_FOUND\r\n", 'delete a again');
+bump($A, delete_hits => 1, used => -1);
+is(stats_text($s, 'slabs'), slabs_text(%m),
+   'cas hits and bad values, a value refused for its data chunk, delete hits');
+
+my $B = cls(1, 200);
+is(cmd($s, "set b 0 0 200\r\n" . ('y' x 200) . "\r\n"), "STORED\r\n", 'set b, 200 bytes');
+bump($B, cmd_set => 1, used => 1);
+is(cmd($s, "append b 0 0 2\r\nzz\r\n"), "STORED\r\n", 'append b');
+my $B2 = cls(1, 202);
+bump(cls(1, 2), cmd_set => 1);
+bump($B, used => -1);
+bump($B2, used => 1);
+is(cmd($s, "prepend zz 0 0 1\r\nx\r\n"), "NOT_STORED\r\n", 'prepend zz (missing)');
+is(cmd($s, "replace zz 0 0 1\r\nx\r\n"), "NOT_STORED\r\n", 'replace zz (missing)');
+is(cmd($s, "add b 0 0 1\r\nx\r\n"), "NOT_STORED\r\n", 'add b (present)');
+bump(cls(2, 1), cmd_set => 2);
+bump(cls(1, 1), cmd_set => 1);
+is(stats_text($s, 'slabs'), slabs_text(%m),
+   'every value read counts a cmd_set in the class of the item read, stored or not');
+
+# Meta commands count as memcached 1.6.18 counts them.
+is(meta($s, "mg b s\r\n"), "HD s202\r\n", 'mg b');
+is(meta($s, "mg b T1000\r\n"), "HD\r\n", 'mg b T: a touch');
+is(meta($s, "mg zz v\r\n"), "EN\r\n", 'mg zz (missing)');
+is(meta($s, "mg zz T10\r\n"), "EN\r\n", 'mg zz T (missing): a get miss');
+bump($B2, get_hits => 1, touch_hits => 1);
+like(meta($s, "mg viv N30\r\n"), qr/^HD W\r\n\z/, 'mg N on a miss creates the item');
+bump(cls(3, 0), get_hits => 1, used => 1);
+is(meta($s, "ms m 2\r\nab\r\n"), "HD\r\n", 'ms m');
+my $cas_m = mg_cas($s, 'm');
+my $M = cls(1, 2);
+bump($M, cmd_set => 1, get_hits => 1, used => 1);
+is(meta($s, "ms m 2 C" . ($cas_m + 100) . "\r\ncd\r\n"), "EX\r\n", 'ms m C with another cas');
+is(meta($s, "ms m 2 C$cas_m\r\ncd\r\n"), "HD\r\n", 'ms m C with its cas');
+is(meta($s, "ms q 1 C5\r\nx\r\n"), "NF\r\n", 'ms q C (missing)');
+is(meta($s, "ms m 1 MA C1\r\nx\r\n"), "EX\r\n", 'ms m MA C with another cas: not a cas_badval');
+is(meta($s, "ms addc 1 ME C5\r\nx\r\n"), "HD\r\n", 'ms ME with C on a miss: an add, stored');
+is(meta($s, "ms addc 1 ME C5\r\nx\r\n"), "NS\r\n", 'ms ME with C on a hit: not stored');
+bump($M, cmd_set => 2, cas_badval => 1, cas_hits => 1);
+bump(cls(1, 1), cmd_set => 2);
+bump(cls(4, 1), cmd_set => 2, used => 1);
+is(meta($s, "ma n\r\n"), "HD\r\n", 'ma n');
+is(meta($s, "ma n MD\r\n"), "HD\r\n", 'ma n MD');
+is(meta($s, "ma zz\r\n"), "NF\r\n", 'ma zz (missing)');
+is(meta($s, "ma n C1\r\n"), "EX\r\n", 'ma n C with another cas: not counted');
+is(meta($s, "ma new N0 J7\r\n"), "HD\r\n", 'ma N creates new: not an incr hit');
+bump(cls(1, 12), incr_hits => 1, decr_hits => 1);
+bump(cls(3, 1), used => 1);
+is(meta($s, "md n C1\r\n"), "EX\r\n", 'md n C with another cas: a delete miss');
+is(meta($s, "md n\r\n"), "HD\r\n", 'md n');
+is(meta($s, "md zz\r\n"), "NF\r\n", 'md zz (missing)');
+is(meta($s, "md m I\r\n"), "HD\r\n", 'md m I: marked stale, not deleted, not counted');
+bump(cls(1, 12), delete_hits => 1, used => -1);
+is(meta($s, "ms m 2 I C1\r\nef\r\n"), "HD\r\n", 'ms m I with an older cas: stored stale, a cas hit');
+bump($M, cmd_set => 1, cas_hits => 1);
+is(stats_text($s, 'slabs'), slabs_text(%m), 'mg, ms, ma, md counted per class');
+
+# The general group's hit counters are the sums of the per-class ones.
+{
+    my $st = stats_of($s);
+    for my $name (@COUNTERS) {
+        my $sum = 0;
+        $sum += $m{$_}{$name} // 0 for keys %m;
+        is($st->{$name}, $sum, "stats $name is the sum over the classes ($sum)");
+    }
+    is($st->{cas_misses}, 2, 'cas_misses: cas zz, ms q C');
+    is($st->{get_misses}, 3, 'get_misses: get b, mg zz, mg zz T');
+    is($st->{cmd_get}, 9, 'cmd_get: hits and misses of get, gets, mg without T');
+    is($st->{cmd_touch}, 5, 'cmd_touch: gat a b, touch a, touch zz, mg b T');
+    is($st->{touch_misses}, 2, 'touch_misses: gat b, touch zz');
+    is($st->{delete_misses}, 3, 'delete_misses: delete a, md n C, md zz');
+    is($st->{incr_misses}, 2, 'incr_misses: incr zz, ma zz');
+    is($st->{decr_misses}, 1, 'decr_misses: decr zz');
+}
+
+is(cmd($s, "stats reset\r\n"), "RESET\r\n", 'stats reset');
+for my $c (keys %m) {
+    $m{$c} = { used => $m{$c}{used} };
+}
+is(stats_text($s, 'slabs'), slabs_text(%m), 'stats reset clears the per-class counters, not the chunks');
+
+# A chunked value counts in the largest class, whose chunks hold it.
+{
+    my $big = 600 * 1000;
+    is(cmd($s, "set big 0 0 $big\r\n" . ('z' x $big) . "\r\n"), "STORED\r\n", 'set a 600 kB value');
+    print $s "get big\r\n";
+    is(length(read_until_end($s)), length("VALUE big 0 $big\r\n") + $big + 7, 'get it back');
+    my $slabs = stats_text($s, 'slabs');
+    like($slabs, qr/\r\nSTAT $LARGEST:chunk_size $CHUNK_MAX\r\n/, 'the largest class got a page');
+    like($slabs, qr/\r\nSTAT $LARGEST:get_hits 1\r\nSTAT $LARGEST:cmd_set 1\r\n/,
+         'the set and the hit count in the largest class');
+}
+
+done_testing();
