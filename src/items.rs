@@ -308,6 +308,76 @@ pub struct ItemStats {
     pub slab_stats: crate::stats::SlabStats,
 }
 
+/// Width of a bucket of the item size histogram, in bytes.
+pub const SIZES_BUCKET: usize = 32;
+
+/// The item size histogram of `stats sizes` (memcached's `-o track_sizes`,
+/// `stats sizes_enable`): linked items counted by total size (header, key
+/// and value, as `bytes` counts them) in 32-byte buckets, each named by its
+/// upper bound. Items are added when linked and taken off when unlinked.
+/// A histogram started at run time counts only items linked after it
+/// started: it remembers the first CAS unique it may see and ignores items
+/// with a lower one, as memcached does.
+#[derive(Debug, Clone)]
+pub struct SizeHist {
+    counts: Vec<u32>,
+    /// Items with a lower CAS were linked before the histogram existed.
+    cas_min: u64,
+}
+
+impl SizeHist {
+    /// A histogram for items up to `item_size_max` bytes.
+    pub fn new(item_size_max: usize, cas_min: u64) -> SizeHist {
+        SizeHist {
+            counts: vec![0; item_size_max / SIZES_BUCKET + 1],
+            cas_min,
+        }
+    }
+
+    #[inline]
+    fn bucket(total: usize) -> usize {
+        total.div_ceil(SIZES_BUCKET)
+    }
+
+    /// Counts a newly linked item of `total` bytes and CAS `cas`.
+    #[inline]
+    fn add(&mut self, total: usize, cas: u64) {
+        if cas >= self.cas_min {
+            if let Some(n) = self.counts.get_mut(Self::bucket(total)) {
+                *n += 1;
+            }
+        }
+    }
+
+    /// Takes an unlinked item off. (An item linked before the histogram
+    /// started whose CAS moved up since may find its bucket empty: it stays
+    /// at 0, where memcached's counter would wrap.)
+    #[inline]
+    fn remove(&mut self, total: usize, cas: u64) {
+        if cas >= self.cas_min {
+            if let Some(n) = self.counts.get_mut(Self::bucket(total)) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
+    /// The non-empty buckets, smallest first: (bucket number, items).
+    pub fn buckets(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n != 0)
+            .map(|(i, &n)| (i, n))
+    }
+}
+
+/// Why `stats sizes_enable` could not start the histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizesError {
+    /// `-C`: without CAS uniques, items linked before cannot be told apart.
+    CasDisabled,
+}
+
 /// Everything the cache owns: memory, table, LRUs, clock and CAS counter.
 pub struct Cache {
     pub slabs: Slabs,
@@ -323,12 +393,14 @@ pub struct Cache {
     pub oldest_live: u32,
     /// Items with a CAS below this are flushed (sub-second flush_all).
     pub oldest_cas: u64,
+    /// The item size histogram, while it is on.
+    pub sizes: Option<SizeHist>,
 }
 
 impl Cache {
     pub fn new(settings: &Settings) -> Cache {
         let hdr = if settings.use_cas { HDR_CAS } else { HDR_NOCAS };
-        Cache {
+        let mut cache = Cache {
             slabs: Slabs::new(settings, hdr),
             assoc: Assoc::new(
                 settings.hashpower_init,
@@ -344,7 +416,35 @@ impl Cache {
             item_size_max: settings.item_size_max as usize,
             oldest_live: 0,
             oldest_cas: 0,
+            sizes: None,
+        };
+        if settings.track_sizes {
+            cache.start_sizes();
         }
+        cache
+    }
+
+    /// Starts the size histogram; as memcached, this takes a CAS unique
+    /// (the lowest an item counted by it can have).
+    fn start_sizes(&mut self) {
+        let cas_min = if self.use_cas { self.next_cas() } else { 0 };
+        self.sizes = Some(SizeHist::new(self.item_size_max, cas_min));
+    }
+
+    /// `stats sizes_enable`: starts the histogram if it is off.
+    pub fn enable_sizes(&mut self) -> Result<(), SizesError> {
+        if !self.use_cas {
+            return Err(SizesError::CasDisabled);
+        }
+        if self.sizes.is_none() {
+            self.start_sizes();
+        }
+        Ok(())
+    }
+
+    /// `stats sizes_disable`: drops the histogram.
+    pub fn disable_sizes(&mut self) {
+        self.sizes = None;
     }
 
     /// The class an item counts in for the per-class statistics and keeps
@@ -603,6 +703,9 @@ impl Cache {
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
         self.stats.curr_bytes += total as u64;
+        if let Some(h) = &mut self.sizes {
+            h.add(total, cas);
+        }
     }
 
     /// Links an item restored from a dump: at the tail of its LRU, since
@@ -629,6 +732,9 @@ impl Cache {
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
         self.stats.curr_bytes += total as u64;
+        if let Some(h) = &mut self.sizes {
+            h.add(total, cas);
+        }
     }
 
     /// The CAS counter (the last CAS unique handed out).
@@ -679,6 +785,9 @@ impl Cache {
             )
         };
         if linked {
+            if let Some(h) = &mut self.sizes {
+                h.remove(total, cas(self.slabs.chunk(id)));
+            }
             self.assoc.delete(&mut self.slabs, id, hv);
             self.lru.unlink(&mut self.slabs, id, lid);
             let c = self.slabs.chunk_mut(id);
@@ -1362,6 +1471,34 @@ mod tests {
         assert_eq!(c.add_delta(b"m", false, 5), DeltaResult::Ok(0));
         put(&mut c, b"x", b"abc");
         assert_eq!(c.add_delta(b"x", true, 1), DeltaResult::NonNumeric);
+    }
+
+    #[test]
+    fn size_histogram_counts_linked_items() {
+        let mut c = cache();
+        put(&mut c, b"old", b"x");
+        assert!(c.sizes.is_none());
+        let before = c.cas_counter();
+        assert_eq!(c.enable_sizes(), Ok(()));
+        assert_eq!(c.cas_counter(), before + 1, "enabling takes a cas unique");
+        put(&mut c, b"k", b"12345"); // 40 + 1 + 5 = 46: bucket 2 (64)
+        put(&mut c, b"kk", &[b'v'; 1000]); // 1042: bucket 33 (1056)
+        let h: Vec<_> = c.sizes.as_ref().unwrap().buckets().collect();
+        assert_eq!(h, vec![(2, 1), (33, 1)]);
+        // Replaced and deleted items come off; the item linked before the
+        // histogram started is not counted either way.
+        put(&mut c, b"k", b"1");
+        assert!(c.delete(b"old").is_some());
+        assert!(c.delete(b"kk").is_some());
+        let h: Vec<_> = c.sizes.as_ref().unwrap().buckets().collect();
+        assert_eq!(h, vec![(2, 1)]);
+        c.disable_sizes();
+        assert!(c.sizes.is_none());
+        let mut c = Cache::new(&Settings {
+            use_cas: false,
+            ..Settings::default()
+        });
+        assert_eq!(c.enable_sizes(), Err(SizesError::CasDisabled));
     }
 
     #[test]

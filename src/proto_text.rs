@@ -543,6 +543,25 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             }
         }
         b"slabs" => crate::stats::slabs_stats(&core.cache, &mut c.wbuf),
+        b"sizes" => crate::stats::sizes_stats(&core.cache, &mut c.wbuf),
+        // These two answer with a status line and no END, as memcached.
+        b"sizes_enable" => {
+            match core.cache.enable_sizes() {
+                Ok(()) => append_stat(&mut c.wbuf, "sizes_status", "enabled"),
+                Err(items::SizesError::CasDisabled) => {
+                    append_stat(&mut c.wbuf, "sizes_status", "error");
+                    append_stat(&mut c.wbuf, "sizes_error", "cas_support_disabled");
+                }
+            }
+            c.extend_buf_piece(start);
+            return;
+        }
+        b"sizes_disable" => {
+            core.cache.disable_sizes();
+            append_stat(&mut c.wbuf, "sizes_status", "disabled");
+            c.extend_buf_piece(start);
+            return;
+        }
         // `stats items` comes with the segmented LRU.
         _ => {
             c.out_string("ERROR");

@@ -2,14 +2,15 @@
 //! memcached 1.6's field names and order. Counters live next to the code
 //! that bumps them: request counters here (one thread, so memcached's
 //! per-thread stats are one set), per-class request counters in
-//! `SlabStats` (bumped by the protocol and item layers), item counters in
-//! items.rs, slab totals in slabs.rs.
+//! `SlabStats` (bumped by the protocol and item layers), item counters and
+//! the size histogram in items.rs, slab totals in slabs.rs.
 //!
 //! The groups, as `stats <group>` asks for them:
 //!
 //! ```text
 //!   (none)          server_stats    the general group
 //!   slabs           slabs_stats     per class, then active_slabs, total_malloced
+//!   sizes           sizes_stats     item size histogram (-o track_sizes)
 //! ```
 
 use std::fmt::Display;
@@ -334,6 +335,22 @@ pub fn slabs_stats(cache: &Cache, out: &mut Vec<u8>) {
     }
     append_stat(out, "active_slabs", active);
     append_stat(out, "total_malloced", slabs.mem_malloced);
+}
+
+// ======================== stats sizes ========================
+
+/// `stats sizes`: `STAT <size> <items>` for every 32-byte bucket of item
+/// sizes that holds an item (the size is the bucket's upper bound), or
+/// `sizes_status disabled` when the histogram is off.
+pub fn sizes_stats(cache: &Cache, out: &mut Vec<u8>) {
+    match &cache.sizes {
+        Some(h) => {
+            for (bucket, n) in h.buckets() {
+                append_stat(out, &(bucket * crate::items::SIZES_BUCKET).to_string(), n);
+            }
+        }
+        None => append_stat(out, "sizes_status", "disabled"),
+    }
 }
 
 #[cfg(test)]

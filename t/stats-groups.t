@@ -1,9 +1,12 @@
 #!/usr/bin/perl
 # The stats groups other than the general one: `stats slabs` and the
-# per-class counters that every command moves. Expected bytes checked
-# against memcached 1.6.18: numbers that depend on the item layout (chunk
-# sizes, class numbers) are computed from the layout of the server under
-# test, ours being doc/item-memory.md's.
+# per-class counters that every command moves, and `stats sizes` (with and
+# without -o track_sizes, sizes_enable, sizes_disable).
+#
+# Expected bytes are checked against memcached 1.6.18. Numbers that depend
+# on the item layout (chunk sizes, item sizes, class numbers) are computed
+# from the layout of the server under test, ours being
+# doc/item-memory.md's.
 use strict;
 use warnings;
 use Test::More;
@@ -255,6 +258,70 @@ is(stats_text($s, 'slabs'), slabs_text(%m), 'stats reset clears the per-class co
     like($slabs, qr/\r\nSTAT $LARGEST:chunk_size $CHUNK_MAX\r\n/, 'the largest class got a page');
     like($slabs, qr/\r\nSTAT $LARGEST:get_hits 1\r\nSTAT $LARGEST:cmd_set 1\r\n/,
          'the set and the hit count in the largest class');
+}
+
+# ======================== stats sizes ========================
+
+# The histogram bucket (its upper bound) of an item.
+sub bucket {
+    my $size = item_size(@_);
+    return 32 * int(($size + 31) / 32);
+}
+
+# `STAT <bucket> <count>` lines for the given items [nkey, nbytes], END.
+sub sizes_text {
+    my %count;
+    $count{bucket(@$_)}++ for @_;
+    return join('', map { "STAT $_ $count{$_}\r\n" } sort { $a <=> $b } keys %count) . "END\r\n";
+}
+
+$srv = new_memcached();
+$s = $srv->sock;
+is(stats_text($s, 'sizes'), "STAT sizes_status disabled\r\nEND\r\n", 'stats sizes: disabled by default');
+is(cmd($s, "set a 0 0 1\r\n1\r\n"), "STORED\r\n", 'set a before the histogram');
+my $cas1 = mg_cas($s, 'a');
+is(cmd($s, "stats sizes_enable\r\n"), "STAT sizes_status enabled\r\n", 'stats sizes_enable: a status line, no END');
+is(cmd($s, "set b 0 0 5\r\n12345\r\n"), "STORED\r\n", 'set b');
+is(mg_cas($s, 'b'), $cas1 + 2, 'starting the histogram took a cas unique');
+is(cmd($s, "set c 0 0 1000\r\n" . ('c' x 1000) . "\r\n"), "STORED\r\n", 'set c, 1000 bytes');
+is(cmd($s, "set dd 0 0 5\r\nabcde\r\n"), "STORED\r\n", 'set dd');
+is(stats_text($s, 'sizes'), sizes_text([1, 5], [1, 1000], [2, 5]),
+   'items linked since are counted by size; a, linked before, is not');
+is(stats_text($s, 'sizes extra'), sizes_text([1, 5], [1, 1000], [2, 5]), 'words after sizes are ignored');
+is(cmd($s, "stats sizes_enable\r\n"), "STAT sizes_status enabled\r\n", 'sizes_enable again: enabled');
+is(cmd($s, "delete a\r\n"), "DELETED\r\n", 'delete a');
+is(cmd($s, "delete dd\r\n"), "DELETED\r\n", 'delete dd');
+is(cmd($s, "set b 0 0 2\r\nxy\r\n"), "STORED\r\n", 'set b again, smaller');
+is(stats_text($s, 'sizes'), sizes_text([1, 2], [1, 1000]), 'deleted and replaced items are taken off');
+is(cmd($s, "stats sizes_disable extra\r\n"), "STAT sizes_status disabled\r\n", 'stats sizes_disable');
+is(stats_text($s, 'sizes'), "STAT sizes_status disabled\r\nEND\r\n", 'stats sizes: disabled again');
+is(cmd($s, "stats sizes_disable\r\n"), "STAT sizes_status disabled\r\n", 'sizes_disable when disabled');
+is(cmd($s, "stats sizes_enable\r\n"), "STAT sizes_status enabled\r\n", 'enable again');
+is(stats_text($s, 'sizes'), "END\r\n", 'a new histogram starts empty');
+
+$srv = new_memcached('-o track_sizes');
+$s = $srv->sock;
+is(stats_text($s, 'sizes'), "END\r\n", '-o track_sizes: empty histogram at start');
+is(cmd($s, "set a 0 0 1\r\n1\r\n"), "STORED\r\n", 'set a');
+is(mg_cas($s, 'a'), 2, 'the histogram took cas unique 1 at start');
+is(cmd($s, "set big 0 0 600000\r\n" . ('b' x 600000) . "\r\n"), "STORED\r\n", 'set a chunked value');
+is(stats_text($s, 'sizes'), sizes_text([1, 1], [3, 600000]), 'every item counted, chunked ones whole');
+is(stats_of($s, 'settings')->{track_sizes}, 'yes', 'stats settings: track_sizes yes');
+
+$srv = new_memcached('-C');
+$s = $srv->sock;
+is(cmd($s, "stats sizes_enable\r\n"), "STAT sizes_status error\r\n", '-C: sizes_enable fails');
+is(scalar <$s>, "STAT sizes_error cas_support_disabled\r\n", '-C: and says why');
+is(stats_text($s, 'sizes'), "STAT sizes_status disabled\r\nEND\r\n", '-C: still disabled');
+
+$srv = new_memcached('-C -o track_sizes');
+$s = $srv->sock;
+is(cmd($s, "set a 0 0 1\r\n1\r\n"), "STORED\r\n", '-C -o track_sizes: set a');
+# Without CAS our header is 32 bytes (doc/item-memory.md), memcached's 48.
+{
+    my $size = (is_ours() ? 32 : 48) + 1 + $KEY_PAD + 1 + $VAL_PAD;
+    my $bucket = 32 * int(($size + 31) / 32);
+    is(stats_text($s, 'sizes'), "STAT $bucket 1\r\nEND\r\n", '-C -o track_sizes: items are counted');
 }
 
 done_testing();
