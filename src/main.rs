@@ -70,6 +70,8 @@ pub struct Core {
     pub reserved_fds: u64,
     /// The dump file and the dump being written.
     pub dump: dump::DumpState,
+    /// Per-prefix counters of `stats detail`.
+    pub prefixes: stats::PrefixStats,
 }
 
 impl Core {
@@ -101,6 +103,10 @@ impl Server {
         listeners: Vec<Listener>,
         sigfd: RawFd,
     ) -> Server {
+        let prefixes = stats::PrefixStats::new(
+            settings.prefix_delimiter,
+            hash::hash_fn(settings.hash_algorithm),
+        );
         Server {
             conns: slab::Slab::with_capacity(64),
             core: Core {
@@ -114,6 +120,7 @@ impl Server {
                 accepting: true,
                 reserved_fds: RESERVED_FDS,
                 dump,
+                prefixes,
             },
             listeners,
             sigfd,

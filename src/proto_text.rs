@@ -217,6 +217,9 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
         } else {
             core.stats.get_cmds += 1;
         }
+        if core.settings.detail_enabled {
+            core.prefixes.record_get(key, id != NONE);
+        }
         if id == NONE {
             if touch {
                 core.stats.touch_misses += 1;
@@ -270,6 +273,9 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
         return;
     }
     let vlen = vlen as usize;
+    if core.settings.detail_enabled {
+        core.prefixes.record_set(key);
+    }
     let exptime = core.cache.clock.realtime(exptime as i64);
     match core.cache.alloc(key, flags, exptime, vlen) {
         Ok(id) => {
@@ -390,6 +396,9 @@ fn process_delete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     if key.len() > KEY_MAX_LENGTH {
         c.out_string("CLIENT_ERROR bad command line format");
         return;
+    }
+    if core.settings.detail_enabled {
+        core.prefixes.record_delete(key);
     }
     if let Some(cls) = core.cache.delete(key) {
         core.cache.stats.slab_stats[cls].delete_hits += 1;
@@ -517,7 +526,7 @@ fn process_debugtime(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 
 /// stats [group]: the general group, or the group named (memcached's
 /// process_stat). Words after a group's name are ignored, as memcached
-/// ignores them.
+/// ignores them; `detail` reads its own.
 fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     let start = c.wbuf.len();
     if toks.len() == 1 {
@@ -532,11 +541,7 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             c.out_string("RESET");
             return;
         }
-        // Per-prefix statistics come with the next work.
-        b"detail" => {
-            c.out_string("CLIENT_ERROR usage: stats detail on|off|dump");
-            return;
-        }
+        b"detail" => return process_stats_detail(c, core, toks.get(2).copied()),
         b"settings" => {
             for (name, value) in core.settings.stats_settings() {
                 append_stat(&mut c.wbuf, name, value);
@@ -570,6 +575,28 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
     c.wbuf.extend_from_slice(b"END\r\n");
     c.extend_buf_piece(start);
+}
+
+/// stats detail on|off|dump: per-prefix statistics (stats::PrefixStats).
+/// on and off only change whether requests are recorded; the counters
+/// stay until `stats reset`.
+fn process_stats_detail(c: &mut Conn, core: &mut Core, arg: Option<&[u8]>) {
+    match arg {
+        Some(b"on") => {
+            core.settings.detail_enabled = true;
+            c.out_string("OK");
+        }
+        Some(b"off") => {
+            core.settings.detail_enabled = false;
+            c.out_string("OK");
+        }
+        Some(b"dump") => {
+            let start = c.wbuf.len();
+            core.prefixes.dump(&mut c.wbuf);
+            c.extend_buf_piece(start);
+        }
+        _ => c.out_string("CLIENT_ERROR usage: stats detail on|off|dump"),
+    }
 }
 
 #[cfg(test)]

@@ -11,12 +11,14 @@
 //!   (none)          server_stats    the general group
 //!   slabs           slabs_stats     per class, then active_slabs, total_malloced
 //!   sizes           sizes_stats     item size histogram (-o track_sizes)
+//!   detail dump     PrefixStats     per key prefix (-D, stats detail on)
 //! ```
 
 use std::fmt::Display;
 use std::io::Write;
 use std::ops::{Index, IndexMut};
 
+use crate::hash::HashFn;
 use crate::items::Cache;
 use crate::slabs::MAX_CLASSES;
 
@@ -276,8 +278,8 @@ impl SlabStats {
 }
 
 /// `stats reset`: what memcached clears. Request counters, the per-class
-/// counters and the item counters that count events (not the current
-/// state: items, bytes, connections stay).
+/// counters, the item counters that count events (not the current
+/// state: items, bytes, connections stay) and the per-prefix counters.
 pub fn reset(core: &mut crate::Core) {
     core.stats.reset();
     let is = &mut core.cache.stats;
@@ -291,6 +293,7 @@ pub fn reset(core: &mut crate::Core) {
     is.get_flushed = 0;
     is.cas_misses = 0;
     is.slab_stats = SlabStats::default();
+    core.prefixes.clear();
 }
 
 // ======================== stats slabs ========================
@@ -353,11 +356,159 @@ pub fn sizes_stats(cache: &Cache, out: &mut Vec<u8>) {
     }
 }
 
+// ======================== stats detail ========================
+
+/// Buckets of the prefix table (memcached's PREFIX_HASH_SIZE); `stats
+/// detail dump` lists the prefixes bucket by bucket.
+const PREFIX_BUCKETS: usize = 256;
+
+/// One key prefix's counters.
+struct PrefixEntry {
+    prefix: Box<[u8]>,
+    gets: u64,
+    hits: u64,
+    sets: u64,
+    dels: u64,
+}
+
+/// Per-prefix counters for `stats detail` (memcached's stats_prefix.c).
+/// A key's prefix is what comes before the first `-D` delimiter; keys
+/// without one are not counted. Classic get/gets/gat/gats count a get
+/// (and a hit when found), set/add/replace/append/prepend/cas a set once
+/// their command line is read, delete a delete whether or not the key was
+/// there; meta commands, incr, decr and touch are not counted, as in
+/// memcached 1.6.18. Only recorded while detail is on (`-D` or `stats
+/// detail on`): otherwise the request path pays one flag test.
+pub struct PrefixStats {
+    /// PREFIX_BUCKETS lists (empty until the first prefix is seen), each
+    /// in order of first use; a dump shows a bucket newest first.
+    buckets: Vec<Vec<PrefixEntry>>,
+    /// The byte that ends a prefix (`-D`, ':' by default).
+    delimiter: u8,
+    /// The item hash function, which also places prefixes in buckets.
+    hash: HashFn,
+}
+
+impl PrefixStats {
+    pub fn new(delimiter: u8, hash: HashFn) -> PrefixStats {
+        PrefixStats {
+            buckets: Vec::new(),
+            delimiter,
+            hash,
+        }
+    }
+
+    /// The entry of `key`'s prefix, created on first use; None if the key
+    /// has no delimiter.
+    fn entry(&mut self, key: &[u8]) -> Option<&mut PrefixEntry> {
+        let len = memchr::memchr(self.delimiter, key)?;
+        let prefix = &key[..len];
+        if self.buckets.is_empty() {
+            self.buckets.resize_with(PREFIX_BUCKETS, Vec::new);
+        }
+        let b = (self.hash)(prefix) as usize % PREFIX_BUCKETS;
+        let list = &mut self.buckets[b];
+        let i = match list.iter().position(|e| &*e.prefix == prefix) {
+            Some(i) => i,
+            None => {
+                list.push(PrefixEntry {
+                    prefix: prefix.into(),
+                    gets: 0,
+                    hits: 0,
+                    sets: 0,
+                    dels: 0,
+                });
+                list.len() - 1
+            }
+        };
+        Some(&mut list[i])
+    }
+
+    /// A retrieval of `key`, found or not.
+    pub fn record_get(&mut self, key: &[u8], hit: bool) {
+        if let Some(e) = self.entry(key) {
+            e.gets += 1;
+            e.hits += u64::from(hit);
+        }
+    }
+
+    /// A storage command for `key`.
+    pub fn record_set(&mut self, key: &[u8]) {
+        if let Some(e) = self.entry(key) {
+            e.sets += 1;
+        }
+    }
+
+    /// A delete of `key`.
+    pub fn record_delete(&mut self, key: &[u8]) {
+        if let Some(e) = self.entry(key) {
+            e.dels += 1;
+        }
+    }
+
+    /// Forgets every prefix (`stats reset`).
+    pub fn clear(&mut self) {
+        self.buckets = Vec::new();
+    }
+
+    /// `stats detail dump`: one PREFIX line per prefix, then END.
+    pub fn dump(&self, out: &mut Vec<u8>) {
+        for list in &self.buckets {
+            for e in list.iter().rev() {
+                out.extend_from_slice(b"PREFIX ");
+                out.extend_from_slice(&e.prefix);
+                let _ = write!(
+                    out,
+                    " get {} hit {} set {} del {}\r\n",
+                    e.gets, e.hits, e.sets, e.dels
+                );
+            }
+        }
+        out.extend_from_slice(b"END\r\n");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::items::StoreCmd;
     use crate::settings::Settings;
+
+    #[test]
+    fn prefixes_dump_by_hash_bucket_newest_first() {
+        let mut p = PrefixStats::new(b':', crate::hash::murmur3_32);
+        let mut out = Vec::new();
+        p.dump(&mut out);
+        assert_eq!(out, b"END\r\n");
+        // murmur3 buckets: "" 0, "b" 3, "a" 178, "q" 232.
+        p.record_set(b"a:1");
+        p.record_get(b"a:2", true);
+        p.record_get(b"q:1", false);
+        p.record_delete(b"b:x:y");
+        p.record_set(b":x");
+        p.record_set(b"nodelimiter");
+        out.clear();
+        p.dump(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "PREFIX  get 0 hit 0 set 1 del 0\r\n\
+             PREFIX b get 0 hit 0 set 0 del 1\r\n\
+             PREFIX a get 1 hit 1 set 1 del 0\r\n\
+             PREFIX q get 1 hit 0 set 0 del 0\r\n\
+             END\r\n"
+        );
+        // Two prefixes in one bucket: the later one is listed first.
+        let mut p = PrefixStats::new(b':', |_| 7);
+        p.record_set(b"x:1");
+        p.record_set(b"y:1");
+        let mut out = Vec::new();
+        p.dump(&mut out);
+        assert!(out.starts_with(b"PREFIX y get 0 hit 0 set 1 del 0\r\nPREFIX x "));
+        p.clear();
+        out.clear();
+        p.dump(&mut out);
+        assert_eq!(out, b"END\r\n");
+    }
 
     fn put(c: &mut Cache, key: &[u8], nbytes: usize) {
         let id = c.alloc(key, 0, 0, nbytes).unwrap();

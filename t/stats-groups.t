@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # The stats groups other than the general one: `stats slabs` and the
-# per-class counters that every command moves, and `stats sizes` (with and
-# without -o track_sizes, sizes_enable, sizes_disable).
+# per-class counters that every command moves, `stats sizes` (with and
+# without -o track_sizes, sizes_enable, sizes_disable) and `stats detail`
+# (per-prefix counters, -D).
 #
 # Expected bytes are checked against memcached 1.6.18. Numbers that depend
 # on the item layout (chunk sizes, item sizes, class numbers) are computed
@@ -323,5 +324,79 @@ is(cmd($s, "set a 0 0 1\r\n1\r\n"), "STORED\r\n", '-C -o track_sizes: set a');
     my $bucket = 32 * int(($size + 31) / 32);
     is(stats_text($s, 'sizes'), "STAT $bucket 1\r\nEND\r\n", '-C -o track_sizes: items are counted');
 }
+
+# ======================== stats detail ========================
+
+$srv = new_memcached();
+$s = $srv->sock;
+is(stats_text($s, 'detail dump'), "END\r\n", 'detail dump with nothing recorded');
+is(cmd($s, "set a:b 0 0 1\r\n1\r\n"), "STORED\r\n", 'set a:b while detail is off');
+is(stats_text($s, 'detail dump'), "END\r\n", 'nothing recorded while off');
+is(stats_of($s, 'settings')->{detail_enabled}, 'no', 'stats settings: detail_enabled no');
+is(cmd($s, "stats detail on\r\n"), "OK\r\n", 'stats detail on');
+is(stats_of($s, 'settings')->{detail_enabled}, 'yes', 'stats settings: detail_enabled yes');
+for my $k (qw(a:b a:c b:x c /x a/b/c :q z:)) {
+    is(cmd($s, "set $k 0 0 1\r\n1\r\n"), "STORED\r\n", "set $k");
+}
+print $s "get a:b a:zz b:x c nope:1\r\n";
+is(read_until_end($s), "VALUE a:b 0 1\r\n1\r\nVALUE b:x 0 1\r\n1\r\nVALUE c 0 1\r\n1\r\nEND\r\n",
+   'get a:b a:zz b:x c nope:1');
+print $s "gets a:b\r\n";
+like(read_until_end($s), qr/^VALUE a:b 0 1 \d+\r\n1\r\nEND\r\n\z/, 'gets a:b');
+print $s "gat 1000 a:b\r\n";
+is(read_until_end($s), "VALUE a:b 0 1\r\n1\r\nEND\r\n", 'gat a:b');
+is(cmd($s, "delete a:c\r\n"), "DELETED\r\n", 'delete a:c');
+is(cmd($s, "delete a:c\r\n"), "NOT_FOUND\r\n", 'delete a:c again');
+is(cmd($s, "delete q:q\r\n"), "NOT_FOUND\r\n", 'delete q:q (missing)');
+is(cmd($s, "incr a:b 1\r\n"), "2\r\n", 'incr a:b: not recorded');
+is(cmd($s, "touch a:b 1000\r\n"), "TOUCHED\r\n", 'touch a:b: not recorded');
+is(cmd($s, "add a:b 0 0 1\r\n1\r\n"), "NOT_STORED\r\n", 'add a:b: a set, stored or not');
+is(cmd($s, "set bad:x 0 0 abc\r\n"), "CLIENT_ERROR bad command line format\r\n",
+   'a set refused on its command line: not recorded');
+is(cmd($s, "cas a:b 0 0 1 1\r\n1\r\n"), "EXISTS\r\n", 'cas a:b: a set');
+print $s "set big:x 0 0 2000000\r\n" . ('x' x 2_000_000) . "\r\n";
+is(scalar <$s>, "SERVER_ERROR object too large for cache\r\n", 'a set too large: still a set');
+is(meta($s, "mg a:b v\r\n"), "VA 1\r\n2\r\n", 'mg a:b: meta commands are not recorded');
+is(meta($s, "ms m:1 1\r\nx\r\n"), "HD\r\n", 'ms m:1: not recorded');
+is(meta($s, "md m:1\r\n"), "HD\r\n", 'md m:1: not recorded');
+# Prefixes come bucket by bucket of the (murmur3) hash of the prefix, the
+# newest first within a bucket; the empty prefix of ":q" counts too.
+my $dump = "PREFIX  get 0 hit 0 set 1 del 0\r\n"
+         . "PREFIX b get 1 hit 1 set 1 del 0\r\n"
+         . "PREFIX z get 0 hit 0 set 1 del 0\r\n"
+         . "PREFIX nope get 1 hit 0 set 0 del 0\r\n"
+         . "PREFIX a get 4 hit 3 set 4 del 2\r\n"
+         . "PREFIX big get 0 hit 0 set 1 del 0\r\n"
+         . "PREFIX q get 0 hit 0 set 0 del 1\r\n"
+         . "END\r\n";
+is(stats_text($s, 'detail dump'), $dump, 'stats detail dump: per-prefix gets, hits, sets, deletes');
+is(cmd($s, "stats detail off\r\n"), "OK\r\n", 'stats detail off');
+print $s "get a:b\r\n";
+is(read_until_end($s), "VALUE a:b 0 1\r\n2\r\nEND\r\n", 'get a:b while off');
+is(stats_text($s, 'detail dump'), $dump, 'off: nothing more recorded, the counters stay');
+is(stats_text($s, 'detail dump x'), $dump, 'words after dump are ignored');
+is(cmd($s, "stats detail\r\n"), "CLIENT_ERROR usage: stats detail on|off|dump\r\n", 'stats detail alone');
+is(cmd($s, "stats detail foo\r\n"), "CLIENT_ERROR usage: stats detail on|off|dump\r\n", 'stats detail foo');
+is(cmd($s, "stats detail ON\r\n"), "CLIENT_ERROR usage: stats detail on|off|dump\r\n", 'stats detail ON');
+is(cmd($s, "stats detail on extra\r\n"), "OK\r\n", 'stats detail on extra: on');
+is(cmd($s, "stats reset\r\n"), "RESET\r\n", 'stats reset');
+is(stats_text($s, 'detail dump'), "END\r\n", 'stats reset forgets the prefixes');
+is(stats_of($s, 'settings')->{detail_enabled}, 'yes', 'and leaves detail on');
+
+$srv = new_memcached('-D /');
+$s = $srv->sock;
+is(stats_of($s, 'settings')->{detail_enabled}, 'yes', '-D: detail on from the start');
+for my $k (qw(a:b a/b /x x/y:z c)) {
+    is(cmd($s, "set $k 0 0 1\r\n1\r\n"), "STORED\r\n", "-D /: set $k");
+}
+print $s "get a:b a/b x/y:z\r\n";
+is(read_until_end($s), "VALUE a:b 0 1\r\n1\r\nVALUE a/b 0 1\r\n1\r\nVALUE x/y:z 0 1\r\n1\r\nEND\r\n",
+   '-D /: get a:b a/b x/y:z');
+is(stats_text($s, 'detail dump'),
+   "PREFIX  get 0 hit 0 set 1 del 0\r\n"
+ . "PREFIX x get 1 hit 1 set 1 del 0\r\n"
+ . "PREFIX a get 1 hit 1 set 1 del 0\r\n"
+ . "END\r\n",
+   '-D /: prefixes end at the first /');
 
 done_testing();
