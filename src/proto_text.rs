@@ -526,7 +526,7 @@ fn process_debugtime(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 
 /// stats [group]: the general group, or the group named (memcached's
 /// process_stat). Words after a group's name are ignored, as memcached
-/// ignores them; `detail` reads its own.
+/// ignores them; `detail` and `cachedump` read theirs.
 fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     let start = c.wbuf.len();
     if toks.len() == 1 {
@@ -542,6 +542,7 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             return;
         }
         b"detail" => return process_stats_detail(c, core, toks.get(2).copied()),
+        b"cachedump" => return process_cachedump(c, core, toks),
         b"settings" => {
             for (name, value) in core.settings.stats_settings() {
                 append_stat(&mut c.wbuf, name, value);
@@ -597,6 +598,35 @@ fn process_stats_detail(c: &mut Conn, core: &mut Core, arg: Option<&[u8]>) {
         }
         _ => c.out_string("CLIENT_ERROR usage: stats detail on|off|dump"),
     }
+}
+
+/// A number as memcached's safe_strtoul reads it on a 64-bit machine: an
+/// unsigned long, kept to its low 32 bits.
+fn parse_u32_trunc(t: &[u8]) -> Option<u32> {
+    items::parse_u64_c(t).map(|v| v as u32)
+}
+
+/// stats cachedump <class> <limit> (refused with -X).
+fn process_cachedump(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    if !core.settings.dump_enabled {
+        c.out_string("CLIENT_ERROR stats cachedump not allowed");
+        return;
+    }
+    if toks.len() < 4 {
+        c.out_string("CLIENT_ERROR bad command line");
+        return;
+    }
+    let (Some(cls), Some(limit)) = (parse_u32_trunc(toks[2]), parse_u32_trunc(toks[3])) else {
+        c.out_string("CLIENT_ERROR bad command line format");
+        return;
+    };
+    if cls as usize > crate::slabs::MAX_CLASSES {
+        c.out_string("CLIENT_ERROR Illegal slab id");
+        return;
+    }
+    let start = c.wbuf.len();
+    crate::stats::cachedump(&core.cache, cls as u8, limit, &mut c.wbuf);
+    c.extend_buf_piece(start);
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //!   slabs           slabs_stats     per class, then active_slabs, total_malloced
 //!   sizes           sizes_stats     item size histogram (-o track_sizes)
 //!   detail dump     PrefixStats     per key prefix (-D, stats detail on)
+//!   cachedump C N   cachedump       the keys of one class's LRU
 //! ```
 
 use std::fmt::Display;
@@ -468,6 +469,48 @@ impl PrefixStats {
     }
 }
 
+// ======================== stats cachedump ========================
+
+/// A cachedump reply, END included, stays below this many bytes
+/// (memcached's limit).
+pub const CACHEDUMP_MAX: usize = 2 * 1024 * 1024;
+
+/// `stats cachedump <class> <limit>`: one `ITEM <key> [<bytes> b; <exptime>
+/// s]` line per item of the class's LRU, most recently used first, at most
+/// `limit` of them (0: no limit) and as many as fit CACHEDUMP_MAX bytes,
+/// then END. The expiry is a unix time (0: never); expired items not yet
+/// reclaimed are listed too, and items stored with a binary (base64) key
+/// are left out, as memcached does. memcached dumps only the COLD part of
+/// its segmented LRU; ours is one list per class (doc/compatibility.md).
+pub fn cachedump(cache: &Cache, cls: u8, limit: u32, out: &mut Vec<u8>) {
+    use crate::items;
+    let start = out.len();
+    let mut shown = 0u32;
+    let mut line = Vec::with_capacity(300);
+    let mut id = cache.lru.head(cls);
+    while id != crate::slabs::NONE && (limit == 0 || shown < limit) {
+        let c = cache.slabs.chunk(id);
+        id = items::next(c);
+        if items::iflags(c) & items::ITEM_KEY_BINARY != 0 {
+            continue;
+        }
+        let exp = match items::exptime(c) {
+            0 => 0,
+            e => cache.clock.process_started + e as i64,
+        };
+        line.clear();
+        line.extend_from_slice(b"ITEM ");
+        line.extend_from_slice(items::key_of(c));
+        let _ = write!(line, " [{} b; {} s]\r\n", items::nbytes(c), exp);
+        if out.len() - start + line.len() + 6 > CACHEDUMP_MAX {
+            break;
+        }
+        out.extend_from_slice(&line);
+        shown += 1;
+    }
+    out.extend_from_slice(b"END\r\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -513,6 +556,36 @@ mod tests {
     fn put(c: &mut Cache, key: &[u8], nbytes: usize) {
         let id = c.alloc(key, 0, 0, nbytes).unwrap();
         c.store(id, StoreCmd::Set, 0);
+    }
+
+    #[test]
+    fn cachedump_lists_newest_first_within_limits() {
+        let mut c = Cache::new(&Settings::default());
+        put(&mut c, b"a", 1);
+        put(&mut c, b"b", 2);
+        put(&mut c, b"c", 3);
+        let mut out = Vec::new();
+        cachedump(&c, 1, 0, &mut out);
+        assert_eq!(
+            out,
+            b"ITEM c [3 b; 0 s]\r\nITEM b [2 b; 0 s]\r\nITEM a [1 b; 0 s]\r\nEND\r\n"
+        );
+        out.clear();
+        cachedump(&c, 1, 1, &mut out);
+        assert_eq!(out, b"ITEM c [3 b; 0 s]\r\nEND\r\n");
+        out.clear();
+        cachedump(&c, 2, 0, &mut out);
+        assert_eq!(out, b"END\r\n");
+        // The reply stays under CACHEDUMP_MAX, whatever the limit.
+        let mut c = Cache::new(&Settings::default());
+        for i in 0..10_000 {
+            put(&mut c, format!("{:0>200}", i).as_bytes(), 1);
+        }
+        let cls = c.slabs.clsid(40 + 200 + 1);
+        out.clear();
+        cachedump(&c, cls, 0, &mut out);
+        let line = "ITEM ".len() + 200 + " [1 b; 0 s]\r\n".len();
+        assert_eq!(out.len(), (CACHEDUMP_MAX - 6) / line * line + 5);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 # The stats groups other than the general one: `stats slabs` and the
 # per-class counters that every command moves, `stats sizes` (with and
-# without -o track_sizes, sizes_enable, sizes_disable) and `stats detail`
-# (per-prefix counters, -D).
+# without -o track_sizes, sizes_enable, sizes_disable), `stats detail`
+# (per-prefix counters, -D) and `stats cachedump` (limits, the 2 MB cap,
+# -X).
 #
 # Expected bytes are checked against memcached 1.6.18. Numbers that depend
 # on the item layout (chunk sizes, item sizes, class numbers) are computed
@@ -33,7 +34,8 @@ sub item_size {
 }
 
 # Chunk sizes by class id (index 0 unused): growing by 1.25 from class 1,
-# rounded up to 8 bytes, the last class being slab_chunk_max.
+# rounded up to 8 bytes, the last class being slab_chunk_max (512 kB, or
+# a whole page with -o no_modern).
 my (@CHUNK, $CHUNK_MAX, $LARGEST);
 sub use_chunk_max {
     $CHUNK_MAX = shift;
@@ -398,5 +400,104 @@ is(stats_text($s, 'detail dump'),
  . "PREFIX a get 1 hit 1 set 1 del 0\r\n"
  . "END\r\n",
    '-D /: prefixes end at the first /');
+
+# ======================== stats cachedump ========================
+
+# -o no_modern: memcached's flat LRU, the one ours always is. Its largest
+# class takes a whole page.
+use_chunk_max(1024 * 1024);
+$srv = new_memcached('-o no_modern');
+$s = $srv->sock;
+my $C = cls(1, 3);
+is(cmd($s, "set a 0 0 1\r\n1\r\n"), "STORED\r\n", 'set a');
+my $t0 = stats_of($s)->{time};
+is(cmd($s, "set b 0 100 2\r\n12\r\n"), "STORED\r\n", 'set b, 100 s');
+my $t1 = stats_of($s)->{time};
+is(cmd($s, "set c 0 2000000000 3\r\n123\r\n"), "STORED\r\n", 'set c, absolute expiry');
+is(cmd($s, "set d 0 -1 1\r\n1\r\n"), "STORED\r\n", 'set d, already expired');
+is(meta($s, "ms Zm9v 2 b\r\nzz\r\n"), "HD\r\n", 'ms of a base64 key');
+is(cmd($s, "set e 0 0 0\r\n\r\n"), "STORED\r\n", 'set e, empty');
+print $s "get a\r\n";
+is(read_until_end($s), "VALUE a 0 1\r\n1\r\nEND\r\n", 'get a: no move within a minute');
+is(cls(1, 0), $C, 'all these items are in one class');
+my $text = stats_text($s, "cachedump $C 0");
+my ($exp_b) = $text =~ /^ITEM b \[2 b; (\d+) s\]\r\n/m;
+ok(defined $exp_b && $exp_b >= $t0 + 100 && $exp_b <= $t1 + 100, 'b expires 100 s after it was set');
+my ($exp_d) = $text =~ /^ITEM d \[1 b; (\d+) s\]\r\n/m;
+ok(defined $exp_d && $exp_d > 0 && $exp_d < $t0, 'd shows an expiry in the past');
+is($text, "ITEM e [0 b; 0 s]\r\n"
+        . "ITEM d [1 b; $exp_d s]\r\n"
+        . "ITEM c [3 b; 2000000000 s]\r\n"
+        . "ITEM b [2 b; $exp_b s]\r\n"
+        . "ITEM a [1 b; 0 s]\r\n"
+        . "END\r\n",
+   'cachedump: newest first, bytes and unix expiry (0: never), expired items too, base64 keys left out');
+is(stats_text($s, "cachedump $C 2"), "ITEM e [0 b; 0 s]\r\nITEM d [1 b; $exp_d s]\r\nEND\r\n",
+   'cachedump with a limit');
+is(stats_text($s, "cachedump $C 0 extra"), $text, 'words after the limit are ignored');
+is(stats_text($s, "cachedump $C 4294967296"), $text, 'a limit of 2^32 wraps to 0: no limit');
+is(stats_text($s, "cachedump 0 0"), "END\r\n", 'class 0: nothing');
+is(stats_text($s, "cachedump 63 0"), "END\r\n", 'class 63: nothing');
+is(cmd($s, "stats cachedump 64 0\r\n"), "CLIENT_ERROR Illegal slab id\r\n", 'class 64: illegal');
+is(cmd($s, "stats cachedump 18446744073709551615 0\r\n"), "CLIENT_ERROR Illegal slab id\r\n",
+   'class 2^64-1: illegal');
+is(cmd($s, "stats cachedump $C\r\n"), "CLIENT_ERROR bad command line\r\n", 'no limit given');
+is(cmd($s, "stats cachedump\r\n"), "CLIENT_ERROR bad command line\r\n", 'no class given');
+is(cmd($s, "stats cachedump -1 0\r\n"), "CLIENT_ERROR bad command line format\r\n", 'class -1');
+is(cmd($s, "stats cachedump x 0\r\n"), "CLIENT_ERROR bad command line format\r\n", 'class x');
+is(cmd($s, "stats cachedump $C -1\r\n"), "CLIENT_ERROR bad command line format\r\n", 'limit -1');
+is(cmd($s, "set big 0 0 600000\r\n" . ('b' x 600000) . "\r\n"), "STORED\r\n", 'set a 600 kB value');
+is(stats_text($s, "cachedump " . cls(3, 600000) . " 0"), "ITEM big [600000 b; 0 s]\r\nEND\r\n",
+   'a large value is dumped with its class');
+if (is_ours()) {
+    # A read moves an item up once it has not moved for a minute.
+    is(cmd($s, "debugtime 61\r\n"), "OK\r\n", 'debugtime 61');
+    print $s "get a\r\n";
+    is(read_until_end($s), "VALUE a 0 1\r\n1\r\nEND\r\n", 'get a a minute later');
+    like(stats_text($s, "cachedump $C 1"), qr/^ITEM a \[1 b; 0 s\]\r\nEND\r\n\z/, 'a is now the newest');
+}
+
+# The reply stops before 2 MB.
+{
+    $srv = new_memcached('-o no_modern');
+    $s = $srv->sock;
+    my $n = 7900;
+    my $K = cls(250, 1);
+    my $req = '';
+    for my $i (1 .. $n) {
+        $req .= sprintf("set k%0249d 0 0 1 noreply\r\nx\r\n", $i);
+    }
+    print $s $req;
+    like(cmd($s, "version\r\n"), qr/^VERSION /, "$n items with 250-byte keys stored");
+    my $line = length(sprintf("ITEM k%0249d [1 b; 0 s]\r\n", 1));
+    my $fit = int((2 * 1024 * 1024 - 6) / $line);
+    $text = stats_text($s, "cachedump $K 0");
+    is(length($text), $fit * $line + 5, "cachedump stops at $fit lines, under 2 MB");
+    is(substr($text, 0, $line), sprintf("ITEM k%0249d [1 b; 0 s]\r\n", $n), 'the newest first');
+    is(substr($text, -($line + 5)), sprintf("ITEM k%0249d [1 b; 0 s]\r\nEND\r\n", $n - $fit + 1),
+       'the last that fits, then END');
+    is(length(stats_text($s, "cachedump $K 100")), 100 * $line + 5, 'a limit below the cap');
+}
+
+# Default options: memcached dumps only its COLD LRU; ours has one list
+# per class, so every item is there at once (doc/compatibility.md).
+use_chunk_max(512 * 1024);
+if (is_ours()) {
+    $srv = new_memcached();
+    $s = $srv->sock;
+    is(cmd($s, "set fresh 0 0 1\r\n1\r\n"), "STORED\r\n", 'default options: set fresh');
+    is(stats_text($s, "cachedump " . cls(5, 1) . " 0"), "ITEM fresh [1 b; 0 s]\r\nEND\r\n",
+       'default options: a fresh item is dumped at once');
+}
+
+$srv = new_memcached('-X');
+$s = $srv->sock;
+is(cmd($s, "stats cachedump 1 0\r\n"), "CLIENT_ERROR stats cachedump not allowed\r\n", '-X: cachedump refused');
+is(cmd($s, "stats cachedump\r\n"), "CLIENT_ERROR stats cachedump not allowed\r\n",
+   '-X: refused before the arguments are read');
+is(cmd($s, "stats cachedump 99 x\r\n"), "CLIENT_ERROR stats cachedump not allowed\r\n", '-X: whatever they are');
+
+is(cmd($s, "set z 0 0 1\r\nz\r\n"), "STORED\r\n", '-X: still serving');
+mem_get_is($s, 'z', 'z');
 
 done_testing();
