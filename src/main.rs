@@ -85,6 +85,9 @@ impl Core {
 struct Listener {
     fd: RawFd,
     transport: Transport,
+    /// Server time the listener started serving (`stats conns` shows the
+    /// seconds since, as memcached does for a listener).
+    opened: u32,
 }
 
 pub struct Server {
@@ -197,6 +200,7 @@ fn open_listeners(settings: &Settings) -> Result<Vec<Listener>, String> {
         out.push(Listener {
             fd,
             transport: Transport::Unix,
+            opened: 0,
         });
         return Ok(out);
     }
@@ -221,6 +225,7 @@ fn open_listeners(settings: &Settings) -> Result<Vec<Listener>, String> {
             Ok(fd) => out.push(Listener {
                 fd,
                 transport: Transport::Tcp,
+                opened: 0,
             }),
             // The wildcard IPv6 address may be missing on hosts without
             // IPv6; memcached carries on with what it could bind.
@@ -368,6 +373,10 @@ fn run(settings: Settings) -> i32 {
         }
     };
     let mut server = Server::new(settings, cache, dump, ev, listeners, sigfd);
+    let now = server.core.cache.clock.current_time;
+    for l in &mut server.listeners {
+        l.opened = now;
+    }
     for (i, l) in server.listeners.iter().enumerate() {
         log::debug!(
             "<{} server listening ({})",
@@ -648,6 +657,10 @@ mod tests {
             .add(fds[0], token as u64, Interest::Read)
             .unwrap();
         server.core.stats.curr_conns += 1;
+        // A new connection starts in NewCmd; its first turn, with nothing
+        // buffered yet, leaves it reading (conn_read), as in the server.
+        conn::drive_machine(&mut server, token);
+        assert_eq!(server.conns[token].state, ConnState::Read);
         (server, token, fds[1])
     }
 
@@ -723,6 +736,25 @@ ms Zm9v 2 b\r\nzz\r\nmg Zm9v b k v\r\nmg foo zz\r\nmn\r\n";
 VA 1\r\n7\r\nHD\r\nVA 3 c4 X W\r\nbar\r\nHD Z X\r\nME n exp=-1 la=0 cas=3 fetch=no cls=1 size=43\r\n\
 HD\r\nVA 2 kZm9v b\r\nzz\r\nCLIENT_ERROR invalid flag\r\nMN\r\n";
         assert_same_reply_bytewise(script, expect);
+    }
+
+    /// `stats conns` pauses the state machine so the server can list the
+    /// connections; its reply keeps its place among pipelined replies, and
+    /// the asking connection shows itself in conn_parse_cmd.
+    #[test]
+    fn stats_conns_in_a_pipeline() {
+        let (mut server, token, peer) = server_with_client(Settings::default());
+        let fd = server.conns[token].fd;
+        send(peer, b"version\r\nstats conns\r\nversion\r\n");
+        conn::drive_machine(&mut server, token);
+        let expect = format!(
+            "VERSION 1.6.0\r\nSTAT {fd}:addr ?:<AF 0>\r\nSTAT {fd}:listen_addr unix:<AF 1>\r\n\
+             STAT {fd}:state conn_parse_cmd\r\nSTAT {fd}:secs_since_last_cmd 0\r\nEND\r\n\
+             VERSION 1.6.0\r\n"
+        );
+        assert_eq!(String::from_utf8_lossy(&recv_all(peer)), expect);
+        assert!(!server.conns[token].stats_conns);
+        assert_eq!(server.conns[token].state, ConnState::Read);
     }
 
     /// With -R 1 a pipelined batch is served one command per turn; the

@@ -543,6 +543,13 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         }
         b"detail" => return process_stats_detail(c, core, toks.get(2).copied()),
         b"cachedump" => return process_cachedump(c, core, toks),
+        b"conns" => {
+            // Listing every connection needs the whole server: the state
+            // machine pauses after this command and the server writes the
+            // list (stats::conns_stats) into this connection's reply.
+            c.stats_conns = true;
+            return;
+        }
         b"settings" => {
             for (name, value) in core.settings.stats_settings() {
                 append_stat(&mut c.wbuf, name, value);

@@ -13,15 +13,18 @@
 //!   sizes           sizes_stats     item size histogram (-o track_sizes)
 //!   detail dump     PrefixStats     per key prefix (-D, stats detail on)
 //!   cachedump C N   cachedump       the keys of one class's LRU
+//!   conns           conns_stats     one block per listener and connection
 //! ```
 
 use std::fmt::Display;
 use std::io::Write;
 use std::ops::{Index, IndexMut};
 
+use crate::conn::{Conn, ConnState, Transport};
 use crate::hash::HashFn;
 use crate::items::Cache;
 use crate::slabs::MAX_CLASSES;
+use crate::sys::SockName;
 
 /// Request and connection counters (memcached's thread_stats plus
 /// stats_state).
@@ -511,6 +514,80 @@ pub fn cachedump(cache: &Cache, cls: u8, limit: u32, out: &mut Vec<u8>) {
     out.extend_from_slice(b"END\r\n");
 }
 
+// ======================== stats conns ========================
+
+/// The text memcached gives a socket address in `stats conns`:
+/// `tcp:1.2.3.4:port`, `tcp6:[::1]:port`, `unix:/path`, and `<AF n>` in
+/// place of an address too short to print (an unnamed unix socket).
+fn sock_text(name: &SockName) -> String {
+    let (proto, addr, port) = match name {
+        SockName::Inet(std::net::SocketAddr::V4(a)) => ("tcp", a.ip().to_string(), a.port()),
+        SockName::Inet(std::net::SocketAddr::V6(a)) => ("tcp6", format!("[{}]", a.ip()), a.port()),
+        SockName::Unix(path) => ("unix", String::from_utf8_lossy(path).into_owned(), 0),
+        SockName::Other(_) => ("?", String::new(), 0),
+    };
+    let addr = if addr.len() < 2 {
+        format!("<AF {}>", name.family())
+    } else {
+        addr
+    };
+    if port != 0 {
+        format!("{}:{}:{}", proto, addr, port)
+    } else {
+        format!("{}:{}", proto, addr)
+    }
+}
+
+/// The address a connection's peer is shown with. memcached records a
+/// TCP client's address when it accepts it and never asks a unix socket
+/// client for one, so those show the text of an empty address; both are
+/// reproduced here.
+fn peer_text(c: &Conn) -> String {
+    match c.transport {
+        Transport::Unix => sock_text(&SockName::Other(0)),
+        Transport::Tcp => sock_text(&crate::sys::peer_name(c.fd).unwrap_or(SockName::Other(0))),
+    }
+}
+
+/// `stats conns`: a block per listening socket and per client connection,
+/// in descriptor order. A listener shows its address; a client its peer,
+/// the address it reached us on (`listen_addr`), its state by memcached's
+/// names, and the seconds since its last command. The connection that
+/// asked is in conn_parse_cmd while this runs.
+pub fn conns_stats(server: &crate::Server, out: &mut Vec<u8>) {
+    enum Row<'a> {
+        Listener(&'a crate::Listener),
+        Client(&'a Conn),
+    }
+    let now = server.core.cache.clock.current_time as i64;
+    let mut rows: Vec<(i32, Row)> = server
+        .listeners
+        .iter()
+        .map(|l| (l.fd, Row::Listener(l)))
+        .chain(server.conns.iter().map(|(_, c)| (c.fd, Row::Client(c))))
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    for (fd, row) in rows {
+        let mut stat = |name: &str, v: &dyn Display| {
+            let _ = write!(out, "STAT {}:{} {}\r\n", fd, name, v);
+        };
+        let local = sock_text(&crate::sys::sock_name(fd).unwrap_or(SockName::Other(0)));
+        match row {
+            Row::Listener(l) => {
+                stat("addr", &local);
+                stat("state", &ConnState::Listening.name());
+                stat("secs_since_last_cmd", &(now - l.opened as i64));
+            }
+            Row::Client(c) => {
+                stat("addr", &peer_text(c));
+                stat("listen_addr", &local);
+                stat("state", &c.state.name());
+                stat("secs_since_last_cmd", &(now - c.last_cmd_time as i64));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,6 +628,22 @@ mod tests {
         out.clear();
         p.dump(&mut out);
         assert_eq!(out, b"END\r\n");
+    }
+
+    #[test]
+    fn socket_addresses_as_memcached_prints_them() {
+        let v4 = SockName::Inet("127.0.0.1:11211".parse().unwrap());
+        assert_eq!(sock_text(&v4), "tcp:127.0.0.1:11211");
+        let v6 = SockName::Inet("[::1]:5".parse().unwrap());
+        assert_eq!(sock_text(&v6), "tcp6:[::1]:5");
+        let any6 = SockName::Inet("[::]:11211".parse().unwrap());
+        assert_eq!(sock_text(&any6), "tcp6:[::]:11211");
+        assert_eq!(
+            sock_text(&SockName::Unix(b"/tmp/mc".to_vec())),
+            "unix:/tmp/mc"
+        );
+        assert_eq!(sock_text(&SockName::Unix(Vec::new())), "unix:<AF 1>");
+        assert_eq!(sock_text(&SockName::Other(0)), "?:<AF 0>");
     }
 
     fn put(c: &mut Cache, key: &[u8], nbytes: usize) {

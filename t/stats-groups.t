@@ -2,8 +2,9 @@
 # The stats groups other than the general one: `stats slabs` and the
 # per-class counters that every command moves, `stats sizes` (with and
 # without -o track_sizes, sizes_enable, sizes_disable), `stats detail`
-# (per-prefix counters, -D) and `stats cachedump` (limits, the 2 MB cap,
-# -X).
+# (per-prefix counters, -D), `stats cachedump` (limits, the 2 MB cap, -X)
+# and `stats conns` (the listeners, idle and busy clients, the asking
+# client).
 #
 # Expected bytes are checked against memcached 1.6.18. Numbers that depend
 # on the item layout (chunk sizes, item sizes, class numbers) are computed
@@ -14,6 +15,9 @@ use warnings;
 use Test::More;
 use lib 't/lib';
 use MemcachedTest;
+use IO::Socket::IP;
+use Socket qw(SOL_SOCKET SO_RCVBUF);
+use Time::HiRes qw(usleep time);
 
 # A hang fails the script instead of blocking prove forever.
 $SIG{ALRM} = sub { die "no reply within 300 s\n" };
@@ -499,5 +503,145 @@ is(cmd($s, "stats cachedump 99 x\r\n"), "CLIENT_ERROR stats cachedump not allowe
 
 is(cmd($s, "set z 0 0 1\r\nz\r\n"), "STORED\r\n", '-X: still serving');
 mem_get_is($s, 'z', 'z');
+
+# ======================== stats conns ========================
+
+# Splits a `stats conns` reply into [fd, [[name, value], ...]] blocks.
+sub conns_blocks {
+    my $text = shift;
+    my @blocks;
+    for my $line (split /\r\n/, $text) {
+        next if $line eq 'END';
+        my ($fd, $name, $value) = $line =~ /^STAT (\d+):(\w+) (.*)\z/
+            or return [['bad line', $line]];
+        push @blocks, [$fd, []] if !@blocks || $blocks[-1][0] != $fd;
+        push @{$blocks[-1][1]}, [$name, $value];
+    }
+    return \@blocks;
+}
+
+# The names of a block's lines, and its values by name.
+sub names_of { join ' ', map { $_->[0] } @{$_[0][1]} }
+sub values_of { return { map { @$_ } @{$_[0][1]} } }
+
+# The block whose addr is `addr`.
+sub block_of {
+    my ($blocks, $addr) = @_;
+    my @b = grep { values_of($_)->{addr} eq $addr } @$blocks;
+    return @b == 1 ? $b[0] : undef;
+}
+
+# Polls `stats conns` on `asker` until the block of `addr` is in `state`.
+sub wait_conn_state {
+    my ($asker, $addr, $state) = @_;
+    my $deadline = time + 30;
+    while (1) {
+        my $b = block_of(conns_blocks(stats_text($asker, 'conns')), $addr);
+        return $b if ($b && values_of($b)->{state} eq $state) || time > $deadline;
+        usleep(20_000);
+    }
+}
+
+$srv = new_memcached('-l 127.0.0.1');
+my $port = $srv->port;
+my $fresh = $srv->sock;                  # never sends anything
+my $idle = $srv->new_sock;               # sends one command
+is(cmd($idle, "version\r\n") =~ /^VERSION / ? 1 : 0, 1, 'idle client: version');
+my $asker = $srv->new_sock;
+$text = stats_text($asker, 'conns');
+like($text, qr/\A(?:STAT \d+:\w+ [^\r\n]+\r\n)+END\r\n\z/, 'stats conns: STAT <fd>:<name> <value> lines, END');
+my $blocks = conns_blocks($text);
+is(scalar @$blocks, 4, 'a block for the listener and each of three clients');
+my @fds = map { $_->[0] } @$blocks;
+is("@fds", join(' ', sort { $a <=> $b } @fds), 'blocks in descriptor order');
+
+my $l = $blocks->[0];
+is(names_of($l), 'addr state secs_since_last_cmd', 'listener: addr, state, secs_since_last_cmd');
+is(values_of($l)->{addr}, "tcp:127.0.0.1:$port", 'listener addr');
+is(values_of($l)->{state}, 'conn_listening', 'listener state conn_listening');
+like(values_of($l)->{secs_since_last_cmd}, qr/^\d+\z/, 'listener secs since start');
+
+for my $c ([$fresh, 'conn_new_cmd', 'a client that never sent a command'],
+           [$idle, 'conn_read', 'an idle client'],
+           [$asker, 'conn_parse_cmd', 'the client asking']) {
+    my ($sock, $state, $what) = @$c;
+    my $b = block_of($blocks, "tcp:127.0.0.1:" . $sock->sockport);
+    ok($b, "$what: found by its address");
+    next unless $b;
+    is(names_of($b), 'addr listen_addr state secs_since_last_cmd', "$what: its lines");
+    is(values_of($b)->{listen_addr}, "tcp:127.0.0.1:$port", "$what: listen_addr");
+    is(values_of($b)->{state}, $state, "$what: $state");
+}
+is(values_of(block_of($blocks, "tcp:127.0.0.1:" . $asker->sockport))->{secs_since_last_cmd}, 0,
+   'the client asking: 0 seconds since its last command');
+is(scalar @{conns_blocks(stats_text($asker, 'conns extra'))}, 4, 'words after conns are ignored');
+
+# A client in the middle of a value, and one whose replies fill the socket.
+my $reader = $srv->new_sock;
+print $reader "set half 0 0 10\r\nabc";
+my $b = wait_conn_state($asker, "tcp:127.0.0.1:" . $reader->sockport, 'conn_nread');
+is($b && values_of($b)->{state}, 'conn_nread', 'a client sending a value: conn_nread');
+my $val = 'v' x 500_000;
+is(cmd($asker, "set v 0 0 500000\r\n$val\r\n"), "STORED\r\n", 'set a 500 kB value');
+my $slow = $srv->new_sock;
+setsockopt($slow, SOL_SOCKET, SO_RCVBUF, 4096);
+print $slow "get" . (" v" x 40) . "\r\n";
+$b = wait_conn_state($asker, "tcp:127.0.0.1:" . $slow->sockport, 'conn_mwrite');
+is($b && values_of($b)->{state}, 'conn_mwrite', 'a client not reading its replies: conn_mwrite');
+close $slow;
+print $reader "1234567\r\n";
+is(scalar <$reader>, "STORED\r\n", 'the value completes');
+
+if (is_ours()) {
+    # Our debug clock moves forward on request; memcached's cannot.
+    is(cmd($asker, "debugtime 100\r\n"), "OK\r\n", 'debugtime 100');
+    my $bl = conns_blocks(stats_text($asker, 'conns'));
+    my $secs = values_of(block_of($bl, "tcp:127.0.0.1:" . $idle->sockport))->{secs_since_last_cmd};
+    ok($secs >= 100 && $secs <= 102, "idle client: 100 s later ($secs)");
+    $secs = values_of($bl->[0])->{secs_since_last_cmd};
+    ok($secs >= 100 && $secs <= 102 + 10, "listener: 100 s later ($secs)");
+    is(values_of(block_of($bl, "tcp:127.0.0.1:" . $asker->sockport))->{secs_since_last_cmd}, 0,
+       'the client asking: still 0');
+}
+
+# Without -l: 0.0.0.0 and, where the host has IPv6, [::].
+my $has_v6 = IO::Socket::IP->new(LocalHost => '::1', LocalPort => 0, Listen => 1) ? 1 : 0;
+$srv = new_memcached();
+$port = $srv->port;
+$blocks = conns_blocks(stats_text($srv->sock, 'conns'));
+is(values_of($blocks->[0])->{addr}, "tcp:0.0.0.0:$port", 'default listener on 0.0.0.0');
+SKIP: {
+    skip 'no IPv6 on this host', 4 unless $has_v6;
+    is(values_of($blocks->[1])->{addr}, "tcp6:[::]:$port", 'and on [::]');
+    is(values_of($blocks->[1])->{state}, 'conn_listening', '[::] listener state');
+    my $v6 = IO::Socket::IP->new(PeerHost => '::1', PeerPort => $port) or die "::1: $!";
+    $blocks = conns_blocks(stats_text($v6, 'conns'));
+    my $bv6 = block_of($blocks, "tcp6:[::1]:" . $v6->sockport);
+    ok($bv6, 'an IPv6 client: tcp6:[::1]:<port>');
+    is($bv6 && values_of($bv6)->{listen_addr}, "tcp6:[::1]:$port", 'an IPv6 client: listen_addr');
+}
+
+# A unix socket: the listener by its path; clients have no address of
+# their own, and memcached shows that as "?:<AF 0>".
+$srv = new_memcached('', unix => 1);
+my $path = $srv->path;
+my $u2 = $srv->new_sock;
+is(cmd($u2, "version\r\n") =~ /^VERSION / ? 1 : 0, 1, 'unix client: version');
+$blocks = conns_blocks(stats_text($srv->sock, 'conns'));
+is(scalar @$blocks, 3, 'unix: the listener and two clients');
+is(names_of($blocks->[0]), 'addr state secs_since_last_cmd', 'unix listener: its lines');
+# memcached reads a listener's name into a buffer sized for an IPv6
+# address and cuts a unix path after 26 bytes; ours shows it whole.
+if (is_ours()) {
+    is(values_of($blocks->[0])->{addr}, "unix:$path", 'unix listener addr');
+} else {
+    is(values_of($blocks->[0])->{addr}, 'unix:' . substr($path, 0, 26), 'unix listener addr, cut');
+}
+for my $i (1, 2) {
+    is(values_of($blocks->[$i])->{addr}, '?:<AF 0>', "unix client $i: addr");
+    is(values_of($blocks->[$i])->{listen_addr}, "unix:$path", "unix client $i: listen_addr");
+}
+is(join(' ', sort map { values_of($_)->{state} } @$blocks[1, 2]), 'conn_parse_cmd conn_read',
+   'unix clients: the asking one and an idle one');
 
 done_testing();
