@@ -29,10 +29,11 @@ use crate::{proto_text, udp, Core, Server};
 /// The states of a connection (memcached's enum conn_states).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnState {
-    /// A listening socket (never a client connection here: listeners are
-    /// handled by the server loop, the state is kept for the vocabulary).
+    /// A listening socket. Never a client connection's state: listeners
+    /// are handled by the server loop, and `stats conns` shows them in it.
     Listening,
-    /// Ready for the next command: reset per-command state.
+    /// Ready for the next command: reset per-command state. A new
+    /// connection starts here.
     NewCmd,
     /// Waiting for the socket to become readable.
     Waiting,
@@ -50,6 +51,24 @@ pub enum ConnState {
     Mwrite,
     /// Closing the connection.
     Closing,
+}
+
+impl ConnState {
+    /// memcached's name for the state (`stats conns`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::Listening => "conn_listening",
+            ConnState::NewCmd => "conn_new_cmd",
+            ConnState::Waiting => "conn_waiting",
+            ConnState::Read => "conn_read",
+            ConnState::ParseCmd => "conn_parse_cmd",
+            ConnState::Nread => "conn_nread",
+            ConnState::Swallow => "conn_swallow",
+            ConnState::Write => "conn_write",
+            ConnState::Mwrite => "conn_mwrite",
+            ConnState::Closing => "conn_closing",
+        }
+    }
 }
 
 /// The kind of socket a connection came from.
@@ -218,6 +237,10 @@ pub struct Conn {
     /// The datagram being answered (Some exactly when the transport is
     /// Udp; boxed so TCP connections do not carry its address).
     pub udp: Option<Box<udp::UdpState>>,
+    /// Set by `stats conns`: the state machine pauses after the command
+    /// (still in ParseCmd) so the server can list every connection into
+    /// this one's reply, then goes on.
+    pub stats_conns: bool,
 }
 
 impl Conn {
@@ -225,8 +248,9 @@ impl Conn {
         Conn {
             fd,
             token,
-            // Registered for reading already: the first wake-up reads.
-            state: ConnState::Read,
+            // As memcached's: a new connection is ready for its first
+            // command; the first wake-up finds nothing buffered and reads.
+            state: ConnState::NewCmd,
             transport,
             interest: Interest::Read,
             rbuf: Vec::new(),
@@ -256,6 +280,7 @@ impl Conn {
             meta_key: Vec::new(),
             meta_line: Vec::new(),
             udp: None,
+            stats_conns: false,
         }
     }
 
@@ -414,15 +439,54 @@ pub(crate) enum TransmitResult {
     HardError,
 }
 
+/// Why `run_machine` returned.
+enum Pause {
+    /// The connection waits for its socket, yielded, or is closing.
+    Stop,
+    /// `stats conns` ran: the server must list the connections into this
+    /// connection's reply before it goes on.
+    ConnsStats,
+}
+
+/// What `try_read_command` found.
+enum ParseResult {
+    /// No complete command line is buffered.
+    NoLine,
+    /// A command ran (or the connection is closing).
+    Ran,
+    /// A command ran that needs the whole server (`stats conns`).
+    NeedsServer,
+}
+
 /// Runs connection `token` until it has to wait for the socket (or yields
 /// after `-R` commands). memcached's drive_machine.
 pub fn drive_machine(server: &mut Server, token: usize) {
+    match server.conns.get_mut(token) {
+        Some(c) => c.nreqs = server.core.settings.reqs_per_event as i64,
+        None => return,
+    }
+    while let Pause::ConnsStats = run_machine(server, token) {
+        let mut out = Vec::new();
+        crate::stats::conns_stats(server, &mut out);
+        out.extend_from_slice(b"END\r\n");
+        let c = &mut server.conns[token];
+        c.stats_conns = false;
+        c.add_bytes(&out);
+        c.set_state(ConnState::NewCmd);
+    }
+    if server.conns.get(token).map(|c| c.state) == Some(ConnState::Closing) {
+        close_conn(server, token);
+    }
+}
+
+/// The state machine proper: runs until the connection must wait, or until
+/// a command needs the whole server (see `Pause`).
+fn run_machine(server: &mut Server, token: usize) -> Pause {
     let Server { conns, core, .. } = server;
     let c = match conns.get_mut(token) {
         Some(c) => c,
-        None => return,
+        None => return Pause::Stop,
     };
-    c.nreqs = core.settings.reqs_per_event as i64;
     let mut stop = false;
     while !stop {
         match c.state {
@@ -460,8 +524,10 @@ pub fn drive_machine(server: &mut Server, token: usize) {
                     c.set_state(ConnState::Waiting);
                 }
             }
-            ConnState::ParseCmd => {
-                if !try_read_command(c, core) {
+            ConnState::ParseCmd => match try_read_command(c, core) {
+                ParseResult::Ran => {}
+                ParseResult::NeedsServer => return Pause::ConnsStats,
+                ParseResult::NoLine => {
                     // No complete line: send what is queued, then wait.
                     if c.has_output() {
                         c.write_and_go = ConnState::Waiting;
@@ -470,7 +536,7 @@ pub fn drive_machine(server: &mut Server, token: usize) {
                         c.set_state(ConnState::Waiting);
                     }
                 }
-            }
+            },
             ConnState::Waiting => {
                 if c.transport == Transport::Udp {
                     // The datagram is done with (what is left of it is
@@ -588,9 +654,7 @@ pub fn drive_machine(server: &mut Server, token: usize) {
             }
         }
     }
-    if c.state == ConnState::Closing {
-        close_conn(server, token);
-    }
+    Pause::Stop
 }
 
 /// Asks the event loop for `want` if that is not what it already watches.
@@ -687,10 +751,11 @@ fn prefetch_batch(c: &Conn, core: &Core) {
     }
 }
 
-/// Looks for a complete command line and runs it. Returns false if there
-/// is none (the caller then waits for more bytes). Closes connections that
-/// send over-long lines, as memcached does.
-fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
+/// Looks for a complete command line and runs it, in ParseCmd as memcached
+/// runs its commands; a command that leaves the state alone is followed by
+/// NewCmd. Returns NoLine if there is none (the caller then waits for more
+/// bytes). Closes connections that send over-long lines, as memcached does.
+fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
     if !c.negotiated {
         // memcached picks the protocol from a connection's first byte
         // (unless -B ascii). The binary protocol is not served: its
@@ -699,11 +764,15 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
         if core.settings.binding_protocol != Protocol::Ascii && c.rbuf[c.rcurr] == 0x80 {
             log::info!("{}: binary protocol request, closing", c.fd);
             c.set_state(ConnState::Closing);
-            return true;
+            return ParseResult::Ran;
         }
     }
     if !c.authenticated {
-        return proto_text::try_read_command_asciiauth(c, core);
+        return if proto_text::try_read_command_asciiauth(c, core) {
+            ParseResult::Ran
+        } else {
+            ParseResult::NoLine
+        };
     }
     let data = &c.rbuf[c.rcurr..c.rcurr + c.rbytes];
     let el = match memchr::memchr(b'\n', data) {
@@ -719,10 +788,10 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
                 if p > 100 || !is_get || c.rbytes > LINE_MAX_GET {
                     log::info!("{}: command line too long, closing", c.fd);
                     c.set_state(ConnState::Closing);
-                    return true;
+                    return ParseResult::Ran;
                 }
             }
-            return false;
+            return ParseResult::NoLine;
         }
     };
     let mut end = el;
@@ -744,10 +813,15 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
     if c.wbuf.capacity() == 0 {
         c.wbuf = core.pool.take_wbuf();
     }
-    c.set_state(ConnState::NewCmd);
     proto_text::process_command(c, core, &rbuf[start..start + end]);
     c.rbuf = rbuf;
-    true
+    if c.state == ConnState::ParseCmd {
+        if c.stats_conns {
+            return ParseResult::NeedsServer;
+        }
+        c.set_state(ConnState::NewCmd);
+    }
+    ParseResult::Ran
 }
 
 /// Reads from the socket into rbuf, making room first. memcached's

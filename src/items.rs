@@ -300,6 +300,82 @@ pub struct ItemStats {
     pub expired_unfetched: u64,
     pub get_expired: u64,
     pub get_flushed: u64,
+    /// CAS stores that found no item (`cas_misses`).
+    pub cas_misses: u64,
+    /// Request counters per class (`stats slabs`); the protocol layer bumps
+    /// most of them, the store and arithmetic here bump the CAS and
+    /// incr/decr ones, as memcached's do_store_item and do_add_delta do.
+    pub slab_stats: crate::stats::SlabStats,
+}
+
+/// Width of a bucket of the item size histogram, in bytes.
+pub const SIZES_BUCKET: usize = 32;
+
+/// The item size histogram of `stats sizes` (memcached's `-o track_sizes`,
+/// `stats sizes_enable`): linked items counted by total size (header, key
+/// and value, as `bytes` counts them) in 32-byte buckets, each named by its
+/// upper bound. Items are added when linked and taken off when unlinked.
+/// A histogram started at run time counts only items linked after it
+/// started: it remembers the first CAS unique it may see and ignores items
+/// with a lower one, as memcached does.
+#[derive(Debug, Clone)]
+pub struct SizeHist {
+    counts: Vec<u32>,
+    /// Items with a lower CAS were linked before the histogram existed.
+    cas_min: u64,
+}
+
+impl SizeHist {
+    /// A histogram for items up to `item_size_max` bytes.
+    pub fn new(item_size_max: usize, cas_min: u64) -> SizeHist {
+        SizeHist {
+            counts: vec![0; item_size_max / SIZES_BUCKET + 1],
+            cas_min,
+        }
+    }
+
+    #[inline]
+    fn bucket(total: usize) -> usize {
+        total.div_ceil(SIZES_BUCKET)
+    }
+
+    /// Counts a newly linked item of `total` bytes and CAS `cas`.
+    #[inline]
+    fn add(&mut self, total: usize, cas: u64) {
+        if cas >= self.cas_min {
+            if let Some(n) = self.counts.get_mut(Self::bucket(total)) {
+                *n += 1;
+            }
+        }
+    }
+
+    /// Takes an unlinked item off. (An item linked before the histogram
+    /// started whose CAS moved up since may find its bucket empty: it stays
+    /// at 0, where memcached's counter would wrap.)
+    #[inline]
+    fn remove(&mut self, total: usize, cas: u64) {
+        if cas >= self.cas_min {
+            if let Some(n) = self.counts.get_mut(Self::bucket(total)) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
+    /// The non-empty buckets, smallest first: (bucket number, items).
+    pub fn buckets(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n != 0)
+            .map(|(i, &n)| (i, n))
+    }
+}
+
+/// Why `stats sizes_enable` could not start the histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizesError {
+    /// `-C`: without CAS uniques, items linked before cannot be told apart.
+    CasDisabled,
 }
 
 /// Everything the cache owns: memory, table, LRUs, clock and CAS counter.
@@ -317,12 +393,14 @@ pub struct Cache {
     pub oldest_live: u32,
     /// Items with a CAS below this are flushed (sub-second flush_all).
     pub oldest_cas: u64,
+    /// The item size histogram, while it is on.
+    pub sizes: Option<SizeHist>,
 }
 
 impl Cache {
     pub fn new(settings: &Settings) -> Cache {
         let hdr = if settings.use_cas { HDR_CAS } else { HDR_NOCAS };
-        Cache {
+        let mut cache = Cache {
             slabs: Slabs::new(settings, hdr),
             assoc: Assoc::new(
                 settings.hashpower_init,
@@ -338,7 +416,43 @@ impl Cache {
             item_size_max: settings.item_size_max as usize,
             oldest_live: 0,
             oldest_cas: 0,
+            sizes: None,
+        };
+        if settings.track_sizes {
+            cache.start_sizes();
         }
+        cache
+    }
+
+    /// Starts the size histogram; as memcached, this takes a CAS unique
+    /// (the lowest an item counted by it can have).
+    fn start_sizes(&mut self) {
+        let cas_min = if self.use_cas { self.next_cas() } else { 0 };
+        self.sizes = Some(SizeHist::new(self.item_size_max, cas_min));
+    }
+
+    /// `stats sizes_enable`: starts the histogram if it is off.
+    pub fn enable_sizes(&mut self) -> Result<(), SizesError> {
+        if !self.use_cas {
+            return Err(SizesError::CasDisabled);
+        }
+        if self.sizes.is_none() {
+            self.start_sizes();
+        }
+        Ok(())
+    }
+
+    /// `stats sizes_disable`: drops the histogram.
+    pub fn disable_sizes(&mut self) {
+        self.sizes = None;
+    }
+
+    /// The class an item counts in for the per-class statistics and keeps
+    /// its LRU place in (memcached's ITEM_clsid): its chunk's class, or the
+    /// largest class for a chunked item.
+    #[inline]
+    pub fn item_clsid(&self, id: u32) -> u8 {
+        self.lru_id(self.slabs.chunk(id))
     }
 
     #[inline]
@@ -589,6 +703,9 @@ impl Cache {
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
         self.stats.curr_bytes += total as u64;
+        if let Some(h) = &mut self.sizes {
+            h.add(total, cas);
+        }
     }
 
     /// Links an item restored from a dump: at the tail of its LRU, since
@@ -615,6 +732,9 @@ impl Cache {
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
         self.stats.curr_bytes += total as u64;
+        if let Some(h) = &mut self.sizes {
+            h.add(total, cas);
+        }
     }
 
     /// The CAS counter (the last CAS unique handed out).
@@ -665,6 +785,9 @@ impl Cache {
             )
         };
         if linked {
+            if let Some(h) = &mut self.sizes {
+                h.remove(total, cas(self.slabs.chunk(id)));
+            }
             self.assoc.delete(&mut self.slabs, id, hv);
             self.lru.unlink(&mut self.slabs, id, lid);
             let c = self.slabs.chunk_mut(id);
@@ -814,14 +937,16 @@ impl Cache {
         set_exptime(self.slabs.chunk_mut(id), exptime);
     }
 
-    /// Deletes a key; true if it was there.
-    pub fn delete(&mut self, key: &[u8]) -> bool {
+    /// Deletes a key. Returns the class the deleted item counted in
+    /// (`item_clsid`), or None if the key was not there.
+    pub fn delete(&mut self, key: &[u8]) -> Option<u8> {
         let (id, hv) = self.peek_hv(key);
         if id == NONE {
-            return false;
+            return None;
         }
+        let cls = self.item_clsid(id);
         self.unlink_hv(id, hv);
-        true
+        Some(cls)
     }
 
     /// Stores a fully written, unlinked item according to `cmd`; `req_cas`
@@ -877,13 +1002,20 @@ impl Cache {
                     StoreItemType::Stored
                 }
             }
+            // The CAS counters count here, in the class of the item the
+            // store would replace, as memcached's do_store_item does.
             StoreCmd::Cas => {
                 if old == NONE {
+                    self.stats.cas_misses += 1;
                     StoreItemType::NotFound
                 } else if req_cas != 0 && cas(self.slabs.chunk(old)) == req_cas {
+                    let cls = self.item_clsid(old);
+                    self.stats.slab_stats[cls].cas_hits += 1;
                     self.replace_hv(old, id, hv, new_cas);
                     StoreItemType::Stored
                 } else {
+                    let cls = self.item_clsid(old);
+                    self.stats.slab_stats[cls].cas_badval += 1;
                     StoreItemType::Exists
                 }
             }
@@ -1078,6 +1210,14 @@ impl Cache {
         } else {
             value.saturating_sub(delta)
         };
+        // Counted in the class of the item as it was (memcached's
+        // do_add_delta); misses are the protocol layer's to count.
+        let cls = self.item_clsid(id);
+        if incr {
+            self.stats.slab_stats[cls].incr_hits += 1;
+        } else {
+            self.stats.slab_stats[cls].decr_hits += 1;
+        }
         let mut buf = itoa_u64(value);
         let digits = buf.len();
         if digits <= n && !pinned {
@@ -1227,6 +1367,14 @@ mod tests {
         id
     }
 
+    impl Cache {
+        /// incr, decr, cas hits and cas bad values of a class.
+        fn slab_stats_of(&self, cls: u8) -> (u64, u64, u64, u64) {
+            let s = &self.stats.slab_stats[cls];
+            (s.incr_hits, s.decr_hits, s.cas_hits, s.cas_badval)
+        }
+    }
+
     fn value(c: &Cache, id: u32) -> Vec<u8> {
         let mut v = Vec::new();
         c.value_to_vec(id, &mut v);
@@ -1258,7 +1406,7 @@ mod tests {
         assert_ne!(id, NONE);
         assert_eq!(value(&c, id), b"bar");
         assert_eq!(cas(c.slabs.chunk(id)), 1);
-        assert!(c.delete(b"foo"));
+        assert_eq!(c.delete(b"foo"), Some(1));
         assert_eq!(c.get(b"foo"), NONE);
         assert_eq!(c.stats.curr_items, 0);
     }
@@ -1279,7 +1427,7 @@ mod tests {
                 i
             );
         }
-        assert!(c.delete(b"key3"));
+        assert!(c.delete(b"key3").is_some());
         for i in 25..60 {
             put(&mut c, format!("key{}", i).as_bytes(), b"v");
         }
@@ -1305,7 +1453,7 @@ mod tests {
         let id = c.get(b"big");
         assert_ne!(iflags(c.slabs.chunk(id)) & ITEM_CHUNKED, 0);
         assert_eq!(value(&c, id), val);
-        assert!(c.delete(b"big"));
+        assert_eq!(c.delete(b"big"), Some(c.slabs.largest));
     }
 
     #[test]
@@ -1323,6 +1471,66 @@ mod tests {
         assert_eq!(c.add_delta(b"m", false, 5), DeltaResult::Ok(0));
         put(&mut c, b"x", b"abc");
         assert_eq!(c.add_delta(b"x", true, 1), DeltaResult::NonNumeric);
+    }
+
+    #[test]
+    fn size_histogram_counts_linked_items() {
+        let mut c = cache();
+        put(&mut c, b"old", b"x");
+        assert!(c.sizes.is_none());
+        let before = c.cas_counter();
+        assert_eq!(c.enable_sizes(), Ok(()));
+        assert_eq!(c.cas_counter(), before + 1, "enabling takes a cas unique");
+        put(&mut c, b"k", b"12345"); // 40 + 1 + 5 = 46: bucket 2 (64)
+        put(&mut c, b"kk", &[b'v'; 1000]); // 1042: bucket 33 (1056)
+        let h: Vec<_> = c.sizes.as_ref().unwrap().buckets().collect();
+        assert_eq!(h, vec![(2, 1), (33, 1)]);
+        // Replaced and deleted items come off; the item linked before the
+        // histogram started is not counted either way.
+        put(&mut c, b"k", b"1");
+        assert!(c.delete(b"old").is_some());
+        assert!(c.delete(b"kk").is_some());
+        let h: Vec<_> = c.sizes.as_ref().unwrap().buckets().collect();
+        assert_eq!(h, vec![(2, 1)]);
+        c.disable_sizes();
+        assert!(c.sizes.is_none());
+        let mut c = Cache::new(&Settings {
+            use_cas: false,
+            ..Settings::default()
+        });
+        assert_eq!(c.enable_sizes(), Err(SizesError::CasDisabled));
+    }
+
+    #[test]
+    fn store_and_arithmetic_count_per_class() {
+        let mut c = cache();
+        put(&mut c, b"n", b"10");
+        let big = vec![b'1'; 200];
+        put(&mut c, b"b", &big);
+        let (n, b) = (c.peek(b"n"), c.peek(b"b"));
+        let (nc, bc) = (c.item_clsid(n), c.item_clsid(b));
+        assert_ne!(nc, bc);
+        assert_eq!(c.add_delta(b"n", true, 1), DeltaResult::Ok(11));
+        assert_eq!(c.add_delta(b"n", false, 1), DeltaResult::Ok(10));
+        assert_eq!(c.add_delta(b"zz", true, 1), DeltaResult::NotFound);
+        assert_eq!(c.slab_stats_of(nc), (1, 1, 0, 0));
+        // A cas store counts in the class of the item it replaces.
+        let cas_b = cas(c.slabs.chunk(b));
+        let id = c.alloc(b"b", 0, 0, 1).unwrap();
+        assert_eq!(
+            c.store(id, StoreCmd::Cas, cas_b + 1).0,
+            StoreItemType::Exists
+        );
+        c.free_unlinked(id);
+        let id = c.alloc(b"b", 0, 0, 1).unwrap();
+        assert_eq!(c.store(id, StoreCmd::Cas, cas_b).0, StoreItemType::Stored);
+        let id = c.alloc(b"zz", 0, 0, 1).unwrap();
+        assert_eq!(c.store(id, StoreCmd::Cas, 1).0, StoreItemType::NotFound);
+        c.free_unlinked(id);
+        assert_eq!(c.slab_stats_of(bc), (0, 0, 1, 1));
+        assert_eq!(c.stats.cas_misses, 1);
+        let total = c.stats.slab_stats.total();
+        assert_eq!((total.cas_hits, total.cas_badval), (1, 1));
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Core {
     pub reserved_fds: u64,
     /// The dump file and the dump being written.
     pub dump: dump::DumpState,
+    /// Per-prefix counters of `stats detail`.
+    pub prefixes: stats::PrefixStats,
 }
 
 impl Core {
@@ -90,6 +92,9 @@ impl Core {
 struct Listener {
     fd: RawFd,
     transport: Transport,
+    /// Server time the listener started serving (`stats conns` shows the
+    /// seconds since, as memcached does for a listener).
+    opened: u32,
 }
 
 pub struct Server {
@@ -109,6 +114,10 @@ impl Server {
         listeners: Vec<Listener>,
         sigfd: RawFd,
     ) -> Server {
+        let prefixes = stats::PrefixStats::new(
+            settings.prefix_delimiter,
+            hash::hash_fn(settings.hash_algorithm),
+        );
         Server {
             conns: slab::Slab::with_capacity(64),
             core: Core {
@@ -123,6 +132,7 @@ impl Server {
                 accepting: true,
                 reserved_fds: RESERVED_FDS,
                 dump,
+                prefixes,
             },
             listeners,
             sigfd,
@@ -219,6 +229,7 @@ fn open_listeners(settings: &Settings) -> Result<(Vec<Listener>, Vec<RawFd>), St
         out.push(Listener {
             fd,
             transport: Transport::Unix,
+            opened: 0,
         });
         return Ok((out, Vec::new()));
     }
@@ -227,6 +238,7 @@ fn open_listeners(settings: &Settings) -> Result<(Vec<Listener>, Vec<RawFd>), St
             out.push(Listener {
                 fd,
                 transport: Transport::Tcp,
+                opened: 0,
             });
         }
     }
@@ -426,6 +438,10 @@ fn run(settings: Settings) -> i32 {
         }
     };
     let mut server = Server::new(settings, auth, cache, dump, ev, listeners, sigfd);
+    let now = server.core.cache.clock.current_time;
+    for l in &mut server.listeners {
+        l.opened = now;
+    }
     for (i, l) in server.listeners.iter().enumerate() {
         log::debug!(
             "<{} server listening ({})",
@@ -752,6 +768,10 @@ mod tests {
             .add(fds[0], token as u64, Interest::Read)
             .unwrap();
         server.core.stats.curr_conns += 1;
+        // A new connection starts in NewCmd; its first turn, with nothing
+        // buffered yet, leaves it reading (conn_read), as in the server.
+        conn::drive_machine(&mut server, token);
+        assert_eq!(server.conns[token].state, ConnState::Read);
         (server, token, fds[1])
     }
 
@@ -870,6 +890,25 @@ CLIENT_ERROR bad command line termination\r\nCLIENT_ERROR authentication failure
         assert_eq!(server.core.stats.auth_cmds, 2);
         assert_eq!(server.core.stats.auth_errors, 1);
         assert!(server.conns[token].authenticated);
+    }
+
+    /// `stats conns` pauses the state machine so the server can list the
+    /// connections; its reply keeps its place among pipelined replies, and
+    /// the asking connection shows itself in conn_parse_cmd.
+    #[test]
+    fn stats_conns_in_a_pipeline() {
+        let (mut server, token, peer) = server_with_client(Settings::default());
+        let fd = server.conns[token].fd;
+        send(peer, b"version\r\nstats conns\r\nversion\r\n");
+        conn::drive_machine(&mut server, token);
+        let expect = format!(
+            "VERSION 1.6.0\r\nSTAT {fd}:addr ?:<AF 0>\r\nSTAT {fd}:listen_addr unix:<AF 1>\r\n\
+             STAT {fd}:state conn_parse_cmd\r\nSTAT {fd}:secs_since_last_cmd 0\r\nEND\r\n\
+             VERSION 1.6.0\r\n"
+        );
+        assert_eq!(String::from_utf8_lossy(&recv_all(peer)), expect);
+        assert!(!server.conns[token].stats_conns);
+        assert_eq!(server.conns[token].state, ConnState::Read);
     }
 
     /// With -R 1 a pipelined batch is served one command per turn; the

@@ -362,9 +362,7 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     // Some other client won before this request (Z).
     let already_sent =
         id != NONE && items::iflags(core.cache.slabs.chunk(id)) & ITEM_TOKEN_SENT != 0;
-    core.stats.get_cmds += 1;
     if id == NONE {
-        core.stats.get_misses += 1;
         if let Some(ttl) = m.vivify {
             // Vivify: a stub item with no value, whose creator wins.
             let exp = core.cache.clock.realtime(m.ttl.unwrap_or(ttl) as i64);
@@ -382,6 +380,8 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             }
         }
         if id == NONE {
+            core.stats.get_cmds += 1;
+            core.stats.get_misses += 1;
             if !m.q {
                 let echo = KeyEcho {
                     key: toks[1],
@@ -392,8 +392,17 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             c.meta_key = key;
             return;
         }
+    }
+    // As memcached 1.6.18 counts mg: a found (or just created) item is a
+    // touch hit when T is given, else a get hit; only misses count as gets
+    // whatever the flags.
+    let cls = core.cache.item_clsid(id);
+    if m.ttl.is_some() {
+        core.stats.touch_cmds += 1;
+        core.cache.stats.slab_stats[cls].touch_hits += 1;
     } else {
-        core.stats.get_hits += 1;
+        core.stats.get_cmds += 1;
+        core.cache.stats.slab_stats[cls].get_hits += 1;
     }
     // h and l report the item as it was before this access.
     let before = if m.has(b'h') || m.has(b'l') {
@@ -410,8 +419,6 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         if let Some(ttl) = m.ttl {
             let exp = core.cache.clock.realtime(ttl as i64);
             core.cache.touch(id, exp);
-            core.stats.touch_cmds += 1;
-            core.stats.touch_hits += 1;
         }
         let f = items::iflags(core.cache.slabs.chunk(id));
         if let Some(r) = m.recache {
@@ -572,7 +579,8 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     let flags = &toks[1..n.max(1)];
     // Parsed once already when the command arrived.
     let m = parse_flags(flags, Cmd::Set).unwrap_or_default();
-    core.stats.set_cmds += 1;
+    let cls = core.cache.item_clsid(id);
+    core.cache.stats.slab_stats[cls].set_cmds += 1;
     if &c.crlf != b"\r\n" {
         core.cache.free_unlinked(id);
         c.out_errstring("CLIENT_ERROR bad data chunk");
@@ -587,17 +595,22 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     let old = core.cache.peek(&key);
     let mut stale = false;
     let mut token_sent = false;
-    if req_cas != 0 {
+    // A CAS turns a set or replace into a cas store (an add stays an add,
+    // append and prepend check it below), as memcached's ms does.
+    if req_cas != 0 && matches!(cmd, StoreCmd::Set | StoreCmd::Replace) {
         if old != NONE && m.invalidate && req_cas < items::cas(core.cache.slabs.chunk(old)) {
             // Invalidation: an older CAS still stores, marked stale, with
-            // the old TTL; whoever won the recache keeps that right.
+            // the old TTL; whoever won the recache keeps that right. It
+            // counts as a CAS hit.
             stale = true;
             let oc = core.cache.slabs.chunk(old);
             token_sent = items::iflags(oc) & ITEM_TOKEN_SENT != 0;
             let exp = items::exptime(oc);
             items::set_exptime(core.cache.slabs.chunk_mut(id), exp);
+            let old_cls = core.cache.item_clsid(old);
+            core.cache.stats.slab_stats[old_cls].cas_hits += 1;
             req_cas = 0;
-        } else if matches!(cmd, StoreCmd::Set | StoreCmd::Replace | StoreCmd::Add) {
+        } else {
             cmd = StoreCmd::Cas;
         }
     }
@@ -669,6 +682,8 @@ fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         return;
     };
     let id = core.cache.peek(&key);
+    // As memcached 1.6.18 counts md: a CAS mismatch is a miss, and only a
+    // delete that removes the item is a hit (not I nor x, which keep it).
     let code: &[u8] = if id == NONE {
         core.stats.delete_misses += 1;
         b"NF"
@@ -676,9 +691,9 @@ fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         .cas_check
         .is_some_and(|v| v != items::cas(core.cache.slabs.chunk(id)))
     {
+        core.stats.delete_misses += 1;
         b"EX"
     } else {
-        core.stats.delete_hits += 1;
         if m.invalidate {
             core.cache.set_iflag(id, ITEM_STALE, true);
             core.cache.set_iflag(id, ITEM_TOKEN_SENT, false);
@@ -692,8 +707,8 @@ fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             }
         } else if m.remove_value {
             empty_value(core, id, &key, m.new_cas);
-        } else {
-            core.cache.delete(&key);
+        } else if let Some(cls) = core.cache.delete(&key) {
+            core.cache.stats.slab_stats[cls].delete_hits += 1;
         }
         b"HD"
     };
@@ -780,12 +795,9 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         }
     }
     match result {
+        // Hits were counted by add_delta_ex (an item created by N is
+        // not one, as in memcached).
         DeltaResult::Ok(value) => {
-            if incr {
-                core.stats.incr_hits += 1;
-            } else {
-                core.stats.decr_hits += 1;
-            }
             let id = core.cache.peek(&key);
             if let Some(ttl) = m.ttl {
                 if id != NONE {

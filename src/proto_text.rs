@@ -352,6 +352,9 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
         } else {
             core.stats.get_cmds += 1;
         }
+        if core.settings.detail_enabled {
+            core.prefixes.record_get(key, id != NONE);
+        }
         if id == NONE {
             if touch {
                 core.stats.touch_misses += 1;
@@ -360,11 +363,12 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
             }
             continue;
         }
+        let cls = core.cache.item_clsid(id);
         if touch {
             core.cache.touch(id, exptime);
-            core.stats.touch_hits += 1;
+            core.cache.stats.slab_stats[cls].touch_hits += 1;
         } else {
-            core.stats.get_hits += 1;
+            core.cache.stats.slab_stats[cls].get_hits += 1;
         }
         log::debug!(">{} sending key {}", c.fd, String::from_utf8_lossy(key));
         emit_value(c, core, id, key, return_cas);
@@ -404,6 +408,9 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
         return;
     }
     let vlen = vlen as usize;
+    if core.settings.detail_enabled {
+        core.prefixes.record_set(key);
+    }
     let exptime = core.cache.clock.realtime(exptime as i64);
     match core.cache.alloc(key, flags, exptime, vlen) {
         Ok(id) => {
@@ -442,23 +449,17 @@ pub fn complete_nread(c: &mut Conn, core: &mut Core) {
     let id = c.item;
     c.item = NONE;
     c.set_state(ConnState::NewCmd);
-    core.stats.set_cmds += 1;
+    let cls = core.cache.item_clsid(id);
+    core.cache.stats.slab_stats[cls].set_cmds += 1;
     if &c.crlf != b"\r\n" {
         core.cache.free_unlinked(id);
         c.out_string("CLIENT_ERROR bad data chunk");
         return;
     }
+    // The store counts cas hits, misses and bad values.
     let (ret, _cas) = core.cache.store(id, c.nread_cmd, c.req_cas);
     // Unless it was linked, the item read off the wire is done with.
     core.cache.free_unlinked(id);
-    if c.nread_cmd == StoreCmd::Cas {
-        match ret {
-            StoreItemType::Stored => core.stats.cas_hits += 1,
-            StoreItemType::Exists => core.stats.cas_badval += 1,
-            StoreItemType::NotFound => core.stats.cas_misses += 1,
-            _ => {}
-        }
-    }
     c.out_string(match ret {
         StoreItemType::Stored => "STORED",
         StoreItemType::NotStored => "NOT_STORED",
@@ -485,12 +486,8 @@ fn process_arithmetic(c: &mut Conn, core: &mut Core, toks: &[&[u8]], incr: bool)
         }
     };
     match core.cache.add_delta(key, incr, delta) {
+        // Hits are counted by add_delta, per class.
         DeltaResult::Ok(v) => {
-            if incr {
-                core.stats.incr_hits += 1;
-            } else {
-                core.stats.decr_hits += 1;
-            }
             if c.noreply {
                 c.noreply = false;
             } else {
@@ -535,8 +532,11 @@ fn process_delete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.out_string("CLIENT_ERROR bad command line format");
         return;
     }
-    if core.cache.delete(key) {
-        core.stats.delete_hits += 1;
+    if core.settings.detail_enabled {
+        core.prefixes.record_delete(key);
+    }
+    if let Some(cls) = core.cache.delete(key) {
+        core.cache.stats.slab_stats[cls].delete_hits += 1;
         c.out_string("DELETED");
     } else {
         core.stats.delete_misses += 1;
@@ -566,7 +566,8 @@ fn process_touch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.out_string("NOT_FOUND");
     } else {
         core.cache.touch(id, exptime);
-        core.stats.touch_hits += 1;
+        let cls = core.cache.item_clsid(id);
+        core.cache.stats.slab_stats[cls].touch_hits += 1;
         c.out_string("TOUCHED");
     }
 }
@@ -658,40 +659,116 @@ fn process_debugtime(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
 }
 
-/// stats [group].
+/// stats [group]: the general group, or the group named (memcached's
+/// process_stat). Words after a group's name are ignored, as memcached
+/// ignores them; `detail` and `cachedump` read theirs.
 fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    let start = c.wbuf.len();
     if toks.len() == 1 {
-        let start = c.wbuf.len();
         crate::stats::server_stats(core, &mut c.wbuf);
         c.wbuf.extend_from_slice(b"END\r\n");
         c.extend_buf_piece(start);
         return;
     }
     match toks[1] {
-        b"reset" if toks.len() == 2 => {
-            core.stats.reset();
-            core.cache.stats.evictions = 0;
-            core.cache.stats.reclaimed = 0;
-            core.cache.stats.total_items = 0;
-            core.cache.stats.expired_unfetched = 0;
-            core.cache.stats.evicted_unfetched = 0;
-            core.cache.stats.evicted_active = 0;
-            core.cache.stats.get_expired = 0;
-            core.cache.stats.get_flushed = 0;
+        b"reset" => {
+            crate::stats::reset(core);
             c.out_string("RESET");
+            return;
         }
-        b"settings" if toks.len() == 2 => {
-            let start = c.wbuf.len();
+        b"detail" => return process_stats_detail(c, core, toks.get(2).copied()),
+        b"cachedump" => return process_cachedump(c, core, toks),
+        b"conns" => {
+            // Listing every connection needs the whole server: the state
+            // machine pauses after this command and the server writes the
+            // list (stats::conns_stats) into this connection's reply.
+            c.stats_conns = true;
+            return;
+        }
+        b"settings" => {
             for (name, value) in core.settings.stats_settings() {
                 append_stat(&mut c.wbuf, name, value);
             }
-            c.wbuf.extend_from_slice(b"END\r\n");
+        }
+        b"slabs" => crate::stats::slabs_stats(&core.cache, &mut c.wbuf),
+        b"sizes" => crate::stats::sizes_stats(&core.cache, &mut c.wbuf),
+        // These two answer with a status line and no END, as memcached.
+        b"sizes_enable" => {
+            match core.cache.enable_sizes() {
+                Ok(()) => append_stat(&mut c.wbuf, "sizes_status", "enabled"),
+                Err(items::SizesError::CasDisabled) => {
+                    append_stat(&mut c.wbuf, "sizes_status", "error");
+                    append_stat(&mut c.wbuf, "sizes_error", "cas_support_disabled");
+                }
+            }
+            c.extend_buf_piece(start);
+            return;
+        }
+        b"sizes_disable" => {
+            core.cache.disable_sizes();
+            append_stat(&mut c.wbuf, "sizes_status", "disabled");
+            c.extend_buf_piece(start);
+            return;
+        }
+        // `stats items` comes with the segmented LRU.
+        _ => {
+            c.out_string("ERROR");
+            return;
+        }
+    }
+    c.wbuf.extend_from_slice(b"END\r\n");
+    c.extend_buf_piece(start);
+}
+
+/// stats detail on|off|dump: per-prefix statistics (stats::PrefixStats).
+/// on and off only change whether requests are recorded; the counters
+/// stay until `stats reset`.
+fn process_stats_detail(c: &mut Conn, core: &mut Core, arg: Option<&[u8]>) {
+    match arg {
+        Some(b"on") => {
+            core.settings.detail_enabled = true;
+            c.out_string("OK");
+        }
+        Some(b"off") => {
+            core.settings.detail_enabled = false;
+            c.out_string("OK");
+        }
+        Some(b"dump") => {
+            let start = c.wbuf.len();
+            core.prefixes.dump(&mut c.wbuf);
             c.extend_buf_piece(start);
         }
-        // Per-prefix statistics come with the operations work.
-        b"detail" => c.out_string("CLIENT_ERROR usage: stats detail on|off|dump"),
-        _ => c.out_string("ERROR"),
+        _ => c.out_string("CLIENT_ERROR usage: stats detail on|off|dump"),
     }
+}
+
+/// A number as memcached's safe_strtoul reads it on a 64-bit machine: an
+/// unsigned long, kept to its low 32 bits.
+fn parse_u32_trunc(t: &[u8]) -> Option<u32> {
+    items::parse_u64_c(t).map(|v| v as u32)
+}
+
+/// stats cachedump <class> <limit> (refused with -X).
+fn process_cachedump(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    if !core.settings.dump_enabled {
+        c.out_string("CLIENT_ERROR stats cachedump not allowed");
+        return;
+    }
+    if toks.len() < 4 {
+        c.out_string("CLIENT_ERROR bad command line");
+        return;
+    }
+    let (Some(cls), Some(limit)) = (parse_u32_trunc(toks[2]), parse_u32_trunc(toks[3])) else {
+        c.out_string("CLIENT_ERROR bad command line format");
+        return;
+    };
+    if cls as usize > crate::slabs::MAX_CLASSES {
+        c.out_string("CLIENT_ERROR Illegal slab id");
+        return;
+    }
+    let start = c.wbuf.len();
+    crate::stats::cachedump(&core.cache, cls as u8, limit, &mut c.wbuf);
+    c.extend_buf_piece(start);
 }
 
 #[cfg(test)]

@@ -246,6 +246,18 @@ impl Slabs {
         &mut page.mem[off..off + size]
     }
 
+    /// Chunks of class `clsid` not in use: its free list and the
+    /// never-used rest of its newest page (`stats slabs` free_chunks).
+    pub fn free_chunks(&self, clsid: u8) -> u64 {
+        let c = &self.classes[clsid as usize];
+        let tail = if c.end_page == NONE {
+            0
+        } else {
+            c.perslab.saturating_sub(c.end_next)
+        };
+        c.sl_curr as u64 + tail as u64
+    }
+
     /// Total pages handed out.
     pub fn total_pages(&self) -> usize {
         self.pages.len()
@@ -357,5 +369,13 @@ mod tests {
         assert_eq!(slabs.alloc(c1), Some(ids[3]));
         assert_eq!(slabs.alloc(c1), None);
         assert_eq!(slabs.chunk(ids[0]).len(), 88);
+        assert_eq!(slabs.free_chunks(c1), 0);
+        // Class 5 took one page and handed out two chunks of it.
+        let c5 = &slabs.classes[5];
+        assert_eq!(slabs.free_chunks(5), c5.perslab as u64 - 2);
+        assert_eq!(c5.used_chunks, 2);
+        slabs.free(ids[0], c1);
+        assert_eq!(slabs.free_chunks(c1), 1);
+        assert_eq!(slabs.free_chunks(9), 0);
     }
 }

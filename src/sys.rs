@@ -2,12 +2,12 @@
 //! lives here, each with a `// SAFETY:` note, so the rest of the server
 //! deals in `io::Result`s and plain values.
 //!
-//! Three parts: sockets (listen, accept, read, writev; datagrams with
-//! their sender's address), signals (the signalfd the event loop watches),
-//! and the process: becoming a daemon, the pid file, dropping root,
-//! locking memory, resource limits. epoll itself is in event.rs.
-//! `WouldBlock` and `Interrupted` come back as errors of those kinds;
-//! callers treat them as states.
+//! Three parts: sockets (listen, accept, read, writev, their addresses;
+//! datagrams with their sender's address), signals (the signalfd the event
+//! loop watches), and the process: becoming a daemon, the pid file,
+//! dropping root, locking memory, resource limits. epoll itself is in
+//! event.rs. `WouldBlock` and `Interrupted` come back as errors of those
+//! kinds; callers treat them as states.
 //!
 //! `main` calls these in memcached's order, because some need root and
 //! some must come before others:
@@ -36,6 +36,7 @@ use std::os::unix::io::RawFd;
 use nix::errno::Errno;
 use nix::sys::resource::{getrlimit, setrlimit, Resource, RLIM_INFINITY};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::socket::{self, SockaddrLike, SockaddrStorage};
 use nix::unistd::{self, ForkResult, Pid, User};
 
 /// Turns a libc return value of -1 into the current `errno` as io::Error.
@@ -204,6 +205,56 @@ pub fn accept(fd: RawFd) -> io::Result<RawFd> {
             libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
         )
     })
+}
+
+/// One end of a socket, as `stats conns` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SockName {
+    Inet(SocketAddr),
+    /// A unix socket's path (empty for an unnamed socket).
+    Unix(Vec<u8>),
+    /// Another address family (its number; 0 for no address at all).
+    Other(i32),
+}
+
+impl SockName {
+    /// The address family number.
+    pub fn family(&self) -> i32 {
+        match self {
+            SockName::Inet(SocketAddr::V4(_)) => libc::AF_INET,
+            SockName::Inet(SocketAddr::V6(_)) => libc::AF_INET6,
+            SockName::Unix(_) => libc::AF_UNIX,
+            SockName::Other(af) => *af,
+        }
+    }
+}
+
+fn sock_name_of(ss: &SockaddrStorage) -> SockName {
+    if let Some(a) = ss.as_sockaddr_in() {
+        SockName::Inet(SocketAddr::V4((*a).into()))
+    } else if let Some(a) = ss.as_sockaddr_in6() {
+        SockName::Inet(SocketAddr::V6((*a).into()))
+    } else if let Some(a) = ss.as_unix_addr() {
+        let path = a
+            .path()
+            .map(|p| p.as_os_str().as_encoded_bytes().to_vec())
+            .unwrap_or_default();
+        SockName::Unix(path)
+    } else {
+        SockName::Other(ss.family().map_or(0, |f| f as i32))
+    }
+}
+
+/// The local address of socket `fd` (getsockname).
+pub fn sock_name(fd: RawFd) -> io::Result<SockName> {
+    let ss: SockaddrStorage = socket::getsockname(fd)?;
+    Ok(sock_name_of(&ss))
+}
+
+/// The peer address of connected socket `fd` (getpeername).
+pub fn peer_name(fd: RawFd) -> io::Result<SockName> {
+    let ss: SockaddrStorage = socket::getpeername(fd)?;
+    Ok(sock_name_of(&ss))
 }
 
 /// read(2) into `buf`; Ok(0) is end of file.

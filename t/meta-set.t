@@ -152,6 +152,12 @@ my $cas_i2 = mg_cas($sock, 'i');
 is(meta($sock, "ms i 1 I C$cas_i2\r\n7\r\n"), "HD\r\n", 'I with the current cas: a plain cas store');
 is(meta($sock, "mg i v\r\n"), "VA 1\r\n7\r\n", 'not stale');
 is(meta($sock, "ms ni 1 I C1\r\n1\r\n"), "NF\r\n", 'I with C on a missing key: NF');
+# Only a set or a replace can store stale: an append with I and an older
+# cas is a cas mismatch, an add with a cas is a plain add.
+is(meta($sock, "ms i 1 MA I C$cas_i\r\n8\r\n"), "EX\r\n", 'MA with I and an older cas: EX');
+is(meta($sock, "ms i 1 ME I C$cas_i\r\n8\r\n"), "NS\r\n", 'ME with I and an older cas: NS');
+is(meta($sock, "mg i v\r\n"), "VA 1\r\n7\r\n", 'neither touched the item');
+is(meta($sock, "ms ni 1 ME C5\r\n1\r\n"), "HD\r\n", 'ME with C on a missing key: stored');
 
 # ---- q: suppresses HD only ----
 

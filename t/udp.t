@@ -266,4 +266,17 @@ is($settings{udpport}, $server->udpport, 'stats settings shows udpport');
 # TCP is served as before.
 mem_get_is($tcp, 'foo', undef, 'TCP still answers');
 
+# stats conns shows the UDP socket as memcached does: a connection that is
+# always reading, named by its own address.
+{
+    print $tcp "stats conns\r\n";
+    my $text = read_until_end($tcp);
+    my $port = $server->udpport;
+    my @udp = $text =~ /^STAT (\d+):UDP UDP\r\n/mg;
+    is(scalar @udp, 1, 'stats conns: one UDP block (-t 1)');
+    like($text, qr/^STAT $udp[0]:UDP UDP\r\nSTAT $udp[0]:addr udp:127\.0\.0\.1:$port\r\n(?#
+                   )STAT $udp[0]:state conn_read\r\nSTAT $udp[0]:secs_since_last_cmd \d+\r\n/m,
+         'stats conns: the UDP block, its address and conn_read');
+}
+
 done_testing();
