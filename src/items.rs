@@ -682,30 +682,11 @@ impl Cache {
     /// `link` for a caller that already hashed the key; `cas` overrides
     /// the next CAS unique (meta commands' E flag).
     fn link_hv(&mut self, id: u32, hv: u32, cas: Option<u64>) {
-        let now = self.clock.current_time;
         let cas = match cas {
             Some(v) if self.use_cas => v,
             _ => self.next_cas(),
         };
-        let (lid, total) = {
-            let c = self.slabs.chunk(id);
-            (self.lru_id(c), hdr_size(c) + nkey(c) + nbytes(c))
-        };
-        {
-            let c = self.slabs.chunk_mut(id);
-            let f = iflags(c);
-            set_iflags(c, f | ITEM_LINKED);
-            set_time(c, now);
-            set_cas(c, cas);
-        }
-        self.assoc.insert(&mut self.slabs, id, hv);
-        self.lru.link(&mut self.slabs, id, lid);
-        self.stats.curr_items += 1;
-        self.stats.total_items += 1;
-        self.stats.curr_bytes += total as u64;
-        if let Some(h) = &mut self.sizes {
-            h.add(total, cas);
-        }
+        self.link_at(id, hv, cas, self.clock.current_time, 0, false);
     }
 
     /// Links an item restored from a dump: at the tail of its LRU, since
@@ -716,6 +697,12 @@ impl Cache {
     pub fn link_restored(&mut self, id: u32, hv: u32, cas: u64, time: u32, extra: u8) {
         let cas = if cas == 0 { self.next_cas() } else { cas };
         self.bump_cas_floor(cas);
+        self.link_at(id, hv, cas, time, extra, true);
+    }
+
+    /// Marks the item linked with this CAS, access time and extra flags,
+    /// and puts it in the table and at the head (or tail) of its LRU.
+    fn link_at(&mut self, id: u32, hv: u32, cas: u64, time: u32, extra: u8, tail: bool) {
         let (lid, total) = {
             let c = self.slabs.chunk(id);
             (self.lru_id(c), hdr_size(c) + nkey(c) + nbytes(c))
@@ -728,7 +715,11 @@ impl Cache {
             set_cas(c, cas);
         }
         self.assoc.insert(&mut self.slabs, id, hv);
-        self.lru.link_tail(&mut self.slabs, id, lid);
+        if tail {
+            self.lru.link_tail(&mut self.slabs, id, lid);
+        } else {
+            self.lru.link(&mut self.slabs, id, lid);
+        }
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
         self.stats.curr_bytes += total as u64;
