@@ -448,6 +448,21 @@ enum Pause {
     ConnsStats,
 }
 
+/// Where the command of a line ending in "\n" at `el` ends: before a
+/// "\r" that precedes the "\n", or at a NUL (as in memcached, whose lines
+/// are C strings, a NUL ends the command).
+#[inline]
+pub fn command_end(data: &[u8], el: usize) -> usize {
+    let mut end = el;
+    if end > 0 && data[end - 1] == b'\r' {
+        end -= 1;
+    }
+    match memchr::memchr(0, &data[..end]) {
+        Some(z) => z,
+        None => end,
+    }
+}
+
 /// What `try_read_command` found.
 enum ParseResult {
     /// No complete command line is buffered.
@@ -794,14 +809,7 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
             return ParseResult::NoLine;
         }
     };
-    let mut end = el;
-    if end > 0 && data[end - 1] == b'\r' {
-        end -= 1;
-    }
-    // As in memcached, whose lines are C strings, a NUL ends the command.
-    if let Some(z) = memchr::memchr(0, &data[..end]) {
-        end = z;
-    }
+    let end = command_end(data, el);
     let start = c.rcurr;
     c.rcurr += el + 1;
     c.rbytes -= el + 1;

@@ -180,20 +180,11 @@ pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
                 return false;
             }
         };
-        let mut end = el;
-        if end > 0 && data[end - 1] == b'\r' {
-            end -= 1;
-        }
-        if let Some(z) = memchr::memchr(0, &data[..end]) {
-            end = z;
-        }
-        let line = &data[..end];
+        let line = &data[..crate::conn::command_end(data, el)];
         let mut toks: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
         let n = tokenize(line, &mut toks);
-        // The length is read as memcached's safe_strtoul: a 64-bit number
-        // kept to 32 bits.
         let size = if n >= 5 && toks[0] == b"set" {
-            items::parse_u64_c(toks[4]).map(|v| v as u32)
+            parse_u32_trunc(toks[4])
         } else {
             None
         };
