@@ -1433,6 +1433,12 @@ mod tests {
     }
 
     /// Asserts that a line fails with a message containing `what`.
+    /// The value of one `stats settings` line.
+    fn setting<'a>(stats: &'a [(&'static str, String)], name: &str) -> &'a str {
+        let found = stats.iter().find(|(n, _)| *n == name);
+        found.map(|(_, v)| v.as_str()).unwrap()
+    }
+
     fn fails_with(line: &str, what: &str) {
         let e = fail(line);
         assert!(e.contains(what), "{line:?}: message {e:?} lacks {what:?}");
@@ -2016,13 +2022,7 @@ mod tests {
             names[names.len() - 3..],
             ["dump_file", "dump_interval", "dump_on_shutdown"]
         );
-        let get = |k: &str| {
-            stats
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.as_str())
-                .unwrap()
-        };
+        let get = |k: &str| setting(&stats, k);
         assert_eq!(get("maxbytes"), "67108864");
         assert_eq!(get("inter"), "127.0.0.1,::1");
         assert_eq!(get("stat_key_prefix"), "#");
@@ -2032,13 +2032,7 @@ mod tests {
         assert_eq!(get("dump_file"), "");
         let d = Settings::default();
         let stats = d.stats_settings();
-        let get = |k: &str| {
-            stats
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.as_str())
-                .unwrap()
-        };
+        let get = |k: &str| setting(&stats, k);
         assert_eq!(get("inter"), "NULL");
         assert_eq!(get("domain_socket"), "NULL");
         assert_eq!(get("umask"), "700");
