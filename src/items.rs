@@ -31,9 +31,9 @@
 
 use crate::assoc::Assoc;
 use crate::hash;
-use crate::lru::Lru;
+use crate::lru::{Lru, CLSID_MASK, COLD_LRU, LRU_LISTS, SEG_MASK};
 use crate::settings::Settings;
-use crate::slabs::{read_u32, write_u32, Slabs, MAX_CLASSES, NONE};
+use crate::slabs::{read_u32, write_u32, Slabs, NONE};
 
 pub const OFF_PREV: usize = 0;
 pub const OFF_NEXT: usize = 4;
@@ -116,9 +116,15 @@ pub fn nkey(c: &[u8]) -> usize {
 pub fn iflags(c: &[u8]) -> u8 {
     c[OFF_IFLAGS]
 }
+/// The class of the item's own chunk (the low bits of the class byte).
 #[inline]
 pub fn clsid(c: &[u8]) -> u8 {
-    c[OFF_CLSID]
+    c[OFF_CLSID] & CLSID_MASK
+}
+/// The LRU segment the item is on (the top bits of the class byte).
+#[inline]
+pub fn lru_seg(c: &[u8]) -> u8 {
+    c[OFF_CLSID] & SEG_MASK
 }
 #[inline]
 pub fn refcount(c: &[u8]) -> u8 {
@@ -452,7 +458,7 @@ impl Cache {
     /// largest class for a chunked item.
     #[inline]
     pub fn item_clsid(&self, id: u32) -> u8 {
-        self.lru_id(self.slabs.chunk(id))
+        self.lru_clsid(self.slabs.chunk(id))
     }
 
     #[inline]
@@ -489,14 +495,20 @@ impl Cache {
         MC_HEADER + cas + nkey + 1 + nbytes + 2 <= self.item_size_max
     }
 
-    /// Which LRU list an item is kept on.
+    /// The class whose lists an item is kept on.
     #[inline]
-    fn lru_id(&self, c: &[u8]) -> u8 {
+    fn lru_clsid(&self, c: &[u8]) -> u8 {
         if iflags(c) & ITEM_CHUNKED != 0 {
             self.slabs.largest
         } else {
             clsid(c)
         }
+    }
+
+    /// Which LRU list an item is kept on: its segment and class.
+    #[inline]
+    fn lru_id(&self, c: &[u8]) -> u8 {
+        lru_seg(c) | self.lru_clsid(c)
     }
 
     /// Number of data chunks for a chunked value of `nbytes`.
@@ -547,7 +559,7 @@ impl Cache {
                 f |= ITEM_CHUNKED;
             }
             set_iflags(c, f);
-            c[OFF_CLSID] = cls;
+            c[OFF_CLSID] = cls | COLD_LRU;
             c[OFF_REFCOUNT] = 0;
             set_cas(c, 0);
             c[hdr..hdr + key.len()].copy_from_slice(key);
@@ -609,11 +621,12 @@ impl Cache {
         None
     }
 
-    /// Frees one item from the tail of LRU `lid`: an expired or flushed one
-    /// if it finds one among the last few, else (unless `-M`) the oldest
-    /// unreferenced item. memcached's lru_pull_tail with LRU_PULL_EVICT.
+    /// Frees one item from the tail of class `cls`'s COLD LRU: an expired
+    /// or flushed one if it finds one among the last few, else (unless
+    /// `-M`) the oldest unreferenced item. memcached's lru_pull_tail with LRU_PULL_EVICT.
     /// Returns false if nothing could be freed.
-    fn pull_tail(&mut self, lid: u8) -> bool {
+    fn pull_tail(&mut self, cls: u8) -> bool {
+        let lid = cls | COLD_LRU;
         let mut id = self.lru.tail(lid);
         let mut tries = 5;
         while id != NONE && tries > 0 {
@@ -740,7 +753,8 @@ impl Cache {
     pub fn for_each_hottest_first(&self, mut f: impl FnMut(u32) -> bool) {
         use std::collections::BinaryHeap;
         let mut heap = BinaryHeap::new();
-        for lid in 0..=MAX_CLASSES as u8 {
+        for lid in 0..LRU_LISTS {
+            let lid = lid as u8;
             let id = self.lru.head(lid);
             if id != NONE {
                 heap.push((time(self.slabs.chunk(id)), lid, id));

@@ -2,27 +2,46 @@
 //! lru_pull_tail). Items are linked through the `prev`/`next` fields of
 //! their headers; the head of each list is the most recently used item.
 //!
-//! This is the flat LRU: one list per class, an item moved to the head at
-//! most once per ITEM_UPDATE_INTERVAL, eviction from the tail. Items stored
-//! in several chunks are kept on the list of the largest class, because
-//! evicting them is what frees chunks of that class.
+//! A list is named by its id, as memcached's: the class id (1..=63) in the
+//! low six bits and the segment (HOT, WARM, COLD, TEMP) in the top two, so
+//! every class has four lists. An item's segment is kept in the top bits of
+//! its header's class byte. The flat LRU (`-o no_modern`) keeps every item
+//! on COLD, as memcached does. Items stored in several chunks are kept on
+//! the lists of the largest class, because evicting them is what frees
+//! chunks of that class.
 
 use crate::items;
-use crate::slabs::{Slabs, MAX_CLASSES, NONE};
+use crate::slabs::{Slabs, NONE};
+
+/// Segments: the top two bits of a list id. Only COLD is used until the
+/// segmented LRU lands.
+#[allow(dead_code)]
+pub const HOT_LRU: u8 = 0;
+#[allow(dead_code)]
+pub const WARM_LRU: u8 = 64;
+pub const COLD_LRU: u8 = 128;
+#[allow(dead_code)]
+pub const TEMP_LRU: u8 = 192;
+/// Mask of the segment bits of a list id.
+pub const SEG_MASK: u8 = 192;
+/// Mask of the class bits of a list id.
+pub const CLSID_MASK: u8 = 63;
+/// Number of lists: four segments of 64 class ids.
+pub const LRU_LISTS: usize = 256;
 
 pub struct Lru {
-    heads: [u32; MAX_CLASSES + 1],
-    tails: [u32; MAX_CLASSES + 1],
+    heads: [u32; LRU_LISTS],
+    tails: [u32; LRU_LISTS],
     /// Items on each list.
-    pub sizes: [u64; MAX_CLASSES + 1],
+    pub sizes: [u64; LRU_LISTS],
 }
 
 impl Default for Lru {
     fn default() -> Self {
         Lru {
-            heads: [NONE; MAX_CLASSES + 1],
-            tails: [NONE; MAX_CLASSES + 1],
-            sizes: [0; MAX_CLASSES + 1],
+            heads: [NONE; LRU_LISTS],
+            tails: [NONE; LRU_LISTS],
+            sizes: [0; LRU_LISTS],
         }
     }
 }

@@ -483,14 +483,14 @@ pub const CACHEDUMP_MAX: usize = 2 * 1024 * 1024;
 /// `limit` of them (0: no limit) and as many as fit CACHEDUMP_MAX bytes,
 /// then END. The expiry is a unix time (0: never); expired items not yet
 /// reclaimed are listed too, and items stored with a binary (base64) key
-/// are left out, as memcached does. memcached dumps only the COLD part of
-/// its segmented LRU; ours is one list per class (doc/compatibility.md).
+/// are left out, as memcached does. Only the class's COLD list is dumped,
+/// as memcached does.
 pub fn cachedump(cache: &Cache, cls: u8, limit: u32, out: &mut Vec<u8>) {
     use crate::items;
     let start = out.len();
     let mut shown = 0u32;
     let mut line = Vec::with_capacity(300);
-    let mut id = cache.lru.head(cls);
+    let mut id = cache.lru.head(cls | crate::lru::COLD_LRU);
     while id != crate::slabs::NONE && (limit == 0 || shown < limit) {
         let c = cache.slabs.chunk(id);
         id = items::next(c);
