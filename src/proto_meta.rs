@@ -299,7 +299,6 @@ fn reply_line(
 
 /// Runs mg, ms, md, ma, mn or me. `toks[0]` is the command.
 pub fn process_meta_command(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
-    core.stats.meta_cmds += 1;
     match toks[0] {
         b"mn" => c.add_bytes(b"MN\r\n"),
         b"me" => process_mdebug(c, core, toks),
@@ -854,6 +853,8 @@ fn process_mdebug(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.meta_key = key;
         return c.out_errstring(e);
     }
+    // `cmd_meta` counts the `me` commands with a usable key, as memcached's.
+    core.stats.meta_cmds += 1;
     let id = core.cache.peek(&key);
     if id == NONE {
         c.add_bytes(b"EN\r\n");

@@ -248,6 +248,23 @@ counters_are($c, 'connection after stats reset', total_connections => 1);
 mem_get_is($c, 'f', 'f', 'stats reset keeps the data');
 counters_are($c, 'get after stats reset', cmd_get => 1, get_hits => 1);
 
+# cmd_meta counts only `me` commands whose key is usable; the other meta
+# commands count in their own groups (mg as a get, ms as a set, ...).
+is(cmd($c, "mn\r\n"), "MN\r\n", 'mn');
+is(cmd($c, "mg f s\r\n"), "HD s1\r\n", 'mg f');
+is(cmd($c, "ms m 1\r\nm\r\n"), "HD\r\n", 'ms m');
+is(cmd($c, "md m\r\n"), "HD\r\n", 'md m');
+is(cmd($c, "ma nothere\r\n"), "NF\r\n", 'ma on a missing key');
+is(cmd($c, "me nothere\r\n"), "EN\r\n", 'me on a missing key');
+is(cmd($c, "me\r\n"), "CLIENT_ERROR bad command line format\r\n", 'me without a key');
+is(cmd($c, "me " . ('k' x 251) . "\r\n"), "CLIENT_ERROR bad command line format\r\n",
+   'me with a key over 250 bytes');
+is(cmd($c, "me !!!! b\r\n"), "CLIENT_ERROR bad command line format\r\n",
+   'me with a key that is not base64');
+counters_are($c, 'after meta commands',
+    cmd_meta => 1, cmd_get => 2, get_hits => 2, cmd_set => 1,
+    delete_hits => 1, incr_misses => 1);
+
 # ---- other stats groups ----
 
 is(cmd($c, "stats foo\r\n"), "ERROR\r\n", 'stats with an unknown group');
