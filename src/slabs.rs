@@ -105,6 +105,8 @@ pub struct Rebal {
     pub pos: u32,
     /// Chunks found busy in this pass: another pass follows.
     pub busy: u32,
+    /// Passes that ended with busy chunks.
+    pub busy_loops: u32,
     /// True once a pass ended with busy chunks: the event loop then waits
     /// a millisecond between passes instead of spinning.
     pub backoff: bool,
@@ -465,6 +467,7 @@ impl Slabs {
             dst,
             pos: 0,
             busy: 0,
+            busy_loops: 0,
             backoff: false,
             free,
         });

@@ -286,32 +286,55 @@ SKIP: {
     usleep(20_000) while $pending->() < 65536 && time < $deadline;
     is(send_recv($sock, "slabs reassign $cls 2\r\n"), "OK\r\n", 'reassign while f1 is being sent');
     my $st = wait_stat($sock, 'slab_reassign_busy_items', sub { $_[0] > 0 });
-    is($st->{slab_reassign_running}, 1, 'the move waits for the busy item');
-    is(send_recv($sock, "slabs reassign $cls 2\r\n"), "BUSY currently processing reassign request\r\n",
-       'a second reassign is BUSY');
-    is(send_recv($sock, "slabs reassign 0 0\r\n"), "BUSY currently processing reassign request\r\n",
-       'BUSY is checked first');
-    mem_get_is($sock, 'f2', $vb->(2), 'other items are served during the move');
-    # Now the client reads: every reply is whole.
-    my $expect = $count * length $reply;
-    my $period = $reply x 2;
-    my ($got, $bad) = (0, undef);
-    my $sel = IO::Select->new($slow);
-    while ($got < $expect) {
-        last unless $sel->can_read(10);
-        my $r = sysread($slow, my $buf, 65536);
-        last unless $r;
-        $bad //= $got if $buf ne substr($period, $got % length($reply), $r);
-        $got += $r;
+    # memcached gives up on a busy item after a thousand quick passes, so
+    # whether its move still runs here depends on its timing; ours waits
+    # until the reader is done (or about a second).
+    if (is_ours()) {
+        is($st->{slab_reassign_running}, 1, 'the move waits for the busy item');
+        is(send_recv($sock, "slabs reassign $cls 2\r\n"), "BUSY currently processing reassign request\r\n",
+           'a second reassign is BUSY');
+        is(send_recv($sock, "slabs reassign 0 0\r\n"), "BUSY currently processing reassign request\r\n",
+           'BUSY is checked first');
     }
-    is($got, $expect, "the slow reader gets all $count replies");
-    is($bad, undef, 'every reply carries the value unchanged');
+    mem_get_is($sock, 'f2', $vb->(2), 'other items are served during the move');
+    # Now the client reads: every reply is whole. (A move held up for
+    # about a second unlinks the busy item, so on a slow machine the last
+    # gets may miss; no reply is ever cut or changed.)
+    my ($whole, $misses, $bad) = (0, 0, 0);
+    my $buf = '';
+    my $sel = IO::Select->new($slow);
+    while ($whole + $misses < $count && !$bad) {
+        if (substr($buf, 0, length $reply) eq $reply) {
+            substr($buf, 0, length $reply, '');
+            $whole++;
+            next;
+        }
+        if (substr($buf, 0, 5) eq "END\r\n") {
+            substr($buf, 0, 5, '');
+            $misses++;
+            next;
+        }
+        if (length $buf >= length $reply
+            || (length $buf && index($reply, $buf) != 0 && index("END\r\n", $buf) != 0)) {
+            $bad = 1;
+            last;
+        }
+        last unless $sel->can_read(10);
+        sysread($slow, $buf, 65536, length $buf) or last;
+    }
+    is($whole + $misses, $count, "the slow reader gets all $count replies");
+    is($bad, 0, 'every reply carries the value unchanged (or is a miss)');
     $st = wait_moved($sock, 1);
-    is("$st->{slabs_moved} $st->{slab_reassign_rescues} $st->{slab_reassign_evictions_nomem}",
-       "1 $per 0", 'move finished: every item of the page rescued');
+    my $f1 = get_value($sock, 'f1');
+    my $kept = defined $f1 ? 1 : 0;
+    is("$st->{slabs_moved} $st->{slab_reassign_rescues} $st->{slab_reassign_evictions_nomem}"
+       . " $st->{slab_reassign_busy_deletes}",
+       '1 ' . ($per - 1 + $kept) . ' 0 ' . (1 - $kept),
+       'move finished: every item of the page rescued (f1 unless it was unlinked while busy)');
+    ok($kept || $st->{slab_reassign_busy_items} > 0, 'f1 was only unlinked after being busy');
     my ($present, $wrong) = check_range($sock, 'f', 1, $n, $vb);
-    is("$present $wrong", ($n - 1) . ' 0', 'every key returns its own value');
-    ok(get_value($sock, 'f1') eq $vb->(1), 'f1, moved once its reader was done, is intact');
+    is("$present $wrong", ($n - 2 + $kept) . ' 0', 'every key returns its own value');
+    ok(!defined $f1 || $f1 eq $vb->(1), 'f1 is intact (or was unlinked while busy)');
 }
 
 # ---- automove 2: a class that evicts takes a page ----
