@@ -362,6 +362,28 @@ SKIP: {
     is($wrong, 0, "the $present large keys present return their values");
 }
 
+# ---- automove 1: a class with pages of free chunks gives them back ----
+{
+    my $server = new_memcached('-m 64 -o slab_automove=1,slab_automove_window=3');
+    my $sock = $server->sock;
+    store_range($sock, 'k', 1, 1, \&val);
+    my $per = stats_of($sock, 'slabs')->{'1:chunks_per_page'};
+    my $n = 4 * $per;
+    store_range($sock, 'k', 2, $n, \&val);
+    is(stats_of($sock, 'slabs')->{'1:total_pages'}, 4, 'class 1 has four pages');
+    my $req = '';
+    $req .= "delete k$_ noreply\r\n" for 1 .. $n;
+    print $sock $req;
+    # Once its window is clean, a page a second goes to the pool while the
+    # class has more than two and a half pages of free chunks.
+    my $st = wait_stat($sock, 'slab_global_page_pool', '2');
+    is("$st->{slab_global_page_pool} $st->{slabs_moved} $st->{curr_items}", '2 2 0',
+       'two pages went back to the global pool');
+    my $sl = stats_of($sock, 'slabs');
+    is("$sl->{'1:total_pages'} $sl->{total_malloced}", '2 ' . 4 * 1048576,
+       'class 1 kept two pages; the pool still counts in total_malloced');
+}
+
 # ---- cache_memlimit shrinking then growing ----
 {
     my $server = new_memcached('-m 16 -o slab_automove=0');
