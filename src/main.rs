@@ -505,10 +505,15 @@ fn event_loop(server: &mut Server) -> i32 {
         let now = event::monotonic_ms();
         // Do not sleep while connections yielded with work left, or while
         // the hash table is moving buckets (bounded work per turn).
-        let timeout = if server.core.ready.is_empty() && !server.core.cache.assoc.expanding {
-            clock_timer.remaining(now) as i32
-        } else {
+        // A page move waiting for busy items looks again every millisecond.
+        let timeout = if !server.core.ready.is_empty() || server.core.cache.assoc.expanding {
             0
+        } else {
+            match &server.core.cache.slabs.rebal {
+                Some(r) if r.backoff => 1.min(clock_timer.remaining(now) as i32),
+                Some(_) => 0,
+                None => clock_timer.remaining(now) as i32,
+            }
         };
         events.clear();
         match server.core.ev.wait(timeout) {
@@ -541,6 +546,7 @@ fn event_loop(server: &mut Server) -> i32 {
         let now = event::monotonic_ms();
         if clock_timer.fire(now) {
             server.core.cache.tick();
+            server.core.cache.automove_tick();
             close_idle_conns(server);
             dump::on_timer(&mut server.core, now);
         }

@@ -14,7 +14,7 @@ use crate::conn::{
     Conn, ConnState, OutPiece, COPY_MAX, LINE_MAX_NON_GET, OUT_HIGH_WATER, READ_SIZE,
 };
 use crate::items::{self, AllocError, DeltaResult, StoreCmd, StoreItemType, KEY_MAX_LENGTH};
-use crate::slabs::NONE;
+use crate::slabs::{ReassignResult, NONE};
 use crate::stats::append_stat;
 use crate::{Core, ShutdownKind};
 
@@ -138,6 +138,8 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         b"shutdown" => process_shutdown(c, core, toks),
         b"verbosity" if n == 2 || n == 3 => process_verbosity(c, core, toks),
         b"cache_memlimit" if n == 2 || n == 3 => process_memlimit(c, core, toks),
+        b"slabs" if n == 4 && toks[1] == b"reassign" => process_slabs_reassign(c, core, toks),
+        b"slabs" if n >= 3 && toks[1] == b"automove" => process_slabs_automove(c, core, toks),
         b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me" => {
             crate::proto_meta::process_meta_command(c, core, toks)
         }
@@ -635,6 +637,52 @@ fn process_memlimit(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         core.settings.maxbytes = bytes;
         c.out_string("OK");
     }
+}
+
+/// slabs reassign <src> <dst>: starts a page move (slabs::reassign).
+/// As memcached, no `noreply` here (five words are an ERROR), and the
+/// numbers are read as 32-bit signed values.
+fn process_slabs_reassign(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    if !core.settings.slab_reassign {
+        c.out_string("CLIENT_ERROR slab reassignment disabled");
+        return;
+    }
+    let (src, dst) = match (parse_i32(toks[2]), parse_i32(toks[3])) {
+        (Some(s), Some(d)) => (s, d),
+        _ => {
+            c.out_string("CLIENT_ERROR bad command line format");
+            return;
+        }
+    };
+    c.out_string(match core.cache.slabs.reassign(src, dst) {
+        ReassignResult::Ok => "OK",
+        ReassignResult::Running => "BUSY currently processing reassign request",
+        ReassignResult::BadClass => "BADCLASS invalid src or dst class id",
+        ReassignResult::NoSpare => "NOSPARE source class has no spare pages",
+        ReassignResult::SrcDstSame => "SAME src and dst class are identical",
+    });
+}
+
+/// slabs automove <0|1|2> [anything...]: sets the automove mode. Words
+/// after the mode are ignored, a last `noreply` silences the reply.
+fn process_slabs_automove(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    set_noreply_maybe(c, toks);
+    let level = match parse_u32_trunc(toks[2]) {
+        Some(v) => v,
+        None => {
+            c.out_string("CLIENT_ERROR bad command line format");
+            return;
+        }
+    };
+    if level > 2 {
+        c.out_string("ERROR");
+        return;
+    }
+    core.settings.slab_automove = level;
+    if core.settings.slab_reassign {
+        core.cache.slabs.automove = level;
+    }
+    c.out_string("OK");
 }
 
 /// debugtime <seconds>: moves the server clock forward (debug builds).

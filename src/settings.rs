@@ -1353,8 +1353,8 @@ fn help_text() -> String {
    - slab_automove_ratio: age ratio under which a class counts as short of
                           memory, between 0 and 1 (default: 0.80)
    - slab_automove_window: seconds of history automove looks at (default: 30)
-   - slab_automove_freeratio: share of memory kept free as a reserve
-                          (default: 0.010)
+   - slab_automove_freeratio: accepted for memcached's external storage
+                          automover; not used (default: 0.010)
    - watcher_logbuf_size: kilobytes of log buffer per watcher (default: 256)
    - worker_logbuf_size:  kilobytes of log buffer for the worker (default: 64)
    - track_sizes:         keep the item size histogram of 'stats sizes'

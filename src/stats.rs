@@ -159,17 +159,22 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
         "hash_is_expanding",
         u8::from(core.cache.assoc.expanding),
     );
-    // Page moving, the crawler, watchers and the segmented LRU arrive with
-    // the operations work; until then nothing of theirs has happened.
-    for name in [
-        "slab_reassign_rescues",
-        "slab_reassign_chunk_rescues",
-        "slab_reassign_evictions_nomem",
-        "slab_reassign_inline_reclaim",
-        "slab_reassign_busy_items",
-        "slab_reassign_busy_deletes",
+    let ms = &core.cache.slabs.move_stats;
+    append_stat(out, "slab_reassign_rescues", ms.rescues);
+    append_stat(out, "slab_reassign_chunk_rescues", ms.chunk_rescues);
+    append_stat(out, "slab_reassign_evictions_nomem", ms.evictions_nomem);
+    append_stat(out, "slab_reassign_inline_reclaim", ms.inline_reclaim);
+    append_stat(out, "slab_reassign_busy_items", ms.busy_items);
+    append_stat(out, "slab_reassign_busy_deletes", ms.busy_deletes);
+    append_stat(
+        out,
         "slab_reassign_running",
-        "slabs_moved",
+        u8::from(core.cache.slabs.rebal.is_some()),
+    );
+    append_stat(out, "slabs_moved", ms.slabs_moved);
+    // The crawler, watchers and the segmented LRU arrive with the
+    // operations work; until then nothing of theirs has happened.
+    for name in [
         "lru_crawler_running",
         "lru_crawler_starts",
         "lru_maintainer_juggles",
@@ -189,7 +194,7 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     append_stat(out, "bytes", is.curr_bytes);
     append_stat(out, "curr_items", is.curr_items);
     append_stat(out, "total_items", is.total_items);
-    append_stat(out, "slab_global_page_pool", 0);
+    append_stat(out, "slab_global_page_pool", core.cache.slabs.pool_pages());
     append_stat(out, "expired_unfetched", is.expired_unfetched);
     append_stat(out, "evicted_unfetched", is.evicted_unfetched);
     append_stat(out, "evicted_active", is.evicted_active);
@@ -293,6 +298,7 @@ pub fn reset(core: &mut crate::Core) {
     is.expired_unfetched = 0;
     is.evicted_unfetched = 0;
     is.evicted_active = 0;
+    core.cache.slabs.move_stats = crate::slabs::MoveStats::default();
     is.get_expired = 0;
     is.get_flushed = 0;
     is.cas_misses = 0;
