@@ -503,9 +503,13 @@ fn event_loop(server: &mut Server) -> i32 {
     let mut events = Vec::with_capacity(1024);
     loop {
         let now = event::monotonic_ms();
-        // Do not sleep while connections yielded with work left, or while
-        // the hash table is moving buckets (bounded work per turn).
-        let timeout = if server.core.ready.is_empty() && !server.core.cache.assoc.expanding {
+        // Do not sleep while connections yielded with work left, while
+        // the hash table is moving buckets, or while the LRU maintainer has
+        // juggles left (bounded work per turn).
+        let timeout = if server.core.ready.is_empty()
+            && !server.core.cache.assoc.expanding
+            && !server.core.cache.lru.work_pending()
+        {
             clock_timer.remaining(now) as i32
         } else {
             0

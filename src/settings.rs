@@ -1230,10 +1230,12 @@ impl Settings {
             ),
             ("lru_maintainer_thread", yes_no(self.lru_maintainer_thread)),
             ("lru_segmented", yes_no(self.lru_segmented)),
-            ("hot_lru_pct", self.hot_lru_pct.to_string()),
-            ("warm_lru_pct", self.warm_lru_pct.to_string()),
-            ("hot_max_factor", format!("{:.2}", self.hot_max_factor)),
-            ("warm_max_factor", format!("{:.2}", self.warm_max_factor)),
+            // memcached keeps these in ints: `lru tune` may store a
+            // value above i32::MAX, shown negative.
+            ("hot_lru_pct", (self.hot_lru_pct as i32).to_string()),
+            ("warm_lru_pct", (self.warm_lru_pct as i32).to_string()),
+            ("hot_max_factor", c_fixed2(self.hot_max_factor)),
+            ("warm_max_factor", c_fixed2(self.warm_max_factor)),
             ("temp_lru", yes_no(self.temp_lru)),
             ("temporary_ttl", self.temporary_ttl.to_string()),
             ("idle_timeout", self.idle_timeout.to_string()),
@@ -1252,6 +1254,16 @@ impl Settings {
             ("dump_interval", self.dump_interval.to_string()),
             ("dump_on_shutdown", yes_no(self.dump_on_shutdown)),
         ]
+    }
+}
+
+/// A factor as C's printf "%.2f" shows it (`lru tune` accepts inf and
+/// nan, which C spells in lower case).
+fn c_fixed2(v: f64) -> String {
+    if v.is_nan() {
+        if v.is_sign_negative() { "-nan" } else { "nan" }.to_string()
+    } else {
+        format!("{:.2}", v)
     }
 }
 
