@@ -769,6 +769,7 @@ impl Cache {
         };
         if seg != COLD_LRU {
             self.lru.juggle_mask |= 1 << (lid & CLSID_MASK);
+            self.lru.linked = self.lru.linked.wrapping_add(1);
         }
         {
             let c = self.slabs.chunk_mut(id);

@@ -165,8 +165,12 @@ pub struct Lru {
     /// Per-class counters, indexed by class id.
     pub itemstats: [ClassItemStats; MAX_CLASSES + 1],
     /// Classes (bit n: class n) that linked items into HOT or TEMP since
-    /// their last juggle, or whose last juggle hit JUGGLE_MAX.
+    /// their last juggle, or whose last juggle used all its rounds.
     pub juggle_mask: u64,
+    /// Items linked into HOT or TEMP since the maintainer's last run: a
+    /// run after a busy turn may make as many more rounds, so the lists
+    /// keep up with the stores while the work stays proportional to them.
+    pub linked: u32,
     /// Fetched ACTIVE items on COLD waiting to move to WARM, each pinned
     /// (memcached's asynchronous bump buffer), moved after the event batch.
     pub bump_queue: Vec<u32>,
@@ -190,6 +194,7 @@ impl Lru {
             cfg,
             itemstats: [ClassItemStats::default(); MAX_CLASSES + 1],
             juggle_mask: 0,
+            linked: 0,
             bump_queue: Vec::new(),
             juggles: 0,
         }
@@ -467,15 +472,15 @@ impl Cache {
 
     /// One maintainer pass over class `cls` (memcached's
     /// lru_maintainer_juggle): reclaims expired TEMP items, then pulls
-    /// HOT, WARM and (segmented) COLD tails until nothing moves or
-    /// JUGGLE_MAX rounds. HOT and WARM are weighed against the bytes of
-    /// the class's HOT, WARM and COLD lists and against the age of COLD's
-    /// tail; in flat mode both limits are 0, so HOT and WARM drain into
-    /// COLD. Returns the rounds that did something.
-    pub(crate) fn lru_juggle(&mut self, cls: u8) -> u32 {
+    /// HOT, WARM and (segmented) COLD tails until nothing moves. HOT and
+    /// WARM are weighed against the bytes of the class's HOT, WARM and
+    /// COLD lists and against the age of COLD's tail; in flat mode both limits are 0, so HOT and WARM drain into
+    /// COLD. At most `rounds` rounds; returns the rounds that did
+    /// something.
+    pub(crate) fn lru_juggle(&mut self, cls: u8, rounds: u32) -> u32 {
         let mut did = 0;
         if self.lru.cfg.temp_lru {
-            for _ in 0..JUGGLE_MAX {
+            for _ in 0..rounds {
                 if self.lru_pull_tail(cls, TEMP_LRU, 0, 0, 0) == 0 {
                     break;
                 }
@@ -498,7 +503,7 @@ impl Cache {
             hot_age = (cold_age as f64 * self.lru.cfg.hot_max_factor) as u32;
             warm_age = (cold_age as f64 * self.lru.cfg.warm_max_factor) as u32;
         }
-        for _ in 0..JUGGLE_MAX {
+        for _ in 0..rounds {
             let mut more = self.lru_pull_tail(cls, HOT_LRU, total, 0, hot_age) > 0
                 || self.lru_pull_tail(cls, WARM_LRU, total, 0, warm_age) > 0;
             if self.lru.cfg.segmented && self.lru_pull_tail(cls, COLD_LRU, total, 0, 0) > 0 {
@@ -515,9 +520,12 @@ impl Cache {
     /// Runs the maintainer: juggles every class with items on HOT, WARM
     /// or TEMP when `all` (the one-second timer), else only the classes
     /// marked in `juggle_mask` (after an event batch that linked items).
-    /// A class whose juggle hit JUGGLE_MAX stays marked, so the next loop
-    /// turn goes on without sleeping. Does nothing without the maintainer.
+    /// Each class gets JUGGLE_MAX rounds plus one per item linked since
+    /// the last run; a class that used them all stays marked, so the next
+    /// loop turn goes on without sleeping. Does nothing without the
+    /// maintainer.
     pub fn lru_maintainer(&mut self, all: bool) {
+        let rounds = JUGGLE_MAX.saturating_add(std::mem::take(&mut self.lru.linked));
         if !self.lru.cfg.maintainer {
             self.lru.juggle_mask = 0;
             return;
@@ -545,7 +553,7 @@ impl Cache {
         while mask != 0 {
             let cls = mask.trailing_zeros() as u8;
             mask &= mask - 1;
-            if self.lru_juggle(cls) >= JUGGLE_MAX {
+            if self.lru_juggle(cls, rounds) >= rounds {
                 left |= 1 << cls;
             }
         }
