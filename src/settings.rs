@@ -1341,7 +1341,7 @@ fn help_text() -> String {
    - read_buf_mem_limit:  megabytes all connection buffers may use together;
                           only worth setting for very high -c (default: 0, no limit)
    - no_lru_maintainer:   one plain LRU per class, no HOT/WARM/COLD segments
-   - hot_lru_pct:         percent of a class's memory kept for the HOT LRU,
+   - hot_lru_pct:         percent of a class's item bytes kept on the HOT LRU,
                           1 to 79 (default: 20)
    - warm_lru_pct:        percent kept for the WARM LRU, 1 to 79; HOT plus
                           WARM at most 80 (default: 40)
@@ -1349,7 +1349,7 @@ fn help_text() -> String {
                           HOT (default: 0.20)
    - warm_max_factor:     items idle longer than the COLD age times this leave
                           WARM (default: 2.00)
-   - temporary_ttl:       items with a TTL below this many seconds go to a
+   - temporary_ttl:       items with a TTL up to this many seconds go to a
                           TEMP LRU and are never evicted; needs the LRU
                           maintainer (default: 61, off unless given)
    - idle_timeout:        seconds before an idle connection is closed
