@@ -1464,7 +1464,7 @@ mod tests {
             let present = d.peek(format!("k{}", i).as_bytes()) != NONE;
             assert_eq!(present, i >= 1000 - r.items, "k{}", i);
         }
-        assert_eq!(d.stats.evictions, 0);
+        assert_eq!(d.itemstats_total().evicted, 0);
     }
 
     #[test]

@@ -31,7 +31,9 @@
 
 use crate::assoc::Assoc;
 use crate::hash;
-use crate::lru::{Lru, CLSID_MASK, COLD_LRU, LRU_LISTS, SEG_MASK};
+use crate::lru::{
+    ClassItemStats, Lru, LruConfig, CLSID_MASK, COLD_LRU, HOT_LRU, LRU_LISTS, SEG_MASK,
+};
 use crate::settings::Settings;
 use crate::slabs::{read_u32, write_u32, Slabs, NONE};
 
@@ -133,6 +135,17 @@ pub fn clsid(c: &[u8]) -> u8 {
 #[inline]
 pub fn lru_seg(c: &[u8]) -> u8 {
     c[OFF_CLSID] & SEG_MASK
+}
+/// Puts the item on segment `seg` (top bits of the class byte).
+#[inline]
+pub fn set_lru_seg(c: &mut [u8], seg: u8) {
+    c[OFF_CLSID] = (c[OFF_CLSID] & CLSID_MASK) | seg;
+}
+/// Bytes the item takes: header, key and value (the unit of `bytes` and
+/// of the LRU byte totals).
+#[inline]
+pub fn ntotal(c: &[u8]) -> usize {
+    hdr_size(c) + nkey(c) + nbytes(c)
 }
 #[inline]
 pub fn refcount(c: &[u8]) -> u8 {
@@ -307,11 +320,6 @@ pub struct ItemStats {
     pub curr_items: u64,
     pub total_items: u64,
     pub curr_bytes: u64,
-    pub evictions: u64,
-    pub evicted_unfetched: u64,
-    pub evicted_active: u64,
-    pub reclaimed: u64,
-    pub expired_unfetched: u64,
     pub get_expired: u64,
     pub get_flushed: u64,
     /// CAS stores that found no item (`cas_misses`).
@@ -421,7 +429,7 @@ impl Cache {
                 settings.hash_expand,
                 hash::hash_fn(settings.hash_algorithm),
             ),
-            lru: Lru::default(),
+            lru: Lru::new(LruConfig::from_settings(settings)),
             clock: Clock::new(),
             stats: ItemStats::default(),
             cas_id: 0,
@@ -503,9 +511,19 @@ impl Cache {
         MC_HEADER + cas + nkey + 1 + nbytes + 2 <= self.item_size_max
     }
 
+    /// The per-class LRU counters of every class added up (the general
+    /// `stats` group's evictions, reclaimed, moves_to_cold, ...).
+    pub fn itemstats_total(&self) -> ClassItemStats {
+        let mut t = ClassItemStats::default();
+        for s in &self.lru.itemstats {
+            t.add(s);
+        }
+        t
+    }
+
     /// The class whose lists an item is kept on.
     #[inline]
-    fn lru_clsid(&self, c: &[u8]) -> u8 {
+    pub(crate) fn lru_clsid(&self, c: &[u8]) -> u8 {
         if iflags(c) & ITEM_CHUNKED != 0 {
             self.slabs.largest
         } else {
@@ -515,7 +533,7 @@ impl Cache {
 
     /// Which LRU list an item is kept on: its segment and class.
     #[inline]
-    fn lru_id(&self, c: &[u8]) -> u8 {
+    pub(crate) fn lru_id(&self, c: &[u8]) -> u8 {
         lru_seg(c) | self.lru_clsid(c)
     }
 
@@ -551,7 +569,13 @@ impl Cache {
         if cls == 0 {
             return Err(AllocError::TooLarge);
         }
-        let id = self.alloc_chunk(cls).ok_or(AllocError::NoMemory)?;
+        let id = match self.alloc_chunk(cls) {
+            Some(id) => id,
+            None => {
+                self.lru.itemstats[cls as usize].outofmemory += 1;
+                return Err(AllocError::NoMemory);
+            }
+        };
         {
             let c = self.slabs.chunk_mut(id);
             set_prev(c, NONE);
@@ -601,13 +625,8 @@ impl Cache {
     /// class holding only the last chunks of chunked values, which are not
     /// on its LRU, could never free one.
     fn alloc_data_chunk(&mut self, cls: u8) -> Option<u32> {
-        for _ in 0..10 {
-            if let Some(id) = self.slabs.alloc(cls) {
-                return Some(id);
-            }
-            if !self.pull_tail(cls) {
-                break;
-            }
+        if let Some(id) = self.alloc_chunk(cls) {
+            return Some(id);
         }
         if cls == self.slabs.largest {
             return None;
@@ -615,49 +634,68 @@ impl Cache {
         self.alloc_chunk(self.slabs.largest)
     }
 
-    /// One chunk of class `cls`, evicting or reclaiming from the tail of
-    /// that class's LRU if needed (up to 10 tries, as memcached).
+    /// One chunk of class `cls`, evicting or reclaiming from that class's
+    /// LRU if needed (up to 10 tries, as memcached's do_item_alloc_pull,
+    /// whose failed tries count as direct_reclaims).
     fn alloc_chunk(&mut self, cls: u8) -> Option<u32> {
-        for _ in 0..10 {
+        let mut got = None;
+        let mut tries = 0;
+        while tries < 10 {
             if let Some(id) = self.slabs.alloc(cls) {
-                return Some(id);
+                got = Some(id);
+                break;
             }
-            if !self.pull_tail(cls) {
+            tries += 1;
+            if !self.lru_pull_for_alloc(cls) {
                 break;
             }
         }
-        self.slabs.outofmemory[cls as usize] += 1;
-        None
+        if tries > 0 {
+            self.lru.itemstats[cls as usize].direct_reclaims += tries;
+        }
+        if got.is_none() {
+            self.slabs.outofmemory[cls as usize] += 1;
+        }
+        got
     }
 
     /// Frees one item from the tail of class `cls`'s COLD LRU: an expired
     /// or flushed one if it finds one among the last few, else (unless
     /// `-M`) the oldest unreferenced item. memcached's lru_pull_tail with LRU_PULL_EVICT.
     /// Returns false if nothing could be freed.
-    fn pull_tail(&mut self, cls: u8) -> bool {
+    pub(crate) fn pull_tail(&mut self, cls: u8) -> bool {
         let lid = cls | COLD_LRU;
+        let ci = cls as usize;
+        let now = self.clock.current_time;
         let mut id = self.lru.tail(lid);
         let mut tries = 5;
         while id != NONE && tries > 0 {
             let c = self.slabs.chunk(id);
             let prev_id = prev(c);
             if refcount(c) == 0 {
+                let f = iflags(c);
                 if self.is_dead(c) {
-                    if iflags(c) & ITEM_FETCHED == 0 {
-                        self.stats.expired_unfetched += 1;
+                    let st = &mut self.lru.itemstats[ci];
+                    if f & ITEM_FETCHED == 0 {
+                        st.expired_unfetched += 1;
                     }
-                    self.stats.reclaimed += 1;
+                    st.reclaimed += 1;
                     self.unlink(id);
                     return true;
                 }
                 if self.evict_to_free {
-                    let f = iflags(c);
-                    self.stats.evictions += 1;
+                    let (t, e) = (time(c), exptime(c));
+                    let st = &mut self.lru.itemstats[ci];
+                    st.evicted += 1;
+                    st.evicted_time = now.saturating_sub(t);
+                    if e != 0 {
+                        st.evicted_nonzero += 1;
+                    }
                     if f & ITEM_FETCHED == 0 {
-                        self.stats.evicted_unfetched += 1;
+                        st.evicted_unfetched += 1;
                     }
                     if f & ITEM_ACTIVE != 0 {
-                        self.stats.evicted_active += 1;
+                        st.evicted_active += 1;
                     }
                     log::debug!("evicting item of class {}", lid);
                     self.slabs.evicted[cls as usize] += 1;
@@ -665,6 +703,8 @@ impl Cache {
                     self.automove_on_eviction(cls);
                     return true;
                 }
+            } else {
+                self.lru.itemstats[ci].lrutail_reflocked += 1;
             }
             id = prev_id;
             tries -= 1;
@@ -726,11 +766,24 @@ impl Cache {
 
     /// Marks the item linked with this CAS, access time and extra flags,
     /// and puts it in the table and at the head (or tail) of its LRU.
+    ///
+    /// A new item goes to HOT (TEMP for a short TTL, COLD when flat); a
+    /// restored one to the tail of COLD (or TEMP), where the maintainer
+    /// sends the ACTIVE ones on to WARM (see doc/dump.md).
     fn link_at(&mut self, id: u32, hv: u32, cas: u64, time: u32, extra: u8, tail: bool) {
+        let seg = match self.new_item_seg(exptime(self.slabs.chunk(id))) {
+            HOT_LRU if tail => COLD_LRU,
+            seg => seg,
+        };
+        set_lru_seg(self.slabs.chunk_mut(id), seg);
         let (lid, total) = {
             let c = self.slabs.chunk(id);
             (self.lru_id(c), hdr_size(c) + nkey(c) + nbytes(c))
         };
+        if seg != COLD_LRU {
+            self.lru.juggle_mask |= 1 << (lid & CLSID_MASK);
+            self.lru.linked = self.lru.linked.wrapping_add(1);
+        }
         {
             let c = self.slabs.chunk_mut(id);
             let f = iflags(c);
@@ -910,13 +963,37 @@ impl Cache {
     }
 
     /// Records an access to a linked item (memcached's do_item_bump and
-    /// do_item_update).
+    /// do_item_update). Segmented: the first fetch marks the item FETCHED,
+    /// the second ACTIVE, refreshing its time but never relinking it; an
+    /// item turning ACTIVE on COLD is queued to move to WARM after the
+    /// event batch (the hit still counts as a hit to COLD, as memcached's
+    /// asynchronous bump does). Flat: FETCHED, ACTIVE, and a move to the
+    /// head at most once per ITEM_UPDATE_INTERVAL.
     pub fn bump(&mut self, id: u32) {
         let now = self.clock.current_time;
         let (lid, t, f) = {
             let c = self.slabs.chunk(id);
             (self.lru_id(c), time(c), iflags(c))
         };
+        if self.lru.cfg.segmented {
+            if f & ITEM_ACTIVE != 0 {
+                return;
+            }
+            let c = self.slabs.chunk_mut(id);
+            if f & ITEM_FETCHED == 0 {
+                set_iflags(c, f | ITEM_FETCHED);
+                return;
+            }
+            set_iflags(c, f | ITEM_ACTIVE);
+            if lid & SEG_MASK != COLD_LRU {
+                set_time(c, now);
+            } else if self.pin(id) {
+                self.lru.bump_queue.push(id);
+            } else {
+                self.item_update(id);
+            }
+            return;
+        }
         let c = self.slabs.chunk_mut(id);
         if f & ITEM_FETCHED == 0 {
             set_iflags(c, f | ITEM_FETCHED);
@@ -927,6 +1004,15 @@ impl Cache {
             set_time(c, now);
             self.lru.bump(&mut self.slabs, id, lid);
         }
+    }
+
+    /// Counts a retrieval hit on `id` in its class, by the segment it is
+    /// on (memcached's lru_hits; get_hits is their sum).
+    #[inline]
+    pub fn count_get_hit(&mut self, id: u32) {
+        let c = self.slabs.chunk(id);
+        let (cls, seg) = (self.lru_clsid(c), (lru_seg(c) >> 6) as usize);
+        self.stats.slab_stats[cls].lru_hits[seg] += 1;
     }
 
     /// Sets or clears item flag bits (ITEM_STALE, ITEM_TOKEN_SENT, ...).
@@ -1068,7 +1154,8 @@ impl Cache {
         if e != 0 && e <= self.clock.current_time {
             self.stats.get_expired += 1;
             if iflags(c) & ITEM_FETCHED == 0 {
-                self.stats.expired_unfetched += 1;
+                let cls = self.lru_clsid(c);
+                self.lru.itemstats[cls as usize].expired_unfetched += 1;
             }
             self.unlink_hv(id, hv);
             return false;
@@ -1091,6 +1178,10 @@ impl Cache {
     }
 
     fn refresh_time(&mut self, id: u32) {
+        if self.lru.cfg.segmented {
+            self.item_update(id);
+            return;
+        }
         let now = self.clock.current_time;
         let c = self.slabs.chunk_mut(id);
         if time(c) < now.saturating_sub(ITEM_UPDATE_INTERVAL) {
@@ -1524,9 +1615,12 @@ impl Cache {
         }
     }
 
-    /// Advances the clock (once a second).
+    /// Advances the clock and runs the LRU maintainer over every class
+    /// (once a second, and after `debugtime`): ages move on, so HOT and
+    /// WARM items may have outgrown their age limits.
     pub fn tick(&mut self) {
         self.clock.tick();
+        self.lru_maintainer(true);
     }
 
     /// Moves a bounded number of hash buckets if the table is expanding;
@@ -1539,6 +1633,12 @@ impl Cache {
         }
         if self.slabs.rebal.is_some() {
             self.rebalance_work(REBAL_CHUNKS_PER_TURN);
+        }
+        if !self.lru.bump_queue.is_empty() {
+            self.lru_bumps();
+        }
+        if self.lru.juggle_mask != 0 {
+            self.lru_maintainer(false);
         }
     }
 }
@@ -1818,7 +1918,7 @@ mod tests {
         for i in 0..3000 {
             put(&mut c, format!("k{}", i).as_bytes(), &val);
         }
-        assert!(c.stats.evictions > 0);
+        assert!(c.itemstats_total().evicted > 0);
         assert_ne!(c.get(b"k2999"), NONE);
         assert_eq!(c.get(b"k0"), NONE);
     }

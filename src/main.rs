@@ -503,10 +503,14 @@ fn event_loop(server: &mut Server) -> i32 {
     let mut events = Vec::with_capacity(1024);
     loop {
         let now = event::monotonic_ms();
-        // Do not sleep while connections yielded with work left, or while
-        // the hash table is moving buckets (bounded work per turn).
-        // A page move waiting for busy items looks again every millisecond.
-        let timeout = if !server.core.ready.is_empty() || server.core.cache.assoc.expanding {
+        // Do not sleep while connections yielded with work left, while
+        // the hash table is moving buckets, or while the LRU maintainer has
+        // juggles left (bounded work per turn). A page move waiting for
+        // busy items looks again every millisecond.
+        let timeout = if !server.core.ready.is_empty()
+            || server.core.cache.assoc.expanding
+            || server.core.cache.lru.work_pending()
+        {
             0
         } else {
             match &server.core.cache.slabs.rebal {

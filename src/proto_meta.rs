@@ -401,7 +401,7 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         core.cache.stats.slab_stats[cls].touch_hits += 1;
     } else {
         core.stats.get_cmds += 1;
-        core.cache.stats.slab_stats[cls].get_hits += 1;
+        core.cache.count_get_hit(id);
     }
     // h and l report the item as it was before this access.
     let before = if m.has(b'h') || m.has(b'l') {

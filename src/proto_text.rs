@@ -140,6 +140,7 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         b"cache_memlimit" if n == 2 || n == 3 => process_memlimit(c, core, toks),
         b"slabs" if n == 4 && toks[1] == b"reassign" => process_slabs_reassign(c, core, toks),
         b"slabs" if n >= 3 && toks[1] == b"automove" => process_slabs_automove(c, core, toks),
+        b"lru" if n >= 2 => process_lru(c, core, toks),
         b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me" => {
             crate::proto_meta::process_meta_command(c, core, toks)
         }
@@ -361,7 +362,7 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
             core.cache.touch(id, exptime);
             core.cache.stats.slab_stats[cls].touch_hits += 1;
         } else {
-            core.cache.stats.slab_stats[cls].get_hits += 1;
+            core.cache.count_get_hit(id);
         }
         log::debug!(">{} sending key {}", c.fd, String::from_utf8_lossy(key));
         emit_value(c, core, id, key, return_cas);
@@ -685,13 +686,78 @@ fn process_slabs_automove(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     c.out_string("OK");
 }
 
+/// lru tune <hot_pct> <warm_pct> <hot_max_factor> <warm_max_factor>,
+/// lru mode <flat|segmented>, lru temp_ttl <ttl>, each with an optional
+/// noreply: memcached 1.6.18's process_lru_command, replies included
+/// (bad numbers get a bare ERROR there). The percentages are read as
+/// safe_strtoul reads them (kept to 32 bits, so their sum may wrap), the
+/// factors as strtod, the TTL as safe_strtol; a negative TTL turns the TEMP
+/// LRU off. `mode` and `temp_ttl` need the maintainer. Extra words are
+/// ignored.
+fn process_lru(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    set_noreply_maybe(c, toks);
+    let n = toks.len();
+    let maint = core.settings.lru_maintainer_thread;
+    let s = &mut core.settings;
+    match toks[1] {
+        b"tune" if n >= 6 => {
+            let nums = (
+                parse_flags(toks[2]),
+                parse_flags(toks[3]),
+                crate::sys::safe_strtod(toks[4]),
+                crate::sys::safe_strtod(toks[5]),
+            );
+            let (hot, warm, hot_f, warm_f) = match nums {
+                (Some(a), Some(b), Some(x), Some(y)) => (a, b, x, y),
+                _ => return c.out_string("ERROR"),
+            };
+            if hot.wrapping_add(warm) > 80 {
+                c.out_string("ERROR hot and warm pcts must not exceed 80");
+            } else if warm_f <= 0.0 || hot_f <= 0.0 {
+                c.out_string("ERROR hot/warm age factors must be greater than 0");
+            } else {
+                s.hot_lru_pct = hot;
+                s.warm_lru_pct = warm;
+                s.hot_max_factor = hot_f;
+                s.warm_max_factor = warm_f;
+                c.out_string("OK");
+            }
+        }
+        b"mode" if n >= 3 && maint => match toks[2] {
+            b"flat" => {
+                s.lru_segmented = false;
+                c.out_string("OK");
+            }
+            b"segmented" => {
+                s.lru_segmented = true;
+                c.out_string("OK");
+            }
+            _ => c.out_string("ERROR"),
+        },
+        b"temp_ttl" if n >= 3 && maint => match parse_i32(toks[2]) {
+            Some(ttl) => {
+                if ttl < 0 {
+                    s.temp_lru = false;
+                } else {
+                    s.temp_lru = true;
+                    s.temporary_ttl = ttl as u32;
+                }
+                c.out_string("OK");
+            }
+            None => c.out_string("ERROR"),
+        },
+        _ => c.out_string("ERROR"),
+    }
+    core.cache.lru.cfg = crate::lru::LruConfig::from_settings(&core.settings);
+}
+
 /// debugtime <seconds>: moves the server clock forward (debug builds).
 #[cfg(feature = "debug-commands")]
 fn process_debugtime(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     match parse_i32(toks[1]) {
         Some(s) if s >= 0 => {
             core.cache.clock.offset += s as i64;
-            core.cache.clock.tick();
+            core.cache.tick();
             c.out_string("OK");
         }
         _ => c.out_string("CLIENT_ERROR bad command line format"),
@@ -749,7 +815,7 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             c.extend_buf_piece(start);
             return;
         }
-        // `stats items` comes with the segmented LRU.
+        b"items" => crate::stats::items_stats(&core.cache, &mut c.wbuf),
         _ => {
             c.out_string("ERROR");
             return;

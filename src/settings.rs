@@ -1230,10 +1230,12 @@ impl Settings {
             ),
             ("lru_maintainer_thread", yes_no(self.lru_maintainer_thread)),
             ("lru_segmented", yes_no(self.lru_segmented)),
-            ("hot_lru_pct", self.hot_lru_pct.to_string()),
-            ("warm_lru_pct", self.warm_lru_pct.to_string()),
-            ("hot_max_factor", format!("{:.2}", self.hot_max_factor)),
-            ("warm_max_factor", format!("{:.2}", self.warm_max_factor)),
+            // memcached keeps these in ints: `lru tune` may store a
+            // value above i32::MAX, shown negative.
+            ("hot_lru_pct", (self.hot_lru_pct as i32).to_string()),
+            ("warm_lru_pct", (self.warm_lru_pct as i32).to_string()),
+            ("hot_max_factor", c_fixed2(self.hot_max_factor)),
+            ("warm_max_factor", c_fixed2(self.warm_max_factor)),
             ("temp_lru", yes_no(self.temp_lru)),
             ("temporary_ttl", self.temporary_ttl.to_string()),
             ("idle_timeout", self.idle_timeout.to_string()),
@@ -1252,6 +1254,16 @@ impl Settings {
             ("dump_interval", self.dump_interval.to_string()),
             ("dump_on_shutdown", yes_no(self.dump_on_shutdown)),
         ]
+    }
+}
+
+/// A factor as C's printf "%.2f" shows it (`lru tune` accepts inf and
+/// nan, which C spells in lower case).
+fn c_fixed2(v: f64) -> String {
+    if v.is_nan() {
+        if v.is_sign_negative() { "-nan" } else { "nan" }.to_string()
+    } else {
+        format!("{:.2}", v)
     }
 }
 
@@ -1329,7 +1341,7 @@ fn help_text() -> String {
    - read_buf_mem_limit:  megabytes all connection buffers may use together;
                           only worth setting for very high -c (default: 0, no limit)
    - no_lru_maintainer:   one plain LRU per class, no HOT/WARM/COLD segments
-   - hot_lru_pct:         percent of a class's memory kept for the HOT LRU,
+   - hot_lru_pct:         percent of a class's item bytes kept on the HOT LRU,
                           1 to 79 (default: 20)
    - warm_lru_pct:        percent kept for the WARM LRU, 1 to 79; HOT plus
                           WARM at most 80 (default: 40)
@@ -1337,7 +1349,7 @@ fn help_text() -> String {
                           HOT (default: 0.20)
    - warm_max_factor:     items idle longer than the COLD age times this leave
                           WARM (default: 2.00)
-   - temporary_ttl:       items with a TTL below this many seconds go to a
+   - temporary_ttl:       items with a TTL up to this many seconds go to a
                           TEMP LRU and are never evicted; needs the LRU
                           maintainer (default: 61, off unless given)
    - idle_timeout:        seconds before an idle connection is closed

@@ -122,7 +122,7 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     append_stat(out, "cmd_flush", s.flush_cmds);
     append_stat(out, "cmd_touch", s.touch_cmds);
     append_stat(out, "cmd_meta", s.meta_cmds);
-    append_stat(out, "get_hits", cs.get_hits);
+    append_stat(out, "get_hits", cs.get_hits());
     append_stat(out, "get_misses", s.get_misses);
     append_stat(out, "get_expired", is.get_expired);
     append_stat(out, "get_flushed", is.get_flushed);
@@ -172,14 +172,19 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
         u8::from(core.cache.slabs.rebal.is_some()),
     );
     append_stat(out, "slabs_moved", ms.slabs_moved);
-    // The crawler, watchers and the segmented LRU arrive with the
-    // operations work; until then nothing of theirs has happened.
+    // The crawler arrives with the operations work; until then nothing of
+    // its has happened.
     for name in [
         "lru_crawler_running",
         "lru_crawler_starts",
-        "lru_maintainer_juggles",
     ] {
         append_stat(out, name, 0);
+    }
+    // As memcached: the maintainer's lines only when it runs (not with
+    // no_lru_maintainer), whether or not the LRU is segmented.
+    let maint = core.settings.lru_maintainer_thread;
+    if maint {
+        append_stat(out, "lru_maintainer_juggles", core.cache.lru.juggles);
     }
     append_stat(out, "malloc_fails", s.malloc_fails);
     for name in [
@@ -195,22 +200,25 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     append_stat(out, "curr_items", is.curr_items);
     append_stat(out, "total_items", is.total_items);
     append_stat(out, "slab_global_page_pool", core.cache.slabs.pool_pages());
-    append_stat(out, "expired_unfetched", is.expired_unfetched);
-    append_stat(out, "evicted_unfetched", is.evicted_unfetched);
-    append_stat(out, "evicted_active", is.evicted_active);
-    append_stat(out, "evictions", is.evictions);
-    append_stat(out, "reclaimed", is.reclaimed);
-    for name in [
-        "crawler_reclaimed",
-        "crawler_items_checked",
-        "lrutail_reflocked",
-        "moves_to_cold",
-        "moves_to_warm",
-        "moves_within_lru",
-        "direct_reclaims",
-        "lru_bumps_dropped",
-    ] {
-        append_stat(out, name, 0);
+    let t = core.cache.itemstats_total();
+    append_stat(out, "expired_unfetched", t.expired_unfetched);
+    append_stat(out, "evicted_unfetched", t.evicted_unfetched);
+    if maint {
+        append_stat(out, "evicted_active", t.evicted_active);
+    }
+    append_stat(out, "evictions", t.evicted);
+    append_stat(out, "reclaimed", t.reclaimed);
+    append_stat(out, "crawler_reclaimed", t.crawler_reclaimed);
+    append_stat(out, "crawler_items_checked", t.crawler_items_checked);
+    append_stat(out, "lrutail_reflocked", t.lrutail_reflocked);
+    if maint {
+        append_stat(out, "moves_to_cold", t.moves_to_cold);
+        append_stat(out, "moves_to_warm", t.moves_to_warm);
+        append_stat(out, "moves_within_lru", t.moves_within_lru);
+        append_stat(out, "direct_reclaims", t.direct_reclaims);
+        // Fetches move COLD items to WARM through a queue that never
+        // fills, so no bump is ever dropped.
+        append_stat(out, "lru_bumps_dropped", 0);
     }
     crate::dump::append_stats(core, out);
 }
@@ -228,8 +236,10 @@ pub struct ClassStats {
     /// Values read off the wire for a storage command (set, add, replace,
     /// append, prepend, cas, ms), counted in the class of the new item.
     pub set_cmds: u64,
-    /// Retrievals that found the item (get, gets, mg without T).
-    pub get_hits: u64,
+    /// Retrievals that found the item (get, gets, mg without T), by the
+    /// segment the item was on (HOT, WARM, COLD, TEMP): `stats items`'
+    /// hits_to_*; their sum is get_hits.
+    pub lru_hits: [u64; 4],
     /// Retrievals and touches that found the item and set a new expiry
     /// (gat, gats, touch, mg with T).
     pub touch_hits: u64,
@@ -268,13 +278,22 @@ impl IndexMut<u8> for SlabStats {
     }
 }
 
+impl ClassStats {
+    /// Retrievals that found the item, on whatever segment.
+    pub fn get_hits(&self) -> u64 {
+        self.lru_hits.iter().sum()
+    }
+}
+
 impl SlabStats {
     /// The counters of all classes added up.
     pub fn total(&self) -> ClassStats {
         let mut t = ClassStats::default();
         for c in &self.0 {
             t.set_cmds += c.set_cmds;
-            t.get_hits += c.get_hits;
+            for i in 0..4 {
+                t.lru_hits[i] += c.lru_hits[i];
+            }
             t.touch_hits += c.touch_hits;
             t.delete_hits += c.delete_hits;
             t.incr_hits += c.incr_hits;
@@ -292,17 +311,15 @@ impl SlabStats {
 pub fn reset(core: &mut crate::Core) {
     core.stats.reset();
     let is = &mut core.cache.stats;
-    is.evictions = 0;
-    is.reclaimed = 0;
     is.total_items = 0;
-    is.expired_unfetched = 0;
-    is.evicted_unfetched = 0;
-    is.evicted_active = 0;
     core.cache.slabs.move_stats = crate::slabs::MoveStats::default();
     is.get_expired = 0;
     is.get_flushed = 0;
     is.cas_misses = 0;
     is.slab_stats = SlabStats::default();
+    for st in core.cache.lru.itemstats.iter_mut() {
+        *st = crate::lru::ClassItemStats::default();
+    }
     core.prefixes.clear();
 }
 
@@ -337,7 +354,7 @@ pub fn slabs_stats(cache: &Cache, out: &mut Vec<u8>) {
         num("used_chunks", total - free);
         num("free_chunks", free);
         num("free_chunks_end", 0);
-        num("get_hits", st.get_hits);
+        num("get_hits", st.get_hits());
         num("cmd_set", st.set_cmds);
         num("delete_hits", st.delete_hits);
         num("incr_hits", st.incr_hits);
@@ -348,6 +365,84 @@ pub fn slabs_stats(cache: &Cache, out: &mut Vec<u8>) {
     }
     append_stat(out, "active_slabs", active);
     append_stat(out, "total_malloced", slabs.mem_malloced);
+}
+
+// ======================== stats items ========================
+
+/// `stats items`: for every class with linked items, memcached 1.6.18's
+/// lines in its order. The per-segment counts and ages, evicted_active,
+/// the moves and the hits appear only with the LRU maintainer (whatever
+/// `lru mode` says), number_temp only with the TEMP LRU on as well, as
+/// memcached prints them. Ages are seconds since
+/// the tail item of HOT, WARM and COLD (`age`) was last accessed;
+/// mem_requested is the bytes (header, key, value) of the class's items,
+/// in our item size (see doc/compatibility.md).
+pub fn items_stats(cache: &Cache, out: &mut Vec<u8>) {
+    use crate::lru::{COLD_LRU, HOT_LRU, TEMP_LRU, WARM_LRU};
+    let lru = &cache.lru;
+    let now = cache.clock.current_time;
+    let age_of = |lid: u8| -> u32 {
+        let t = lru.tail(lid);
+        if t == crate::slabs::NONE {
+            0
+        } else {
+            now.saturating_sub(crate::items::time(cache.slabs.chunk(t)))
+        }
+    };
+    let segs = [HOT_LRU, WARM_LRU, COLD_LRU, TEMP_LRU];
+    // As memcached 1.6.18: the segment lines follow the maintainer, not
+    // the mode (`lru mode flat` keeps them).
+    let seg_cfg = lru.cfg.maintainer;
+    for cls in 1..=MAX_CLASSES as u8 {
+        let n: [u64; 4] = segs.map(|s| lru.sizes[(cls | s) as usize]);
+        let number: u64 = n.iter().sum();
+        if number == 0 {
+            continue;
+        }
+        let mem: u64 = segs.iter().map(|&s| lru.bytes[(cls | s) as usize]).sum();
+        let st = &lru.itemstats[cls as usize];
+        let hits = &cache.stats.slab_stats[cls].lru_hits;
+        let mut num = |name: &str, v: u64| {
+            let _ = write!(out, "STAT items:{}:{} {}\r\n", cls, name, v);
+        };
+        num("number", number);
+        if seg_cfg {
+            num("number_hot", n[0]);
+            num("number_warm", n[1]);
+            num("number_cold", n[2]);
+            if lru.cfg.temp_lru {
+                num("number_temp", n[3]);
+            }
+            num("age_hot", age_of(cls | HOT_LRU) as u64);
+            num("age_warm", age_of(cls | WARM_LRU) as u64);
+        }
+        num("age", age_of(cls | COLD_LRU) as u64);
+        num("mem_requested", mem);
+        num("evicted", st.evicted);
+        num("evicted_nonzero", st.evicted_nonzero);
+        num("evicted_time", st.evicted_time as u64);
+        num("outofmemory", st.outofmemory);
+        num("tailrepairs", st.tailrepairs);
+        num("reclaimed", st.reclaimed);
+        num("expired_unfetched", st.expired_unfetched);
+        num("evicted_unfetched", st.evicted_unfetched);
+        if seg_cfg {
+            num("evicted_active", st.evicted_active);
+        }
+        num("crawler_reclaimed", st.crawler_reclaimed);
+        num("crawler_items_checked", st.crawler_items_checked);
+        num("lrutail_reflocked", st.lrutail_reflocked);
+        if seg_cfg {
+            num("moves_to_cold", st.moves_to_cold);
+            num("moves_to_warm", st.moves_to_warm);
+            num("moves_within_lru", st.moves_within_lru);
+            num("direct_reclaims", st.direct_reclaims);
+            num("hits_to_hot", hits[0]);
+            num("hits_to_warm", hits[1]);
+            num("hits_to_cold", hits[2]);
+            num("hits_to_temp", hits[3]);
+        }
+    }
 }
 
 // ======================== stats sizes ========================
@@ -668,7 +763,11 @@ mod tests {
 
     #[test]
     fn cachedump_lists_newest_first_within_limits() {
-        let mut c = Cache::new(&Settings::default());
+        // Flat: every item on COLD, the list cachedump reads.
+        let mut c = Cache::new(&Settings {
+            lru_segmented: false,
+            ..Settings::default()
+        });
         put(&mut c, b"a", 1);
         put(&mut c, b"b", 2);
         put(&mut c, b"c", 3);
@@ -685,7 +784,10 @@ mod tests {
         cachedump(&c, 2, 0, &mut out);
         assert_eq!(out, b"END\r\n");
         // The reply stays under CACHEDUMP_MAX, whatever the limit.
-        let mut c = Cache::new(&Settings::default());
+        let mut c = Cache::new(&Settings {
+            lru_segmented: false,
+            ..Settings::default()
+        });
         for i in 0..10_000 {
             put(&mut c, format!("{:0>200}", i).as_bytes(), 1);
         }
@@ -705,7 +807,7 @@ mod tests {
         put(&mut c, b"a", 1);
         put(&mut c, b"b", 1);
         c.delete(b"a");
-        c.stats.slab_stats[1].get_hits += 3;
+        c.stats.slab_stats[1].lru_hits[2] += 3;
         out.clear();
         slabs_stats(&c, &mut out);
         let text = String::from_utf8(out).unwrap();
@@ -716,6 +818,6 @@ mod tests {
              STAT 1:free_chunks_end 0\r\nSTAT 1:get_hits 3\r\n"
         ));
         assert!(text.ends_with("STAT active_slabs 1\r\nSTAT total_malloced 1048576\r\n"));
-        assert_eq!(c.stats.slab_stats.total().get_hits, 3);
+        assert_eq!(c.stats.slab_stats.total().get_hits(), 3);
     }
 }

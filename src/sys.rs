@@ -844,6 +844,32 @@ pub fn getpid() -> i32 {
     unsafe { libc::getpid() }
 }
 
+/// C's strtod, as memcached's safe_strtod uses it: the whole token is a
+/// number (decimal, hex, `inf`, `nan`, in the C locale), at most followed
+/// by whitespace; a value out of range (ERANGE) or a token that does not
+/// start with a number is refused.
+pub fn safe_strtod(s: &[u8]) -> Option<f64> {
+    let cs = std::ffi::CString::new(s).ok()?;
+    let mut end: *mut libc::c_char = std::ptr::null_mut();
+    Errno::clear();
+    // SAFETY: `cs` is a NUL-terminated string that lives across the call,
+    // and strtod only stores into `end` a pointer into it.
+    let v = unsafe { libc::strtod(cs.as_ptr(), &mut end) };
+    if Errno::last() == Errno::ERANGE {
+        return None;
+    }
+    // SAFETY: `end` points into `cs`, at or after its start.
+    let used = unsafe { end.offset_from(cs.as_ptr()) } as usize;
+    if used == 0 {
+        return None;
+    }
+    match s.get(used) {
+        None => Some(v),
+        Some(&b) if crate::items::is_c_space(b) => Some(v),
+        Some(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
