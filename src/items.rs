@@ -659,14 +659,39 @@ impl Cache {
         got
     }
 
+    /// Evicts linked item `id` of class `cls` to free memory, counting it
+    /// in the class's eviction stats (memcached's eviction branch of
+    /// lru_pull_tail); with automove 2 the class then asks for a page.
+    pub(crate) fn evict(&mut self, id: u32, cls: u8) {
+        let now = self.clock.current_time;
+        let c = self.slabs.chunk(id);
+        let (f, t, e) = (iflags(c), time(c), exptime(c));
+        let st = &mut self.lru.itemstats[cls as usize];
+        st.evicted += 1;
+        st.evicted_time = now.saturating_sub(t);
+        if e != 0 {
+            st.evicted_nonzero += 1;
+        }
+        if f & ITEM_FETCHED == 0 {
+            st.evicted_unfetched += 1;
+        }
+        if f & ITEM_ACTIVE != 0 {
+            st.evicted_active += 1;
+        }
+        log::debug!("evicting item of class {}", cls);
+        self.slabs.evicted[cls as usize] += 1;
+        self.unlink(id);
+        self.automove_on_eviction(cls);
+    }
+
     /// Frees one item from the tail of class `cls`'s COLD LRU: an expired
     /// or flushed one if it finds one among the last few, else (unless
-    /// `-M`) the oldest unreferenced item. memcached's lru_pull_tail with LRU_PULL_EVICT.
-    /// Returns false if nothing could be freed.
+    /// `-M`) the oldest unreferenced item. memcached's lru_pull_tail with
+    /// LRU_PULL_EVICT, for the flat LRU. Returns false if nothing could be
+    /// freed.
     pub(crate) fn pull_tail(&mut self, cls: u8) -> bool {
         let lid = cls | COLD_LRU;
         let ci = cls as usize;
-        let now = self.clock.current_time;
         let mut id = self.lru.tail(lid);
         let mut tries = 5;
         while id != NONE && tries > 0 {
@@ -684,23 +709,7 @@ impl Cache {
                     return true;
                 }
                 if self.evict_to_free {
-                    let (t, e) = (time(c), exptime(c));
-                    let st = &mut self.lru.itemstats[ci];
-                    st.evicted += 1;
-                    st.evicted_time = now.saturating_sub(t);
-                    if e != 0 {
-                        st.evicted_nonzero += 1;
-                    }
-                    if f & ITEM_FETCHED == 0 {
-                        st.evicted_unfetched += 1;
-                    }
-                    if f & ITEM_ACTIVE != 0 {
-                        st.evicted_active += 1;
-                    }
-                    log::debug!("evicting item of class {}", lid);
-                    self.slabs.evicted[cls as usize] += 1;
-                    self.unlink(id);
-                    self.automove_on_eviction(cls);
+                    self.evict(id, cls);
                     return true;
                 }
             } else {
@@ -1936,7 +1945,14 @@ mod tests {
 
     #[test]
     fn page_move_rescues_in_place_and_waits_for_pins() {
-        let mut c = cache();
+        // The flat LRU, so that the one COLD list shows the whole order
+        // (the maintainer would move items between lists meanwhile).
+        let mut c = Cache::new(&Settings {
+            hashpower_init: 4,
+            lru_segmented: false,
+            lru_maintainer_thread: false,
+            ..Settings::default()
+        });
         let per = c.slabs.classes[1].perslab as usize;
         let n = 3 * per;
         for i in 0..n {

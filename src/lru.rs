@@ -414,7 +414,7 @@ impl Cache {
             tries -= 1;
             let c = self.slabs.chunk(id);
             let next_id = items::prev(c);
-            let (f, t, e) = (items::iflags(c), items::time(c), items::exptime(c));
+            let (f, t) = (items::iflags(c), items::time(c));
             if items::refcount(c) > 0 {
                 // A reply still points into it: it can move or be
                 // unlinked, but its memory comes back only later.
@@ -463,20 +463,7 @@ impl Cache {
                 COLD_LRU => {
                     if flags & PULL_EVICT != 0 {
                         if self.evict_to_free {
-                            let st = &mut self.lru.itemstats[ci];
-                            st.evicted += 1;
-                            st.evicted_time = now.saturating_sub(t);
-                            if e != 0 {
-                                st.evicted_nonzero += 1;
-                            }
-                            if f & items::ITEM_FETCHED == 0 {
-                                st.evicted_unfetched += 1;
-                            }
-                            if f & items::ITEM_ACTIVE != 0 {
-                                st.evicted_active += 1;
-                            }
-                            log::debug!("evicting item of class {}", cls);
-                            self.unlink(id);
+                            self.evict(id, cls);
                             removed += 1;
                         }
                     } else if f & items::ITEM_ACTIVE != 0 && self.lru.cfg.segmented {
