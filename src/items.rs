@@ -673,7 +673,7 @@ impl Cache {
 
     /// memcached's item_is_flushed.
     #[inline]
-    fn is_flushed(&self, c: &[u8]) -> bool {
+    pub fn is_flushed(&self, c: &[u8]) -> bool {
         let ol = self.oldest_live;
         if ol == 0 || ol > self.clock.current_time {
             return false;

@@ -34,6 +34,13 @@ pub struct Lru {
     tails: [u32; LRU_LISTS],
     /// Items on each list.
     pub sizes: [u64; LRU_LISTS],
+    /// The LRU crawler's place: the next item it will visit on the list
+    /// it is walking (from tail to head), or NONE. Always a linked item:
+    /// `unlink` moves it on to the item's neighbour toward the head when
+    /// it takes that item off its list, whether the item is being freed
+    /// or only moved (bumped to the head, or to another segment), so a
+    /// crawl paused between two steps never resumes on a freed chunk.
+    pub crawl_cursor: u32,
 }
 
 impl Default for Lru {
@@ -42,6 +49,7 @@ impl Default for Lru {
             heads: [NONE; LRU_LISTS],
             tails: [NONE; LRU_LISTS],
             sizes: [0; LRU_LISTS],
+            crawl_cursor: NONE,
         }
     }
 }
@@ -104,6 +112,10 @@ impl Lru {
             self.tails[l] = prev;
         } else {
             items::set_prev(slabs.chunk_mut(next), prev);
+        }
+        // An item is on one list only, so this one comparison is enough.
+        if id == self.crawl_cursor {
+            self.crawl_cursor = prev;
         }
         let c = slabs.chunk_mut(id);
         items::set_prev(c, NONE);

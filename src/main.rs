@@ -9,6 +9,7 @@
 mod assoc;
 mod auth;
 mod conn;
+mod crawler;
 mod crc32c;
 mod dump;
 mod event;
@@ -79,6 +80,8 @@ pub struct Core {
     pub dump: dump::DumpState,
     /// Per-prefix counters of `stats detail`.
     pub prefixes: stats::PrefixStats,
+    /// The LRU crawler: the crawl or dump in progress and its counters.
+    pub crawler: crawler::Crawler,
 }
 
 impl Core {
@@ -118,6 +121,7 @@ impl Server {
             settings.prefix_delimiter,
             hash::hash_fn(settings.hash_algorithm),
         );
+        let crawler = crawler::Crawler::new(cache.clock.current_time);
         Server {
             conns: slab::Slab::with_capacity(64),
             core: Core {
@@ -133,6 +137,7 @@ impl Server {
                 reserved_fds: RESERVED_FDS,
                 dump,
                 prefixes,
+                crawler,
             },
             listeners,
             sigfd,
@@ -504,9 +509,18 @@ fn event_loop(server: &mut Server) -> i32 {
     loop {
         let now = event::monotonic_ms();
         // Do not sleep while connections yielded with work left, or while
-        // the hash table is moving buckets (bounded work per turn).
+        // the hash table is moving buckets (bounded work per turn); wake
+        // for the crawler's next step.
         let timeout = if server.core.ready.is_empty() && !server.core.cache.assoc.expanding {
-            clock_timer.remaining(now) as i32
+            let t = clock_timer.remaining(now);
+            match server
+                .core
+                .crawler
+                .timeout_ms(&server.conns, event::monotonic_us())
+            {
+                Some(c) => t.min(c) as i32,
+                None => t as i32,
+            }
         } else {
             0
         };
@@ -538,9 +552,15 @@ fn event_loop(server: &mut Server) -> i32 {
             conn::drive_machine(server, token);
         }
         server.core.cache.background_work();
+        if server.core.crawler.running() {
+            crawler::run_step(server, event::monotonic_us());
+        }
         let now = event::monotonic_ms();
         if clock_timer.fire(now) {
             server.core.cache.tick();
+            let auto =
+                server.core.settings.lru_crawler && server.core.settings.lru_maintainer_thread;
+            server.core.crawler.autocrawl(&server.core.cache, auto);
             close_idle_conns(server);
             dump::on_timer(&mut server.core, now);
         }

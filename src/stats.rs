@@ -170,12 +170,12 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
         "slab_reassign_busy_deletes",
         "slab_reassign_running",
         "slabs_moved",
-        "lru_crawler_running",
-        "lru_crawler_starts",
-        "lru_maintainer_juggles",
     ] {
         append_stat(out, name, 0);
     }
+    append_stat(out, "lru_crawler_running", u8::from(core.crawler.running()));
+    append_stat(out, "lru_crawler_starts", core.crawler.starts);
+    append_stat(out, "lru_maintainer_juggles", 0);
     append_stat(out, "malloc_fails", s.malloc_fails);
     for name in [
         "log_worker_dropped",
@@ -195,9 +195,9 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     append_stat(out, "evicted_active", is.evicted_active);
     append_stat(out, "evictions", is.evictions);
     append_stat(out, "reclaimed", is.reclaimed);
+    append_stat(out, "crawler_reclaimed", core.crawler.reclaimed);
+    append_stat(out, "crawler_items_checked", core.crawler.items_checked);
     for name in [
-        "crawler_reclaimed",
-        "crawler_items_checked",
         "lrutail_reflocked",
         "moves_to_cold",
         "moves_to_warm",
