@@ -173,8 +173,11 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     ] {
         append_stat(out, name, 0);
     }
-    append_stat(out, "lru_crawler_running", u8::from(core.crawler.running()));
-    append_stat(out, "lru_crawler_starts", core.crawler.starts);
+    // As memcached: the crawler's two lines only while it is enabled.
+    if core.settings.lru_crawler {
+        append_stat(out, "lru_crawler_running", u8::from(core.crawler.running()));
+        append_stat(out, "lru_crawler_starts", core.crawler.starts);
+    }
     append_stat(out, "lru_maintainer_juggles", 0);
     append_stat(out, "malloc_fails", s.malloc_fails);
     for name in [

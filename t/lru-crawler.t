@@ -88,6 +88,7 @@ my @replies = (
     ["lru_crawler enable extra", "ERROR"],
     ["lru_crawler disable", "OK"],
     ["lru_crawler disable", "OK"],
+    ["stats-lines", ""],
     ["lru_crawler crawl all", "CLIENT_ERROR lru crawler disabled"],
     ["lru_crawler crawl 64", "CLIENT_ERROR lru crawler disabled"],
     ["lru_crawler crawl hash", "CLIENT_ERROR lru crawler disabled"],
@@ -98,9 +99,17 @@ my @replies = (
 );
 for my $r (@replies) {
     my ($cmd, $want) = @$r;
+    if ($cmd eq 'stats-lines') {
+        my $st = stats_of($sock);
+        is(join(' ', map { defined $st->{$_} ? $_ : "no-$_" }
+                qw(lru_crawler_running lru_crawler_starts crawler_reclaimed crawler_items_checked)),
+           'no-lru_crawler_running no-lru_crawler_starts crawler_reclaimed crawler_items_checked',
+           'stats of a disabled crawler: no lru_crawler_running and _starts lines');
+        next;
+    }
     # Crawls of an empty cache end at once; wait for that so the next one
-    # is not BUSY.
-    wait_stat($sock, 'lru_crawler_running', '0');
+    # is not BUSY. (A disabled crawler has no lru_crawler_running line.)
+    wait_stat($sock, 'lru_crawler_running', sub { !defined $_[0] || $_[0] eq '0' });
     is(send_recv($sock, "$cmd\r\n"), "$want\r\n", "$cmd: $want");
 }
 is(settings_line($sock), 'lru_crawler=yes lru_crawler_sleep=7 lru_crawler_tocrawl=5',
@@ -330,9 +339,9 @@ if (is_ours()) {
     is(send_recv($bs, "lru_crawler sleep 1000000\r\n"), "OK\r\n", 'sleep one second');
     is(send_recv($bs, "lru_crawler crawl 1\r\n"), "OK\r\n", 'crawl 1');
     is(send_recv($bs, "lru_crawler disable\r\n"), "OK\r\n", 'disable stops the crawl');
+    is(send_recv($bs, "lru_crawler enable\r\n"), "OK\r\n", 'enable');
     $st = stats_of($bs);
     is($st->{lru_crawler_running}, '0', 'no crawl running');
-    is(send_recv($bs, "lru_crawler enable\r\n"), "OK\r\n", 'enable');
     is(send_recv($bs, "lru_crawler sleep 0\r\n"), "OK\r\n", 'sleep 0');
     is(send_recv($bs, "lru_crawler crawl 1\r\n"), "OK\r\n", 'a crawl starts again');
 }
@@ -356,11 +365,13 @@ my $nc = new_memcached('-o no_lru_crawler,no_lru_maintainer');
 my $ns = $nc->sock;
 is(settings_line($ns), 'lru_crawler=no lru_crawler_sleep=100 lru_crawler_tocrawl=0',
    'no_lru_crawler: stats settings');
+is(defined stats_of($ns)->{lru_crawler_starts} ? 1 : 0, 0, 'no_lru_crawler: no lru_crawler_starts line');
 is(send_recv($ns, "lru_crawler crawl all\r\n"), "CLIENT_ERROR lru crawler disabled\r\n", 'crawl: disabled');
 is(send_recv($ns, "lru_crawler metadump hash\r\n"), "CLIENT_ERROR lru crawler disabled\r\n", 'metadump: disabled');
 is(send_recv($ns, "lru_crawler enable\r\n"), "OK\r\n", 'enable: OK');
 is(settings_line($ns), 'lru_crawler=yes lru_crawler_sleep=100 lru_crawler_tocrawl=0',
    'enabled at run time');
+is(stats_of($ns)->{lru_crawler_starts}, '0', 'enabled: the lru_crawler_starts line is back');
 is(send_recv($ns, "lru_crawler metadump all\r\n"), "END\r\n", 'metadump after enable');
 
 # ---- automatic crawls (our server: debugtime) ----
