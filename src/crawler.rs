@@ -76,7 +76,8 @@ struct Run {
     /// The cursor was placed at the tail of `lists[pos]`.
     started: bool,
     /// Items the current list may still have visited (`lru_crawler
-    /// tocrawl`, per list as in memcached; u64::MAX for no limit).
+    /// tocrawl`, per list as in memcached, for crawls only; u64::MAX for
+    /// no limit).
     remaining: u64,
     /// The connection a dump is written to.
     client: Option<usize>,
@@ -386,9 +387,10 @@ pub fn run_step(server: &mut Server, now_us: u64) {
         if !run.started {
             run.started = true;
             cache.lru.crawl_cursor = cache.lru.tail(lid);
+            // Dumps show every item, whatever tocrawl says (as memcached).
             run.remaining = match settings.lru_crawler_tocrawl {
-                0 => u64::MAX,
-                n => n as u64,
+                n if n != 0 && run.kind == CrawlKind::Expired => n as u64,
+                _ => u64::MAX,
             };
         }
         let id = cache.lru.crawl_cursor;

@@ -178,6 +178,32 @@ is(crawler_stats($s),
    'curr_items=0 crawler_reclaimed=5 crawler_items_checked=15 lru_crawler_starts=4 lru_crawler_running=0 expired_unfetched=0',
    'flushed items reclaimed (not counted as expired_unfetched)');
 
+# ---- tocrawl ----
+
+my $tc = new_memcached('-o no_lru_maintainer');
+my $ts = $tc->sock;
+for my $i (1 .. 5) {
+    send_recv($ts, "set t$i 0 0 1\r\nx\r\n");
+}
+is(send_recv($ts, "flush_all\r\n"), "OK\r\n", 'flush_all');
+is(send_recv($ts, "lru_crawler tocrawl 2\r\n"), "OK\r\n", 'tocrawl 2');
+is(send_recv($ts, "lru_crawler crawl 1\r\n"), "OK\r\n", 'crawl 1');
+is(crawler_stats($ts),
+   'curr_items=3 crawler_reclaimed=2 crawler_items_checked=2 lru_crawler_starts=1 lru_crawler_running=0 expired_unfetched=0',
+   'tocrawl 2: two items visited');
+is(send_recv($ts, "lru_crawler tocrawl 0\r\n"), "OK\r\n", 'tocrawl 0');
+is(send_recv($ts, "lru_crawler crawl 1\r\n"), "OK\r\n", 'crawl 1');
+is(crawler_stats($ts),
+   'curr_items=0 crawler_reclaimed=5 crawler_items_checked=5 lru_crawler_starts=2 lru_crawler_running=0 expired_unfetched=0',
+   'tocrawl 0: the rest');
+for my $i (1 .. 3) {
+    send_recv($ts, "set u$i 0 0 1\r\nx\r\n");
+}
+is(send_recv($ts, "lru_crawler tocrawl 1\r\n"), "OK\r\n", 'tocrawl 1');
+print $ts "lru_crawler metadump 1\r\n";
+my $n = () = read_until_end($ts) =~ /^key=u\d /mg;
+is($n, 3, 'a dump ignores tocrawl');
+
 # ---- crawl: expired items (our server moves its clock) ----
 
 SKIP: {
