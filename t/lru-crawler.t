@@ -297,6 +297,24 @@ if (is_ours()) {
     is($n, 6, 'metadump leaves the expired item out');
 }
 
+# -C: no CAS, and a smaller item size.
+my $nocas = new_memcached('-C -o no_lru_maintainer');
+my $cs = $nocas->sock;
+my $ct;
+for my $try (1 .. 10) {
+    my $t0 = stats_of($cs)->{time};
+    send_recv($cs, "set a 3 0 1\r\na\r\n");
+    send_recv($cs, "set bb 0 0 10\r\n0123456789\r\n");
+    if ($t0 == stats_of($cs)->{time}) {
+        $ct = $t0;
+        last;
+    }
+}
+print $cs "lru_crawler metadump all\r\n";
+is(join('', sort split /^/m, read_until_end($cs)),
+   "END\r\nkey=a exp=-1 la=$ct cas=0 fetch=no cls=1 size=57\nkey=bb exp=-1 la=$ct cas=0 fetch=no cls=1 size=63\n",
+   '-C: cas=0 and no CAS bytes in size');
+
 # ---- a large dump ----
 
 my $big = new_memcached('-m 128 -o no_lru_maintainer');
@@ -332,6 +350,21 @@ if (is_ours()) {
     }
     is($count, $N, "mgdump of $N items");
 }
+
+# A client that does not read pauses its dump; others are served
+# meanwhile, and the dump is complete when it reads.
+my $slow = $big->new_sock;
+print $slow "lru_crawler metadump all\r\n";
+print $bs "get key:78\r\n";
+is(read_until_end($bs), "VALUE key:78 0 5\r\nvalue\r\nEND\r\n", 'served while a dump waits for its reader');
+my $lines = 0;
+while (defined(my $l = <$slow>)) {
+    last if $l eq "END\r\n";
+    $lines++;
+}
+is($lines, $N, 'the paused dump arrives complete');
+wait_stat($bs, 'lru_crawler_running', '0');
+close($slow);
 
 # A client that leaves in the middle of a dump stops it.
 my $quitter = $big->new_sock;
