@@ -16,6 +16,8 @@
 //! the other (HOT, WARM, COLD, TEMP of each class in turn), and the unlink
 //! path moves the cursor on when it takes the cursor's item off its list,
 //! which is the one comparison the rest of the server pays for the crawler.
+//! A dump of `hash` walks the hash table instead, a bucket number as its
+//! place (`Assoc::walk_bucket`).
 //!
 //! A dump streams into its connection's output queue: a step adds lines
 //! only while less than `DUMP_HIGH_WATER` bytes wait to be written there,
@@ -83,6 +85,15 @@ struct Run {
     client: Option<usize>,
     /// Classes whose walk was cut short by `tocrawl`.
     cut_short: [bool; 64],
+    /// A dump of `hash`: it walks the hash table instead of the lists,
+    /// `walk_base` buckets counted from `next_bucket` (see
+    /// `Assoc::walk_bucket`), whole buckets per step.
+    hash: Option<HashWalk>,
+}
+
+struct HashWalk {
+    base: usize,
+    next_bucket: usize,
 }
 
 /// The crawler's state and counters (memcached's crawlerstats and the
@@ -138,12 +149,15 @@ impl Crawler {
     }
 
     /// Starts a crawl of `classes` (ids 1..=63). A dump names the
-    /// connection `client` it writes to. Counts a start.
+    /// connection `client` it writes to; `hash_base` (from
+    /// `Assoc::walk_base`) makes it a dump of the whole hash table instead.
+    /// Counts a start.
     pub fn start(
         &mut self,
         kind: CrawlKind,
         classes: &[u8],
         client: Option<usize>,
+        hash_base: Option<usize>,
     ) -> Result<(), StartError> {
         if self.run.is_some() {
             return Err(StartError::Busy);
@@ -163,6 +177,10 @@ impl Crawler {
             remaining: 0,
             client,
             cut_short: [false; 64],
+            hash: hash_base.map(|base| HashWalk {
+                base,
+                next_bucket: 0,
+            }),
         });
         self.starts += 1;
         self.next_step_us = 0;
@@ -180,6 +198,9 @@ impl Crawler {
         if run.client.is_some() {
             run.pos = run.lists.len();
             run.started = false;
+            if let Some(h) = &mut run.hash {
+                h.next_bucket = h.base;
+            }
         } else {
             self.run = None;
         }
@@ -240,17 +261,17 @@ impl Crawler {
         }
         if !due.is_empty() {
             log::debug!("lru crawler: automatic crawl of classes {:?}", due);
-            let _ = self.start(CrawlKind::Expired, &due, None);
+            let _ = self.start(CrawlKind::Expired, &due, None, None);
         }
     }
 }
 
 /// Parses a crawl's class list: "all", or class ids separated by commas
 /// (empty entries skipped, each read as memcached's safe_strtoul reads a
-/// number) that must all be 1..=63. `hash` (dumps only) is read as "all":
-/// see doc/crawler.md. Returns None for a bad list (`BADCLASS`).
-pub fn parse_classes(arg: &[u8], allow_hash: bool) -> Option<Vec<u8>> {
-    if arg == b"all" || (allow_hash && arg == b"hash") {
+/// number) that must all be 1..=63. Returns None for a bad list
+/// (`BADCLASS`).
+pub fn parse_classes(arg: &[u8]) -> Option<Vec<u8>> {
+    if arg == b"all" {
         return Some((1..=MAX_CLASS_ID as u8).collect());
     }
     let mut want = [false; 64];
@@ -378,7 +399,35 @@ pub fn run_step(server: &mut Server, now_us: u64) {
     let mut buf = Vec::new();
     let mut visited = 0;
     let mut done = false;
-    while visited < CRAWLS_PER_STEP && buf.len() < DUMP_HIGH_WATER {
+    if let Some(h) = &mut run.hash {
+        let mut ids = Vec::new();
+        while visited < CRAWLS_PER_STEP && buf.len() < DUMP_HIGH_WATER {
+            if h.next_bucket >= h.base {
+                done = true;
+                break;
+            }
+            ids.clear();
+            cache
+                .assoc
+                .walk_bucket(&cache.slabs, h.base, h.next_bucket, &mut ids);
+            h.next_bucket += 1;
+            for &id in &ids {
+                visited += 1;
+                let cls = cache.item_clsid(id);
+                crawler.items_checked += 1;
+                crawler.per_class[cls as usize].1 += 1;
+                if cache.is_dead(cache.slabs.chunk(id)) {
+                    continue;
+                }
+                if run.kind == CrawlKind::Mgdump {
+                    mgdump_line(cache, id, &mut buf);
+                } else {
+                    metadump_line(cache, id, cls, &mut buf);
+                }
+            }
+        }
+    }
+    while run.hash.is_none() && visited < CRAWLS_PER_STEP && buf.len() < DUMP_HIGH_WATER {
         let Some(&lid) = run.lists.get(run.pos) else {
             done = true;
             break;
@@ -566,14 +615,13 @@ mod tests {
 
     #[test]
     fn class_lists() {
-        assert_eq!(parse_classes(b"1,3", false), Some(vec![1, 3]));
-        assert_eq!(parse_classes(b",3,,1,3,", false), Some(vec![1, 3]));
-        assert_eq!(parse_classes(b"63", false), Some(vec![63]));
-        assert_eq!(parse_classes(b"+1", false), Some(vec![1]));
+        assert_eq!(parse_classes(b"1,3"), Some(vec![1, 3]));
+        assert_eq!(parse_classes(b",3,,1,3,"), Some(vec![1, 3]));
+        assert_eq!(parse_classes(b"63"), Some(vec![63]));
+        assert_eq!(parse_classes(b"+1"), Some(vec![1]));
         // safe_strtoul keeps the low 32 bits on a 64-bit machine.
-        assert_eq!(parse_classes(b"4294967297", false), Some(vec![1]));
-        assert_eq!(parse_classes(b"all", false).map(|v| v.len()), Some(63));
-        assert_eq!(parse_classes(b"hash", true).map(|v| v.len()), Some(63));
+        assert_eq!(parse_classes(b"4294967297"), Some(vec![1]));
+        assert_eq!(parse_classes(b"all").map(|v| v.len()), Some(63));
         for bad in [
             &b"0"[..],
             b"64",
@@ -585,8 +633,47 @@ mod tests {
             b"hash",
             b"4294967296",
         ] {
-            assert_eq!(parse_classes(bad, false), None, "{:?}", bad);
+            assert_eq!(parse_classes(bad), None, "{:?}", bad);
         }
+    }
+
+    /// A walk of the hash table in logical buckets sees every item once,
+    /// though the table doubles (more than once) while it runs.
+    #[test]
+    fn hash_walk_survives_expansion() {
+        let mut c = cache();
+        let n = 20;
+        for i in 0..n {
+            put(&mut c, format!("w{}", i).as_bytes(), 0);
+        }
+        let base = c.assoc.walk_base();
+        let mut seen = Vec::new();
+        let mut ids = Vec::new();
+        let mut saw_expanding = false;
+        for lb in 0..base {
+            ids.clear();
+            c.assoc.walk_bucket(&c.slabs, base, lb, &mut ids);
+            seen.extend(
+                ids.iter()
+                    .map(|&id| items::key_of(c.slabs.chunk(id)).to_vec()),
+            );
+            // Inserts between buckets: expansions start and move buckets
+            // (two per insert) while the walk goes on.
+            for i in 0..10 {
+                put(&mut c, format!("new{}.{}", lb, i).as_bytes(), 0);
+            }
+            saw_expanding |= c.assoc.expanding;
+        }
+        assert!(saw_expanding, "the walk went on during an expansion");
+        assert!(
+            c.assoc.hashpower > 5,
+            "the table grew twice during the walk"
+        );
+        let mut old: Vec<Vec<u8>> = seen.into_iter().filter(|k| k.starts_with(b"w")).collect();
+        old.sort();
+        let mut want: Vec<Vec<u8>> = (0..n).map(|i| format!("w{}", i).into_bytes()).collect();
+        want.sort();
+        assert_eq!(old, want);
     }
 
     #[test]

@@ -822,9 +822,18 @@ fn process_lru_crawler(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         }
         _ => {}
     }
-    let Some(classes) = crawler::parse_classes(toks[2], kind != CrawlKind::Expired) else {
-        c.out_string("BADCLASS invalid class id");
-        return;
+    // `hash` (dumps only) walks the hash table instead of the LRU lists.
+    let hash = kind != CrawlKind::Expired && toks[2] == b"hash";
+    let classes = if hash {
+        Vec::new()
+    } else {
+        match crawler::parse_classes(toks[2]) {
+            Some(v) => v,
+            None => {
+                c.out_string("BADCLASS invalid class id");
+                return;
+            }
+        }
     };
     if kind != CrawlKind::Expired && c.transport == crate::conn::Transport::Udp {
         c.out_string("CLIENT_ERROR dumps need a stream connection");
@@ -835,7 +844,8 @@ fn process_lru_crawler(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     } else {
         Some(c.token)
     };
-    match core.crawler.start(kind, &classes, client) {
+    let hash_base = hash.then(|| core.cache.assoc.walk_base());
+    match core.crawler.start(kind, &classes, client, hash_base) {
         Err(crawler::StartError::Busy) => c.out_string("BUSY currently processing crawler request"),
         Ok(()) if kind == CrawlKind::Expired => c.out_string("OK"),
         Ok(()) => c.crawler_dump = true,

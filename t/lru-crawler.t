@@ -339,6 +339,19 @@ while (defined(my $l = <$bs>)) {
 }
 is(scalar(keys %seen), $N, "metadump of $N items: every key");
 is((grep { $_ != 1 } values %seen) + $bad, 0, 'each once, every line well formed');
+print $bs "lru_crawler metadump hash\r\n";
+%seen = ();
+$bad = 0;
+while (defined(my $l = <$bs>)) {
+    last if $l eq "END\r\n";
+    if ($l =~ /^key=(key%3A\d+) exp=-1 la=\d+ cas=\d+ fetch=no cls=1 size=\d+\n\z/) {
+        $seen{$1}++;
+    } else {
+        $bad++;
+    }
+}
+is(scalar(keys %seen) . ' ' . ((grep { $_ != 1 } values %seen) + $bad), "$N 0",
+   "metadump hash of $N items: every key once");
 print $bs "get key:77\r\n";
 is(read_until_end($bs), "VALUE key:77 0 5\r\nvalue\r\nEND\r\n", 'the connection serves after the dump');
 if (is_ours()) {
