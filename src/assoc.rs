@@ -254,4 +254,50 @@ impl Assoc {
         }
         true
     }
+
+    /// The number of buckets a walk of the whole table (`walk_bucket`)
+    /// counts in: the size of the table items are read from now (the old
+    /// one while expanding). The table only grows, so this stays a valid
+    /// base for a walk while later expansions happen.
+    pub fn walk_base(&self) -> usize {
+        if self.expanding {
+            self.old.len()
+        } else {
+            self.primary.len()
+        }
+    }
+
+    /// Pushes onto `out` every item whose hash modulo `base` is `lb`
+    /// (`base` a power of two from `walk_base`, `lb` < `base`). Walking
+    /// `lb` from 0 to `base - 1`, with any number of inserts, deletes and
+    /// expansion steps between two calls, visits every item present the
+    /// whole time exactly once: an item's hash modulo `base` never changes,
+    /// whichever table and bucket it lives in.
+    pub fn walk_bucket(&self, slabs: &Slabs, base: usize, lb: usize, out: &mut Vec<u32>) {
+        let chain = |mut id: u32, out: &mut Vec<u32>| {
+            while id != NONE {
+                out.push(id);
+                id = items::h_next(slabs.chunk(id));
+            }
+        };
+        if self.expanding {
+            let o = self.old.len();
+            let mut x = lb;
+            while x < o {
+                if x >= self.expand_bucket {
+                    chain(self.old[x], out);
+                } else {
+                    chain(self.primary[x], out);
+                    chain(self.primary[x + o], out);
+                }
+                x += base;
+            }
+        } else {
+            let mut x = lb;
+            while x < self.primary.len() {
+                chain(self.primary[x], out);
+                x += base;
+            }
+        }
+    }
 }

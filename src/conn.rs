@@ -241,6 +241,10 @@ pub struct Conn {
     /// (still in ParseCmd) so the server can list every connection into
     /// this one's reply, then goes on.
     pub stats_conns: bool,
+    /// An `lru_crawler metadump` or `mgdump` is being written to this
+    /// connection by the crawler (crawler.rs): it runs no command and reads
+    /// nothing until the crawler clears this after the closing line.
+    pub crawler_dump: bool,
 }
 
 impl Conn {
@@ -281,6 +285,7 @@ impl Conn {
             meta_line: Vec::new(),
             udp: None,
             stats_conns: false,
+            crawler_dump: false,
         }
     }
 
@@ -509,6 +514,19 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                 c.set_state(ConnState::NewCmd);
             }
             ConnState::NewCmd => {
+                if c.crawler_dump {
+                    // Send what the crawler queued, then leave the socket
+                    // alone (not even reading: bytes the client sends meanwhile
+                    // wait in the kernel) until the crawler adds more.
+                    if c.has_output() {
+                        c.write_and_go = ConnState::NewCmd;
+                        c.set_state(ConnState::Mwrite);
+                    } else {
+                        set_interest(core, c, Interest::None);
+                        stop = true;
+                    }
+                    continue;
+                }
                 if c.nreqs <= 0 && c.rbytes > 0 {
                     // Yield so other connections get their turn (after
                     // sending what this turn produced); come back on the
@@ -1027,6 +1045,9 @@ pub fn close_conn(server: &mut Server, token: usize) {
     }
     let mut c = conns.remove(token);
     log::debug!("<{} connection closed.", c.fd);
+    if c.crawler_dump {
+        core.crawler.client_gone(token, &mut core.cache);
+    }
     core.ev.del(c.fd);
     crate::sys::close(c.fd);
     release_output(&mut c, core);

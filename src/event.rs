@@ -153,9 +153,14 @@ impl Timer {
 
 /// A monotonic millisecond clock for timers.
 pub fn monotonic_ms() -> u64 {
+    monotonic_us() / 1000
+}
+
+/// The monotonic clock in microseconds.
+pub fn monotonic_us() -> u64 {
     // SAFETY: timespec is plain old data; clock_gettime fills it.
     let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to a local timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }

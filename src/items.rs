@@ -733,7 +733,7 @@ impl Cache {
 
     /// memcached's item_is_flushed.
     #[inline]
-    fn is_flushed(&self, c: &[u8]) -> bool {
+    pub fn is_flushed(&self, c: &[u8]) -> bool {
         let ol = self.oldest_live;
         if ol == 0 || ol > self.clock.current_time {
             return false;
@@ -2012,6 +2012,38 @@ mod tests {
         }
         assert_eq!(c.stats.curr_items as usize, after.len());
         assert_eq!(c.slabs.classes[5].pages, 1);
+    }
+
+    #[test]
+    fn page_move_carries_the_crawl_cursor() {
+        let mut c = Cache::new(&Settings {
+            hashpower_init: 4,
+            lru_segmented: false,
+            lru_maintainer_thread: false,
+            ..Settings::default()
+        });
+        let per = c.slabs.classes[1].perslab as usize;
+        for i in 0..3 * per {
+            put(
+                &mut c,
+                format!("k{}", i).as_bytes(),
+                format!("{:06}", i).as_bytes(),
+            );
+        }
+        for i in per..2 * per {
+            c.delete(format!("k{}", i).as_bytes());
+        }
+        // A crawl paused on an item of the page about to move.
+        let id = c.peek(b"k5");
+        c.lru.crawl_cursor = id;
+        assert_eq!(c.slabs.reassign(1, 5), crate::slabs::ReassignResult::Ok);
+        while c.slabs.rebal.is_some() {
+            c.background_work();
+        }
+        let moved = c.peek(b"k5");
+        assert_ne!(moved, id, "k5 was rescued into another chunk");
+        assert_eq!(c.lru.crawl_cursor, moved);
+        assert_eq!(value(&c, moved), b"000005");
     }
 
     #[test]

@@ -118,9 +118,9 @@ pub struct ClassItemStats {
     pub expired_unfetched: u64,
     pub evicted_unfetched: u64,
     pub evicted_active: u64,
-    /// Items freed by the LRU crawler (the crawler's to bump).
+    /// Expired and flushed items the LRU crawler freed.
     pub crawler_reclaimed: u64,
-    /// Items the LRU crawler looked at (the crawler's to bump).
+    /// Items the LRU crawler (crawls and dumps) looked at.
     pub crawler_items_checked: u64,
     /// Tail items found referenced by a pending reply.
     pub lrutail_reflocked: u64,
@@ -176,6 +176,13 @@ pub struct Lru {
     pub bump_queue: Vec<u32>,
     /// Maintainer runs (`lru_maintainer_juggles`).
     pub juggles: u64,
+    /// The LRU crawler's place: the next item it will visit on the list
+    /// it is walking (from tail to head), or NONE. Always a linked item:
+    /// `unlink` moves it on to the item's neighbour toward the head when
+    /// it takes that item off its list, whether the item is being freed
+    /// or only moved (bumped to the head, or to another segment), so a
+    /// crawl paused between two steps never resumes on a freed chunk.
+    pub crawl_cursor: u32,
 }
 
 impl Default for Lru {
@@ -197,6 +204,7 @@ impl Lru {
             linked: 0,
             bump_queue: Vec::new(),
             juggles: 0,
+            crawl_cursor: NONE,
         }
     }
 
@@ -267,6 +275,10 @@ impl Lru {
         } else {
             items::set_prev(slabs.chunk_mut(next), prev);
         }
+        // An item is on one list only, so this one comparison is enough.
+        if id == self.crawl_cursor {
+            self.crawl_cursor = prev;
+        }
         let c = slabs.chunk_mut(id);
         items::set_prev(c, NONE);
         items::set_next(c, NONE);
@@ -293,6 +305,10 @@ impl Lru {
             self.tails[l] = new;
         } else {
             items::set_prev(slabs.chunk_mut(next), new);
+        }
+        // A paused crawl resumes on the copy, not on the freed chunk.
+        if self.crawl_cursor == old {
+            self.crawl_cursor = new;
         }
     }
 

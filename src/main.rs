@@ -9,6 +9,7 @@
 mod assoc;
 mod auth;
 mod conn;
+mod crawler;
 mod crc32c;
 mod dump;
 mod event;
@@ -79,6 +80,8 @@ pub struct Core {
     pub dump: dump::DumpState,
     /// Per-prefix counters of `stats detail`.
     pub prefixes: stats::PrefixStats,
+    /// The LRU crawler: the crawl or dump in progress and its counters.
+    pub crawler: crawler::Crawler,
 }
 
 impl Core {
@@ -118,6 +121,7 @@ impl Server {
             settings.prefix_delimiter,
             hash::hash_fn(settings.hash_algorithm),
         );
+        let crawler = crawler::Crawler::new(cache.clock.current_time);
         Server {
             conns: slab::Slab::with_capacity(64),
             core: Core {
@@ -133,6 +137,7 @@ impl Server {
                 reserved_fds: RESERVED_FDS,
                 dump,
                 prefixes,
+                crawler,
             },
             listeners,
             sigfd,
@@ -506,17 +511,26 @@ fn event_loop(server: &mut Server) -> i32 {
         // Do not sleep while connections yielded with work left, while
         // the hash table is moving buckets, or while the LRU maintainer has
         // juggles left (bounded work per turn). A page move waiting for
-        // busy items looks again every millisecond.
+        // busy items looks again every millisecond; wake for the crawler's
+        // next step.
         let timeout = if !server.core.ready.is_empty()
             || server.core.cache.assoc.expanding
             || server.core.cache.lru.work_pending()
         {
             0
         } else {
-            match &server.core.cache.slabs.rebal {
-                Some(r) if r.backoff => 1.min(clock_timer.remaining(now) as i32),
+            let t = match &server.core.cache.slabs.rebal {
+                Some(r) if r.backoff => 1.min(clock_timer.remaining(now)),
                 Some(_) => 0,
-                None => clock_timer.remaining(now) as i32,
+                None => clock_timer.remaining(now),
+            };
+            match server
+                .core
+                .crawler
+                .timeout_ms(&server.conns, event::monotonic_us())
+            {
+                Some(c) => t.min(c) as i32,
+                None => t as i32,
             }
         };
         events.clear();
@@ -547,10 +561,16 @@ fn event_loop(server: &mut Server) -> i32 {
             conn::drive_machine(server, token);
         }
         server.core.cache.background_work();
+        if server.core.crawler.running() {
+            crawler::run_step(server, event::monotonic_us());
+        }
         let now = event::monotonic_ms();
         if clock_timer.fire(now) {
             server.core.cache.tick();
             server.core.cache.automove_tick();
+            let auto =
+                server.core.settings.lru_crawler && server.core.settings.lru_maintainer_thread;
+            server.core.crawler.autocrawl(&server.core.cache, auto);
             close_idle_conns(server);
             dump::on_timer(&mut server.core, now);
         }

@@ -141,6 +141,7 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         b"slabs" if n == 4 && toks[1] == b"reassign" => process_slabs_reassign(c, core, toks),
         b"slabs" if n >= 3 && toks[1] == b"automove" => process_slabs_automove(c, core, toks),
         b"lru" if n >= 2 => process_lru(c, core, toks),
+        b"lru_crawler" if n == 2 || n == 3 => process_lru_crawler(c, core, toks),
         b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me" => {
             crate::proto_meta::process_meta_command(c, core, toks)
         }
@@ -844,6 +845,124 @@ fn process_stats_detail(c: &mut Conn, core: &mut Core, arg: Option<&[u8]>) {
             c.extend_buf_piece(start);
         }
         _ => c.out_string("CLIENT_ERROR usage: stats detail on|off|dump"),
+    }
+}
+
+/// lru_crawler enable|disable, sleep <us>, tocrawl <n>, crawl <classes>,
+/// metadump <classes|hash>, mgdump <classes|hash> (see crawler.rs). Any
+/// other word or number of words is ERROR.
+fn process_lru_crawler(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    use crate::crawler::{self, CrawlKind};
+    if toks.len() == 2 {
+        match toks[1] {
+            b"enable" => {
+                if core.settings.lru_crawler {
+                    // As memcached, whose crawler thread is already running.
+                    c.out_string("ERROR failed to start lru crawler thread");
+                } else {
+                    core.settings.lru_crawler = true;
+                    c.out_string("OK");
+                }
+            }
+            b"disable" => {
+                core.settings.lru_crawler = false;
+                core.crawler.abort(&mut core.cache);
+                c.out_string("OK");
+            }
+            _ => c.out_string("ERROR"),
+        }
+        return;
+    }
+    let kind = match toks[1] {
+        b"sleep" => {
+            match parse_u32_trunc(toks[2]) {
+                None => c.out_string("CLIENT_ERROR bad command line format"),
+                Some(v) if v > 1_000_000 => {
+                    c.out_string("CLIENT_ERROR sleep must be one second or less")
+                }
+                Some(v) => {
+                    core.settings.lru_crawler_sleep = v;
+                    c.out_string("OK");
+                }
+            }
+            return;
+        }
+        b"tocrawl" => {
+            match parse_u32_trunc(toks[2]) {
+                None => c.out_string("CLIENT_ERROR bad command line format"),
+                Some(v) => {
+                    core.settings.lru_crawler_tocrawl = v;
+                    c.out_string("OK");
+                }
+            }
+            return;
+        }
+        b"crawl" => CrawlKind::Expired,
+        b"metadump" => CrawlKind::Metadump,
+        b"mgdump" => CrawlKind::Mgdump,
+        _ => {
+            c.out_string("ERROR");
+            return;
+        }
+    };
+    if !core.settings.lru_crawler {
+        c.out_string("CLIENT_ERROR lru crawler disabled");
+        return;
+    }
+    match kind {
+        CrawlKind::Metadump if !core.settings.dump_enabled => {
+            c.out_string("ERROR metadump not allowed");
+            return;
+        }
+        CrawlKind::Mgdump if !core.settings.dump_enabled => {
+            c.out_string("ERROR mgdump not allowed");
+            return;
+        }
+        // A dump's lines go straight after the command's own place in the
+        // output: replies still queued from earlier commands of the same
+        // batch would have to go first, and memcached refuses instead.
+        CrawlKind::Metadump if c.has_output() => {
+            c.out_string("ERROR cannot pipeline other commands before metadump");
+            return;
+        }
+        CrawlKind::Mgdump if c.has_output() => {
+            c.out_string("ERROR cannot pipeline other commands before mgdump");
+            return;
+        }
+        CrawlKind::Expired if toks[2] == b"hash" => {
+            // memcached's answer: a hash walk has no meaning for a crawl.
+            c.out_string("ERROR an unknown error happened");
+            return;
+        }
+        _ => {}
+    }
+    // `hash` (dumps only) walks the hash table instead of the LRU lists.
+    let hash = kind != CrawlKind::Expired && toks[2] == b"hash";
+    let classes = if hash {
+        Vec::new()
+    } else {
+        match crawler::parse_classes(toks[2]) {
+            Some(v) => v,
+            None => {
+                c.out_string("BADCLASS invalid class id");
+                return;
+            }
+        }
+    };
+    if kind != CrawlKind::Expired && c.transport == crate::conn::Transport::Udp {
+        c.out_string("CLIENT_ERROR dumps need a stream connection");
+        return;
+    }
+    let client = if kind == CrawlKind::Expired {
+        None
+    } else {
+        Some(c.token)
+    };
+    let hash_base = hash.then(|| core.cache.assoc.walk_base());
+    match core.crawler.start(kind, &classes, client, hash_base) {
+        Err(crawler::StartError::Busy) => c.out_string("BUSY currently processing crawler request"),
+        Ok(()) if kind == CrawlKind::Expired => c.out_string("OK"),
+        Ok(()) => c.crawler_dump = true,
     }
 }
 

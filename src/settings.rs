@@ -1334,9 +1334,9 @@ fn help_text() -> String {
                           reclaimed, at least 10 (default: 0, off; risky)
    - hash_algorithm:      murmur3 or jenkins (default: murmur3; no xxh3)
    - no_lru_crawler:      do not run the LRU crawler
-   - lru_crawler_sleep:   microseconds of rest between crawled items,
-                          up to 1000000 (default: 100)
-   - lru_crawler_tocrawl: most items crawled per class per run
+   - lru_crawler_sleep:   microseconds of rest after every 1000 crawled
+                          items, up to 1000000 (default: 100)
+   - lru_crawler_tocrawl: most items crawled per LRU list per run
                           (default: 0, no limit)
    - read_buf_mem_limit:  megabytes all connection buffers may use together;
                           only worth setting for very high -c (default: 0, no limit)

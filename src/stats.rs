@@ -172,13 +172,10 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
         u8::from(core.cache.slabs.rebal.is_some()),
     );
     append_stat(out, "slabs_moved", ms.slabs_moved);
-    // The crawler arrives with the operations work; until then nothing of
-    // its has happened.
-    for name in [
-        "lru_crawler_running",
-        "lru_crawler_starts",
-    ] {
-        append_stat(out, name, 0);
+    // As memcached: the crawler's two lines only while it is enabled.
+    if core.settings.lru_crawler {
+        append_stat(out, "lru_crawler_running", u8::from(core.crawler.running()));
+        append_stat(out, "lru_crawler_starts", core.crawler.starts);
     }
     // As memcached: the maintainer's lines only when it runs (not with
     // no_lru_maintainer), whether or not the LRU is segmented.
