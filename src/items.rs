@@ -401,6 +401,9 @@ pub struct Cache {
     pub oldest_cas: u64,
     /// The item size histogram, while it is on.
     pub sizes: Option<SizeHist>,
+    /// Watchers and their log lines (logger.rs); here because evictions
+    /// are found during allocation.
+    pub log: crate::logger::Logger,
 }
 
 impl Cache {
@@ -423,6 +426,7 @@ impl Cache {
             oldest_live: 0,
             oldest_cas: 0,
             sizes: None,
+            log: crate::logger::Logger::new(settings.watcher_logbuf_size as usize),
         };
         if settings.track_sizes {
             cache.start_sizes();
@@ -651,6 +655,9 @@ impl Cache {
                         self.stats.evicted_active += 1;
                     }
                     log::debug!("evicting item of class {}", lid);
+                    if self.log.eflags & crate::logger::LOG_EVICTIONS != 0 {
+                        self.log_eviction(id);
+                    }
                     self.unlink(id);
                     return true;
                 }
