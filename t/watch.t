@@ -260,6 +260,31 @@ sub tcp_client {
         if is_ours();
 }
 
+# ---- an idle client closed by idle_timeout ----
+{
+    # The first connection the helper opened goes idle too: lines about it
+    # are passed over. A watcher is never closed for being idle.
+    my $server = new_memcached('-o idle_timeout=1');
+    my $w = $server->new_sock;
+    print $w "watch connevents\r\n";
+    is(scalar <$w>, "OK\r\n", 'watch connevents: OK');
+    my $c = $server->new_sock;
+    my $port = $c->sockport;
+    my ($new, $l);
+    while (($l = wline($w)) ne '<EOF>') {
+        $new = $l, last if $l =~ /^type=conn_new .* rport=$port /;
+    }
+    like($new // '', qr/^type=conn_new rip=127\.0\.0\.1 rport=$port transport=tcp cfd=\d+\n\z/,
+         'idle client: conn_new');
+    my ($f) = ($new // '') =~ /cfd=(\d+)/;
+    $f //= -1;
+    while (($l = wline($w)) ne '<EOF>') {
+        last if $l =~ /^type=conn_close .* rport=$port /;
+    }
+    is($l, "type=conn_close rip=127.0.0.1 rport=$port transport=tcp reason=idle_timeout cfd=$f\n",
+       'conn_close of an idle client: reason=idle_timeout');
+}
+
 # ---- unix socket connection events ----
 {
     my $server = new_memcached('', unix => 1);
