@@ -74,6 +74,19 @@ sub tcp_client {
     is(stats_of($sock)->{log_watchers} >= 0, 1, 'log_watchers readable');
 }
 
+# ---- at most 20 watchers ----
+{
+    my $server = new_memcached();
+    my @w = map { watcher($server, 'fetchers') } 1 .. 20;
+    my $extra = $server->new_sock;
+    is(send_recv($extra, "watch\r\n"), "WATCHER_TOO_MANY log watcher limit reached\r\n",
+       'a 21st watcher is refused');
+    is(send_recv($extra, "get a\r\n"), "END\r\n", 'and stays a client');
+    close(shift @w);
+    wait_stat($server->sock, 'log_watchers', 19);
+    is(send_recv($extra, "watch\r\n"), "OK\r\n", 'once one leaves, a new watcher is taken');
+}
+
 # ---- -W ----
 {
     my $server = new_memcached('-W');
