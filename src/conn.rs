@@ -51,6 +51,9 @@ pub enum ConnState {
     Mwrite,
     /// Closing the connection.
     Closing,
+    /// A watcher (`watch`): it receives log lines, and what it sends is
+    /// read and dropped.
+    Watch,
 }
 
 impl ConnState {
@@ -67,6 +70,7 @@ impl ConnState {
             ConnState::Write => "conn_write",
             ConnState::Mwrite => "conn_mwrite",
             ConnState::Closing => "conn_closing",
+            ConnState::Watch => "conn_watch",
         }
     }
 }
@@ -245,6 +249,12 @@ pub struct Conn {
     /// connection by the crawler (crawler.rs): it runs no command and reads
     /// nothing until the crawler clears this after the closing line.
     pub crawler_dump: bool,
+    /// Why the connection closes, as a `conn_close` log line says it:
+    /// "error" unless the client hung up or quit ("normal") or sat idle
+    /// ("idle_timeout").
+    pub close_reason: &'static str,
+    /// A TCP client's address, as accept returned it (log lines show it).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Conn {
@@ -286,6 +296,8 @@ impl Conn {
             udp: None,
             stats_conns: false,
             crawler_dump: false,
+            close_reason: "error",
+            peer: None,
         }
     }
 
@@ -676,6 +688,29 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                     TransmitResult::HardError => c.set_state(ConnState::Closing),
                 }
             }
+            ConnState::Watch => {
+                stop = true;
+                give_back_rbuf(c, core);
+                if !drain_watcher_input(c) {
+                    c.set_state(ConnState::Closing);
+                    continue;
+                }
+                let Some(i) = core
+                    .cache
+                    .log
+                    .watchers
+                    .iter()
+                    .position(|w| w.token == token)
+                else {
+                    c.set_state(ConnState::Closing);
+                    continue;
+                };
+                match crate::logger::flush_watcher(&mut core.cache.log, i) {
+                    Ok(true) => set_interest(core, c, Interest::Read),
+                    Ok(false) => set_interest(core, c, Interest::Write),
+                    Err(_) => c.set_state(ConnState::Closing),
+                }
+            }
             ConnState::Closing => {
                 if c.transport == Transport::Udp {
                     // A UDP socket is never closed: what would close a
@@ -688,6 +723,21 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
         }
     }
     Pause::Stop
+}
+
+/// Reads and drops whatever a watcher sent (memcached ignores a watcher's
+/// input too). False when the peer hung up or the socket failed.
+fn drain_watcher_input(c: &mut Conn) -> bool {
+    let mut junk = [0u8; 512];
+    loop {
+        match crate::sys::read(c.fd, &mut junk) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Asks the event loop for `want` if that is not what it already watches.
@@ -873,7 +923,10 @@ fn try_read_network(c: &mut Conn, core: &mut Core) -> ReadResult {
         }
         let avail = c.rbuf.len() - c.rbytes;
         match crate::sys::read(c.fd, &mut c.rbuf[c.rbytes..]) {
-            Ok(0) => return ReadResult::Error,
+            Ok(0) => {
+                c.close_reason = "normal";
+                return ReadResult::Error;
+            }
             Ok(n) => {
                 core.stats.bytes_read += n as u64;
                 c.rbytes += n;
@@ -922,7 +975,10 @@ fn read_value(c: &mut Conn, core: &mut Core) -> io::Result<bool> {
         let seg = core.cache.value_segment_mut(c.item, c.ritem_off);
         let k = seg.len().min(c.rlbytes);
         return match crate::sys::read(c.fd, &mut seg[..k]) {
-            Ok(0) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(0) => {
+                c.close_reason = "normal";
+                Err(io::Error::from(io::ErrorKind::UnexpectedEof))
+            }
             Ok(n) => {
                 core.stats.bytes_read += n as u64;
                 c.rlbytes -= n;
@@ -1047,6 +1103,16 @@ pub fn close_conn(server: &mut Server, token: usize) {
     log::debug!("<{} connection closed.", c.fd);
     if c.crawler_dump {
         core.crawler.client_gone(token, &mut core.cache);
+    }
+    // A watcher may be closing from any state (it hung up while in
+    // Watch, which set Closing).
+    if !core.cache.log.watchers.is_empty() {
+        core.cache.log.remove_watcher(token);
+    }
+    if core.cache.log.eflags & crate::logger::LOG_CONNEVENTS != 0 {
+        core.cache
+            .log
+            .conn_close(c.fd, c.transport, c.peer, c.close_reason);
     }
     core.ev.del(c.fd);
     crate::sys::close(c.fd);

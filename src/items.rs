@@ -417,6 +417,9 @@ pub struct Cache {
     pub oldest_cas: u64,
     /// The item size histogram, while it is on.
     pub sizes: Option<SizeHist>,
+    /// Watchers and their log lines (logger.rs); here because evictions
+    /// are found during allocation.
+    pub log: crate::logger::Logger,
 }
 
 impl Cache {
@@ -439,6 +442,7 @@ impl Cache {
             oldest_live: 0,
             oldest_cas: 0,
             sizes: None,
+            log: crate::logger::Logger::new(settings.watcher_logbuf_size as usize),
         };
         if settings.track_sizes {
             cache.start_sizes();
@@ -679,6 +683,9 @@ impl Cache {
             st.evicted_active += 1;
         }
         log::debug!("evicting item of class {}", cls);
+        if self.log.eflags & crate::logger::LOG_EVICTIONS != 0 {
+            self.log_eviction(id);
+        }
         self.slabs.evicted[cls as usize] += 1;
         self.unlink(id);
         self.automove_on_eviction(cls);

@@ -15,6 +15,7 @@ mod dump;
 mod event;
 mod hash;
 mod items;
+mod logger;
 mod lru;
 mod proto_meta;
 mod proto_text;
@@ -564,6 +565,9 @@ fn event_loop(server: &mut Server) -> i32 {
         if server.core.crawler.running() {
             crawler::run_step(server, event::monotonic_us());
         }
+        if !server.core.cache.log.watchers.is_empty() {
+            flush_watchers(server);
+        }
         let now = event::monotonic_ms();
         if clock_timer.fire(now) {
             server.core.cache.tick();
@@ -651,8 +655,8 @@ fn accept_conns(server: &mut Server, i: usize) {
             set_accepting(server, false);
             return;
         }
-        let fd = match sys::accept(lfd) {
-            Ok(fd) => fd,
+        let (fd, peer) = match sys::accept(lfd) {
+            Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -678,6 +682,7 @@ fn accept_conns(server: &mut Server, i: usize) {
         let token = entry.key();
         let now = core.cache.clock.current_time;
         let conn = entry.insert(Conn::new(fd, token, transport, now));
+        conn.peer = peer;
         // With -Y a client must authenticate before anything else.
         conn.authenticated = core.auth.is_none();
         if let Err(e) = core.ev.add(fd, token as u64, Interest::Read) {
@@ -686,6 +691,9 @@ fn accept_conns(server: &mut Server, i: usize) {
             sys::close(fd);
             continue;
         }
+        if core.cache.log.eflags & logger::LOG_CONNEVENTS != 0 {
+            core.cache.log.conn_new(fd, transport, peer);
+        }
         core.stats.curr_conns += 1;
         core.stats.total_conns += 1;
         core.stats.conn_structs = core.stats.conn_structs.max(server.conns.len() as u64);
@@ -693,6 +701,29 @@ fn accept_conns(server: &mut Server, i: usize) {
             log::debug!("<{} new ascii client connection.", fd);
         } else {
             log::debug!("<{} new auto-negotiating client connection", fd);
+        }
+    }
+}
+
+/// Sends the watchers their new log lines: drives each watcher that has
+/// bytes buffered and is not already waiting for its socket to drain.
+fn flush_watchers(server: &mut Server) {
+    let tokens: Vec<usize> = server
+        .core
+        .cache
+        .log
+        .watchers
+        .iter()
+        .filter(|w| !w.buf.is_empty())
+        .map(|w| w.token)
+        .collect();
+    for token in tokens {
+        let waiting = match server.conns.get(token) {
+            Some(c) => c.state != ConnState::Watch || c.interest == Interest::Write,
+            None => true,
+        };
+        if !waiting {
+            conn::drive_machine(server, token);
         }
     }
 }
@@ -751,6 +782,7 @@ fn close_idle_conns(server: &mut Server) {
     for token in idle {
         log::info!("closing idle connection {}", token);
         server.core.stats.idle_kicks += 1;
+        server.conns[token].close_reason = "idle_timeout";
         conn::close_conn(server, token);
     }
 }

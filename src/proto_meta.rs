@@ -356,6 +356,7 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         return;
     };
     let mut id = core.cache.peek(&key);
+    core.cache.log_get(c.fd, &key, id);
     let mut won = false;
     let mut created = false;
     // Some other client won before this request (Z).
@@ -592,6 +593,7 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     key.clear();
     key.extend_from_slice(items::key_of(core.cache.slabs.chunk(id)));
     let old = core.cache.peek(&key);
+    core.cache.log_get(c.fd, &key, old);
     let mut stale = false;
     let mut token_sent = false;
     // A CAS turns a set or replace into a cas store (an add stays an add,
@@ -635,6 +637,7 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
             result = core.cache.store_ex(id, StoreCmd::Add, 0, m.new_cas).0;
         }
     }
+    core.cache.log_store(c.fd, id, cmd, result);
     // Done with the item read off the wire unless it was linked; this
     // must come before the lookup below, which may reap an item that
     // expired at once.
@@ -681,6 +684,7 @@ fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         return;
     };
     let id = core.cache.peek(&key);
+    core.cache.log_get(c.fd, &key, id);
     // As memcached 1.6.18 counts md: a CAS mismatch is a miss, and only a
     // delete that removes the item is a hit (not I nor x, which keep it).
     let code: &[u8] = if id == NONE {
@@ -762,6 +766,7 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     };
     let delta = m.delta.unwrap_or(1);
     let mut created = false;
+    core.cache.log_lookup(c.fd, &key);
     let mut result =
         core.cache
             .add_delta_ex(&key, incr, delta, m.cas_check.unwrap_or(0), m.new_cas);
@@ -775,7 +780,10 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
                     core.cache
                         .value_segment_mut(new, 0)
                         .copy_from_slice(&digits);
+                    // As memcached's, the add looks the key up again.
+                    core.cache.log_lookup(c.fd, &key);
                     let r = core.cache.store_ex(new, StoreCmd::Add, 0, m.new_cas).0;
+                    core.cache.log_store(c.fd, new, StoreCmd::Add, r);
                     core.cache.free_unlinked(new);
                     if r == StoreItemType::Stored {
                         created = true;
@@ -856,6 +864,7 @@ fn process_mdebug(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     // `cmd_meta` counts the `me` commands with a usable key, as memcached's.
     core.stats.meta_cmds += 1;
     let id = core.cache.peek(&key);
+    core.cache.log_get(c.fd, &key, id);
     if id == NONE {
         c.add_bytes(b"EN\r\n");
     } else {

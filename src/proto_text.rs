@@ -132,6 +132,7 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         b"flush_all" if (1..=3).contains(&n) => process_flush_all(c, core, toks),
         b"version" => c.out_string(concat!("VERSION ", env!("CARGO_PKG_VERSION"))),
         b"quit" => {
+            c.close_reason = "normal";
             c.write_and_go = ConnState::Closing;
             c.set_state(ConnState::Mwrite);
         }
@@ -142,6 +143,7 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         b"slabs" if n >= 3 && toks[1] == b"automove" => process_slabs_automove(c, core, toks),
         b"lru" if n >= 2 => process_lru(c, core, toks),
         b"lru_crawler" if n == 2 || n == 3 => process_lru_crawler(c, core, toks),
+        b"watch" => process_watch(c, core, toks),
         b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me" => {
             crate::proto_meta::process_meta_command(c, core, toks)
         }
@@ -149,6 +151,48 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         b"debugtime" if n == 2 => process_debugtime(c, core, toks),
         _ => c.out_string("ERROR"),
     }
+}
+
+/// watch [names...]: makes the connection a watcher (see logger.rs) of
+/// the named event kinds, fetchers when none is named. Replies, as
+/// memcached 1.6.18: `CLIENT_ERROR watch commands not allowed` with -W,
+/// `ERROR` for a name it does not know (noreply, which is read as a name,
+/// silences that), `WATCHER_TOO_MANY log watcher limit reached` past 20
+/// watchers, else `OK`, after which the connection runs no more commands:
+/// what it already sent and what it sends later is dropped.
+fn process_watch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    set_noreply_maybe(c, toks);
+    if !core.settings.watch_enabled {
+        c.out_string("CLIENT_ERROR watch commands not allowed");
+        return;
+    }
+    if c.transport == crate::conn::Transport::Udp {
+        c.out_string("ERROR");
+        return;
+    }
+    let mut flags = 0;
+    for name in &toks[1..] {
+        match crate::logger::watch_flag(name) {
+            Some(f) => flags |= f,
+            None => {
+                c.out_string("ERROR");
+                return;
+            }
+        }
+    }
+    if toks.len() == 1 {
+        flags = crate::logger::LOG_FETCHERS;
+    }
+    if !core.cache.log.add_watcher(c.token, c.fd, flags) {
+        c.out_string("WATCHER_TOO_MANY log watcher limit reached");
+        return;
+    }
+    // Pipelined commands after `watch` are dropped, as memcached drops
+    // them; replies already queued go out before the "OK".
+    c.rcurr += c.rbytes;
+    c.rbytes = 0;
+    c.write_and_go = ConnState::Watch;
+    c.set_state(ConnState::Mwrite);
 }
 
 /// Reads the commands of a connection that has not authenticated yet
@@ -342,6 +386,7 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
             return;
         }
         let id = core.cache.get(key);
+        core.cache.log_get(c.fd, key, id);
         if touch {
             core.stats.touch_cmds += 1;
         } else {
@@ -431,6 +476,7 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
             // As memcached: a set that failed must not leave the value it
             // meant to replace visible to others.
             if cmd == StoreCmd::Set {
+                core.cache.log_lookup(c.fd, key);
                 core.cache.delete(key);
             }
             c.set_state(ConnState::Swallow);
@@ -451,8 +497,14 @@ pub fn complete_nread(c: &mut Conn, core: &mut Core) {
         c.out_string("CLIENT_ERROR bad data chunk");
         return;
     }
-    // The store counts cas hits, misses and bad values.
+    // The store counts cas hits, misses and bad values. Watchers see the
+    // lookup it makes, then its result.
+    if core.cache.log.eflags & crate::logger::LOG_FETCHERS != 0 {
+        let key = crate::items::key_of(core.cache.slabs.chunk(id)).to_vec();
+        core.cache.log_lookup(c.fd, &key);
+    }
     let (ret, _cas) = core.cache.store(id, c.nread_cmd, c.req_cas);
+    core.cache.log_store(c.fd, id, c.nread_cmd, ret);
     // Unless it was linked, the item read off the wire is done with.
     core.cache.free_unlinked(id);
     c.out_string(match ret {
@@ -480,6 +532,7 @@ fn process_arithmetic(c: &mut Conn, core: &mut Core, toks: &[&[u8]], incr: bool)
             return;
         }
     };
+    core.cache.log_lookup(c.fd, key);
     match core.cache.add_delta(key, incr, delta) {
         // Hits are counted by add_delta, per class.
         DeltaResult::Ok(v) => {
@@ -530,6 +583,7 @@ fn process_delete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     if core.settings.detail_enabled {
         core.prefixes.record_delete(key);
     }
+    core.cache.log_lookup(c.fd, key);
     if let Some(cls) = core.cache.delete(key) {
         core.cache.stats.slab_stats[cls].delete_hits += 1;
         c.out_string("DELETED");
@@ -556,6 +610,7 @@ fn process_touch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     };
     core.stats.touch_cmds += 1;
     let id = core.cache.get(key);
+    core.cache.log_get(c.fd, key, id);
     if id == NONE {
         core.stats.touch_misses += 1;
         c.out_string("NOT_FOUND");

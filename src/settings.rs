@@ -1368,7 +1368,8 @@ fn help_text() -> String {
    - slab_automove_freeratio: accepted for memcached's external storage
                           automover; not used (default: 0.010)
    - watcher_logbuf_size: kilobytes of log buffer per watcher (default: 256)
-   - worker_logbuf_size:  kilobytes of log buffer for the worker (default: 64)
+   - worker_logbuf_size:  accepted, no effect: log lines go straight to the
+                          watchers (default: 64)
    - track_sizes:         keep the item size histogram of 'stats sizes'
    - no_hashexpand:       never grow the hash table (risky)
    - modern:              accepted; its defaults are already the defaults

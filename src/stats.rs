@@ -184,15 +184,14 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
         append_stat(out, "lru_maintainer_juggles", core.cache.lru.juggles);
     }
     append_stat(out, "malloc_fails", s.malloc_fails);
-    for name in [
-        "log_worker_dropped",
-        "log_worker_written",
-        "log_watcher_skipped",
-        "log_watcher_sent",
-        "log_watchers",
-    ] {
-        append_stat(out, name, 0);
-    }
+    // There is no per-worker log buffer to overflow (see logger.rs):
+    // log_worker_dropped stays 0.
+    let log = &core.cache.log;
+    append_stat(out, "log_worker_dropped", 0);
+    append_stat(out, "log_worker_written", log.worker_written);
+    append_stat(out, "log_watcher_skipped", log.watcher_skipped);
+    append_stat(out, "log_watcher_sent", log.watcher_sent);
+    append_stat(out, "log_watchers", log.watchers.len());
     append_stat(out, "bytes", is.curr_bytes);
     append_stat(out, "curr_items", is.curr_items);
     append_stat(out, "total_items", is.total_items);

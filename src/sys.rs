@@ -194,17 +194,34 @@ pub fn unix_listen(path: &str, mode: u32, backlog: i32) -> io::Result<RawFd> {
     res
 }
 
-/// Accepts one connection, non-blocking and close-on-exec.
-pub fn accept(fd: RawFd) -> io::Result<RawFd> {
-    // SAFETY: null address pointers are allowed by accept4.
-    cvt!(unsafe {
+/// Accepts one connection, non-blocking and close-on-exec. Returns the
+/// descriptor and, for an IP client, its address (memcached records it at
+/// accept time, so it is known even after the peer has reset).
+pub fn accept(fd: RawFd) -> io::Result<(RawFd, Option<SocketAddr>)> {
+    // SAFETY: zeroed bytes are a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: ss and len are valid for writes and len holds ss's size.
+    let cfd = cvt!(unsafe {
         libc::accept4(
             fd,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
+            &mut ss as *mut libc::sockaddr_storage as *mut libc::sockaddr,
+            &mut len,
             libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
         )
-    })
+    })?;
+    // SAFETY: accept4 filled `len` bytes of ss with a socket address.
+    let addr = unsafe {
+        SockaddrStorage::from_raw(
+            &ss as *const libc::sockaddr_storage as *const libc::sockaddr,
+            Some(len),
+        )
+    };
+    let peer = match addr.as_ref().map(sock_name_of) {
+        Some(SockName::Inet(a)) => Some(a),
+        _ => None,
+    };
+    Ok((cfd, peer))
 }
 
 /// One end of a socket, as `stats conns` shows it.
