@@ -1436,6 +1436,18 @@ impl Cache {
         }
     }
 
+    /// Counts linked item `head`, which a reply still references, as busy
+    /// for the page move. After SLAB_MOVE_MAX_LOOPS passes it is unlinked
+    /// (a hot item with big replies may never be free of readers) so no
+    /// new reply pins it; its chunk is freed when the last one is written.
+    fn move_busy(&mut self, head: u32, loops: u32) {
+        self.slabs.move_stats.busy_items += 1;
+        if loops > SLAB_MOVE_MAX_LOOPS {
+            self.slabs.move_stats.busy_deletes += 1;
+            self.unlink(head);
+        }
+    }
+
     /// Empties one in-use chunk of the page being moved; false if it is
     /// busy and must be looked at again in the next pass.
     fn move_chunk(
@@ -1448,15 +1460,7 @@ impl Cache {
         let loops = self.slabs.rebal.as_ref().map_or(0, |r| r.busy_loops);
         if self.is_linked_head(id, cls) {
             if refcount(self.slabs.chunk(id)) > 0 {
-                self.slabs.move_stats.busy_items += 1;
-                if loops > SLAB_MOVE_MAX_LOOPS {
-                    // Still read after this many passes (a hot item with
-                    // big replies may never be free of readers): unlink it
-                    // so no new reply pins it; its chunk is freed when the
-                    // last one is written.
-                    self.slabs.move_stats.busy_deletes += 1;
-                    self.unlink(id);
-                }
+                self.move_busy(id, loops);
                 return false;
             }
             if self.is_dead(self.slabs.chunk(id)) {
@@ -1498,11 +1502,7 @@ impl Cache {
             return false;
         };
         if refcount(self.slabs.chunk(head)) > 0 {
-            self.slabs.move_stats.busy_items += 1;
-            if loops > SLAB_MOVE_MAX_LOOPS {
-                self.slabs.move_stats.busy_deletes += 1;
-                self.unlink(head);
-            }
+            self.move_busy(head, loops);
             return false;
         }
         match self.slabs.alloc_no_grow(cls) {
