@@ -398,8 +398,9 @@ pub fn run_step(server: &mut Server, now_us: u64) {
             h.next_bucket += 1;
             for &id in &ids {
                 visited += 1;
+                // A hash walk counts in no class's crawler_items_checked,
+                // as memcached's does not.
                 let cls = cache.item_clsid(id);
-                cache.lru.itemstats[cls as usize].crawler_items_checked += 1;
                 if cache.is_dead(cache.slabs.chunk(id)) {
                     continue;
                 }

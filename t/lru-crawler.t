@@ -173,9 +173,13 @@ is(send_recv($s, "lru_crawler metadump 1\r\n"), "END\r\n", 'metadump shows no fl
 is(crawler_stats($s),
    'curr_items=5 crawler_reclaimed=0 crawler_items_checked=10 lru_crawler_starts=3 lru_crawler_running=0 expired_unfetched=0',
    'metadump checks items but reclaims nothing');
+is(send_recv($s, "lru_crawler metadump hash\r\n"), "END\r\n", 'metadump hash shows no flushed item');
+is(crawler_stats($s),
+   'curr_items=5 crawler_reclaimed=0 crawler_items_checked=10 lru_crawler_starts=4 lru_crawler_running=0 expired_unfetched=0',
+   'a hash walk counts a start but no items checked');
 is(send_recv($s, "lru_crawler crawl all\r\n"), "OK\r\n", 'crawl all');
 is(crawler_stats($s),
-   'curr_items=0 crawler_reclaimed=5 crawler_items_checked=15 lru_crawler_starts=4 lru_crawler_running=0 expired_unfetched=0',
+   'curr_items=0 crawler_reclaimed=5 crawler_items_checked=15 lru_crawler_starts=5 lru_crawler_running=0 expired_unfetched=0',
    'flushed items reclaimed (not counted as expired_unfetched)');
 
 # ---- tocrawl ----
@@ -219,7 +223,7 @@ SKIP: {
     is(send_recv($s, "debugtime 200\r\n"), "OK\r\n", 'clock moved 200 s on');
     is(send_recv($s, "lru_crawler crawl all\r\n"), "OK\r\n", 'crawl all');
     is(crawler_stats($s),
-       'curr_items=2 crawler_reclaimed=9 crawler_items_checked=21 lru_crawler_starts=5 lru_crawler_running=0 expired_unfetched=3',
+       'curr_items=2 crawler_reclaimed=9 crawler_items_checked=21 lru_crawler_starts=6 lru_crawler_running=0 expired_unfetched=3',
        'four expired items reclaimed, three of them never fetched');
     print $s "get keep later\r\n";
     is(read_until_end($s), "VALUE keep 0 1\r\nx\r\nVALUE later 0 1\r\nx\r\nEND\r\n",
