@@ -383,6 +383,10 @@ impl Cache {
                 self.set_iflag(id, items::ITEM_ACTIVE, false);
                 self.lru_move(id, WARM_LRU);
                 self.lru.itemstats[cls as usize].moves_to_warm += 1;
+                // WARM grew: the maintainer keeps it to its share after
+                // this turn, or a class whose items were all fetched
+                // twice would have nothing on COLD or HOT to evict.
+                self.lru.juggle_mask |= 1 << cls;
             }
         } else if items::time(c) < now.saturating_sub(items::ITEM_UPDATE_INTERVAL) {
             let lid = self.lru_id(c);
@@ -589,15 +593,21 @@ impl Cache {
     /// Frees memory in class `cls` for an allocation (one round of
     /// memcached's do_item_alloc_pull). Flat: the old COLD tail pull.
     /// Segmented: evict from COLD's tail, or if COLD gave nothing push
-    /// HOT's tail down to COLD for the next round. Returns false when
-    /// the caller should stop trying (flat mode only: the segmented
-    /// allocation always makes its ten rounds, as memcached's does).
+    /// HOT's tail (or, if HOT is empty too, WARM's) down to COLD for the
+    /// next round. Returns false when the caller should stop trying (flat
+    /// mode only: the segmented allocation always makes its ten rounds, as
+    /// memcached's does).
     pub(crate) fn lru_pull_for_alloc(&mut self, cls: u8) -> bool {
         if !self.lru.cfg.segmented {
             return self.pull_tail(cls);
         }
-        if self.lru_pull_tail(cls, COLD_LRU, 0, PULL_EVICT, 0) == 0 {
-            self.lru_pull_tail(cls, HOT_LRU, 0, 0, 0);
+        if self.lru_pull_tail(cls, COLD_LRU, 0, PULL_EVICT, 0) == 0
+            && self.lru_pull_tail(cls, HOT_LRU, 0, 0, 0) == 0
+        {
+            // Nothing on COLD or HOT: the class's items are all on WARM
+            // (fetched twice since the maintainer last ran). Push WARM's
+            // tail down too, so the store evicts rather than failing.
+            self.lru_pull_tail(cls, WARM_LRU, 0, 0, 0);
         }
         true
     }
@@ -679,6 +689,37 @@ mod tests {
         });
         put(&mut c, "a", 1, 0);
         assert_eq!(seg_of(&mut c, "a"), COLD_LRU);
+        c.lru.check(&c.slabs);
+    }
+
+    #[test]
+    fn a_store_evicts_when_every_item_of_its_class_is_on_warm() {
+        // One page of a class that holds three values: the fourth store
+        // must evict even though the items it could evict were all
+        // fetched twice (COLD and HOT empty) and the maintainer has not
+        // run since.
+        let mut c = cache(Settings {
+            maxbytes: 1 << 20,
+            ..Settings::default()
+        });
+        for k in ["a", "b", "c"] {
+            put(&mut c, k, 300_000, 0);
+        }
+        let a = c.peek(b"a");
+        let cls = c.item_clsid(a);
+        assert_eq!(c.slabs.classes[cls as usize].perslab, 3);
+        c.lru_maintainer(false);
+        for k in ["a", "b", "c"] {
+            c.get(k.as_bytes());
+            c.get(k.as_bytes());
+        }
+        c.lru_bumps();
+        let l = |c: &Cache, seg: u8| c.lru.sizes[(cls | seg) as usize];
+        assert_eq!(l(&c, COLD_LRU), 0);
+        assert_eq!(l(&c, HOT_LRU) + l(&c, WARM_LRU), 3);
+        put(&mut c, "d", 300_000, 0);
+        assert_eq!(c.lru.itemstats[cls as usize].evicted, 1);
+        assert_eq!(c.lru.itemstats[cls as usize].outofmemory, 0);
         c.lru.check(&c.slabs);
     }
 
