@@ -383,10 +383,6 @@ impl Cache {
                 self.set_iflag(id, items::ITEM_ACTIVE, false);
                 self.lru_move(id, WARM_LRU);
                 self.lru.itemstats[cls as usize].moves_to_warm += 1;
-                // WARM grew: the maintainer keeps it to its share after
-                // this turn, or a class whose items were all fetched
-                // twice would have nothing on COLD or HOT to evict.
-                self.lru.juggle_mask |= 1 << cls;
             }
         } else if items::time(c) < now.saturating_sub(items::ITEM_UPDATE_INTERVAL) {
             let lid = self.lru_id(c);
