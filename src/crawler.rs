@@ -132,7 +132,6 @@ impl Crawler {
         self.run.is_some()
     }
 
-
     /// Starts a crawl of `classes` (ids 1..=63). A dump names the
     /// connection `client` it writes to; `hash_base` (from
     /// `Assoc::walk_base`) makes it a dump of the whole hash table instead.
