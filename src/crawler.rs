@@ -273,25 +273,12 @@ pub fn parse_classes(arg: &[u8]) -> Option<Vec<u8>> {
     )
 }
 
-/// Appends `key` URI-encoded: letters, digits and `-._~` as they are,
-/// every other byte as %XX.
-fn uri_encode(key: &[u8], out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in key {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
-        }
-    }
-}
-
 /// Appends the metadump line of item `id` (class `cls`).
 fn metadump_line(cache: &Cache, id: u32, cls: u8, out: &mut Vec<u8>) {
     let c = cache.slabs.chunk(id);
     let base = cache.clock.process_started;
     out.extend_from_slice(b"key=");
-    uri_encode(items::key_of(c), out);
+    crate::logger::uri_encode(items::key_of(c), |b| out.push(b));
     let exp = match items::exptime(c) {
         0 => -1,
         e => base + e as i64,
@@ -661,15 +648,5 @@ mod tests {
         let mut want: Vec<Vec<u8>> = (0..n).map(|i| format!("w{}", i).into_bytes()).collect();
         want.sort();
         assert_eq!(old, want);
-    }
-
-    #[test]
-    fn uri_encoding() {
-        let mut out = Vec::new();
-        uri_encode(b"a%b/c&d=e~f-g_h.i+j", &mut out);
-        assert_eq!(out, b"a%25b%2Fc%26d%3De~f-g_h.i%2Bj");
-        out.clear();
-        uri_encode("\u{fc}\0".as_bytes(), &mut out);
-        assert_eq!(out, b"%C3%BC%00");
     }
 }

@@ -231,16 +231,25 @@ fn peer(transport: Transport, addr: Option<SocketAddr>) -> (String, u16, &'stati
     }
 }
 
-/// Appends `key` URI-encoded: bytes other than letters, digits and
-/// "-._~" become %XX (upper-case hex), as memcached shows keys.
-fn uriencode(out: &mut String, key: &[u8]) {
+/// URI-encodes `key` as memcached's log and dump lines show keys: letters,
+/// digits and "-._~" as they are, every other byte as %XX (upper-case hex).
+/// Every byte handed to `push` is ASCII.
+pub fn uri_encode(key: &[u8], mut push: impl FnMut(u8)) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in key {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            push(b);
         } else {
-            let _ = write!(out, "%{:02X}", b);
+            push(b'%');
+            push(HEX[(b >> 4) as usize]);
+            push(HEX[(b & 15) as usize]);
         }
     }
+}
+
+/// Appends `key` URI-encoded to a log line.
+fn uriencode(out: &mut String, key: &[u8]) {
+    uri_encode(key, |b| out.push(b as char));
 }
 
 /// The TTL a line shows: seconds left, 0 for an item that never expires;
@@ -429,6 +438,9 @@ mod tests {
         let mut s = String::new();
         uriencode(&mut s, b"a%20b,c\x01\x7f~!-._Z9\xc3\xa9");
         assert_eq!(s, "a%2520b%2Cc%01%7F~%21-._Z9%C3%A9");
+        let mut out = Vec::new();
+        uri_encode(b"a%b/c&d=e~f-g_h.i+j\xc3\xbc\0", |b| out.push(b));
+        assert_eq!(out, b"a%25b%2Fc%26d%3De~f-g_h.i%2Bj%C3%BC%00");
     }
 
     #[test]
