@@ -794,7 +794,7 @@ impl Cache {
         set_lru_seg(self.slabs.chunk_mut(id), seg);
         let (lid, total) = {
             let c = self.slabs.chunk(id);
-            (self.lru_id(c), hdr_size(c) + nkey(c) + nbytes(c))
+            (self.lru_id(c), ntotal(c))
         };
         if seg != COLD_LRU {
             self.lru.juggle_mask |= 1 << (lid & CLSID_MASK);
@@ -863,11 +863,7 @@ impl Cache {
     fn unlink_hv(&mut self, id: u32, hv: u32) {
         let (lid, total, linked) = {
             let c = self.slabs.chunk(id);
-            (
-                self.lru_id(c),
-                hdr_size(c) + nkey(c) + nbytes(c),
-                iflags(c) & ITEM_LINKED != 0,
-            )
+            (self.lru_id(c), ntotal(c), iflags(c) & ITEM_LINKED != 0)
         };
         if linked {
             if let Some(h) = &mut self.sizes {
@@ -1047,7 +1043,7 @@ impl Cache {
     /// Bytes an item takes (header, key, value), as `me` reports it.
     pub fn item_total(&self, id: u32) -> usize {
         let c = self.slabs.chunk(id);
-        hdr_size(c) + nkey(c) + nbytes(c)
+        ntotal(c)
     }
 
     /// Sets a new expiry on a live item (touch, gat).
