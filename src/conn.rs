@@ -20,10 +20,10 @@
 use std::io;
 use std::os::unix::io::RawFd;
 
+use crate::cache::slabs::NONE;
+use crate::cache::{Cache, StoreCmd};
 use crate::event::Interest;
-use crate::items::{Cache, StoreCmd};
 use crate::settings::Protocol;
-use crate::slabs::NONE;
 use crate::{proto_text, udp, Core, Server};
 
 /// The states of a connection (memcached's enum conn_states).
@@ -365,7 +365,7 @@ impl Conn {
 
     /// Drops output queued since `m` (a command that fails midway sends
     /// only its error, as memcached does), releasing pins taken since.
-    pub fn rollback(&mut self, m: OutMark, cache: &mut crate::items::Cache) {
+    pub fn rollback(&mut self, m: OutMark, cache: &mut crate::cache::Cache) {
         for id in self.pinned.drain(m.pinned..) {
             cache.unpin(id);
         }
@@ -811,7 +811,7 @@ fn prefetch_batch(c: &Conn, core: &Core) {
             if n == PREFETCH_MAX {
                 break 'lines;
             }
-            if key.len() <= crate::items::KEY_MAX_LENGTH {
+            if key.len() <= crate::cache::item::KEY_MAX_LENGTH {
                 hvs[n] = core.cache.assoc.hash(key);
                 n += 1;
             }

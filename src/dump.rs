@@ -24,9 +24,10 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::os::unix::io::RawFd;
 use std::time::Instant;
 
+use crate::cache::item;
+use crate::cache::slabs::NONE;
+use crate::cache::{AllocError, Cache};
 use crate::crc32c::crc32c;
-use crate::items::{self, AllocError, Cache};
-use crate::slabs::NONE;
 use crate::sys;
 use crate::Core;
 
@@ -42,7 +43,7 @@ pub const RECORD_HEADER_LEN: usize = 32;
 pub const BLOCK_TARGET: usize = 256 * 1024;
 /// The largest payload a block may declare: one record with the longest
 /// key and the largest value any `-I` allows (1024m).
-pub const BLOCK_MAX: u64 = (RECORD_HEADER_LEN + items::KEY_MAX_LENGTH) as u64 + (1 << 30);
+pub const BLOCK_MAX: u64 = (RECORD_HEADER_LEN + item::KEY_MAX_LENGTH) as u64 + (1 << 30);
 
 /// Record flag bits (the item's state worth keeping).
 pub const R_KEY_BINARY: u8 = 1;
@@ -54,11 +55,11 @@ const R_ALL: u8 = 31;
 
 /// Item flag bits and the record flag bits they map to.
 const FLAG_MAP: [(u8, u8); 5] = [
-    (items::ITEM_KEY_BINARY, R_KEY_BINARY),
-    (items::ITEM_FETCHED, R_FETCHED),
-    (items::ITEM_ACTIVE, R_ACTIVE),
-    (items::ITEM_STALE, R_STALE),
-    (items::ITEM_TOKEN_SENT, R_TOKEN_SENT),
+    (item::ITEM_KEY_BINARY, R_KEY_BINARY),
+    (item::ITEM_FETCHED, R_FETCHED),
+    (item::ITEM_ACTIVE, R_ACTIVE),
+    (item::ITEM_STALE, R_STALE),
+    (item::ITEM_TOKEN_SENT, R_TOKEN_SENT),
 ];
 
 /// Items between two progress lines while loading (`-v`).
@@ -434,7 +435,7 @@ fn check_records(p: &[u8], nrec: u32) -> Result<(), String> {
         let nkey = p[pos] as usize;
         let rflags = p[pos + 1];
         let vlen = le32(p, pos + 8) as usize;
-        if nkey == 0 || nkey > items::KEY_MAX_LENGTH {
+        if nkey == 0 || nkey > item::KEY_MAX_LENGTH {
             return Err(format!("record {}: key length {}", i, nkey));
         }
         if rflags & !R_ALL != 0 || p[pos + 2] != 0 || p[pos + 3] != 0 {
@@ -495,7 +496,7 @@ pub fn write_cache<W: Write>(cache: &Cache, out: W) -> io::Result<(W, Totals)> {
     let clock = &cache.clock;
     let now = clock.current_time;
     let flush_at = if cache.oldest_live > now {
-        clock.process_started + cache.oldest_live as i64
+        clock.to_unix(cache.oldest_live)
     } else {
         0
     };
@@ -510,8 +511,8 @@ pub fn write_cache<W: Write>(cache: &Cache, out: W) -> io::Result<(W, Totals)> {
     let mut result = Ok(());
     cache.for_each_hottest_first(|id| {
         let c = cache.slabs.chunk(id);
-        let f = items::iflags(c);
-        let e = items::exptime(c);
+        let f = item::iflags(c);
+        let e = item::exptime(c);
         let mut rflags = 0;
         for (ibit, rbit) in FLAG_MAP {
             if f & ibit != 0 {
@@ -520,17 +521,13 @@ pub fn write_cache<W: Write>(cache: &Cache, out: W) -> io::Result<(W, Totals)> {
         }
         let h = RecordHead {
             rflags,
-            flags: items::flags(c),
-            idle: now.saturating_sub(items::time(c)),
-            exptime: if e == 0 {
-                0
-            } else {
-                clock.process_started + e as i64
-            },
-            cas: items::cas(c),
+            flags: item::flags(c),
+            idle: now.saturating_sub(item::time(c)),
+            exptime: clock.to_unix(e),
+            cas: item::cas(c),
         };
-        let n = items::nbytes(c);
-        result = w.record(&h, items::key_of(c), n, |b| {
+        let n = item::nbytes(c);
+        result = w.record(&h, item::key_of(c), n, |b| {
             let mut off = 0;
             while off < n {
                 let s = cache.value_segment(id, off);
@@ -737,7 +734,7 @@ fn load_records<R: Read>(
     // flushed every item in the file.
     let flushed_meanwhile = h.flush_at != 0 && h.flush_at <= now_unix;
     if h.flush_at > now_unix {
-        cache.oldest_live = (h.flush_at - cache.clock.process_started).min(u32::MAX as i64) as u32;
+        cache.oldest_live = cache.clock.from_unix(h.flush_at);
     }
     cache.bump_cas_floor(h.cas);
     // The header's count sizes the table, but no more than the file can
@@ -781,11 +778,7 @@ fn restore(cache: &mut Cache, rec: &Record, report: &mut LoadReport) -> bool {
         return false;
     }
     let clock = &cache.clock;
-    let exptime = if rec.exptime == 0 {
-        0
-    } else {
-        (rec.exptime - clock.process_started).clamp(1, u32::MAX as i64) as u32
-    };
+    let exptime = clock.from_unix(rec.exptime);
     let time = clock.current_time.saturating_sub(rec.idle).max(1);
     let id = match cache.alloc(rec.key, rec.flags, exptime, rec.value.len()) {
         Ok(id) => id,
@@ -1203,7 +1196,7 @@ pub fn append_stats(core: &Core, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::items::{StoreCmd, StoreItemType};
+    use crate::cache::{StoreCmd, StoreItemType};
     use crate::settings::Settings;
 
     fn cache_with(settings: Settings) -> Cache {
@@ -1242,10 +1235,10 @@ mod tests {
             let mut v = Vec::new();
             c.value_to_vec(id, &mut v);
             out.push((
-                items::key_of(ch).to_vec(),
-                items::flags(ch),
-                items::exptime(ch),
-                items::cas(ch),
+                item::key_of(ch).to_vec(),
+                item::flags(ch),
+                item::exptime(ch),
+                item::cas(ch),
                 v,
             ));
             true

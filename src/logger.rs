@@ -36,9 +36,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::unix::io::RawFd;
 
+use crate::cache::item;
+use crate::cache::slabs::NONE;
+use crate::cache::{Cache, StoreCmd, StoreItemType};
 use crate::conn::Transport;
-use crate::items::{self, Cache, StoreCmd, StoreItemType};
-use crate::slabs::NONE;
 
 /// Event kinds, as bits of a watcher's filter (memcached's LOG_* flags).
 pub const LOG_FETCHERS: u16 = 1 << 0;
@@ -231,25 +232,9 @@ fn peer(transport: Transport, addr: Option<SocketAddr>) -> (String, u16, &'stati
     }
 }
 
-/// URI-encodes `key` as memcached's log and dump lines show keys: letters,
-/// digits and "-._~" as they are, every other byte as %XX (upper-case hex).
-/// Every byte handed to `push` is ASCII.
-pub fn uri_encode(key: &[u8], mut push: impl FnMut(u8)) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in key {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            push(b);
-        } else {
-            push(b'%');
-            push(HEX[(b >> 4) as usize]);
-            push(HEX[(b & 15) as usize]);
-        }
-    }
-}
-
 /// Appends `key` URI-encoded to a log line.
 fn uriencode(out: &mut String, key: &[u8]) {
-    uri_encode(key, |b| out.push(b as char));
+    crate::util::uri_encode(key, |b| out.push(b as char));
 }
 
 /// The TTL a line shows: seconds left, 0 for an item that never expires;
@@ -303,7 +288,7 @@ impl Cache {
             ("not_found", 0, 0)
         } else {
             let c = self.slabs.chunk(id);
-            ("found", self.item_clsid(id), items::nbytes(c))
+            ("found", self.item_clsid(id), item::nbytes(c))
         };
         let l = self.log.begin();
         l.push_str("type=item_get key=");
@@ -336,7 +321,7 @@ impl Cache {
             StoreItemType::TooLarge => "too_large",
             StoreItemType::NoMemory => "no_memory",
         };
-        let key = items::key_of(self.slabs.chunk(id)).to_vec();
+        let key = item::key_of(self.slabs.chunk(id)).to_vec();
         let mut shown = id;
         if result == StoreItemType::Stored {
             let linked = self.find_linked(&key);
@@ -346,8 +331,8 @@ impl Cache {
         }
         let now = self.clock.current_time;
         let c = self.slabs.chunk(shown);
-        let ttl = ttl_of(items::exptime(c), now);
-        let size = items::nbytes(c);
+        let ttl = ttl_of(item::exptime(c), now);
+        let size = item::nbytes(c);
         let clsid = self.item_clsid(shown);
         let l = self.log.begin();
         l.push_str("type=item_store key=");
@@ -377,12 +362,12 @@ impl Cache {
     pub fn log_eviction(&mut self, id: u32) {
         let now = self.clock.current_time;
         let c = self.slabs.chunk(id);
-        let e = items::exptime(c);
+        let e = item::exptime(c);
         let ttl = if e == 0 { -1 } else { e as i64 - now as i64 };
-        let la = now.wrapping_sub(items::time(c)) as i32;
-        let fetched = items::iflags(c) & items::ITEM_FETCHED != 0;
-        let size = items::nbytes(c);
-        let key = items::key_of(c).to_vec();
+        let la = now.wrapping_sub(item::time(c)) as i32;
+        let fetched = item::iflags(c) & item::ITEM_FETCHED != 0;
+        let size = item::nbytes(c);
+        let key = item::key_of(c).to_vec();
         let clsid = self.item_clsid(id);
         let l = self.log.begin();
         l.push_str("type=eviction key=");
@@ -439,7 +424,7 @@ mod tests {
         uriencode(&mut s, b"a%20b,c\x01\x7f~!-._Z9\xc3\xa9");
         assert_eq!(s, "a%2520b%2Cc%01%7F~%21-._Z9%C3%A9");
         let mut out = Vec::new();
-        uri_encode(b"a%b/c&d=e~f-g_h.i+j\xc3\xbc\0", |b| out.push(b));
+        crate::util::uri_encode(b"a%b/c&d=e~f-g_h.i+j\xc3\xbc\0", |b| out.push(b));
         assert_eq!(out, b"a%25b%2Fc%26d%3De~f-g_h.i%2Bj%C3%BC%00");
     }
 

@@ -6,33 +6,29 @@
 //! logger -> process limits and identity -> auth file -> slabs/assoc ->
 //! bind -> loop.
 
-mod assoc;
 mod auth;
+mod cache;
 mod conn;
-mod crawler;
 mod crc32c;
 mod dump;
 mod event;
-mod hash;
-mod items;
 mod logger;
-mod lru;
 mod proto_meta;
 mod proto_text;
 mod settings;
-mod slabs;
 mod stats;
 mod sys;
 mod udp;
+mod util;
 
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::unix::io::RawFd;
 
 use auth::{AuthFile, LoadError};
+use cache::Cache;
 use conn::{BufPool, Conn, ConnState, Transport};
 use event::{EventLoop, Interest, Timer};
-use items::Cache;
 use settings::{Action, Settings};
 use stats::Stats;
 use sys::{EX_NOINPUT, EX_OSERR, EX_USAGE};
@@ -82,7 +78,7 @@ pub struct Core {
     /// Per-prefix counters of `stats detail`.
     pub prefixes: stats::PrefixStats,
     /// The LRU crawler: the crawl or dump in progress and its counters.
-    pub crawler: crawler::Crawler,
+    pub crawler: cache::crawler::Crawler,
 }
 
 impl Core {
@@ -120,9 +116,9 @@ impl Server {
     ) -> Server {
         let prefixes = stats::PrefixStats::new(
             settings.prefix_delimiter,
-            hash::hash_fn(settings.hash_algorithm),
+            cache::hash::hash_fn(settings.hash_algorithm),
         );
-        let crawler = crawler::Crawler::new(cache.clock.current_time);
+        let crawler = cache::crawler::Crawler::new(cache.clock.current_time);
         Server {
             conns: slab::Slab::with_capacity(64),
             core: Core {
@@ -563,7 +559,7 @@ fn event_loop(server: &mut Server) -> i32 {
         }
         server.core.cache.background_work();
         if server.core.crawler.running() {
-            crawler::run_step(server, event::monotonic_us());
+            cache::crawler::run_step(server, event::monotonic_us());
         }
         if !server.core.cache.log.watchers.is_empty() {
             flush_watchers(server);

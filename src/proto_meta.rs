@@ -16,13 +16,14 @@
 //! other client already won). `q` hides the reply that means "as expected"
 //! (EN for mg, HD for ms/md/ma); errors always show.
 
-use crate::conn::{Conn, ConnState};
-use crate::items::{
-    self, DeltaResult, StoreCmd, StoreItemType, ITEM_FETCHED, ITEM_KEY_BINARY, ITEM_STALE,
-    ITEM_TOKEN_SENT, KEY_MAX_LENGTH,
+use crate::cache::item::{
+    self, ITEM_FETCHED, ITEM_KEY_BINARY, ITEM_STALE, ITEM_TOKEN_SENT, KEY_MAX_LENGTH,
 };
+use crate::cache::slabs::NONE;
+use crate::cache::{DeltaResult, StoreCmd, StoreItemType};
+use crate::conn::{Conn, ConnState};
 use crate::proto_text::{emit_value_bytes, parse_i32, push_u64, tokenize, MAX_TOKENS};
-use crate::slabs::NONE;
+use crate::util;
 use crate::Core;
 
 /// Longest opaque flag, its `O` included (memcached's limit).
@@ -106,7 +107,7 @@ fn parse_flags(toks: &[&[u8]], cmd: Cmd) -> Result<MetaFlags, &'static str> {
         }
     };
     let bad_token = err("CLIENT_ERROR bad token in command line format");
-    let u64_tok = |t: &[u8]| items::parse_u64_c(t).ok_or(bad_token);
+    let u64_tok = |t: &[u8]| util::parse_u64_c(t).ok_or(bad_token);
     let i32_tok = |t: &[u8]| parse_i32(t).ok_or(bad_token);
     let mut m = MetaFlags::default();
     for t in toks {
@@ -139,7 +140,7 @@ fn parse_flags(toks: &[&[u8]], cmd: Cmd) -> Result<MetaFlags, &'static str> {
             b'C' => m.cas_check = Some(u64_tok(tok)?),
             b'E' => m.new_cas = Some(u64_tok(tok)?),
             b'F' => {
-                let v = items::parse_u64_c(tok).ok_or("CLIENT_ERROR bad command line format")?;
+                let v = util::parse_u64_c(tok).ok_or("CLIENT_ERROR bad command line format")?;
                 m.client_flags = Some(v as u32);
             }
             b'T' => m.ttl = Some(i32_tok(tok)?),
@@ -172,7 +173,7 @@ fn meta_key(
         return Err("CLIENT_ERROR bad command line format");
     }
     if base64 {
-        if !base64_decode(raw, buf) || buf.is_empty() {
+        if !util::base64_decode(raw, buf) || buf.is_empty() {
             return Err(decode_err);
         }
     } else {
@@ -204,18 +205,18 @@ const NO_ITEM: ItemView = ItemView {
 fn view(core: &Core, id: u32) -> ItemView {
     let c = core.cache.slabs.chunk(id);
     let now = core.cache.clock.current_time;
-    let exp = items::exptime(c);
+    let exp = item::exptime(c);
     ItemView {
-        cas: items::cas(c),
-        flags: items::flags(c),
-        size: items::nbytes(c),
+        cas: item::cas(c),
+        flags: item::flags(c),
+        size: item::nbytes(c),
         ttl: if exp == 0 {
             -1
         } else {
             exp as i64 - now as i64
         },
-        fetched: items::iflags(c) & ITEM_FETCHED != 0,
-        la: now.saturating_sub(items::time(c)),
+        fetched: item::iflags(c) & ITEM_FETCHED != 0,
+        la: now.saturating_sub(item::time(c)),
     }
 }
 
@@ -339,11 +340,11 @@ fn request(c: &mut Conn, toks: &[&[u8]], cmd: Cmd) -> Option<(MetaFlags, Vec<u8>
 fn stored_key_echo(core: &Core, id: u32, out: &mut Vec<u8>) -> bool {
     let ch = core.cache.slabs.chunk(id);
     out.clear();
-    if items::iflags(ch) & ITEM_KEY_BINARY != 0 {
-        base64_encode(items::key_of(ch), out);
+    if item::iflags(ch) & ITEM_KEY_BINARY != 0 {
+        util::base64_encode(item::key_of(ch), out);
         true
     } else {
-        out.extend_from_slice(items::key_of(ch));
+        out.extend_from_slice(item::key_of(ch));
         false
     }
 }
@@ -361,7 +362,7 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     let mut created = false;
     // Some other client won before this request (Z).
     let already_sent =
-        id != NONE && items::iflags(core.cache.slabs.chunk(id)) & ITEM_TOKEN_SENT != 0;
+        id != NONE && item::iflags(core.cache.slabs.chunk(id)) & ITEM_TOKEN_SENT != 0;
     if id == NONE {
         if let Some(ttl) = m.vivify {
             // Vivify: a stub item with no value, whose creator wins.
@@ -420,7 +421,7 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             let exp = core.cache.clock.realtime(ttl as i64);
             core.cache.touch(id, exp);
         }
-        let f = items::iflags(core.cache.slabs.chunk(id));
+        let f = item::iflags(core.cache.slabs.chunk(id));
         if let Some(r) = m.recache {
             if before_ttl != -1 && before_ttl < r as i64 && f & ITEM_TOKEN_SENT == 0 {
                 won = true;
@@ -449,7 +450,7 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         },
         None => after,
     };
-    let stale = items::iflags(core.cache.slabs.chunk(id)) & ITEM_STALE != 0;
+    let stale = item::iflags(core.cache.slabs.chunk(id)) & ITEM_STALE != 0;
     let extra: &[u8] = match (already_sent, stale, won) {
         (true, true, _) => b" Z X",
         (true, false, _) => b" Z",
@@ -490,7 +491,7 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         return c.out_errstring("CLIENT_ERROR bad command line format");
     }
     let vlen = match parse_i32(toks[2]) {
-        Some(v) if v >= 0 && items::parse_u64_c(toks[2]).is_some() => v as usize,
+        Some(v) if v >= 0 && util::parse_u64_c(toks[2]).is_some() => v as usize,
         _ => return c.out_errstring("CLIENT_ERROR bad command line format"),
     };
     // From here on the client will send the value whatever we answer:
@@ -548,7 +549,7 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             c.set_state(ConnState::Nread);
         }
         Err(e) => {
-            if e == items::AllocError::TooLarge {
+            if e == crate::cache::AllocError::TooLarge {
                 core.stats.store_too_large += 1;
                 swallow_err(c, "SERVER_ERROR object too large for cache");
             } else {
@@ -591,7 +592,7 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     let mut req_cas = c.req_cas;
     let mut key = std::mem::take(&mut c.meta_key);
     key.clear();
-    key.extend_from_slice(items::key_of(core.cache.slabs.chunk(id)));
+    key.extend_from_slice(item::key_of(core.cache.slabs.chunk(id)));
     let old = core.cache.peek(&key);
     core.cache.log_get(c.fd, &key, old);
     let mut stale = false;
@@ -599,15 +600,15 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     // A CAS turns a set or replace into a cas store (an add stays an add,
     // append and prepend check it below), as memcached's ms does.
     if req_cas != 0 && matches!(cmd, StoreCmd::Set | StoreCmd::Replace) {
-        if old != NONE && m.invalidate && req_cas < items::cas(core.cache.slabs.chunk(old)) {
+        if old != NONE && m.invalidate && req_cas < item::cas(core.cache.slabs.chunk(old)) {
             // Invalidation: an older CAS still stores, marked stale, with
             // the old TTL; whoever won the recache keeps that right. It
             // counts as a CAS hit.
             stale = true;
             let oc = core.cache.slabs.chunk(old);
-            token_sent = items::iflags(oc) & ITEM_TOKEN_SENT != 0;
-            let exp = items::exptime(oc);
-            items::set_exptime(core.cache.slabs.chunk_mut(id), exp);
+            token_sent = item::iflags(oc) & ITEM_TOKEN_SENT != 0;
+            let exp = item::exptime(oc);
+            item::set_exptime(core.cache.slabs.chunk_mut(id), exp);
             let old_cls = core.cache.item_clsid(old);
             core.cache.stats.slab_stats[old_cls].cas_hits += 1;
             req_cas = 0;
@@ -618,7 +619,7 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     let mut result = if req_cas != 0 && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend) {
         if old == NONE {
             StoreItemType::NotFound
-        } else if items::cas(core.cache.slabs.chunk(old)) != req_cas {
+        } else if item::cas(core.cache.slabs.chunk(old)) != req_cas {
             StoreItemType::Exists
         } else {
             core.cache.store_ex(id, cmd, 0, m.new_cas).0
@@ -633,7 +634,7 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
         if let Some(ttl) = m.vivify {
             // Append/prepend with N: the value becomes a new item.
             let exp = core.cache.clock.realtime(ttl as i64);
-            items::set_exptime(core.cache.slabs.chunk_mut(id), exp);
+            item::set_exptime(core.cache.slabs.chunk_mut(id), exp);
             result = core.cache.store_ex(id, StoreCmd::Add, 0, m.new_cas).0;
         }
     }
@@ -692,7 +693,7 @@ fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         b"NF"
     } else if m
         .cas_check
-        .is_some_and(|v| v != items::cas(core.cache.slabs.chunk(id)))
+        .is_some_and(|v| v != item::cas(core.cache.slabs.chunk(id)))
     {
         core.stats.delete_misses += 1;
         b"EX"
@@ -730,7 +731,7 @@ fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 fn empty_value(core: &mut Core, id: u32, key: &[u8], new_cas: Option<u64>) {
     let (fl, exp, f) = {
         let ch = core.cache.slabs.chunk(id);
-        (items::flags(ch), items::exptime(ch), items::iflags(ch))
+        (item::flags(ch), item::exptime(ch), item::iflags(ch))
     };
     if let Ok(new) = core.cache.alloc(key, fl, exp, 0) {
         if core.cache.store_ex(new, StoreCmd::Set, 0, new_cas).0 == StoreItemType::Stored {
@@ -773,7 +774,7 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     if result == DeltaResult::NotFound {
         if let Some(ttl) = m.vivify {
             let initial = m.initial.unwrap_or(0);
-            let digits = crate::items::itoa_u64(initial);
+            let digits = crate::util::itoa_u64(initial);
             let exp = core.cache.clock.realtime(ttl as i64);
             result = match core.cache.alloc(&key, 0, exp, digits.len()) {
                 Ok(new) => {
@@ -818,7 +819,7 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             if m.q && !created {
                 // nothing
             } else if m.value {
-                let digits = crate::items::itoa_u64(value);
+                let digits = crate::util::itoa_u64(value);
                 let mut code = b"VA ".to_vec();
                 push_u64(&mut code, digits.len() as u64);
                 reply_line(c, &code, flags, RETURNS, &echo, &v, b"");
@@ -869,7 +870,7 @@ fn process_mdebug(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.add_bytes(b"EN\r\n");
     } else {
         let v = view(core, id);
-        let cls = items::clsid(core.cache.slabs.chunk(id));
+        let cls = item::clsid(core.cache.slabs.chunk(id));
         let size = core.cache.item_total(id);
         let mut echo = std::mem::take(&mut c.meta_line);
         stored_key_echo(core, id, &mut echo);
@@ -899,106 +900,9 @@ fn process_mdebug(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     c.meta_key = key;
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 (RFC 4648, with padding) into `out`.
-pub fn base64_encode(input: &[u8], out: &mut Vec<u8>) {
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
-        out.push(B64[(n >> 18) as usize & 63]);
-        out.push(B64[(n >> 12) as usize & 63]);
-        out.push(if chunk.len() > 1 {
-            B64[(n >> 6) as usize & 63]
-        } else {
-            b'='
-        });
-        out.push(if chunk.len() > 2 {
-            B64[n as usize & 63]
-        } else {
-            b'='
-        });
-    }
-}
-
-/// Decodes standard base64 with padding; false on any invalid input.
-pub fn base64_decode(input: &[u8], out: &mut Vec<u8>) -> bool {
-    if !input.len().is_multiple_of(4) {
-        return false;
-    }
-    let val = |c: u8| -> Option<u32> {
-        match c {
-            b'A'..=b'Z' => Some((c - b'A') as u32),
-            b'a'..=b'z' => Some((c - b'a' + 26) as u32),
-            b'0'..=b'9' => Some((c - b'0' + 52) as u32),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
-    };
-    let quads = input.len() / 4;
-    for (i, q) in input.chunks(4).enumerate() {
-        let last = i + 1 == quads;
-        let pad = if last {
-            q.iter().rev().take_while(|&&c| c == b'=').count()
-        } else {
-            0
-        };
-        if pad > 2 {
-            return false;
-        }
-        let mut n: u32 = 0;
-        for &ch in &q[..4 - pad] {
-            match val(ch) {
-                Some(v) => n = (n << 6) | v,
-                None => return false,
-            }
-        }
-        n <<= 6 * pad as u32;
-        out.push((n >> 16) as u8);
-        if pad < 2 {
-            out.push((n >> 8) as u8);
-        }
-        if pad < 1 {
-            out.push(n as u8);
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_round_trip() {
-        for input in [
-            &b""[..],
-            b"f",
-            b"fo",
-            b"foo",
-            b"foob",
-            b"fooba",
-            b"foobar",
-            b"\x00\xff\x10",
-        ] {
-            let mut enc = Vec::new();
-            base64_encode(input, &mut enc);
-            let mut dec = Vec::new();
-            assert!(base64_decode(&enc, &mut dec));
-            assert_eq!(dec, input);
-        }
-        let mut enc = Vec::new();
-        base64_encode(b"foobar", &mut enc);
-        assert_eq!(enc, b"Zm9vYmFy");
-        let mut dec = Vec::new();
-        assert!(!base64_decode(b"Zm9", &mut dec));
-        assert!(!base64_decode(b"Zm9v!A==", &mut dec));
-    }
 
     #[test]
     fn flag_parsing() {

@@ -10,12 +10,14 @@
 //! `try_read_command_asciiauth` instead, until a `set` carries a user and
 //! password the auth file knows.
 
+use crate::cache::item::{self, KEY_MAX_LENGTH};
+use crate::cache::slabs::{ReassignResult, NONE};
+use crate::cache::{AllocError, DeltaResult, StoreCmd, StoreItemType};
 use crate::conn::{
     Conn, ConnState, OutPiece, COPY_MAX, LINE_MAX_NON_GET, OUT_HIGH_WATER, READ_SIZE,
 };
-use crate::items::{self, AllocError, DeltaResult, StoreCmd, StoreItemType, KEY_MAX_LENGTH};
-use crate::slabs::{ReassignResult, NONE};
 use crate::stats::append_stat;
+use crate::util;
 use crate::{Core, ShutdownKind};
 
 /// Most tokens of a command line that are split out (memcached's
@@ -53,19 +55,19 @@ pub fn tokenize<'a>(line: &'a [u8], toks: &mut [&'a [u8]; MAX_TOKENS]) -> usize 
 /// Client flags as memcached 1.6 reads them: an unsigned long, kept to
 /// its low 32 bits (so 4294967296 stores flags 0).
 fn parse_flags(t: &[u8]) -> Option<u32> {
-    items::parse_u64_c(t).map(|v| v as u32)
+    util::parse_u64_c(t).map(|v| v as u32)
 }
 
 /// A 32-bit unsigned decimal (cache_memlimit).
 fn parse_u32(t: &[u8]) -> Option<u32> {
-    u32::try_from(items::parse_u64_c(t)?).ok()
+    u32::try_from(util::parse_u64_c(t)?).ok()
 }
 
 /// memcached's safe_strtol as 1.6 uses it: a signed decimal read as a
 /// long, whitespace after it allowed, nothing else, then kept to 32 bits
 /// (so 4294967297 reads as 1, and 4102444800 as a negative number).
 pub fn parse_i32(t: &[u8]) -> Option<i32> {
-    let (neg, v) = items::parse_c_number(t)?;
+    let (neg, v) = util::parse_c_number(t)?;
     // strtol's range is that of a 64-bit long.
     let v = if neg {
         0i64.checked_sub_unsigned(v)?
@@ -319,7 +321,7 @@ fn auth_verdict(core: &Core, block: &[u8]) -> AuthVerdict {
 fn emit_value(c: &mut Conn, core: &mut Core, id: u32, key: &[u8], return_cas: bool) {
     let (fl, nb, cas) = {
         let ch = core.cache.slabs.chunk(id);
-        (items::flags(ch), items::nbytes(ch), items::cas(ch))
+        (item::flags(ch), item::nbytes(ch), item::cas(ch))
     };
     let start = c.wbuf.len();
     c.wbuf.extend_from_slice(b"VALUE ");
@@ -341,7 +343,7 @@ fn emit_value(c: &mut Conn, core: &mut Core, id: u32, key: &[u8], return_cas: bo
 /// when the item cannot take another reference), else sent from item
 /// memory with the item pinned until written.
 pub fn emit_value_bytes(c: &mut Conn, core: &mut Core, id: u32) {
-    let nb = items::nbytes(core.cache.slabs.chunk(id));
+    let nb = item::nbytes(core.cache.slabs.chunk(id));
     let start = c.wbuf.len();
     // Small values are copied, unless this connection already has a lot
     // queued (a multiget of many keys): then pinning keeps its memory
@@ -435,7 +437,7 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
         };
     let mut req_cas = 0;
     if cmd == StoreCmd::Cas {
-        match items::parse_u64_c(toks[5]) {
+        match util::parse_u64_c(toks[5]) {
             Some(v) => req_cas = v,
             None => {
                 c.out_string("CLIENT_ERROR bad command line format");
@@ -500,7 +502,7 @@ pub fn complete_nread(c: &mut Conn, core: &mut Core) {
     // The store counts cas hits, misses and bad values. Watchers see the
     // lookup it makes, then its result.
     if core.cache.log.eflags & crate::logger::LOG_FETCHERS != 0 {
-        let key = crate::items::key_of(core.cache.slabs.chunk(id)).to_vec();
+        let key = crate::cache::item::key_of(core.cache.slabs.chunk(id)).to_vec();
         core.cache.log_lookup(c.fd, &key);
     }
     let (ret, _cas) = core.cache.store(id, c.nread_cmd, c.req_cas);
@@ -525,7 +527,7 @@ fn process_arithmetic(c: &mut Conn, core: &mut Core, toks: &[&[u8]], incr: bool)
         c.out_string("CLIENT_ERROR bad command line format");
         return;
     }
-    let delta = match items::parse_u64_c(toks[2]) {
+    let delta = match util::parse_u64_c(toks[2]) {
         Some(d) => d,
         None => {
             c.out_string("CLIENT_ERROR invalid numeric delta argument");
@@ -665,7 +667,7 @@ fn process_shutdown(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 /// verbosity <level> [noreply].
 fn process_verbosity(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     set_noreply_maybe(c, toks);
-    match items::parse_u64_c(toks[1]) {
+    match util::parse_u64_c(toks[1]) {
         Some(level) => {
             core.set_verbosity(level.min(3) as u8);
             c.out_string("OK");
@@ -804,7 +806,7 @@ fn process_lru(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         },
         _ => c.out_string("ERROR"),
     }
-    core.cache.lru.cfg = crate::lru::LruConfig::from_settings(&core.settings);
+    core.cache.lru.cfg = crate::cache::lru::LruConfig::from_settings(&core.settings);
 }
 
 /// debugtime <seconds>: moves the server clock forward (debug builds).
@@ -857,7 +859,7 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         b"sizes_enable" => {
             match core.cache.enable_sizes() {
                 Ok(()) => append_stat(&mut c.wbuf, "sizes_status", "enabled"),
-                Err(items::SizesError::CasDisabled) => {
+                Err(crate::cache::SizesError::CasDisabled) => {
                     append_stat(&mut c.wbuf, "sizes_status", "error");
                     append_stat(&mut c.wbuf, "sizes_error", "cas_support_disabled");
                 }
@@ -907,7 +909,7 @@ fn process_stats_detail(c: &mut Conn, core: &mut Core, arg: Option<&[u8]>) {
 /// metadump <classes|hash>, mgdump <classes|hash> (see crawler.rs). Any
 /// other word or number of words is ERROR.
 fn process_lru_crawler(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
-    use crate::crawler::{self, CrawlKind};
+    use crate::cache::crawler::{self, CrawlKind};
     if toks.len() == 2 {
         match toks[1] {
             b"enable" => {
@@ -1024,7 +1026,7 @@ fn process_lru_crawler(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 /// A number as memcached's safe_strtoul reads it on a 64-bit machine: an
 /// unsigned long, kept to its low 32 bits.
 fn parse_u32_trunc(t: &[u8]) -> Option<u32> {
-    items::parse_u64_c(t).map(|v| v as u32)
+    util::parse_u64_c(t).map(|v| v as u32)
 }
 
 /// stats cachedump <class> <limit> (refused with -X).
@@ -1041,7 +1043,7 @@ fn process_cachedump(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.out_string("CLIENT_ERROR bad command line format");
         return;
     };
-    if cls as usize > crate::slabs::MAX_CLASSES {
+    if cls as usize > crate::cache::slabs::MAX_CLASSES {
         c.out_string("CLIENT_ERROR Illegal slab id");
         return;
     }

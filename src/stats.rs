@@ -20,10 +20,10 @@ use std::fmt::Display;
 use std::io::Write;
 use std::ops::{Index, IndexMut};
 
+use crate::cache::hash::HashFn;
+use crate::cache::slabs::MAX_CLASSES;
+use crate::cache::Cache;
 use crate::conn::{Conn, ConnState, Transport};
-use crate::hash::HashFn;
-use crate::items::Cache;
-use crate::slabs::MAX_CLASSES;
 use crate::sys::SockName;
 
 /// Request and connection counters (memcached's thread_stats plus
@@ -94,7 +94,7 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
         "uptime",
         clock
             .current_time
-            .saturating_sub(crate::items::ITEM_UPDATE_INTERVAL + 2),
+            .saturating_sub(crate::cache::clock::ITEM_UPDATE_INTERVAL + 2),
     );
     append_stat(out, "time", clock.now_unix());
     append_stat(out, "version", env!("CARGO_PKG_VERSION"));
@@ -308,13 +308,13 @@ pub fn reset(core: &mut crate::Core) {
     core.stats.reset();
     let is = &mut core.cache.stats;
     is.total_items = 0;
-    core.cache.slabs.move_stats = crate::slabs::MoveStats::default();
+    core.cache.slabs.move_stats = crate::cache::slabs::MoveStats::default();
     is.get_expired = 0;
     is.get_flushed = 0;
     is.cas_misses = 0;
     is.slab_stats = SlabStats::default();
     for st in core.cache.lru.itemstats.iter_mut() {
-        *st = crate::lru::ClassItemStats::default();
+        *st = crate::cache::lru::ClassItemStats::default();
     }
     core.prefixes.clear();
 }
@@ -374,15 +374,15 @@ pub fn slabs_stats(cache: &Cache, out: &mut Vec<u8>) {
 /// mem_requested is the bytes (header, key, value) of the class's items,
 /// in our item size (see doc/compatibility.md).
 pub fn items_stats(cache: &Cache, out: &mut Vec<u8>) {
-    use crate::lru::{COLD_LRU, HOT_LRU, TEMP_LRU, WARM_LRU};
+    use crate::cache::lru::{COLD_LRU, HOT_LRU, TEMP_LRU, WARM_LRU};
     let lru = &cache.lru;
     let now = cache.clock.current_time;
     let age_of = |lid: u8| -> u32 {
         let t = lru.tail(lid);
-        if t == crate::slabs::NONE {
+        if t == crate::cache::slabs::NONE {
             0
         } else {
-            now.saturating_sub(crate::items::time(cache.slabs.chunk(t)))
+            now.saturating_sub(crate::cache::item::time(cache.slabs.chunk(t)))
         }
     };
     let segs = [HOT_LRU, WARM_LRU, COLD_LRU, TEMP_LRU];
@@ -450,7 +450,7 @@ pub fn sizes_stats(cache: &Cache, out: &mut Vec<u8>) {
     match &cache.sizes {
         Some(h) => {
             for (bucket, n) in h.buckets() {
-                append_stat(out, &(bucket * crate::items::SIZES_BUCKET).to_string(), n);
+                append_stat(out, &(bucket * crate::cache::SIZES_BUCKET).to_string(), n);
             }
         }
         None => append_stat(out, "sizes_status", "disabled"),
@@ -583,25 +583,22 @@ pub const CACHEDUMP_MAX: usize = 2 * 1024 * 1024;
 /// are left out, as memcached does. Only the class's COLD list is dumped,
 /// as memcached does.
 pub fn cachedump(cache: &Cache, cls: u8, limit: u32, out: &mut Vec<u8>) {
-    use crate::items;
+    use crate::cache::item;
     let start = out.len();
     let mut shown = 0u32;
     let mut line = Vec::with_capacity(300);
-    let mut id = cache.lru.head(cls | crate::lru::COLD_LRU);
-    while id != crate::slabs::NONE && (limit == 0 || shown < limit) {
+    let mut id = cache.lru.head(cls | crate::cache::lru::COLD_LRU);
+    while id != crate::cache::slabs::NONE && (limit == 0 || shown < limit) {
         let c = cache.slabs.chunk(id);
-        id = items::next(c);
-        if items::iflags(c) & items::ITEM_KEY_BINARY != 0 {
+        id = item::next(c);
+        if item::iflags(c) & item::ITEM_KEY_BINARY != 0 {
             continue;
         }
-        let exp = match items::exptime(c) {
-            0 => 0,
-            e => cache.clock.process_started + e as i64,
-        };
+        let exp = cache.clock.to_unix(item::exptime(c));
         line.clear();
         line.extend_from_slice(b"ITEM ");
-        line.extend_from_slice(items::key_of(c));
-        let _ = write!(line, " [{} b; {} s]\r\n", items::nbytes(c), exp);
+        line.extend_from_slice(item::key_of(c));
+        let _ = write!(line, " [{} b; {} s]\r\n", item::nbytes(c), exp);
         if out.len() - start + line.len() + 6 > CACHEDUMP_MAX {
             break;
         }
@@ -697,12 +694,12 @@ pub fn conns_stats(server: &crate::Server, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::items::StoreCmd;
+    use crate::cache::StoreCmd;
     use crate::settings::Settings;
 
     #[test]
     fn prefixes_dump_by_hash_bucket_newest_first() {
-        let mut p = PrefixStats::new(b':', crate::hash::murmur3_32);
+        let mut p = PrefixStats::new(b':', crate::cache::hash::murmur3_32);
         let mut out = Vec::new();
         p.dump(&mut out);
         assert_eq!(out, b"END\r\n");

@@ -882,7 +882,7 @@ pub fn safe_strtod(s: &[u8]) -> Option<f64> {
     }
     match s.get(used) {
         None => Some(v),
-        Some(&b) if crate::items::is_c_space(b) => Some(v),
+        Some(&b) if crate::util::is_c_space(b) => Some(v),
         Some(_) => None,
     }
 }

@@ -55,8 +55,8 @@
 //! - A turn reads datagrams while `-R` lasts; memcached reads one per
 //!   wake-up of each of its threads.
 
+use crate::cache::slabs::NONE;
 use crate::conn::{release_output, Conn, ConnState, ReadResult, TransmitResult, Transport};
-use crate::slabs::NONE;
 use crate::sys::{self, PeerAddr};
 use crate::Core;
 use std::io;
@@ -294,9 +294,9 @@ pub(crate) fn drop_request(c: &mut Conn, core: &mut Core) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::Cache;
     use crate::conn;
     use crate::event::{EventLoop, Interest};
-    use crate::items::Cache;
     use crate::settings::Settings;
     use crate::Server;
     use std::net::UdpSocket;

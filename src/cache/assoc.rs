@@ -16,9 +16,9 @@
 //!   item ->   item -> item         item -> item     (h_next chains)
 //! ```
 
-use crate::hash::HashFn;
-use crate::items;
-use crate::slabs::{Slabs, NONE};
+use super::item;
+use crate::cache::hash::HashFn;
+use crate::cache::slabs::{Slabs, NONE};
 
 /// Default starting size (memcached's HASHPOWER_DEFAULT).
 pub const HASHPOWER_DEFAULT: u32 = 16;
@@ -123,10 +123,10 @@ impl Assoc {
         let mut id = self.head(in_old, b);
         while id != NONE {
             let chunk = slabs.chunk(id);
-            if items::key_of(chunk) == key {
+            if item::key_of(chunk) == key {
                 return id;
             }
-            id = items::h_next(chunk);
+            id = item::h_next(chunk);
         }
         NONE
     }
@@ -136,7 +136,7 @@ impl Assoc {
     pub fn insert(&mut self, slabs: &mut Slabs, id: u32, hv: u32) {
         let (in_old, b) = self.bucket(hv);
         let head = self.head(in_old, b);
-        items::set_h_next(slabs.chunk_mut(id), head);
+        item::set_h_next(slabs.chunk_mut(id), head);
         self.set_head(in_old, b, id);
         self.hash_items += 1;
         if self.expanding {
@@ -159,9 +159,9 @@ impl Assoc {
             return;
         }
         while cur != NONE {
-            let next = items::h_next(slabs.chunk(cur));
+            let next = item::h_next(slabs.chunk(cur));
             if next == old {
-                items::set_h_next(slabs.chunk_mut(cur), new);
+                item::set_h_next(slabs.chunk_mut(cur), new);
                 return;
             }
             cur = next;
@@ -175,16 +175,16 @@ impl Assoc {
         let (in_old, b) = self.bucket(hv);
         let mut cur = self.head(in_old, b);
         if cur == id {
-            let next = items::h_next(slabs.chunk(id));
+            let next = item::h_next(slabs.chunk(id));
             self.set_head(in_old, b, next);
             self.hash_items -= 1;
             return true;
         }
         while cur != NONE {
-            let next = items::h_next(slabs.chunk(cur));
+            let next = item::h_next(slabs.chunk(cur));
             if next == id {
-                let after = items::h_next(slabs.chunk(id));
-                items::set_h_next(slabs.chunk_mut(cur), after);
+                let after = item::h_next(slabs.chunk(id));
+                item::set_h_next(slabs.chunk_mut(cur), after);
                 self.hash_items -= 1;
                 return true;
             }
@@ -238,9 +238,9 @@ impl Assoc {
             self.old[self.expand_bucket] = NONE;
             while id != NONE {
                 let chunk = slabs.chunk(id);
-                let next = items::h_next(chunk);
-                let b = (self.hash)(items::key_of(chunk)) as usize & mask;
-                items::set_h_next(slabs.chunk_mut(id), self.primary[b]);
+                let next = item::h_next(chunk);
+                let b = (self.hash)(item::key_of(chunk)) as usize & mask;
+                item::set_h_next(slabs.chunk_mut(id), self.primary[b]);
                 self.primary[b] = id;
                 id = next;
             }
@@ -277,7 +277,7 @@ impl Assoc {
         let chain = |mut id: u32, out: &mut Vec<u32>| {
             while id != NONE {
                 out.push(id);
-                id = items::h_next(slabs.chunk(id));
+                id = item::h_next(slabs.chunk(id));
             }
         };
         if self.expanding {

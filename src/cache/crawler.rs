@@ -27,10 +27,11 @@
 //! after the closing `END` (`EN` for mgdump) it goes on with the commands
 //! it has sent since.
 
+use super::item::{self, ITEM_FETCHED, ITEM_KEY_BINARY};
+use super::Cache;
+use crate::cache::lru::{CLSID_MASK, COLD_LRU, HOT_LRU, TEMP_LRU, WARM_LRU};
+use crate::cache::slabs::NONE;
 use crate::conn;
-use crate::items::{self, Cache, ITEM_FETCHED, ITEM_KEY_BINARY};
-use crate::lru::{CLSID_MASK, COLD_LRU, HOT_LRU, TEMP_LRU, WARM_LRU};
-use crate::slabs::NONE;
 use crate::Server;
 
 /// Items visited per step (memcached's crawls_persleep default): the
@@ -260,7 +261,7 @@ pub fn parse_classes(arg: &[u8]) -> Option<Vec<u8>> {
     }
     let mut want = [false; 64];
     for t in arg.split(|&b| b == b',').filter(|t| !t.is_empty()) {
-        let v = items::parse_u64_c(t)? as u32;
+        let v = crate::util::parse_u64_c(t)? as u32;
         if !(1..=MAX_CLASS_ID).contains(&v) {
             return None;
         }
@@ -276,27 +277,26 @@ pub fn parse_classes(arg: &[u8]) -> Option<Vec<u8>> {
 /// Appends the metadump line of item `id` (class `cls`).
 fn metadump_line(cache: &Cache, id: u32, cls: u8, out: &mut Vec<u8>) {
     let c = cache.slabs.chunk(id);
-    let base = cache.clock.process_started;
     out.extend_from_slice(b"key=");
-    crate::logger::uri_encode(items::key_of(c), |b| out.push(b));
-    let exp = match items::exptime(c) {
+    crate::util::uri_encode(item::key_of(c), |b| out.push(b));
+    let exp = match item::exptime(c) {
         0 => -1,
-        e => base + e as i64,
+        e => cache.clock.to_unix(e),
     };
-    let flags = items::flags(c);
-    let cas_len = if items::iflags(c) & items::ITEM_CAS != 0 {
+    let flags = item::flags(c);
+    let cas_len = if item::iflags(c) & item::ITEM_CAS != 0 {
         8
     } else {
         0
     };
     let size = MC_HEADER
         + cas_len
-        + items::nkey(c)
+        + item::nkey(c)
         + 1
-        + items::nbytes(c)
+        + item::nbytes(c)
         + 2
         + if flags != 0 { 4 } else { 0 };
-    let fetched = if items::iflags(c) & ITEM_FETCHED != 0 {
+    let fetched = if item::iflags(c) & ITEM_FETCHED != 0 {
         "yes"
     } else {
         "no"
@@ -306,8 +306,8 @@ fn metadump_line(cache: &Cache, id: u32, cls: u8, out: &mut Vec<u8>) {
         out,
         " exp={} la={} cas={} fetch={} cls={} size={}",
         exp,
-        base + items::time(c) as i64,
-        items::cas(c),
+        cache.clock.to_unix(item::time(c)),
+        item::cas(c),
         fetched,
         cls,
         size
@@ -319,11 +319,11 @@ fn metadump_line(cache: &Cache, id: u32, cls: u8, out: &mut Vec<u8>) {
 fn mgdump_line(cache: &Cache, id: u32, out: &mut Vec<u8>) {
     let c = cache.slabs.chunk(id);
     out.extend_from_slice(b"mg ");
-    if items::iflags(c) & ITEM_KEY_BINARY != 0 {
-        crate::proto_meta::base64_encode(items::key_of(c), out);
+    if item::iflags(c) & ITEM_KEY_BINARY != 0 {
+        crate::util::base64_encode(item::key_of(c), out);
         out.extend_from_slice(b" b\r\n");
     } else {
-        out.extend_from_slice(items::key_of(c));
+        out.extend_from_slice(item::key_of(c));
         out.extend_from_slice(b"\r\n");
     }
 }
@@ -427,22 +427,22 @@ pub fn run_step(server: &mut Server, now_us: u64) {
         visited += 1;
         // Move on first: what happens to this item below cannot lose the
         // place.
-        cache.lru.crawl_cursor = items::prev(cache.slabs.chunk(id));
+        cache.lru.crawl_cursor = item::prev(cache.slabs.chunk(id));
         cache.lru.itemstats[cls as usize].crawler_items_checked += 1;
         let c = cache.slabs.chunk(id);
         let dead = cache.is_dead(c);
         match run.kind {
             CrawlKind::Expired => {
                 if dead {
-                    let e = items::exptime(c);
+                    let e = item::exptime(c);
                     let expired = e != 0 && e <= now;
-                    if expired && !cache.is_flushed(c) && items::iflags(c) & ITEM_FETCHED == 0 {
+                    if expired && !cache.is_flushed(c) && item::iflags(c) & ITEM_FETCHED == 0 {
                         cache.lru.itemstats[cls as usize].expired_unfetched += 1;
                     }
                     cache.lru.itemstats[cls as usize].crawler_reclaimed += 1;
                     cache.unlink(id);
                 } else {
-                    let e = items::exptime(c);
+                    let e = item::exptime(c);
                     let m = &mut crawler.scan_min_exp[cls as usize];
                     if e != 0 && e < *m {
                         *m = e;
@@ -511,7 +511,7 @@ mod tests {
     fn put(c: &mut Cache, key: &[u8], exptime: u32) -> u32 {
         let id = c.alloc(key, 0, exptime, 1).unwrap();
         c.value_segment_mut(id, 0)[0] = b'x';
-        c.store(id, crate::items::StoreCmd::Set, 0);
+        c.store(id, crate::cache::StoreCmd::Set, 0);
         id
     }
 
@@ -520,8 +520,8 @@ mod tests {
         let mut seen = Vec::new();
         while c.lru.crawl_cursor != NONE {
             let id = c.lru.crawl_cursor;
-            c.lru.crawl_cursor = items::prev(c.slabs.chunk(id));
-            seen.push(items::key_of(c.slabs.chunk(id)).to_vec());
+            c.lru.crawl_cursor = item::prev(c.slabs.chunk(id));
+            seen.push(item::key_of(c.slabs.chunk(id)).to_vec());
         }
         seen
     }
@@ -629,7 +629,7 @@ mod tests {
             c.assoc.walk_bucket(&c.slabs, base, lb, &mut ids);
             seen.extend(
                 ids.iter()
-                    .map(|&id| items::key_of(c.slabs.chunk(id)).to_vec()),
+                    .map(|&id| item::key_of(c.slabs.chunk(id)).to_vec()),
             );
             // Inserts between buckets: expansions start and move buckets
             // (two per insert) while the walk goes on.

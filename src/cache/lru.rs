@@ -35,9 +35,10 @@
 //! own. Allocation pulls from the lists directly when a class is full
 //! (`Cache::lru_pull_tail`).
 
-use crate::items::{self, Cache};
+use super::item;
+use super::Cache;
+use crate::cache::slabs::{Slabs, MAX_CLASSES, NONE};
 use crate::settings::Settings;
-use crate::slabs::{Slabs, MAX_CLASSES, NONE};
 
 /// Segments: the top two bits of a list id.
 pub const HOT_LRU: u8 = 0;
@@ -220,12 +221,12 @@ impl Lru {
         let head = self.heads[l];
         {
             let c = slabs.chunk_mut(id);
-            self.bytes[l] += items::ntotal(c) as u64;
-            items::set_prev(c, NONE);
-            items::set_next(c, head);
+            self.bytes[l] += item::ntotal(c) as u64;
+            item::set_prev(c, NONE);
+            item::set_next(c, head);
         }
         if head != NONE {
-            items::set_prev(slabs.chunk_mut(head), id);
+            item::set_prev(slabs.chunk_mut(head), id);
         }
         self.heads[l] = id;
         if self.tails[l] == NONE {
@@ -241,12 +242,12 @@ impl Lru {
         let tail = self.tails[l];
         {
             let c = slabs.chunk_mut(id);
-            self.bytes[l] += items::ntotal(c) as u64;
-            items::set_prev(c, tail);
-            items::set_next(c, NONE);
+            self.bytes[l] += item::ntotal(c) as u64;
+            item::set_prev(c, tail);
+            item::set_next(c, NONE);
         }
         if tail != NONE {
-            items::set_next(slabs.chunk_mut(tail), id);
+            item::set_next(slabs.chunk_mut(tail), id);
         }
         self.tails[l] = id;
         if self.heads[l] == NONE {
@@ -260,28 +261,28 @@ impl Lru {
         let l = lid as usize;
         let (prev, next) = {
             let c = slabs.chunk(id);
-            self.bytes[l] -= items::ntotal(c) as u64;
-            (items::prev(c), items::next(c))
+            self.bytes[l] -= item::ntotal(c) as u64;
+            (item::prev(c), item::next(c))
         };
         if prev == NONE {
             debug_assert_eq!(self.heads[l], id);
             self.heads[l] = next;
         } else {
-            items::set_next(slabs.chunk_mut(prev), next);
+            item::set_next(slabs.chunk_mut(prev), next);
         }
         if next == NONE {
             debug_assert_eq!(self.tails[l], id);
             self.tails[l] = prev;
         } else {
-            items::set_prev(slabs.chunk_mut(next), prev);
+            item::set_prev(slabs.chunk_mut(next), prev);
         }
         // An item is on one list only, so this one comparison is enough.
         if id == self.crawl_cursor {
             self.crawl_cursor = prev;
         }
         let c = slabs.chunk_mut(id);
-        items::set_prev(c, NONE);
-        items::set_next(c, NONE);
+        item::set_prev(c, NONE);
+        item::set_next(c, NONE);
         self.sizes[l] -= 1;
     }
 
@@ -292,19 +293,19 @@ impl Lru {
         let l = lid as usize;
         let (prev, next) = {
             let c = slabs.chunk(new);
-            (items::prev(c), items::next(c))
+            (item::prev(c), item::next(c))
         };
         if prev == NONE {
             debug_assert_eq!(self.heads[l], old);
             self.heads[l] = new;
         } else {
-            items::set_next(slabs.chunk_mut(prev), new);
+            item::set_next(slabs.chunk_mut(prev), new);
         }
         if next == NONE {
             debug_assert_eq!(self.tails[l], old);
             self.tails[l] = new;
         } else {
-            items::set_prev(slabs.chunk_mut(next), new);
+            item::set_prev(slabs.chunk_mut(next), new);
         }
         // A paused crawl resumes on the copy, not on the freed chunk.
         if self.crawl_cursor == old {
@@ -360,7 +361,7 @@ impl Cache {
             (self.lru_id(c), self.lru_clsid(c))
         };
         self.lru.unlink(&mut self.slabs, id, lid);
-        items::set_lru_seg(self.slabs.chunk_mut(id), seg);
+        item::set_lru_seg(self.slabs.chunk_mut(id), seg);
         self.lru.link(&mut self.slabs, id, cls | seg);
     }
 
@@ -371,22 +372,22 @@ impl Cache {
     pub(crate) fn item_update(&mut self, id: u32) {
         let now = self.clock.current_time;
         let c = self.slabs.chunk(id);
-        if items::iflags(c) & items::ITEM_LINKED == 0 {
+        if item::iflags(c) & item::ITEM_LINKED == 0 {
             return;
         }
         if self.lru.cfg.segmented {
             let active_cold =
-                items::lru_seg(c) == COLD_LRU && items::iflags(c) & items::ITEM_ACTIVE != 0;
+                item::lru_seg(c) == COLD_LRU && item::iflags(c) & item::ITEM_ACTIVE != 0;
             let cls = self.lru_clsid(c);
-            items::set_time(self.slabs.chunk_mut(id), now);
+            item::set_time(self.slabs.chunk_mut(id), now);
             if active_cold {
-                self.set_iflag(id, items::ITEM_ACTIVE, false);
+                self.set_iflag(id, item::ITEM_ACTIVE, false);
                 self.lru_move(id, WARM_LRU);
                 self.lru.itemstats[cls as usize].moves_to_warm += 1;
             }
-        } else if items::time(c) < now.saturating_sub(items::ITEM_UPDATE_INTERVAL) {
+        } else if item::time(c) < now.saturating_sub(super::clock::ITEM_UPDATE_INTERVAL) {
             let lid = self.lru_id(c);
-            items::set_time(self.slabs.chunk_mut(id), now);
+            item::set_time(self.slabs.chunk_mut(id), now);
             self.lru.bump(&mut self.slabs, id, lid);
         }
     }
@@ -429,9 +430,9 @@ impl Cache {
         while tries > 0 && id != NONE {
             tries -= 1;
             let c = self.slabs.chunk(id);
-            let next_id = items::prev(c);
-            let (f, t) = (items::iflags(c), items::time(c));
-            if items::refcount(c) > 0 {
+            let next_id = item::prev(c);
+            let (f, t) = (item::iflags(c), item::time(c));
+            if item::refcount(c) > 0 {
                 // A reply still points into it: it can move or be
                 // unlinked, but its memory comes back only later.
                 self.lru.itemstats[ci].lrutail_reflocked += 1;
@@ -439,7 +440,7 @@ impl Cache {
             if self.is_dead(c) {
                 let st = &mut self.lru.itemstats[ci];
                 st.reclaimed += 1;
-                if f & items::ITEM_FETCHED == 0 {
+                if f & item::ITEM_FETCHED == 0 {
                     st.expired_unfetched += 1;
                 }
                 self.unlink(id);
@@ -457,8 +458,8 @@ impl Cache {
                     if limit == 0 {
                         limit = (total_bytes as u128 * cfg.warm_lru_pct as u128 / 100) as u64;
                     }
-                    if f & items::ITEM_ACTIVE != 0 {
-                        self.set_iflag(id, items::ITEM_ACTIVE, false);
+                    if f & item::ITEM_ACTIVE != 0 {
+                        self.set_iflag(id, item::ITEM_ACTIVE, false);
                         removed += 1;
                         if seg == WARM_LRU {
                             self.lru.itemstats[ci].moves_within_lru += 1;
@@ -482,9 +483,9 @@ impl Cache {
                             self.evict(id, cls);
                             removed += 1;
                         }
-                    } else if f & items::ITEM_ACTIVE != 0 && self.lru.cfg.segmented {
+                    } else if f & item::ITEM_ACTIVE != 0 && self.lru.cfg.segmented {
                         self.lru.itemstats[ci].moves_to_warm += 1;
-                        self.set_iflag(id, items::ITEM_ACTIVE, false);
+                        self.set_iflag(id, item::ITEM_ACTIVE, false);
                         self.lru_move(id, WARM_LRU);
                         removed += 1;
                     }
@@ -523,7 +524,7 @@ impl Cache {
             let cold_age = if tail == NONE {
                 0
             } else {
-                let t = items::time(self.slabs.chunk(tail));
+                let t = item::time(self.slabs.chunk(tail));
                 self.clock.current_time.saturating_sub(t)
             };
             hot_age = (cold_age as f64 * self.lru.cfg.hot_max_factor) as u32;
@@ -612,7 +613,7 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::items::StoreCmd;
+    use crate::cache::StoreCmd;
 
     impl Lru {
         /// Walks every list both ways and checks links, counts, byte
@@ -623,17 +624,17 @@ mod tests {
                 let mut id = self.heads[lid];
                 while id != NONE {
                     let c = slabs.chunk(id);
-                    assert_eq!(items::prev(c), prev, "list {} prev link", lid);
+                    assert_eq!(item::prev(c), prev, "list {} prev link", lid);
                     assert_eq!(
-                        items::lru_seg(c),
+                        item::lru_seg(c),
                         lid as u8 & SEG_MASK,
                         "segment of list {}",
                         lid
                     );
                     n += 1;
-                    bytes += items::ntotal(c) as u64;
+                    bytes += item::ntotal(c) as u64;
                     prev = id;
-                    id = items::next(c);
+                    id = item::next(c);
                 }
                 assert_eq!(self.tails[lid], prev, "list {} tail", lid);
                 assert_eq!(self.sizes[lid], n, "list {} size", lid);
@@ -653,14 +654,14 @@ mod tests {
         let id = c.alloc(key.as_bytes(), 0, exptime, n).unwrap();
         assert_eq!(
             c.store(id, StoreCmd::Set, 0).0,
-            items::StoreItemType::Stored
+            crate::cache::StoreItemType::Stored
         );
     }
 
     fn seg_of(c: &mut Cache, key: &str) -> u8 {
         let id = c.peek(key.as_bytes());
         assert_ne!(id, NONE, "{}", key);
-        items::lru_seg(c.slabs.chunk(id))
+        item::lru_seg(c.slabs.chunk(id))
     }
 
     #[test]
@@ -739,14 +740,14 @@ mod tests {
         c.get(b"k00");
         assert_eq!(c.lru.bump_queue, vec![id]);
         assert_eq!(
-            items::refcount(c.slabs.chunk(id)),
+            item::refcount(c.slabs.chunk(id)),
             1,
             "queued items are pinned"
         );
         c.background_work();
         assert_eq!(seg_of(&mut c, "k00"), WARM_LRU);
-        assert_eq!(items::refcount(c.slabs.chunk(id)), 0);
-        assert_eq!(items::iflags(c.slabs.chunk(id)) & items::ITEM_ACTIVE, 0);
+        assert_eq!(item::refcount(c.slabs.chunk(id)), 0);
+        assert_eq!(item::iflags(c.slabs.chunk(id)) & item::ITEM_ACTIVE, 0);
         // Fetched twice on HOT: stays until the juggle reaches it.
         c.get(b"k99");
         c.get(b"k99");
@@ -791,7 +792,7 @@ mod tests {
             let id = c.alloc(key.as_bytes(), 0, 0, 1).unwrap();
             let hv = c.assoc.hash(key.as_bytes());
             let extra = if i == 0 {
-                items::ITEM_FETCHED | items::ITEM_ACTIVE
+                item::ITEM_FETCHED | item::ITEM_ACTIVE
             } else {
                 0
             };
@@ -802,9 +803,9 @@ mod tests {
         let cls = c.item_clsid(hot);
         assert_eq!(c.lru.sizes[(cls | COLD_LRU) as usize], 3);
         let head = c.lru.head(cls | COLD_LRU);
-        assert_eq!(items::key_of(c.slabs.chunk(head)), b"hot");
-        let f = items::iflags(c.slabs.chunk(head));
-        assert_ne!(f & items::ITEM_ACTIVE, 0);
+        assert_eq!(item::key_of(c.slabs.chunk(head)), b"hot");
+        let f = item::iflags(c.slabs.chunk(head));
+        assert_ne!(f & item::ITEM_ACTIVE, 0);
         assert_eq!(
             c.lru.juggle_mask, 0,
             "nothing for the maintainer to do at once"

@@ -1,0 +1,182 @@
+//! The cache: everything that holds items and every change made to them.
+//!
+//! memcached spreads this over items.c, slabs.c, assoc.c, crawler.c and the
+//! storage half of memcached.c; the rooms here keep those names:
+//!
+//! ```text
+//!  store.rs        THE DOOR: every logical change (set/add/replace/append/
+//!                  prepend/cas, incr/decr, touch, delete, the meta
+//!                  semantics, flush_all) and the removals the cache makes
+//!                  by itself, each leaving one change record (change.rs)
+//!  change.rs       the change records and their reasons
+//!  items.rs        item engine: alloc, link/unlink, free, pin, bump, lookup
+//!  item.rs         the item header's byte layout and `ItemView`
+//!  clock.rs        server time and its conversions to and from unix time
+//!  lru.rs          per-class segmented LRU lists and the maintainer
+//!  crawler.rs      the LRU crawler (reclaim, metadump, mgdump)
+//!  slabs.rs        pages, classes, free lists, page-move bookkeeping
+//!  slabs_mover.rs  moving a page's items, automove policies
+//!  assoc.rs        the hash table; hash.rs its hash functions
+//! ```
+//!
+//! `Cache`'s fields are private to this folder: code outside it reads
+//! items through `ItemView`s and changes them only through the door.
+
+pub mod assoc;
+pub mod change;
+pub mod clock;
+pub mod crawler;
+pub mod hash;
+pub mod item;
+pub mod items;
+pub mod lru;
+pub mod slabs;
+pub mod slabs_mover;
+pub mod store;
+
+use assoc::Assoc;
+use clock::Clock;
+use lru::Lru;
+use slabs::Slabs;
+use slabs_mover::REBAL_CHUNKS_PER_TURN;
+
+pub use item::ItemView;
+pub use items::AllocError;
+pub use store::{DeltaResult, StoreCmd, StoreItemType};
+
+/// Counters kept by the item layer (reported by `stats`).
+#[derive(Debug, Default, Clone)]
+pub struct ItemStats {
+    pub curr_items: u64,
+    pub total_items: u64,
+    pub curr_bytes: u64,
+    pub get_expired: u64,
+    pub get_flushed: u64,
+    /// CAS stores that found no item (`cas_misses`).
+    pub cas_misses: u64,
+    /// Request counters per class (`stats slabs`); the protocol layer bumps
+    /// most of them, the store and arithmetic here bump the CAS and
+    /// incr/decr ones, as memcached's do_store_item and do_add_delta do.
+    pub slab_stats: crate::stats::SlabStats,
+}
+
+/// Width of a bucket of the item size histogram, in bytes.
+pub const SIZES_BUCKET: usize = 32;
+
+/// The item size histogram of `stats sizes` (memcached's `-o track_sizes`,
+/// `stats sizes_enable`): linked items counted by total size (header, key
+/// and value, as `bytes` counts them) in 32-byte buckets, each named by its
+/// upper bound. Items are added when linked and taken off when unlinked.
+/// A histogram started at run time counts only items linked after it
+/// started: it remembers the first CAS unique it may see and ignores items
+/// with a lower one, as memcached does.
+#[derive(Debug, Clone)]
+pub struct SizeHist {
+    counts: Vec<u32>,
+    /// Items with a lower CAS were linked before the histogram existed.
+    cas_min: u64,
+}
+
+impl SizeHist {
+    /// A histogram for items up to `item_size_max` bytes.
+    pub fn new(item_size_max: usize, cas_min: u64) -> SizeHist {
+        SizeHist {
+            counts: vec![0; item_size_max / SIZES_BUCKET + 1],
+            cas_min,
+        }
+    }
+
+    #[inline]
+    fn bucket(total: usize) -> usize {
+        total.div_ceil(SIZES_BUCKET)
+    }
+
+    /// Counts a newly linked item of `total` bytes and CAS `cas`.
+    #[inline]
+    fn add(&mut self, total: usize, cas: u64) {
+        if cas >= self.cas_min {
+            if let Some(n) = self.counts.get_mut(Self::bucket(total)) {
+                *n += 1;
+            }
+        }
+    }
+
+    /// Takes an unlinked item off. (An item linked before the histogram
+    /// started whose CAS moved up since may find its bucket empty: it stays
+    /// at 0, where memcached's counter would wrap.)
+    #[inline]
+    fn remove(&mut self, total: usize, cas: u64) {
+        if cas >= self.cas_min {
+            if let Some(n) = self.counts.get_mut(Self::bucket(total)) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
+    /// The non-empty buckets, smallest first: (bucket number, items).
+    pub fn buckets(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n != 0)
+            .map(|(i, &n)| (i, n))
+    }
+}
+
+/// Why `stats sizes_enable` could not start the histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizesError {
+    /// `-C`: without CAS uniques, items linked before cannot be told apart.
+    CasDisabled,
+}
+
+/// Everything the cache owns: memory, table, LRUs, clock and CAS counter.
+pub struct Cache {
+    pub slabs: Slabs,
+    pub assoc: Assoc,
+    pub lru: Lru,
+    pub clock: Clock,
+    pub stats: ItemStats,
+    cas_id: u64,
+    pub use_cas: bool,
+    pub evict_to_free: bool,
+    pub item_size_max: usize,
+    /// Items last updated at or before this server time are flushed.
+    pub oldest_live: u32,
+    /// Items with a CAS below this are flushed (sub-second flush_all).
+    pub oldest_cas: u64,
+    /// The item size histogram, while it is on.
+    pub sizes: Option<SizeHist>,
+    /// Watchers and their log lines (logger.rs); here because evictions
+    /// are found during allocation.
+    pub log: crate::logger::Logger,
+}
+
+impl Cache {
+    /// Advances the clock and runs the LRU maintainer over every class
+    /// (once a second, and after `debugtime`): ages move on, so HOT and
+    /// WARM items may have outgrown their age limits.
+    pub fn tick(&mut self) {
+        self.clock.tick();
+        self.lru_maintainer(true);
+    }
+
+    /// Moves a bounded number of hash buckets if the table is expanding;
+    /// called on every event loop turn so an expansion started by a burst
+    /// of stores finishes soon after it even if the stores stop.
+    #[inline]
+    pub fn background_work(&mut self) {
+        if self.assoc.expanding {
+            self.assoc.expand_step(&mut self.slabs, 256);
+        }
+        if self.slabs.rebal.is_some() {
+            self.rebalance_work(REBAL_CHUNKS_PER_TURN);
+        }
+        if !self.lru.bump_queue.is_empty() {
+            self.lru_bumps();
+        }
+        if self.lru.juggle_mask != 0 {
+            self.lru_maintainer(false);
+        }
+    }
+}
