@@ -1219,7 +1219,8 @@ mod tests {
             seg.copy_from_slice(&val[off..off + n]);
             off += n;
         }
-        let (r, cas) = c.store(id, StoreCmd::Set, 0);
+        let r = c.store_item(-1, id, StoreCmd::Set, 0);
+        let cas = c.item(id).cas();
         assert_eq!(r, StoreItemType::Stored);
         cas
     }

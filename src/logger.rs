@@ -36,9 +36,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::unix::io::RawFd;
 
-use crate::cache::item;
-use crate::cache::slabs::NONE;
-use crate::cache::{Cache, StoreCmd, StoreItemType};
+use crate::cache::{StoreCmd, StoreItemType};
 use crate::conn::Transport;
 
 /// Event kinds, as bits of a watcher's filter (memcached's LOG_* flags).
@@ -259,38 +257,18 @@ fn cmd_name(cmd: StoreCmd) -> &'static str {
     }
 }
 
-/// The hooks the command code calls. Each is inline and tests its bit
-/// first, so that without a watcher a hook costs one branch.
-impl Cache {
-    /// `item_get`: connection `cfd` looked `key` up and found `id` (NONE
-    /// for a miss).
-    #[inline]
-    pub fn log_get(&mut self, cfd: RawFd, key: &[u8], id: u32) {
-        if self.log.eflags & LOG_FETCHERS != 0 {
-            self.log_get_line(cfd, key, id);
-        }
-    }
-
-    /// `item_get` for a command that looks its key up inside the cache
-    /// (store, delete, incr/decr): does the same lookup first, when
-    /// someone watches fetches.
-    #[inline]
-    pub fn log_lookup(&mut self, cfd: RawFd, key: &[u8]) {
-        if self.log.eflags & LOG_FETCHERS != 0 {
-            let id = self.peek(key);
-            self.log_get_line(cfd, key, id);
-        }
-    }
-
+/// The lines the store door writes (store.rs decides when and with which
+/// values; it tests `eflags` first, so without a watcher nothing here runs).
+impl Logger {
+    /// `item_get`: connection `cfd` looked `key` up; `found` gives the
+    /// item's class and value size on a hit.
     #[cold]
-    fn log_get_line(&mut self, cfd: RawFd, key: &[u8], id: u32) {
-        let (status, clsid, size) = if id == NONE {
-            ("not_found", 0, 0)
-        } else {
-            let c = self.slabs.chunk(id);
-            ("found", self.item_clsid(id), item::nbytes(c))
+    pub fn item_get(&mut self, cfd: RawFd, key: &[u8], found: Option<(u8, usize)>) {
+        let (status, clsid, size) = match found {
+            None => ("not_found", 0, 0),
+            Some((clsid, size)) => ("found", clsid, size),
         };
-        let l = self.log.begin();
+        let l = self.begin();
         l.push_str("type=item_get key=");
         uriencode(l, key);
         let _ = write!(
@@ -298,21 +276,25 @@ impl Cache {
             " status={} clsid={} cfd={} size={}",
             status, clsid, cfd, size
         );
-        self.log.commit(LOG_FETCHERS);
+        self.commit(LOG_FETCHERS);
     }
 
-    /// `item_store`: connection `cfd` stored item `id` (read off the wire,
-    /// not yet freed) with `cmd`, with `result`. A stored line shows the
-    /// item now linked under the key (for append, the joined one).
-    #[inline]
-    pub fn log_store(&mut self, cfd: RawFd, id: u32, cmd: StoreCmd, result: StoreItemType) {
-        if self.log.eflags & LOG_MUTATIONS != 0 {
-            self.log_store_line(cfd, id, cmd, result);
-        }
-    }
-
+    /// `item_store`: connection `cfd` stored `key` with `cmd`, with
+    /// `result`; `exptime` (server time, now `now`), class and size are
+    /// those of the item shown.
     #[cold]
-    fn log_store_line(&mut self, cfd: RawFd, id: u32, cmd: StoreCmd, result: StoreItemType) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn item_store(
+        &mut self,
+        cfd: RawFd,
+        key: &[u8],
+        cmd: StoreCmd,
+        result: StoreItemType,
+        exptime: u32,
+        now: u32,
+        clsid: u8,
+        size: usize,
+    ) {
         let status = match result {
             StoreItemType::Stored => "stored",
             StoreItemType::NotStored => "not_stored",
@@ -321,22 +303,10 @@ impl Cache {
             StoreItemType::TooLarge => "too_large",
             StoreItemType::NoMemory => "no_memory",
         };
-        let key = item::key_of(self.slabs.chunk(id)).to_vec();
-        let mut shown = id;
-        if result == StoreItemType::Stored {
-            let linked = self.find_linked(&key);
-            if linked != NONE {
-                shown = linked;
-            }
-        }
-        let now = self.clock.current_time;
-        let c = self.slabs.chunk(shown);
-        let ttl = ttl_of(item::exptime(c), now);
-        let size = item::nbytes(c);
-        let clsid = self.item_clsid(shown);
-        let l = self.log.begin();
+        let ttl = ttl_of(exptime, now);
+        let l = self.begin();
         l.push_str("type=item_store key=");
-        uriencode(l, &key);
+        uriencode(l, key);
         let _ = write!(
             l,
             " status={} cmd={} ttl={} clsid={} cfd={} size={}",
@@ -347,31 +317,24 @@ impl Cache {
             cfd,
             size
         );
-        self.log.commit(LOG_MUTATIONS);
+        self.commit(LOG_MUTATIONS);
     }
 
-    /// The item linked under `key`, live or not (a stored item with a past
-    /// expiry is still shown, as memcached shows it).
-    fn find_linked(&self, key: &[u8]) -> u32 {
-        let hv = self.assoc.hash(key);
-        self.assoc.find(&self.slabs, key, hv)
-    }
-
-    /// `eviction`: item `id` is being evicted from the LRU tail.
+    /// `eviction`: `key` is being evicted from the LRU tail; `ttl` is -1
+    /// for an item that never expires, `la` seconds since its last access.
     #[cold]
-    pub fn log_eviction(&mut self, id: u32) {
-        let now = self.clock.current_time;
-        let c = self.slabs.chunk(id);
-        let e = item::exptime(c);
-        let ttl = if e == 0 { -1 } else { e as i64 - now as i64 };
-        let la = now.wrapping_sub(item::time(c)) as i32;
-        let fetched = item::iflags(c) & item::ITEM_FETCHED != 0;
-        let size = item::nbytes(c);
-        let key = item::key_of(c).to_vec();
-        let clsid = self.item_clsid(id);
-        let l = self.log.begin();
+    pub fn eviction(
+        &mut self,
+        key: &[u8],
+        fetched: bool,
+        ttl: i64,
+        la: i32,
+        clsid: u8,
+        size: usize,
+    ) {
+        let l = self.begin();
         l.push_str("type=eviction key=");
-        uriencode(l, &key);
+        uriencode(l, key);
         let _ = write!(
             l,
             " fetch={} ttl={} la={} clsid={} size={}",
@@ -381,7 +344,7 @@ impl Cache {
             clsid,
             size
         );
-        self.log.commit(LOG_EVICTIONS);
+        self.commit(LOG_EVICTIONS);
     }
 }
 

@@ -16,11 +16,12 @@
 //! other client already won). `q` hides the reply that means "as expected"
 //! (EN for mg, HD for ms/md/ma); errors always show.
 
-use crate::cache::item::{
-    self, ITEM_FETCHED, ITEM_KEY_BINARY, ITEM_STALE, ITEM_TOKEN_SENT, KEY_MAX_LENGTH,
-};
+use crate::cache::item::{ITEM_FETCHED, ITEM_KEY_BINARY, KEY_MAX_LENGTH};
 use crate::cache::slabs::NONE;
-use crate::cache::{DeltaResult, StoreCmd, StoreItemType};
+use crate::cache::{
+    DeltaResult, MarithArgs, MdeleteArgs, MdeleteResult, MgetArgs, MsetArgs, StoreCmd,
+    StoreItemType,
+};
 use crate::conn::{Conn, ConnState};
 use crate::proto_text::{emit_value_bytes, parse_i32, push_u64, tokenize, MAX_TOKENS};
 use crate::util;
@@ -184,7 +185,7 @@ fn meta_key(
 
 /// What return flags report of an item.
 #[derive(Clone, Copy)]
-struct ItemView {
+struct Shown {
     cas: u64,
     flags: u32,
     size: usize,
@@ -193,7 +194,7 @@ struct ItemView {
     la: u32,
 }
 
-const NO_ITEM: ItemView = ItemView {
+const NO_ITEM: Shown = Shown {
     cas: 0,
     flags: 0,
     size: 0,
@@ -202,21 +203,21 @@ const NO_ITEM: ItemView = ItemView {
     la: 0,
 };
 
-fn view(core: &Core, id: u32) -> ItemView {
-    let c = core.cache.slabs.chunk(id);
-    let now = core.cache.clock.current_time;
-    let exp = item::exptime(c);
-    ItemView {
-        cas: item::cas(c),
-        flags: item::flags(c),
-        size: item::nbytes(c),
+fn view(core: &Core, id: u32) -> Shown {
+    let it = core.cache.item(id);
+    let now = core.cache.now();
+    let exp = it.exptime();
+    Shown {
+        cas: it.cas(),
+        flags: it.flags(),
+        size: it.nbytes(),
         ttl: if exp == 0 {
             -1
         } else {
             exp as i64 - now as i64
         },
-        fetched: item::iflags(c) & ITEM_FETCHED != 0,
-        la: now.saturating_sub(item::time(c)),
+        fetched: it.iflags() & ITEM_FETCHED != 0,
+        la: now.saturating_sub(it.time()),
     }
 }
 
@@ -236,7 +237,7 @@ struct KeyEcho<'a> {
 
 /// Appends the return flags the request asked for, in request order,
 /// limited to those in `returns`; a base64 key is followed by ` b`.
-fn return_flags(out: &mut Vec<u8>, toks: &[&[u8]], returns: &[u8], key: &KeyEcho, v: &ItemView) {
+fn return_flags(out: &mut Vec<u8>, toks: &[&[u8]], returns: &[u8], key: &KeyEcho, v: &Shown) {
     for t in toks {
         let f = t[0];
         if !returns.contains(&f) {
@@ -287,7 +288,7 @@ fn reply_line(
     toks: &[&[u8]],
     returns: &[u8],
     key: &KeyEcho,
-    v: &ItemView,
+    v: &Shown,
     extra: &[u8],
 ) {
     let start = c.wbuf.len();
@@ -338,13 +339,13 @@ fn request(c: &mut Conn, toks: &[&[u8]], cmd: Cmd) -> Option<(MetaFlags, Vec<u8>
 
 /// The key as a hit shows it: base64 again if it was stored from base64.
 fn stored_key_echo(core: &Core, id: u32, out: &mut Vec<u8>) -> bool {
-    let ch = core.cache.slabs.chunk(id);
+    let it = core.cache.item(id);
     out.clear();
-    if item::iflags(ch) & ITEM_KEY_BINARY != 0 {
-        util::base64_encode(item::key_of(ch), out);
+    if it.iflags() & ITEM_KEY_BINARY != 0 {
+        util::base64_encode(it.key(), out);
         true
     } else {
-        out.extend_from_slice(item::key_of(ch));
+        out.extend_from_slice(it.key());
         false
     }
 }
@@ -356,102 +357,48 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     let Some((m, key)) = request(c, toks, Cmd::Get) else {
         return;
     };
-    let mut id = core.cache.peek(&key);
-    core.cache.log_get(c.fd, &key, id);
-    let mut won = false;
-    let mut created = false;
-    // Some other client won before this request (Z).
-    let already_sent =
-        id != NONE && item::iflags(core.cache.slabs.chunk(id)) & ITEM_TOKEN_SENT != 0;
+    let r = core.cache.mget(
+        c.fd,
+        &key,
+        &MgetArgs {
+            vivify: m.vivify,
+            ttl: m.ttl,
+            recache: m.recache,
+            new_cas: m.new_cas,
+            no_bump: m.no_bump,
+            base64: m.base64,
+        },
+    );
+    let id = r.id;
     if id == NONE {
-        if let Some(ttl) = m.vivify {
-            // Vivify: a stub item with no value, whose creator wins.
-            let exp = core.cache.clock.realtime(m.ttl.unwrap_or(ttl) as i64);
-            if let Ok(new) = core.cache.alloc(&key, 0, exp, 0) {
-                if core.cache.store_ex(new, StoreCmd::Add, 0, m.new_cas).0 == StoreItemType::Stored
-                {
-                    id = new;
-                    created = true;
-                    won = true;
-                    core.cache.set_iflag(id, ITEM_TOKEN_SENT, true);
-                    core.cache.set_iflag(id, ITEM_KEY_BINARY, m.base64);
-                } else {
-                    core.cache.free_unlinked(new);
-                }
-            }
+        core.stats.get_cmds += 1;
+        core.stats.get_misses += 1;
+        if !m.q {
+            let echo = KeyEcho {
+                key: toks[1],
+                b64: m.base64,
+            };
+            reply_line(c, b"EN", flags, b"kO", &echo, &NO_ITEM, b"");
         }
-        if id == NONE {
-            core.stats.get_cmds += 1;
-            core.stats.get_misses += 1;
-            if !m.q {
-                let echo = KeyEcho {
-                    key: toks[1],
-                    b64: m.base64,
-                };
-                reply_line(c, b"EN", flags, b"kO", &echo, &NO_ITEM, b"");
-            }
-            c.meta_key = key;
-            return;
-        }
+        c.meta_key = key;
+        return;
     }
     // As memcached 1.6.18 counts mg: a found (or just created) item is a
-    // touch hit when T is given, else a get hit; only misses count as gets
-    // whatever the flags.
-    let cls = core.cache.item_clsid(id);
+    // touch when T is given, else a get; only misses count as gets
+    // whatever the flags. The door counts the hit in the item's class.
     if m.ttl.is_some() {
         core.stats.touch_cmds += 1;
-        core.cache.stats.slab_stats[cls].touch_hits += 1;
     } else {
         core.stats.get_cmds += 1;
-        core.cache.count_get_hit(id);
     }
     // h and l report the item as it was before this access.
-    let before = if m.has(b'h') || m.has(b'l') {
-        Some(view(core, id))
-    } else {
-        None
-    };
-    let before_ttl = if m.recache.is_some() {
-        view(core, id).ttl
-    } else {
-        -1
-    };
-    if !created {
-        if let Some(ttl) = m.ttl {
-            let exp = core.cache.clock.realtime(ttl as i64);
-            core.cache.touch(id, exp);
-        }
-        let f = item::iflags(core.cache.slabs.chunk(id));
-        if let Some(r) = m.recache {
-            if before_ttl != -1 && before_ttl < r as i64 && f & ITEM_TOKEN_SENT == 0 {
-                won = true;
-                core.cache.set_iflag(id, ITEM_TOKEN_SENT, true);
-            }
-        }
-        if f & ITEM_STALE != 0 && f & ITEM_TOKEN_SENT == 0 && !won {
-            won = true;
-            core.cache.set_iflag(id, ITEM_TOKEN_SENT, true);
-        }
-        if let Some(v) = m.new_cas {
-            if won {
-                core.cache.set_item_cas(id, Some(v));
-            }
-        }
-        if !m.no_bump {
-            core.cache.bump(id);
-        }
-    }
     let after = view(core, id);
-    let shown = match before {
-        Some(b) => ItemView {
-            fetched: b.fetched,
-            la: b.la,
-            ..after
-        },
-        None => after,
+    let shown = Shown {
+        fetched: r.fetched_before,
+        la: core.cache.now().saturating_sub(r.time_before),
+        ..after
     };
-    let stale = item::iflags(core.cache.slabs.chunk(id)) & ITEM_STALE != 0;
-    let extra: &[u8] = match (already_sent, stale, won) {
+    let extra: &[u8] = match (r.already_sent, r.stale, r.won) {
         (true, true, _) => b" Z X",
         (true, false, _) => b" Z",
         (false, true, true) => b" X W",
@@ -527,7 +474,7 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             return swallow_err(c, "CLIENT_ERROR invalid mode for ms M token");
         }
     };
-    let exptime = core.cache.clock.realtime(m.ttl.unwrap_or(0) as i64);
+    let exptime = core.cache.realtime(m.ttl.unwrap_or(0) as i64);
     let client_flags = m.client_flags.unwrap_or(0);
     // Keep what the reply needs: the raw key and the flag tokens.
     c.meta_line.clear();
@@ -538,7 +485,6 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
     match core.cache.alloc(&key, client_flags, exptime, vlen) {
         Ok(id) => {
-            core.cache.set_iflag(id, ITEM_KEY_BINARY, m.base64);
             c.item = id;
             c.rlbytes = vlen;
             c.ritem_off = 0;
@@ -557,7 +503,7 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
                 swallow_err(c, "SERVER_ERROR out of memory storing object");
             }
             if cmd == StoreCmd::Set {
-                core.cache.delete(&key);
+                core.cache.store_failed(c.fd, &key, false);
             }
         }
     }
@@ -580,78 +526,24 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     let flags = &toks[1..n.max(1)];
     // Parsed once already when the command arrived.
     let m = parse_flags(flags, Cmd::Set).unwrap_or_default();
-    let cls = core.cache.item_clsid(id);
-    core.cache.stats.slab_stats[cls].set_cmds += 1;
     if &c.crlf != b"\r\n" {
-        core.cache.free_unlinked(id);
+        core.cache.discard_item(id);
         c.out_errstring("CLIENT_ERROR bad data chunk");
         c.meta_line = line;
         return;
     }
-    let mut cmd = c.nread_cmd;
-    let mut req_cas = c.req_cas;
-    let mut key = std::mem::take(&mut c.meta_key);
-    key.clear();
-    key.extend_from_slice(item::key_of(core.cache.slabs.chunk(id)));
-    let old = core.cache.peek(&key);
-    core.cache.log_get(c.fd, &key, old);
-    let mut stale = false;
-    let mut token_sent = false;
-    // A CAS turns a set or replace into a cas store (an add stays an add,
-    // append and prepend check it below), as memcached's ms does.
-    if req_cas != 0 && matches!(cmd, StoreCmd::Set | StoreCmd::Replace) {
-        if old != NONE && m.invalidate && req_cas < item::cas(core.cache.slabs.chunk(old)) {
-            // Invalidation: an older CAS still stores, marked stale, with
-            // the old TTL; whoever won the recache keeps that right. It
-            // counts as a CAS hit.
-            stale = true;
-            let oc = core.cache.slabs.chunk(old);
-            token_sent = item::iflags(oc) & ITEM_TOKEN_SENT != 0;
-            let exp = item::exptime(oc);
-            item::set_exptime(core.cache.slabs.chunk_mut(id), exp);
-            let old_cls = core.cache.item_clsid(old);
-            core.cache.stats.slab_stats[old_cls].cas_hits += 1;
-            req_cas = 0;
-        } else {
-            cmd = StoreCmd::Cas;
-        }
-    }
-    let mut result = if req_cas != 0 && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend) {
-        if old == NONE {
-            StoreItemType::NotFound
-        } else if item::cas(core.cache.slabs.chunk(old)) != req_cas {
-            StoreItemType::Exists
-        } else {
-            core.cache.store_ex(id, cmd, 0, m.new_cas).0
-        }
-    } else {
-        core.cache.store_ex(id, cmd, req_cas, m.new_cas).0
-    };
-    if result == StoreItemType::NotStored
-        && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend)
-        && old == NONE
-    {
-        if let Some(ttl) = m.vivify {
-            // Append/prepend with N: the value becomes a new item.
-            let exp = core.cache.clock.realtime(ttl as i64);
-            item::set_exptime(core.cache.slabs.chunk_mut(id), exp);
-            result = core.cache.store_ex(id, StoreCmd::Add, 0, m.new_cas).0;
-        }
-    }
-    core.cache.log_store(c.fd, id, cmd, result);
-    // Done with the item read off the wire unless it was linked; this
-    // must come before the lookup below, which may reap an item that
-    // expired at once.
-    core.cache.free_unlinked(id);
-    let live = if result == StoreItemType::Stored {
-        core.cache.peek(&key)
-    } else {
-        NONE
-    };
-    if live != NONE {
-        core.cache.set_iflag(live, ITEM_STALE, stale);
-        core.cache.set_iflag(live, ITEM_TOKEN_SENT, token_sent);
-    }
+    let (result, live) = core.cache.mset(
+        c.fd,
+        id,
+        c.nread_cmd,
+        &MsetArgs {
+            req_cas: c.req_cas,
+            invalidate: m.invalidate,
+            vivify: m.vivify,
+            new_cas: m.new_cas,
+            base64: m.base64,
+        },
+    );
     let v = if live != NONE {
         view(core, live)
     } else {
@@ -674,7 +566,6 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
         let returns: &[u8] = if live != NONE { RETURNS } else { b"bckO" };
         reply_line(c, code, flags, returns, &echo, &v, b"");
     }
-    c.meta_key = key;
     c.meta_line = line;
 }
 
@@ -684,37 +575,30 @@ fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     let Some((m, key)) = request(c, toks, Cmd::Delete) else {
         return;
     };
-    let id = core.cache.peek(&key);
-    core.cache.log_get(c.fd, &key, id);
+    let r = core.cache.mdelete(
+        c.fd,
+        &key,
+        &MdeleteArgs {
+            cas_check: m.cas_check,
+            invalidate: m.invalidate,
+            ttl: m.ttl,
+            remove_value: m.remove_value,
+            new_cas: m.new_cas,
+        },
+    );
     // As memcached 1.6.18 counts md: a CAS mismatch is a miss, and only a
-    // delete that removes the item is a hit (not I nor x, which keep it).
-    let code: &[u8] = if id == NONE {
-        core.stats.delete_misses += 1;
-        b"NF"
-    } else if m
-        .cas_check
-        .is_some_and(|v| v != item::cas(core.cache.slabs.chunk(id)))
-    {
-        core.stats.delete_misses += 1;
-        b"EX"
-    } else {
-        if m.invalidate {
-            core.cache.set_iflag(id, ITEM_STALE, true);
-            core.cache.set_iflag(id, ITEM_TOKEN_SENT, false);
-            core.cache.set_item_cas(id, m.new_cas);
-            if let Some(ttl) = m.ttl {
-                let exp = core.cache.clock.realtime(ttl as i64);
-                core.cache.touch(id, exp);
-            }
-            if m.remove_value {
-                empty_value(core, id, &key, m.new_cas);
-            }
-        } else if m.remove_value {
-            empty_value(core, id, &key, m.new_cas);
-        } else if let Some(cls) = core.cache.delete(&key) {
-            core.cache.stats.slab_stats[cls].delete_hits += 1;
+    // delete that removes the item is a hit (not I nor x, which keep it;
+    // the door counts hits).
+    let code: &[u8] = match r {
+        MdeleteResult::NotFound => {
+            core.stats.delete_misses += 1;
+            b"NF"
         }
-        b"HD"
+        MdeleteResult::Exists => {
+            core.stats.delete_misses += 1;
+            b"EX"
+        }
+        MdeleteResult::Done => b"HD",
     };
     if !(m.q && code == b"HD") {
         let echo = KeyEcho {
@@ -724,26 +608,6 @@ fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         reply_line(c, code, flags, b"kO", &echo, &NO_ITEM, b"");
     }
     c.meta_key = key;
-}
-
-/// Replaces an item's value with an empty one, keeping its key, flags,
-/// expiry and item flags (md x).
-fn empty_value(core: &mut Core, id: u32, key: &[u8], new_cas: Option<u64>) {
-    let (fl, exp, f) = {
-        let ch = core.cache.slabs.chunk(id);
-        (item::flags(ch), item::exptime(ch), item::iflags(ch))
-    };
-    if let Ok(new) = core.cache.alloc(key, fl, exp, 0) {
-        if core.cache.store_ex(new, StoreCmd::Set, 0, new_cas).0 == StoreItemType::Stored {
-            core.cache.set_iflag(
-                new,
-                f & (ITEM_STALE | ITEM_TOKEN_SENT | ITEM_KEY_BINARY),
-                true,
-            );
-        } else {
-            core.cache.free_unlinked(new);
-        }
-    }
 }
 
 /// ma <key> <flags>*
@@ -766,53 +630,29 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         }
     };
     let delta = m.delta.unwrap_or(1);
-    let mut created = false;
-    core.cache.log_lookup(c.fd, &key);
-    let mut result =
-        core.cache
-            .add_delta_ex(&key, incr, delta, m.cas_check.unwrap_or(0), m.new_cas);
-    if result == DeltaResult::NotFound {
-        if let Some(ttl) = m.vivify {
-            let initial = m.initial.unwrap_or(0);
-            let digits = crate::util::itoa_u64(initial);
-            let exp = core.cache.clock.realtime(ttl as i64);
-            result = match core.cache.alloc(&key, 0, exp, digits.len()) {
-                Ok(new) => {
-                    core.cache
-                        .value_segment_mut(new, 0)
-                        .copy_from_slice(&digits);
-                    // As memcached's, the add looks the key up again.
-                    core.cache.log_lookup(c.fd, &key);
-                    let r = core.cache.store_ex(new, StoreCmd::Add, 0, m.new_cas).0;
-                    core.cache.log_store(c.fd, new, StoreCmd::Add, r);
-                    core.cache.free_unlinked(new);
-                    if r == StoreItemType::Stored {
-                        created = true;
-                        DeltaResult::Ok(initial)
-                    } else {
-                        DeltaResult::Eom
-                    }
-                }
-                Err(_) => DeltaResult::Eom,
-            };
-            if result == DeltaResult::Eom {
-                reply_line(c, b"NS", flags, b"kO", &echo, &NO_ITEM, b"");
-                c.meta_key = key;
-                return;
-            }
-        }
+    let r = core.cache.marith(
+        c.fd,
+        &key,
+        incr,
+        delta,
+        &MarithArgs {
+            req_cas: m.cas_check.unwrap_or(0),
+            new_cas: m.new_cas,
+            vivify: m.vivify,
+            initial: m.initial.unwrap_or(0),
+            ttl: m.ttl,
+        },
+    );
+    if r.vivify_failed {
+        reply_line(c, b"NS", flags, b"kO", &echo, &NO_ITEM, b"");
+        c.meta_key = key;
+        return;
     }
+    let (result, created, id) = (r.result, r.created, r.id);
     match result {
         // Hits were counted by add_delta_ex (an item created by N is
         // not one, as in memcached).
         DeltaResult::Ok(value) => {
-            let id = core.cache.peek(&key);
-            if let Some(ttl) = m.ttl {
-                if id != NONE {
-                    let exp = core.cache.clock.realtime(ttl as i64);
-                    core.cache.touch(id, exp);
-                }
-            }
             let v = if id != NONE { view(core, id) } else { NO_ITEM };
             // q hides the success reply, but not the one for an item
             // just created (as memcached).
@@ -864,14 +704,15 @@ fn process_mdebug(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
     // `cmd_meta` counts the `me` commands with a usable key, as memcached's.
     core.stats.meta_cmds += 1;
-    let id = core.cache.peek(&key);
-    core.cache.log_get(c.fd, &key, id);
+    let id = core.cache.lookup(c.fd, &key);
     if id == NONE {
         c.add_bytes(b"EN\r\n");
     } else {
         let v = view(core, id);
-        let cls = item::clsid(core.cache.slabs.chunk(id));
-        let size = core.cache.item_total(id);
+        let (cls, size) = {
+            let it = core.cache.item(id);
+            (it.clsid(), it.ntotal())
+        };
         let mut echo = std::mem::take(&mut c.meta_line);
         stored_key_echo(core, id, &mut echo);
         let start = c.wbuf.len();

@@ -10,7 +10,7 @@
 //! `try_read_command_asciiauth` instead, until a `set` carries a user and
 //! password the auth file knows.
 
-use crate::cache::item::{self, KEY_MAX_LENGTH};
+use crate::cache::item::KEY_MAX_LENGTH;
 use crate::cache::slabs::{ReassignResult, NONE};
 use crate::cache::{AllocError, DeltaResult, StoreCmd, StoreItemType};
 use crate::conn::{
@@ -320,8 +320,8 @@ fn auth_verdict(core: &Core, block: &[u8]) -> AuthVerdict {
 /// Queues one VALUE line and the value of item `id`.
 fn emit_value(c: &mut Conn, core: &mut Core, id: u32, key: &[u8], return_cas: bool) {
     let (fl, nb, cas) = {
-        let ch = core.cache.slabs.chunk(id);
-        (item::flags(ch), item::nbytes(ch), item::cas(ch))
+        let it = core.cache.item(id);
+        (it.flags(), it.nbytes(), it.cas())
     };
     let start = c.wbuf.len();
     c.wbuf.extend_from_slice(b"VALUE ");
@@ -343,7 +343,7 @@ fn emit_value(c: &mut Conn, core: &mut Core, id: u32, key: &[u8], return_cas: bo
 /// when the item cannot take another reference), else sent from item
 /// memory with the item pinned until written.
 pub fn emit_value_bytes(c: &mut Conn, core: &mut Core, id: u32) {
-    let nb = item::nbytes(core.cache.slabs.chunk(id));
+    let nb = core.cache.item(id).nbytes();
     let start = c.wbuf.len();
     // Small values are copied, unless this connection already has a lot
     // queued (a multiget of many keys): then pinning keeps its memory
@@ -373,7 +373,7 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
     if touch {
         let t = words.next().unwrap_or(b"");
         match parse_i32(t) {
-            Some(v) => exptime = core.cache.clock.realtime(v as i64),
+            Some(v) => exptime = core.cache.realtime(v as i64),
             None => {
                 c.out_string("CLIENT_ERROR invalid exptime argument");
                 return;
@@ -387,8 +387,11 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
             c.out_string("CLIENT_ERROR bad command line format");
             return;
         }
-        let id = core.cache.get(key);
-        core.cache.log_get(c.fd, key, id);
+        let id = if touch {
+            core.cache.touch(c.fd, key, exptime)
+        } else {
+            core.cache.fetch(c.fd, key)
+        };
         if touch {
             core.stats.touch_cmds += 1;
         } else {
@@ -404,13 +407,6 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
                 core.stats.get_misses += 1;
             }
             continue;
-        }
-        let cls = core.cache.item_clsid(id);
-        if touch {
-            core.cache.touch(id, exptime);
-            core.cache.stats.slab_stats[cls].touch_hits += 1;
-        } else {
-            core.cache.count_get_hit(id);
         }
         log::debug!(">{} sending key {}", c.fd, String::from_utf8_lossy(key));
         emit_value(c, core, id, key, return_cas);
@@ -453,7 +449,7 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
     if core.settings.detail_enabled {
         core.prefixes.record_set(key);
     }
-    let exptime = core.cache.clock.realtime(exptime as i64);
+    let exptime = core.cache.realtime(exptime as i64);
     match core.cache.alloc(key, flags, exptime, vlen) {
         Ok(id) => {
             c.item = id;
@@ -478,8 +474,7 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
             // As memcached: a set that failed must not leave the value it
             // meant to replace visible to others.
             if cmd == StoreCmd::Set {
-                core.cache.log_lookup(c.fd, key);
-                core.cache.delete(key);
+                core.cache.store_failed(c.fd, key, true);
             }
             c.set_state(ConnState::Swallow);
         }
@@ -492,23 +487,13 @@ pub fn complete_nread(c: &mut Conn, core: &mut Core) {
     let id = c.item;
     c.item = NONE;
     c.set_state(ConnState::NewCmd);
-    let cls = core.cache.item_clsid(id);
-    core.cache.stats.slab_stats[cls].set_cmds += 1;
     if &c.crlf != b"\r\n" {
-        core.cache.free_unlinked(id);
+        core.cache.discard_item(id);
         c.out_string("CLIENT_ERROR bad data chunk");
         return;
     }
-    // The store counts cas hits, misses and bad values. Watchers see the
-    // lookup it makes, then its result.
-    if core.cache.log.eflags & crate::logger::LOG_FETCHERS != 0 {
-        let key = crate::cache::item::key_of(core.cache.slabs.chunk(id)).to_vec();
-        core.cache.log_lookup(c.fd, &key);
-    }
-    let (ret, _cas) = core.cache.store(id, c.nread_cmd, c.req_cas);
-    core.cache.log_store(c.fd, id, c.nread_cmd, ret);
-    // Unless it was linked, the item read off the wire is done with.
-    core.cache.free_unlinked(id);
+    // The store counts set commands and cas hits, misses and bad values.
+    let ret = core.cache.store_item(c.fd, id, c.nread_cmd, c.req_cas);
     c.out_string(match ret {
         StoreItemType::Stored => "STORED",
         StoreItemType::NotStored => "NOT_STORED",
@@ -534,8 +519,7 @@ fn process_arithmetic(c: &mut Conn, core: &mut Core, toks: &[&[u8]], incr: bool)
             return;
         }
     };
-    core.cache.log_lookup(c.fd, key);
-    match core.cache.add_delta(key, incr, delta) {
+    match core.cache.add_delta(c.fd, key, incr, delta) {
         // Hits are counted by add_delta, per class.
         DeltaResult::Ok(v) => {
             if c.noreply {
@@ -585,9 +569,7 @@ fn process_delete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     if core.settings.detail_enabled {
         core.prefixes.record_delete(key);
     }
-    core.cache.log_lookup(c.fd, key);
-    if let Some(cls) = core.cache.delete(key) {
-        core.cache.stats.slab_stats[cls].delete_hits += 1;
+    if core.cache.delete(c.fd, key) {
         c.out_string("DELETED");
     } else {
         core.stats.delete_misses += 1;
@@ -604,22 +586,17 @@ fn process_touch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         return;
     }
     let exptime = match parse_i32(toks[2]) {
-        Some(e) => core.cache.clock.realtime(e as i64),
+        Some(e) => core.cache.realtime(e as i64),
         None => {
             c.out_string("CLIENT_ERROR invalid exptime argument");
             return;
         }
     };
     core.stats.touch_cmds += 1;
-    let id = core.cache.get(key);
-    core.cache.log_get(c.fd, key, id);
-    if id == NONE {
+    if core.cache.touch(c.fd, key, exptime) == NONE {
         core.stats.touch_misses += 1;
         c.out_string("NOT_FOUND");
     } else {
-        core.cache.touch(id, exptime);
-        let cls = core.cache.item_clsid(id);
-        core.cache.stats.slab_stats[cls].touch_hits += 1;
         c.out_string("TOUCHED");
     }
 }
@@ -642,8 +619,7 @@ fn process_flush_all(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             }
         }
     }
-    core.cache.flush_all(exptime);
-    core.settings.oldest_live = core.cache.oldest_live;
+    core.settings.oldest_live = core.cache.flush_all(exptime);
     c.out_string("OK");
 }
 

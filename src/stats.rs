@@ -751,7 +751,7 @@ mod tests {
 
     fn put(c: &mut Cache, key: &[u8], nbytes: usize) {
         let id = c.alloc(key, 0, 0, nbytes).unwrap();
-        c.store(id, StoreCmd::Set, 0);
+        c.store_item(-1, id, StoreCmd::Set, 0);
     }
 
     #[test]
@@ -799,7 +799,7 @@ mod tests {
         assert_eq!(out, b"STAT active_slabs 0\r\nSTAT total_malloced 0\r\n");
         put(&mut c, b"a", 1);
         put(&mut c, b"b", 1);
-        c.delete(b"a");
+        c.delete(-1, b"a");
         c.stats.slab_stats[1].lru_hits[2] += 3;
         out.clear();
         slabs_stats(&c, &mut out);

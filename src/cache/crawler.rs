@@ -27,6 +27,7 @@
 //! after the closing `END` (`EN` for mgdump) it goes on with the commands
 //! it has sent since.
 
+use super::change::Reason;
 use super::item::{self, ITEM_FETCHED, ITEM_KEY_BINARY};
 use super::Cache;
 use crate::cache::lru::{CLSID_MASK, COLD_LRU, HOT_LRU, TEMP_LRU, WARM_LRU};
@@ -274,6 +275,21 @@ pub fn parse_classes(arg: &[u8]) -> Option<Vec<u8>> {
     )
 }
 
+impl Cache {
+    /// Reclaims the dead (expired or flushed) item `id` of class `cls`
+    /// the crawler met, counting it (memcached's crawler_expired_eval).
+    pub(super) fn crawler_reclaim(&mut self, id: u32, cls: u8) {
+        let c = self.slabs.chunk(id);
+        let e = item::exptime(c);
+        let expired = e != 0 && e <= self.clock.current_time;
+        if expired && !self.is_flushed(c) && item::iflags(c) & ITEM_FETCHED == 0 {
+            self.lru.itemstats[cls as usize].expired_unfetched += 1;
+        }
+        self.lru.itemstats[cls as usize].crawler_reclaimed += 1;
+        self.unlink(id, Reason::Reclaimed);
+    }
+}
+
 /// Appends the metadump line of item `id` (class `cls`).
 fn metadump_line(cache: &Cache, id: u32, cls: u8, out: &mut Vec<u8>) {
     let c = cache.slabs.chunk(id);
@@ -434,13 +450,7 @@ pub fn run_step(server: &mut Server, now_us: u64) {
         match run.kind {
             CrawlKind::Expired => {
                 if dead {
-                    let e = item::exptime(c);
-                    let expired = e != 0 && e <= now;
-                    if expired && !cache.is_flushed(c) && item::iflags(c) & ITEM_FETCHED == 0 {
-                        cache.lru.itemstats[cls as usize].expired_unfetched += 1;
-                    }
-                    cache.lru.itemstats[cls as usize].crawler_reclaimed += 1;
-                    cache.unlink(id);
+                    cache.crawler_reclaim(id, cls);
                 } else {
                     let e = item::exptime(c);
                     let m = &mut crawler.scan_min_exp[cls as usize];
@@ -511,7 +521,7 @@ mod tests {
     fn put(c: &mut Cache, key: &[u8], exptime: u32) -> u32 {
         let id = c.alloc(key, 0, exptime, 1).unwrap();
         c.value_segment_mut(id, 0)[0] = b'x';
-        c.store(id, crate::cache::StoreCmd::Set, 0);
+        c.store_item(-1, id, crate::cache::StoreCmd::Set, 0);
         id
     }
 
@@ -535,7 +545,7 @@ mod tests {
         let lid = c.item_clsid(ids[0]) | COLD_LRU;
         // The tail is the oldest: k0. Stand on k2, then delete it.
         c.lru.crawl_cursor = ids[2];
-        c.delete(b"k2");
+        c.delete(-1, b"k2");
         assert_eq!(c.lru.crawl_cursor, ids[3]);
         assert_eq!(walk_rest(&mut c), vec![b"k3".to_vec(), b"k4".to_vec()]);
         assert_eq!(c.lru.tail(lid), ids[0]);
@@ -549,11 +559,11 @@ mod tests {
             .collect();
         c.lru.crawl_cursor = ids[1];
         // Unlinking items around the cursor leaves it alone.
-        c.delete(b"k0");
-        c.delete(b"k2");
+        c.delete(-1, b"k0");
+        c.delete(-1, b"k2");
         assert_eq!(c.lru.crawl_cursor, ids[1]);
         // The head itself: the crawl has nothing left.
-        c.delete(b"k1");
+        c.delete(-1, b"k1");
         assert_eq!(c.lru.crawl_cursor, NONE);
     }
 

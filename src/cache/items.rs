@@ -9,17 +9,17 @@
 //! reference is released, so a reply never sends reused memory.
 
 use super::assoc::Assoc;
+use super::change::{ChangeLog, Reason};
 use super::clock::{Clock, ITEM_UPDATE_INTERVAL};
 use super::hash;
 use super::item::*;
-use super::store::{DeltaResult, StoreCmd, StoreItemType};
 use super::{Cache, ItemStats, SizeHist, SizesError};
 use crate::cache::lru::{
     ClassItemStats, Lru, LruConfig, CLSID_MASK, COLD_LRU, HOT_LRU, LRU_LISTS, SEG_MASK,
 };
 use crate::cache::slabs::{read_u32, write_u32, Slabs, NONE};
+use crate::logger::LOG_EVICTIONS;
 use crate::settings::Settings;
-use crate::util::{itoa_u64, parse_u64_c};
 
 /// memcached's item header with CAS: what `-I` limits are computed with, so
 /// that exactly the values memcached accepts are accepted here.
@@ -56,6 +56,7 @@ impl Cache {
             oldest_cas: 0,
             sizes: None,
             log: crate::logger::Logger::new(settings.watcher_logbuf_size as usize),
+            changes: ChangeLog::default(),
         };
         if settings.track_sizes {
             cache.start_sizes();
@@ -296,11 +297,11 @@ impl Cache {
             st.evicted_active += 1;
         }
         log::debug!("evicting item of class {}", cls);
-        if self.log.eflags & crate::logger::LOG_EVICTIONS != 0 {
+        if self.log.eflags & LOG_EVICTIONS != 0 {
             self.log_eviction(id);
         }
         self.slabs.evicted[cls as usize] += 1;
-        self.unlink(id);
+        self.unlink(id, Reason::Evicted);
         self.automove_on_eviction(cls);
     }
 
@@ -325,7 +326,7 @@ impl Cache {
                         st.expired_unfetched += 1;
                     }
                     st.reclaimed += 1;
-                    self.unlink(id);
+                    self.unlink(id, Reason::Reclaimed);
                     return true;
                 }
                 if self.evict_to_free {
@@ -374,7 +375,7 @@ impl Cache {
 
     /// `link` for a caller that already hashed the key; `cas` overrides
     /// the next CAS unique (meta commands' E flag).
-    fn link_hv(&mut self, id: u32, hv: u32, cas: Option<u64>) {
+    pub(super) fn link_hv(&mut self, id: u32, hv: u32, cas: Option<u64>) {
         let cas = match cas {
             Some(v) if self.use_cas => v,
             _ => self.next_cas(),
@@ -465,15 +466,19 @@ impl Cache {
         }
     }
 
-    /// Removes an item from the table and its LRU; frees it unless a
-    /// connection still references it. memcached's do_item_unlink.
-    pub fn unlink(&mut self, id: u32) {
+    /// Removes an item from the table and its LRU for reason `why`,
+    /// leaving a change record; frees it unless a connection still
+    /// references it. memcached's do_item_unlink.
+    pub(super) fn unlink(&mut self, id: u32, why: Reason) {
+        self.note_removal(why, id);
         let hv = self.assoc.hash(key_of(self.slabs.chunk(id)));
         self.unlink_hv(id, hv);
     }
 
-    /// `unlink` for a caller that already hashed the key.
-    fn unlink_hv(&mut self, id: u32, hv: u32) {
+    /// Takes an item off the table and its LRU, with no record: the
+    /// callers are `unlink`, the door (which records) and `replace_hv`
+    /// (whose new item is recorded as stored).
+    pub(super) fn unlink_hv(&mut self, id: u32, hv: u32) {
         let (lid, total, linked) = {
             let c = self.slabs.chunk(id);
             (self.lru_id(c), ntotal(c), iflags(c) & ITEM_LINKED != 0)
@@ -497,7 +502,7 @@ impl Cache {
 
     /// Replaces `old` with `new` (same key, hashing to `hv`) in the table
     /// and LRU.
-    fn replace_hv(&mut self, old: u32, new: u32, hv: u32, cas: Option<u64>) {
+    pub(super) fn replace_hv(&mut self, old: u32, new: u32, hv: u32, cas: Option<u64>) {
         self.unlink_hv(old, hv);
         self.link_hv(new, hv, cas);
     }
@@ -564,7 +569,7 @@ impl Cache {
     }
 
     /// `peek`, also returning the key's hash for a following unlink.
-    fn peek_hv(&mut self, key: &[u8]) -> (u32, u32) {
+    pub(super) fn peek_hv(&mut self, key: &[u8]) -> (u32, u32) {
         if key.len() > KEY_MAX_LENGTH {
             return (NONE, 0);
         }
@@ -640,17 +645,11 @@ impl Cache {
         self.stats.slab_stats[cls].lru_hits[seg] += 1;
     }
 
-    /// Sets or clears item flag bits (ITEM_STALE, ITEM_TOKEN_SENT, ...).
-    pub fn set_iflag(&mut self, id: u32, bit: u8, on: bool) {
+    /// Sets or clears item flag bits (ITEM_ACTIVE, ITEM_FETCHED, ...).
+    pub(super) fn set_iflag(&mut self, id: u32, bit: u8, on: bool) {
         let c = self.slabs.chunk_mut(id);
         let f = iflags(c);
         set_iflags(c, if on { f | bit } else { f & !bit });
-    }
-
-    /// Gives a linked item a new CAS unique (meta invalidation).
-    pub fn set_item_cas(&mut self, id: u32, cas: Option<u64>) {
-        let v = cas.unwrap_or_else(|| self.next_cas());
-        set_cas(self.slabs.chunk_mut(id), v);
     }
 
     /// Bytes an item takes (header, key, value), as `me` reports it.
@@ -659,121 +658,9 @@ impl Cache {
         ntotal(c)
     }
 
-    /// Sets a new expiry on a live item (touch, gat).
-    pub fn touch(&mut self, id: u32, exptime: u32) {
-        set_exptime(self.slabs.chunk_mut(id), exptime);
-    }
-
-    /// Deletes a key. Returns the class the deleted item counted in
-    /// (`item_clsid`), or None if the key was not there.
-    pub fn delete(&mut self, key: &[u8]) -> Option<u8> {
-        let (id, hv) = self.peek_hv(key);
-        if id == NONE {
-            return None;
-        }
-        let cls = self.item_clsid(id);
-        self.unlink_hv(id, hv);
-        Some(cls)
-    }
-
-    /// Stores a fully written, unlinked item according to `cmd`; `req_cas`
-    /// is the client's CAS for `cas`. On anything but Stored the caller
-    /// still owns `id` and frees it. memcached's do_store_item.
-    pub fn store(&mut self, id: u32, cmd: StoreCmd, req_cas: u64) -> (StoreItemType, u64) {
-        self.store_ex(id, cmd, req_cas, None)
-    }
-
-    /// `store` with an explicit CAS for the stored item (meta E flag).
-    pub fn store_ex(
-        &mut self,
-        id: u32,
-        cmd: StoreCmd,
-        req_cas: u64,
-        new_cas: Option<u64>,
-    ) -> (StoreItemType, u64) {
-        let (old, hv) = {
-            let key = key_of(self.slabs.chunk(id));
-            let hv = self.assoc.hash(key);
-            (self.assoc.find(&self.slabs, key, hv), hv)
-        };
-        let old = if old != NONE && self.check_live(old, hv) {
-            old
-        } else {
-            NONE
-        };
-        let mut stored = id;
-        let result = match cmd {
-            StoreCmd::Add => {
-                if old != NONE {
-                    // As memcached: a failed add still counts as an access.
-                    self.refresh_time(old);
-                    StoreItemType::NotStored
-                } else {
-                    self.link_hv(id, hv, new_cas);
-                    StoreItemType::Stored
-                }
-            }
-            StoreCmd::Set => {
-                if old != NONE {
-                    self.replace_hv(old, id, hv, new_cas);
-                } else {
-                    self.link_hv(id, hv, new_cas);
-                }
-                StoreItemType::Stored
-            }
-            StoreCmd::Replace => {
-                if old == NONE {
-                    StoreItemType::NotStored
-                } else {
-                    self.replace_hv(old, id, hv, new_cas);
-                    StoreItemType::Stored
-                }
-            }
-            // The CAS counters count here, in the class of the item the
-            // store would replace, as memcached's do_store_item does.
-            StoreCmd::Cas => {
-                if old == NONE {
-                    self.stats.cas_misses += 1;
-                    StoreItemType::NotFound
-                } else if req_cas != 0 && cas(self.slabs.chunk(old)) == req_cas {
-                    let cls = self.item_clsid(old);
-                    self.stats.slab_stats[cls].cas_hits += 1;
-                    self.replace_hv(old, id, hv, new_cas);
-                    StoreItemType::Stored
-                } else {
-                    let cls = self.item_clsid(old);
-                    self.stats.slab_stats[cls].cas_badval += 1;
-                    StoreItemType::Exists
-                }
-            }
-            StoreCmd::Append | StoreCmd::Prepend => {
-                if old == NONE {
-                    StoreItemType::NotStored
-                } else {
-                    match self.concat(old, id, cmd == StoreCmd::Append) {
-                        Ok(new) => {
-                            self.replace_hv(old, new, hv, new_cas);
-                            stored = new;
-                            StoreItemType::Stored
-                        }
-                        // memcached answers NOT_STORED when the joined
-                        // value cannot be allocated, whatever the reason.
-                        Err(_) => StoreItemType::NotStored,
-                    }
-                }
-            }
-        };
-        let cas = if result == StoreItemType::Stored {
-            cas(self.slabs.chunk(stored))
-        } else {
-            0
-        };
-        (result, cas)
-    }
-
     /// True if the linked item `id` is live; unlinks it (counting why) if
     /// it has expired or been flushed.
-    fn check_live(&mut self, id: u32, hv: u32) -> bool {
+    pub(super) fn check_live(&mut self, id: u32, hv: u32) -> bool {
         let c = self.slabs.chunk(id);
         let e = exptime(c);
         if e != 0 && e <= self.clock.current_time {
@@ -782,11 +669,13 @@ impl Cache {
                 let cls = self.lru_clsid(c);
                 self.lru.itemstats[cls as usize].expired_unfetched += 1;
             }
+            self.note_removal(Reason::Expired, id);
             self.unlink_hv(id, hv);
             return false;
         }
         if self.is_flushed(c) {
             self.stats.get_flushed += 1;
+            self.note_removal(Reason::Flushed, id);
             self.unlink_hv(id, hv);
             return false;
         }
@@ -802,37 +691,9 @@ impl Cache {
         }
     }
 
-    fn refresh_time(&mut self, id: u32) {
-        if self.lru.cfg.segmented {
-            self.item_update(id);
-            return;
-        }
-        let now = self.clock.current_time;
-        let c = self.slabs.chunk_mut(id);
-        if time(c) < now.saturating_sub(ITEM_UPDATE_INTERVAL) {
-            set_time(c, now);
-        }
-    }
-
-    /// A new item holding `old`'s value with `add`'s value appended (or
-    /// prepended), keeping `old`'s flags and expiry.
-    fn concat(&mut self, old: u32, add: u32, append: bool) -> Result<u32, AllocError> {
-        let (key, fl, exp, n_old) = {
-            let c = self.slabs.chunk(old);
-            (key_of(c).to_vec(), flags(c), exptime(c), nbytes(c))
-        };
-        let n_add = nbytes(self.slabs.chunk(add));
-        let new = self.alloc(&key, fl, exp, n_old + n_add)?;
-        let (first, second) = if append { (old, add) } else { (add, old) };
-        let mut off = 0;
-        off = self.copy_value(first, new, off);
-        self.copy_value(second, new, off);
-        Ok(new)
-    }
-
     /// Copies the whole value of `src` into `dst`'s value at `dst_off`;
     /// returns the offset after it.
-    fn copy_value(&mut self, src: u32, dst: u32, mut dst_off: usize) -> usize {
+    pub(super) fn copy_value(&mut self, src: u32, dst: u32, mut dst_off: usize) -> usize {
         let n = nbytes(self.slabs.chunk(src));
         let mut src_off = 0;
         let mut tmp = Vec::new();
@@ -899,107 +760,12 @@ impl Cache {
             off += s.len();
         }
     }
-
-    /// incr/decr on a key (memcached's do_add_delta). Rewrites the value in
-    /// place when the new number is not longer than the old value and no
-    /// reply points at it (padding with spaces as memcached does), or
-    /// replaces the item otherwise.
-    pub fn add_delta(&mut self, key: &[u8], incr: bool, delta: u64) -> DeltaResult {
-        self.add_delta_ex(key, incr, delta, 0, None)
-    }
-
-    /// `add_delta` with the meta flags: `req_cas` (0: none) must match the
-    /// item's CAS, `new_cas` replaces the next CAS unique.
-    pub fn add_delta_ex(
-        &mut self,
-        key: &[u8],
-        incr: bool,
-        delta: u64,
-        req_cas: u64,
-        new_cas: Option<u64>,
-    ) -> DeltaResult {
-        // As memcached: arithmetic is not a fetch and does not bump.
-        let id = self.peek(key);
-        if id == NONE {
-            return DeltaResult::NotFound;
-        }
-        if req_cas != 0 && cas(self.slabs.chunk(id)) != req_cas {
-            return DeltaResult::Exists;
-        }
-        let (n, chunked, pinned) = {
-            let c = self.slabs.chunk(id);
-            (nbytes(c), iflags(c) & ITEM_CHUNKED != 0, refcount(c) > 0)
-        };
-        if n == 0 || chunked {
-            return DeltaResult::NonNumeric;
-        }
-        let value = match parse_u64_c(self.value_segment(id, 0)) {
-            Some(v) => v,
-            None => return DeltaResult::NonNumeric,
-        };
-        let value = if incr {
-            value.wrapping_add(delta)
-        } else {
-            value.saturating_sub(delta)
-        };
-        // Counted in the class of the item as it was (memcached's
-        // do_add_delta); misses are the protocol layer's to count.
-        let cls = self.item_clsid(id);
-        if incr {
-            self.stats.slab_stats[cls].incr_hits += 1;
-        } else {
-            self.stats.slab_stats[cls].decr_hits += 1;
-        }
-        let mut buf = itoa_u64(value);
-        let digits = buf.len();
-        if digits <= n && !pinned {
-            let cas = new_cas.unwrap_or_else(|| self.next_cas());
-            {
-                let v = self.value_segment_mut(id, 0);
-                v[..digits].copy_from_slice(&buf);
-                v[digits..].fill(b' ');
-            }
-            set_cas(self.slabs.chunk_mut(id), cas);
-            return DeltaResult::Ok(value);
-        }
-        let (fl, exp) = {
-            let c = self.slabs.chunk(id);
-            (flags(c), exptime(c))
-        };
-        let key = key.to_vec();
-        let new = match self.alloc(&key, fl, exp, digits) {
-            Ok(new) => new,
-            Err(_) => return DeltaResult::Eom,
-        };
-        self.value_segment_mut(new, 0).copy_from_slice(&buf);
-        buf.clear();
-        let hv = self.assoc.hash(&key);
-        self.replace_hv(id, new, hv, new_cas);
-        DeltaResult::Ok(value)
-    }
-
-    /// flush_all: items stored before now (or before `exptime`, if given)
-    /// become invisible. memcached's process_flush_all semantics.
-    pub fn flush_all(&mut self, exptime: i64) {
-        let new_oldest = if exptime > 0 {
-            self.clock.realtime(exptime)
-        } else {
-            self.clock.current_time
-        };
-        if self.use_cas {
-            self.oldest_live = new_oldest.saturating_sub(1);
-            if self.oldest_live <= self.clock.current_time {
-                self.oldest_cas = self.next_cas();
-            }
-        } else {
-            self.oldest_live = new_oldest;
-        }
-    }
 }
 
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::cache::{DeltaResult, StoreCmd, StoreItemType};
 
     pub(in crate::cache) fn cache() -> Cache {
         Cache::new(&Settings {
@@ -1017,7 +783,10 @@ pub(super) mod tests {
             seg[..k].copy_from_slice(&val[off..off + k]);
             off += k;
         }
-        assert_eq!(c.store(id, StoreCmd::Set, 0).0, StoreItemType::Stored);
+        assert_eq!(
+            c.store_item(-1, id, StoreCmd::Set, 0),
+            StoreItemType::Stored
+        );
         id
     }
 
@@ -1060,7 +829,7 @@ pub(super) mod tests {
         assert_ne!(id, NONE);
         assert_eq!(value(&c, id), b"bar");
         assert_eq!(cas(c.slabs.chunk(id)), 1);
-        assert_eq!(c.delete(b"foo"), Some(1));
+        assert!(c.delete(-1, b"foo"));
         assert_eq!(c.get(b"foo"), NONE);
         assert_eq!(c.stats.curr_items, 0);
     }
@@ -1081,7 +850,7 @@ pub(super) mod tests {
                 i
             );
         }
-        assert!(c.delete(b"key3").is_some());
+        assert!(c.delete(-1, b"key3"));
         for i in 25..60 {
             put(&mut c, format!("key{}", i).as_bytes(), b"v");
         }
@@ -1107,24 +876,24 @@ pub(super) mod tests {
         let id = c.get(b"big");
         assert_ne!(iflags(c.slabs.chunk(id)) & ITEM_CHUNKED, 0);
         assert_eq!(value(&c, id), val);
-        assert_eq!(c.delete(b"big"), Some(c.slabs.largest));
+        assert!(c.delete(-1, b"big"));
     }
 
     #[test]
     fn incr_in_place_pads_with_spaces() {
         let mut c = cache();
         put(&mut c, b"n", b"100");
-        assert_eq!(c.add_delta(b"n", false, 1), DeltaResult::Ok(99));
+        assert_eq!(c.add_delta(-1, b"n", false, 1), DeltaResult::Ok(99));
         let id = c.get(b"n");
         assert_eq!(value(&c, id), b"99 ");
-        assert_eq!(c.add_delta(b"n", true, 901), DeltaResult::Ok(1000));
+        assert_eq!(c.add_delta(-1, b"n", true, 901), DeltaResult::Ok(1000));
         let id = c.get(b"n");
         assert_eq!(value(&c, id), b"1000");
         put(&mut c, b"m", b"18446744073709551615");
-        assert_eq!(c.add_delta(b"m", true, 1), DeltaResult::Ok(0));
-        assert_eq!(c.add_delta(b"m", false, 5), DeltaResult::Ok(0));
+        assert_eq!(c.add_delta(-1, b"m", true, 1), DeltaResult::Ok(0));
+        assert_eq!(c.add_delta(-1, b"m", false, 5), DeltaResult::Ok(0));
         put(&mut c, b"x", b"abc");
-        assert_eq!(c.add_delta(b"x", true, 1), DeltaResult::NonNumeric);
+        assert_eq!(c.add_delta(-1, b"x", true, 1), DeltaResult::NonNumeric);
     }
 
     #[test]
@@ -1142,8 +911,8 @@ pub(super) mod tests {
         // Replaced and deleted items come off; the item linked before the
         // histogram started is not counted either way.
         put(&mut c, b"k", b"1");
-        assert!(c.delete(b"old").is_some());
-        assert!(c.delete(b"kk").is_some());
+        assert!(c.delete(-1, b"old"));
+        assert!(c.delete(-1, b"kk"));
         let h: Vec<_> = c.sizes.as_ref().unwrap().buckets().collect();
         assert_eq!(h, vec![(2, 1)]);
         c.disable_sizes();
@@ -1164,23 +933,27 @@ pub(super) mod tests {
         let (n, b) = (c.peek(b"n"), c.peek(b"b"));
         let (nc, bc) = (c.item_clsid(n), c.item_clsid(b));
         assert_ne!(nc, bc);
-        assert_eq!(c.add_delta(b"n", true, 1), DeltaResult::Ok(11));
-        assert_eq!(c.add_delta(b"n", false, 1), DeltaResult::Ok(10));
-        assert_eq!(c.add_delta(b"zz", true, 1), DeltaResult::NotFound);
+        assert_eq!(c.add_delta(-1, b"n", true, 1), DeltaResult::Ok(11));
+        assert_eq!(c.add_delta(-1, b"n", false, 1), DeltaResult::Ok(10));
+        assert_eq!(c.add_delta(-1, b"zz", true, 1), DeltaResult::NotFound);
         assert_eq!(c.slab_stats_of(nc), (1, 1, 0, 0));
         // A cas store counts in the class of the item it replaces.
         let cas_b = cas(c.slabs.chunk(b));
         let id = c.alloc(b"b", 0, 0, 1).unwrap();
         assert_eq!(
-            c.store(id, StoreCmd::Cas, cas_b + 1).0,
+            c.store_item(-1, id, StoreCmd::Cas, cas_b + 1),
             StoreItemType::Exists
         );
-        c.free_unlinked(id);
         let id = c.alloc(b"b", 0, 0, 1).unwrap();
-        assert_eq!(c.store(id, StoreCmd::Cas, cas_b).0, StoreItemType::Stored);
+        assert_eq!(
+            c.store_item(-1, id, StoreCmd::Cas, cas_b),
+            StoreItemType::Stored
+        );
         let id = c.alloc(b"zz", 0, 0, 1).unwrap();
-        assert_eq!(c.store(id, StoreCmd::Cas, 1).0, StoreItemType::NotFound);
-        c.free_unlinked(id);
+        assert_eq!(
+            c.store_item(-1, id, StoreCmd::Cas, 1),
+            StoreItemType::NotFound
+        );
         assert_eq!(c.slab_stats_of(bc), (0, 0, 1, 1));
         assert_eq!(c.stats.cas_misses, 1);
         let total = c.stats.slab_stats.total();

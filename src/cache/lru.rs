@@ -35,6 +35,7 @@
 //! own. Allocation pulls from the lists directly when a class is full
 //! (`Cache::lru_pull_tail`).
 
+use super::change::Reason;
 use super::item;
 use super::Cache;
 use crate::cache::slabs::{Slabs, MAX_CLASSES, NONE};
@@ -443,7 +444,7 @@ impl Cache {
                 if f & item::ITEM_FETCHED == 0 {
                     st.expired_unfetched += 1;
                 }
-                self.unlink(id);
+                self.unlink(id, Reason::Reclaimed);
                 removed += 1;
                 id = next_id;
                 continue;
@@ -653,7 +654,7 @@ mod tests {
     fn put(c: &mut Cache, key: &str, n: usize, exptime: u32) {
         let id = c.alloc(key.as_bytes(), 0, exptime, n).unwrap();
         assert_eq!(
-            c.store(id, StoreCmd::Set, 0).0,
+            c.store_item(-1, id, StoreCmd::Set, 0),
             crate::cache::StoreItemType::Stored
         );
     }
@@ -772,7 +773,7 @@ mod tests {
         assert_eq!(seg_of(&mut c, "x"), COLD_LRU);
         c.get(b"x");
         c.get(b"x");
-        assert_eq!(c.delete(b"x"), Some(cls));
+        assert!(c.delete(-1, b"x"));
         assert_eq!(
             c.slabs.free_chunks(cls) + 1,
             c.slabs.classes[cls as usize].perslab as u64

@@ -42,7 +42,10 @@ use slabs_mover::REBAL_CHUNKS_PER_TURN;
 
 pub use item::ItemView;
 pub use items::AllocError;
-pub use store::{DeltaResult, StoreCmd, StoreItemType};
+pub use store::{
+    DeltaResult, MarithArgs, MdeleteArgs, MdeleteResult, MgetArgs, MsetArgs, StoreCmd,
+    StoreItemType,
+};
 
 /// Counters kept by the item layer (reported by `stats`).
 #[derive(Debug, Default, Clone)]
@@ -150,9 +153,52 @@ pub struct Cache {
     /// Watchers and their log lines (logger.rs); here because evictions
     /// are found during allocation.
     pub log: crate::logger::Logger,
+    /// The change records of the current batch (change.rs).
+    changes: change::ChangeLog,
 }
 
 impl Cache {
+    /// A read-only view of item `id` (found by the door's lookups).
+    #[inline]
+    pub fn item(&self, id: u32) -> ItemView<'_> {
+        ItemView::new(self.slabs.chunk(id))
+    }
+
+    /// The server time now (seconds since start).
+    #[inline]
+    pub fn now(&self) -> u32 {
+        self.clock.current_time
+    }
+
+    /// A client's expiry time (relative, absolute or negative) as server
+    /// time (memcached's realtime()).
+    #[inline]
+    pub fn realtime(&self, exptime: i64) -> u32 {
+        self.clock.realtime(exptime)
+    }
+
+    /// How long the event loop may sleep before the cache needs a turn,
+    /// given `idle_ms` until its next timer: 0 while the hash table is
+    /// moving buckets, the LRU maintainer has juggles left or a page move
+    /// can go on (bounded work per turn); 1 while a page move waits for
+    /// busy items.
+    pub fn timeout_ms(&self, idle_ms: u64) -> u64 {
+        if self.assoc.expanding || self.lru.work_pending() {
+            return 0;
+        }
+        match &self.slabs.rebal {
+            Some(r) if r.backoff => 1.min(idle_ms),
+            Some(_) => 0,
+            None => idle_ms,
+        }
+    }
+
+    /// True if a connection watches the log streams.
+    #[inline]
+    pub fn has_watchers(&self) -> bool {
+        !self.log.watchers.is_empty()
+    }
+
     /// Advances the clock and runs the LRU maintainer over every class
     /// (once a second, and after `debugtime`): ages move on, so HOT and
     /// WARM items may have outgrown their age limits.

@@ -5,6 +5,7 @@
 //! slabs.rs owns the pages and the bookkeeping of a move under way; this
 //! file owns what happens to the items on the page.
 
+use super::change::Reason;
 use super::item::*;
 use super::lru::COLD_LRU;
 use super::slabs::{read_u32, write_u32, NONE};
@@ -76,7 +77,7 @@ impl Cache {
         self.slabs.move_stats.busy_items += 1;
         if loops > SLAB_MOVE_MAX_LOOPS {
             self.slabs.move_stats.busy_deletes += 1;
-            self.unlink(head);
+            self.unlink(head, Reason::Moved);
         }
     }
 
@@ -97,7 +98,7 @@ impl Cache {
             }
             if self.is_dead(self.slabs.chunk(id)) {
                 // Expired or flushed: not worth saving.
-                self.unlink(id);
+                self.unlink(id, Reason::Reclaimed);
                 return true;
             }
             match self.slabs.alloc_no_grow(cls) {
@@ -107,7 +108,7 @@ impl Cache {
                 }
                 None => {
                     self.slabs.move_stats.evictions_nomem += 1;
-                    self.unlink(id);
+                    self.unlink(id, Reason::Moved);
                 }
             }
             return true;
@@ -151,7 +152,7 @@ impl Cache {
             }
             None => {
                 self.slabs.move_stats.evictions_nomem += 1;
-                self.unlink(head);
+                self.unlink(head, Reason::Moved);
             }
         }
         true
@@ -302,7 +303,7 @@ mod tests {
         }
         // Free room elsewhere for all but 20 items of the first page.
         for i in per..2 * per - 20 {
-            c.delete(format!("k{}", i).as_bytes());
+            c.delete(-1, format!("k{}", i).as_bytes());
         }
         let pinned = c.peek(b"k3");
         assert!(c.pin(pinned));
@@ -372,7 +373,7 @@ mod tests {
             );
         }
         for i in per..2 * per {
-            c.delete(format!("k{}", i).as_bytes());
+            c.delete(-1, format!("k{}", i).as_bytes());
         }
         // A crawl paused on an item of the page about to move.
         let id = c.peek(b"k5");

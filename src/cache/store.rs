@@ -4,6 +4,16 @@
 //! through a function here, and each change leaves one record (change.rs)
 //! saying what the item now is, or that it is gone, and why.
 
+use std::os::unix::io::RawFd;
+
+use super::change::{ChangeLog, Reason};
+use super::clock::ITEM_UPDATE_INTERVAL;
+use super::item::*;
+use super::slabs::NONE;
+use super::{AllocError, Cache};
+use crate::logger::{LOG_FETCHERS, LOG_MUTATIONS};
+use crate::util::{itoa_u64, parse_u64_c};
+
 /// Outcome of a store (memcached's store_item_type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreItemType {
@@ -35,4 +45,1347 @@ pub enum DeltaResult {
     NotFound,
     /// The meta C flag's CAS did not match.
     Exists,
+}
+
+/// The meta state a record carries and `md x` keeps.
+const META_BITS: u8 = ITEM_STALE | ITEM_TOKEN_SENT | ITEM_KEY_BINARY;
+
+/// What `mg` asks of the door besides the lookup.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MgetArgs {
+    /// N: create a stub item with this TTL on a miss, and win it.
+    pub vivify: Option<i32>,
+    /// T: a new TTL (counts as a touch).
+    pub ttl: Option<i32>,
+    /// R: win the recache token when the TTL left is below this.
+    pub recache: Option<i32>,
+    /// E: the CAS a won or created item takes.
+    pub new_cas: Option<u64>,
+    /// u: do not bump the item in its LRU.
+    pub no_bump: bool,
+    /// b: the key was given in base64 (kept on a created item).
+    pub base64: bool,
+}
+
+/// What `mg` found and did.
+#[derive(Debug, Clone, Copy)]
+pub struct MgetResult {
+    /// The item, or NONE on a miss.
+    pub id: u32,
+    /// This request was handed the win token (W).
+    pub won: bool,
+    /// Another request had won it before (Z).
+    pub already_sent: bool,
+    /// The item is stale (X).
+    pub stale: bool,
+    /// The item was created by N.
+    pub created: bool,
+    /// Fetched flag and last access before this request (h and l).
+    pub fetched_before: bool,
+    pub time_before: u32,
+}
+
+/// What `ms` asks of the door besides storing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MsetArgs {
+    /// C: the CAS the stored item must match (0: none).
+    pub req_cas: u64,
+    /// I: a lower CAS still stores, marked stale.
+    pub invalidate: bool,
+    /// N: append/prepend on a miss store the value as a new item.
+    pub vivify: Option<i32>,
+    /// E: the CAS the stored item takes.
+    pub new_cas: Option<u64>,
+    /// b: the key was given in base64.
+    pub base64: bool,
+}
+
+/// What `md` asks of the door.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MdeleteArgs {
+    /// C: the CAS the item must match.
+    pub cas_check: Option<u64>,
+    /// I: mark stale (and give up the win token) instead of deleting.
+    pub invalidate: bool,
+    /// T: with I, a new TTL.
+    pub ttl: Option<i32>,
+    /// x: keep the item with an empty value.
+    pub remove_value: bool,
+    /// E: the CAS a kept item takes.
+    pub new_cas: Option<u64>,
+}
+
+/// Outcome of `md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MdeleteResult {
+    NotFound,
+    /// The C flag's CAS did not match.
+    Exists,
+    /// Deleted, invalidated or emptied.
+    Done,
+}
+
+/// What `ma` asks of the door besides the delta.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MarithArgs {
+    /// C: the CAS the item must match (0: none).
+    pub req_cas: u64,
+    /// E: the CAS the item takes.
+    pub new_cas: Option<u64>,
+    /// N: create the item with this TTL on a miss.
+    pub vivify: Option<i32>,
+    /// J: the value a created item starts with.
+    pub initial: u64,
+    /// T: a new TTL for the item after the change.
+    pub ttl: Option<i32>,
+}
+
+/// What `ma` did.
+#[derive(Debug, Clone, Copy)]
+pub struct MarithResult {
+    pub result: DeltaResult,
+    /// The item was created by N.
+    pub created: bool,
+    /// N was given but the item could not be created (`NS`).
+    pub vivify_failed: bool,
+    /// The item after the change (NONE unless Ok, or if it is already
+    /// gone).
+    pub id: u32,
+}
+
+impl Cache {
+    // ---- change records ----
+
+    /// Starts or stops keeping change records (a listener came or went).
+    pub fn listen_changes(&mut self, on: bool) {
+        self.changes.on = on;
+        if !on {
+            self.changes.clear();
+        }
+    }
+
+    /// The records made since the last `clear_changes`, oldest first.
+    pub fn changes(&self) -> &ChangeLog {
+        &self.changes
+    }
+
+    /// Forgets the records once every listener has had them.
+    pub fn clear_changes(&mut self) {
+        self.changes.clear();
+    }
+
+    /// Records linked item `id` as it now stands. One flag test when
+    /// nobody listens.
+    #[inline]
+    pub(super) fn note(&mut self, reason: Reason, id: u32) {
+        if self.changes.on {
+            self.note_item(reason, id);
+        }
+    }
+
+    #[cold]
+    fn note_item(&mut self, reason: Reason, id: u32) {
+        let mut log = std::mem::take(&mut self.changes);
+        let c = self.slabs.chunk(id);
+        let exptime = self.clock.to_unix(exptime(c));
+        log.push_item(
+            reason,
+            key_of(c),
+            flags(c),
+            exptime,
+            cas(c),
+            iflags(c) & META_BITS,
+            |out| self.value_to_vec(id, out),
+        );
+        self.changes = log;
+    }
+
+    /// Records that `id` is going away. Called before it is unlinked.
+    #[inline]
+    pub(super) fn note_removal(&mut self, reason: Reason, id: u32) {
+        if self.changes.on {
+            let mut log = std::mem::take(&mut self.changes);
+            log.push_removal(reason, key_of(self.slabs.chunk(id)));
+            self.changes = log;
+        }
+    }
+
+    // ---- the classic commands ----
+
+    /// get, gets: looks `key` up for connection `cfd`, records the access
+    /// (LRU bump, the class's hit counter) and tells the fetchers'
+    /// watchers. Returns the item or NONE.
+    pub fn fetch(&mut self, cfd: RawFd, key: &[u8]) -> u32 {
+        let id = self.get(key);
+        self.log_get(cfd, key, id);
+        if id != NONE {
+            self.count_get_hit(id);
+        }
+        id
+    }
+
+    /// get for a command that does not bump nor count a hit (mg, me):
+    /// the item or NONE, told to the fetchers' watchers.
+    pub fn lookup(&mut self, cfd: RawFd, key: &[u8]) -> u32 {
+        let id = self.peek(key);
+        self.log_get(cfd, key, id);
+        id
+    }
+
+    /// touch, gat, gats: fetches `key` and gives it the new expiry
+    /// `exptime` (server time). Returns the item or NONE.
+    pub fn touch(&mut self, cfd: RawFd, key: &[u8], exptime: u32) -> u32 {
+        let id = self.get(key);
+        self.log_get(cfd, key, id);
+        if id != NONE {
+            set_exptime(self.slabs.chunk_mut(id), exptime);
+            let cls = self.item_clsid(id);
+            self.stats.slab_stats[cls].touch_hits += 1;
+            self.note(Reason::Touched, id);
+        }
+        id
+    }
+
+    /// Stores item `id`, read off the wire for connection `cfd`, with
+    /// `cmd` (`req_cas` for cas). The item is done with afterwards
+    /// whatever the outcome. memcached's complete_nread_ascii after the
+    /// data check, and do_store_item.
+    pub fn store_item(
+        &mut self,
+        cfd: RawFd,
+        id: u32,
+        cmd: StoreCmd,
+        req_cas: u64,
+    ) -> StoreItemType {
+        self.count_set(id);
+        // Watchers see the lookup the store makes, then its result.
+        if self.log.eflags & LOG_FETCHERS != 0 {
+            let key = key_of(self.slabs.chunk(id)).to_vec();
+            self.log_lookup(cfd, &key);
+        }
+        let (ret, stored) = self.do_store(id, cmd, req_cas, None);
+        self.log_store(cfd, id, cmd, ret);
+        if stored != NONE {
+            self.note(Reason::Stored, stored);
+        }
+        // Unless it was linked, the item read off the wire is done with.
+        self.free_unlinked(id);
+        ret
+    }
+
+    /// An item read off the wire that will not be stored (its data did not
+    /// end in "\r\n"): counted as a set, as memcached counts it, and freed.
+    pub fn discard_item(&mut self, id: u32) {
+        self.count_set(id);
+        self.free_unlinked(id);
+    }
+
+    /// Counts a set command in the class of item `id`.
+    fn count_set(&mut self, id: u32) {
+        let cls = self.item_clsid(id);
+        self.stats.slab_stats[cls].set_cmds += 1;
+    }
+
+    /// A set whose item could not be allocated: as memcached, it must not
+    /// leave the value it meant to replace visible, so `key` is deleted.
+    /// `watched`: the classic command tells the fetchers' watchers of the
+    /// lookup (ms does not).
+    pub fn store_failed(&mut self, cfd: RawFd, key: &[u8], watched: bool) {
+        if watched {
+            self.log_lookup(cfd, key);
+        }
+        self.do_delete(key);
+    }
+
+    /// delete: removes `key`. True if it was there (counted as a hit in
+    /// its class).
+    pub fn delete(&mut self, cfd: RawFd, key: &[u8]) -> bool {
+        self.log_lookup(cfd, key);
+        match self.do_delete(key) {
+            Some(cls) => {
+                self.stats.slab_stats[cls].delete_hits += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Deletes a key, recording it. Returns the class the deleted item
+    /// counted in (`item_clsid`), or None if the key was not there.
+    fn do_delete(&mut self, key: &[u8]) -> Option<u8> {
+        let (id, hv) = self.peek_hv(key);
+        if id == NONE {
+            return None;
+        }
+        let cls = self.item_clsid(id);
+        self.note_removal(Reason::Deleted, id);
+        self.unlink_hv(id, hv);
+        Some(cls)
+    }
+
+    /// incr, decr: adds `delta` to (or takes it from) the number under
+    /// `key`. Hits are counted in the item's class; misses are the
+    /// protocol's to count.
+    pub fn add_delta(&mut self, cfd: RawFd, key: &[u8], incr: bool, delta: u64) -> DeltaResult {
+        self.log_lookup(cfd, key);
+        let (r, id) = self.do_add_delta(key, incr, delta, 0, None);
+        if id != NONE {
+            self.note(Reason::Arith, id);
+        }
+        r
+    }
+
+    /// flush_all [delay]: items stored before now (or before `exptime`)
+    /// become invisible. Returns the server time before which items are
+    /// gone (for `stats settings`' oldest_live).
+    pub fn flush_all(&mut self, exptime: i64) -> u32 {
+        self.do_flush_all(exptime);
+        if self.changes.on {
+            let at = self.clock.to_unix(self.oldest_live.max(1));
+            self.changes.push_flush(at);
+        }
+        self.oldest_live
+    }
+
+    // ---- the meta commands ----
+
+    /// mg: looks `key` up and applies what the flags ask: vivify on miss
+    /// (N), a new TTL (T), the win token for a stale item or one close to
+    /// expiry (R), a new CAS for a winner (E), the LRU bump (unless u).
+    /// Counts the hit in the item's class (a touch hit with T).
+    pub fn mget(&mut self, cfd: RawFd, key: &[u8], a: &MgetArgs) -> MgetResult {
+        let mut id = self.lookup(cfd, key);
+        let mut r = MgetResult {
+            id,
+            won: false,
+            already_sent: false,
+            stale: false,
+            created: false,
+            fetched_before: false,
+            time_before: 0,
+        };
+        if id == NONE {
+            let Some(ttl) = a.vivify else {
+                return r;
+            };
+            // Vivify: a stub item with no value, whose creator wins.
+            let exp = self.clock.realtime(a.ttl.unwrap_or(ttl) as i64);
+            let Ok(new) = self.alloc(key, 0, exp, 0) else {
+                return r;
+            };
+            if self.do_store(new, StoreCmd::Add, 0, a.new_cas).0 != StoreItemType::Stored {
+                self.free_unlinked(new);
+                return r;
+            }
+            id = new;
+            let f = iflags(self.slabs.chunk(id)) | ITEM_TOKEN_SENT;
+            let f = if a.base64 { f | ITEM_KEY_BINARY } else { f };
+            set_iflags(self.slabs.chunk_mut(id), f);
+            r.id = id;
+            r.created = true;
+            r.won = true;
+        } else {
+            r.already_sent = iflags(self.slabs.chunk(id)) & ITEM_TOKEN_SENT != 0;
+        }
+        // As memcached 1.6.18 counts mg: a found (or just created) item is
+        // a touch hit when T is given, else a get hit.
+        if a.ttl.is_some() {
+            let cls = self.item_clsid(id);
+            self.stats.slab_stats[cls].touch_hits += 1;
+        } else {
+            self.count_get_hit(id);
+        }
+        {
+            let c = self.slabs.chunk(id);
+            r.fetched_before = iflags(c) & ITEM_FETCHED != 0;
+            r.time_before = time(c);
+        }
+        if r.created {
+            self.note(Reason::Stored, id);
+        } else {
+            let now = self.clock.current_time;
+            let exp_before = exptime(self.slabs.chunk(id));
+            let ttl_before = if exp_before == 0 {
+                -1
+            } else {
+                exp_before as i64 - now as i64
+            };
+            let mut changed = None;
+            if let Some(ttl) = a.ttl {
+                let exp = self.clock.realtime(ttl as i64);
+                set_exptime(self.slabs.chunk_mut(id), exp);
+                changed = Some(Reason::Touched);
+            }
+            let f = iflags(self.slabs.chunk(id));
+            if let Some(rc) = a.recache {
+                if ttl_before != -1 && ttl_before < rc as i64 && f & ITEM_TOKEN_SENT == 0 {
+                    r.won = true;
+                }
+            }
+            if f & ITEM_STALE != 0 && f & ITEM_TOKEN_SENT == 0 {
+                r.won = true;
+            }
+            if r.won {
+                set_iflags(self.slabs.chunk_mut(id), f | ITEM_TOKEN_SENT);
+                if let Some(v) = a.new_cas {
+                    set_cas(self.slabs.chunk_mut(id), v);
+                }
+                changed = changed.or(Some(Reason::Meta));
+            }
+            if !a.no_bump {
+                self.bump(id);
+            }
+            if let Some(reason) = changed {
+                self.note(reason, id);
+            }
+        }
+        r.stale = iflags(self.slabs.chunk(id)) & ITEM_STALE != 0;
+        r
+    }
+
+    /// ms: stores item `id`, read off the wire for connection `cfd`, with
+    /// `cmd` and the meta flags. A CAS turns a set or replace into a cas
+    /// store (an add stays an add; append and prepend check it here), and
+    /// with I a lower CAS still stores, marked stale, keeping the old TTL
+    /// and the winner's token. Returns the outcome and the item now
+    /// linked under the key (NONE unless stored and still live).
+    pub fn mset(
+        &mut self,
+        cfd: RawFd,
+        id: u32,
+        cmd: StoreCmd,
+        a: &MsetArgs,
+    ) -> (StoreItemType, u32) {
+        self.count_set(id);
+        if a.base64 {
+            let f = iflags(self.slabs.chunk(id));
+            set_iflags(self.slabs.chunk_mut(id), f | ITEM_KEY_BINARY);
+        }
+        let key = key_of(self.slabs.chunk(id)).to_vec();
+        let old = self.lookup(cfd, &key);
+        let mut cmd = cmd;
+        let mut req_cas = a.req_cas;
+        let mut stale = false;
+        let mut token_sent = false;
+        if req_cas != 0 && matches!(cmd, StoreCmd::Set | StoreCmd::Replace) {
+            if old != NONE && a.invalidate && req_cas < cas(self.slabs.chunk(old)) {
+                // It counts as a CAS hit.
+                stale = true;
+                let oc = self.slabs.chunk(old);
+                token_sent = iflags(oc) & ITEM_TOKEN_SENT != 0;
+                let exp = exptime(oc);
+                set_exptime(self.slabs.chunk_mut(id), exp);
+                let old_cls = self.item_clsid(old);
+                self.stats.slab_stats[old_cls].cas_hits += 1;
+                req_cas = 0;
+            } else {
+                cmd = StoreCmd::Cas;
+            }
+        }
+        let mut result = if req_cas != 0 && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend) {
+            if old == NONE {
+                StoreItemType::NotFound
+            } else if cas(self.slabs.chunk(old)) != req_cas {
+                StoreItemType::Exists
+            } else {
+                self.do_store(id, cmd, 0, a.new_cas).0
+            }
+        } else {
+            self.do_store(id, cmd, req_cas, a.new_cas).0
+        };
+        if result == StoreItemType::NotStored
+            && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend)
+            && old == NONE
+        {
+            if let Some(ttl) = a.vivify {
+                // Append/prepend with N: the value becomes a new item.
+                let exp = self.clock.realtime(ttl as i64);
+                set_exptime(self.slabs.chunk_mut(id), exp);
+                result = self.do_store(id, StoreCmd::Add, 0, a.new_cas).0;
+            }
+        }
+        self.log_store(cfd, id, cmd, result);
+        // Done with the item read off the wire unless it was linked; this
+        // must come before the lookup below, which may reap an item that
+        // expired at once.
+        self.free_unlinked(id);
+        let live = if result == StoreItemType::Stored {
+            self.peek(&key)
+        } else {
+            NONE
+        };
+        if live != NONE {
+            let f = iflags(self.slabs.chunk(live)) & !(ITEM_STALE | ITEM_TOKEN_SENT);
+            let f = f
+                | if stale { ITEM_STALE } else { 0 }
+                | if token_sent { ITEM_TOKEN_SENT } else { 0 };
+            set_iflags(self.slabs.chunk_mut(live), f);
+            self.note(Reason::Stored, live);
+        }
+        (result, live)
+    }
+
+    /// md: deletes `key`, or with I marks it stale (giving up the win
+    /// token, taking a new CAS and perhaps a new TTL), or with x keeps it
+    /// with an empty value. Counts a removal as a delete hit.
+    pub fn mdelete(&mut self, cfd: RawFd, key: &[u8], a: &MdeleteArgs) -> MdeleteResult {
+        let id = self.lookup(cfd, key);
+        if id == NONE {
+            return MdeleteResult::NotFound;
+        }
+        if a.cas_check.is_some_and(|v| v != cas(self.slabs.chunk(id))) {
+            return MdeleteResult::Exists;
+        }
+        if a.invalidate {
+            let f = iflags(self.slabs.chunk(id));
+            set_iflags(
+                self.slabs.chunk_mut(id),
+                (f | ITEM_STALE) & !ITEM_TOKEN_SENT,
+            );
+            let v = a.new_cas.unwrap_or_else(|| self.next_cas());
+            set_cas(self.slabs.chunk_mut(id), v);
+            if let Some(ttl) = a.ttl {
+                let exp = self.clock.realtime(ttl as i64);
+                set_exptime(self.slabs.chunk_mut(id), exp);
+            }
+            if a.remove_value {
+                self.empty_value(id, key, a.new_cas);
+            } else {
+                self.note(Reason::Meta, id);
+            }
+        } else if a.remove_value {
+            self.empty_value(id, key, a.new_cas);
+        } else if let Some(cls) = self.do_delete(key) {
+            self.stats.slab_stats[cls].delete_hits += 1;
+        }
+        MdeleteResult::Done
+    }
+
+    /// Replaces an item's value with an empty one, keeping its key, flags,
+    /// expiry and meta flags (md x).
+    fn empty_value(&mut self, id: u32, key: &[u8], new_cas: Option<u64>) {
+        let (fl, exp, f) = {
+            let c = self.slabs.chunk(id);
+            (flags(c), exptime(c), iflags(c))
+        };
+        let Ok(new) = self.alloc(key, fl, exp, 0) else {
+            return;
+        };
+        if self.do_store(new, StoreCmd::Set, 0, new_cas).0 == StoreItemType::Stored {
+            let nf = iflags(self.slabs.chunk(new)) | (f & META_BITS);
+            set_iflags(self.slabs.chunk_mut(new), nf);
+            self.note(Reason::Stored, new);
+        } else {
+            self.free_unlinked(new);
+        }
+    }
+
+    /// ma: incr or decr with the meta flags; on a miss with N, creates the
+    /// item holding `initial`.
+    pub fn marith(
+        &mut self,
+        cfd: RawFd,
+        key: &[u8],
+        incr: bool,
+        delta: u64,
+        a: &MarithArgs,
+    ) -> MarithResult {
+        self.log_lookup(cfd, key);
+        let (mut result, _) = self.do_add_delta(key, incr, delta, a.req_cas, a.new_cas);
+        let mut created = false;
+        let mut vivify_failed = false;
+        if result == DeltaResult::NotFound {
+            if let Some(ttl) = a.vivify {
+                let digits = itoa_u64(a.initial);
+                let exp = self.clock.realtime(ttl as i64);
+                result = match self.alloc(key, 0, exp, digits.len()) {
+                    Ok(new) => {
+                        self.value_segment_mut(new, 0).copy_from_slice(&digits);
+                        // As memcached's, the add looks the key up again.
+                        self.log_lookup(cfd, key);
+                        let (r, _) = self.do_store(new, StoreCmd::Add, 0, a.new_cas);
+                        self.log_store(cfd, new, StoreCmd::Add, r);
+                        self.free_unlinked(new);
+                        if r == StoreItemType::Stored {
+                            created = true;
+                            DeltaResult::Ok(a.initial)
+                        } else {
+                            DeltaResult::Eom
+                        }
+                    }
+                    Err(_) => DeltaResult::Eom,
+                };
+                vivify_failed = result == DeltaResult::Eom;
+            }
+        }
+        let mut id = NONE;
+        if let DeltaResult::Ok(_) = result {
+            // The item as the reply reports it (a created one is looked
+            // up again; it may already be gone if its TTL was in the past).
+            id = self.peek(key);
+            if id != NONE {
+                if let Some(ttl) = a.ttl {
+                    let exp = self.clock.realtime(ttl as i64);
+                    set_exptime(self.slabs.chunk_mut(id), exp);
+                }
+                self.note(
+                    if created {
+                        Reason::Stored
+                    } else {
+                        Reason::Arith
+                    },
+                    id,
+                );
+            }
+        }
+        MarithResult {
+            result,
+            created,
+            vivify_failed,
+            id,
+        }
+    }
+
+    // ---- the primitives under the door ----
+
+    /// Stores a fully written, unlinked item according to `cmd`; `req_cas`
+    /// is the client's CAS for `cas`, `new_cas` the meta E flag's CAS for
+    /// the stored item. Returns the outcome and the item now linked under
+    /// the key (for append/prepend a new one; NONE unless Stored). On
+    /// anything but Stored the caller still owns `id`. memcached's
+    /// do_store_item; no record: the door's callers make it.
+    fn do_store(
+        &mut self,
+        id: u32,
+        cmd: StoreCmd,
+        req_cas: u64,
+        new_cas: Option<u64>,
+    ) -> (StoreItemType, u32) {
+        let (old, hv) = {
+            let key = key_of(self.slabs.chunk(id));
+            let hv = self.assoc.hash(key);
+            (self.assoc.find(&self.slabs, key, hv), hv)
+        };
+        let old = if old != NONE && self.check_live(old, hv) {
+            old
+        } else {
+            NONE
+        };
+        let mut stored = id;
+        let result = match cmd {
+            StoreCmd::Add => {
+                if old != NONE {
+                    // As memcached: a failed add still counts as an access.
+                    self.refresh_time(old);
+                    StoreItemType::NotStored
+                } else {
+                    self.link_hv(id, hv, new_cas);
+                    StoreItemType::Stored
+                }
+            }
+            StoreCmd::Set => {
+                if old != NONE {
+                    self.replace_hv(old, id, hv, new_cas);
+                } else {
+                    self.link_hv(id, hv, new_cas);
+                }
+                StoreItemType::Stored
+            }
+            StoreCmd::Replace => {
+                if old == NONE {
+                    StoreItemType::NotStored
+                } else {
+                    self.replace_hv(old, id, hv, new_cas);
+                    StoreItemType::Stored
+                }
+            }
+            // The CAS counters count here, in the class of the item the
+            // store would replace, as memcached's do_store_item does.
+            StoreCmd::Cas => {
+                if old == NONE {
+                    self.stats.cas_misses += 1;
+                    StoreItemType::NotFound
+                } else if req_cas != 0 && cas(self.slabs.chunk(old)) == req_cas {
+                    let cls = self.item_clsid(old);
+                    self.stats.slab_stats[cls].cas_hits += 1;
+                    self.replace_hv(old, id, hv, new_cas);
+                    StoreItemType::Stored
+                } else {
+                    let cls = self.item_clsid(old);
+                    self.stats.slab_stats[cls].cas_badval += 1;
+                    StoreItemType::Exists
+                }
+            }
+            StoreCmd::Append | StoreCmd::Prepend => {
+                if old == NONE {
+                    StoreItemType::NotStored
+                } else {
+                    match self.concat(old, id, cmd == StoreCmd::Append) {
+                        Ok(new) => {
+                            self.replace_hv(old, new, hv, new_cas);
+                            stored = new;
+                            StoreItemType::Stored
+                        }
+                        // memcached answers NOT_STORED when the joined
+                        // value cannot be allocated, whatever the reason.
+                        Err(_) => StoreItemType::NotStored,
+                    }
+                }
+            }
+        };
+        if result != StoreItemType::Stored {
+            stored = NONE;
+        }
+        (result, stored)
+    }
+
+    fn refresh_time(&mut self, id: u32) {
+        if self.lru.cfg.segmented {
+            self.item_update(id);
+            return;
+        }
+        let now = self.clock.current_time;
+        let c = self.slabs.chunk_mut(id);
+        if time(c) < now.saturating_sub(ITEM_UPDATE_INTERVAL) {
+            set_time(c, now);
+        }
+    }
+
+    /// A new item holding `old`'s value with `add`'s value appended (or
+    /// prepended), keeping `old`'s flags and expiry.
+    fn concat(&mut self, old: u32, add: u32, append: bool) -> Result<u32, AllocError> {
+        let (key, fl, exp, n_old) = {
+            let c = self.slabs.chunk(old);
+            (key_of(c).to_vec(), flags(c), exptime(c), nbytes(c))
+        };
+        let n_add = nbytes(self.slabs.chunk(add));
+        let new = self.alloc(&key, fl, exp, n_old + n_add)?;
+        let (first, second) = if append { (old, add) } else { (add, old) };
+        let mut off = 0;
+        off = self.copy_value(first, new, off);
+        self.copy_value(second, new, off);
+        Ok(new)
+    }
+
+    /// incr/decr on a key (memcached's do_add_delta). Rewrites the value in
+    /// place when the new number is not longer than the old value and no
+    /// reply points at it (padding with spaces as memcached does), or
+    /// replaces the item otherwise. `req_cas` (0: none) must match the
+    /// item's CAS (meta C), `new_cas` replaces the next CAS unique (meta
+    /// E). Returns the result and the item now holding the number.
+    fn do_add_delta(
+        &mut self,
+        key: &[u8],
+        incr: bool,
+        delta: u64,
+        req_cas: u64,
+        new_cas: Option<u64>,
+    ) -> (DeltaResult, u32) {
+        // As memcached: arithmetic is not a fetch and does not bump.
+        let id = self.peek(key);
+        if id == NONE {
+            return (DeltaResult::NotFound, NONE);
+        }
+        if req_cas != 0 && cas(self.slabs.chunk(id)) != req_cas {
+            return (DeltaResult::Exists, NONE);
+        }
+        let (n, chunked, pinned) = {
+            let c = self.slabs.chunk(id);
+            (nbytes(c), iflags(c) & ITEM_CHUNKED != 0, refcount(c) > 0)
+        };
+        if n == 0 || chunked {
+            return (DeltaResult::NonNumeric, NONE);
+        }
+        let value = match parse_u64_c(self.value_segment(id, 0)) {
+            Some(v) => v,
+            None => return (DeltaResult::NonNumeric, NONE),
+        };
+        let value = if incr {
+            value.wrapping_add(delta)
+        } else {
+            value.saturating_sub(delta)
+        };
+        // Counted in the class of the item as it was (memcached's
+        // do_add_delta); misses are the protocol layer's to count.
+        let cls = self.item_clsid(id);
+        if incr {
+            self.stats.slab_stats[cls].incr_hits += 1;
+        } else {
+            self.stats.slab_stats[cls].decr_hits += 1;
+        }
+        let mut buf = itoa_u64(value);
+        let digits = buf.len();
+        if digits <= n && !pinned {
+            let cas = new_cas.unwrap_or_else(|| self.next_cas());
+            {
+                let v = self.value_segment_mut(id, 0);
+                v[..digits].copy_from_slice(&buf);
+                v[digits..].fill(b' ');
+            }
+            set_cas(self.slabs.chunk_mut(id), cas);
+            return (DeltaResult::Ok(value), id);
+        }
+        let (fl, exp) = {
+            let c = self.slabs.chunk(id);
+            (flags(c), exptime(c))
+        };
+        let key = key.to_vec();
+        let new = match self.alloc(&key, fl, exp, digits) {
+            Ok(new) => new,
+            Err(_) => return (DeltaResult::Eom, NONE),
+        };
+        self.value_segment_mut(new, 0).copy_from_slice(&buf);
+        buf.clear();
+        let hv = self.assoc.hash(&key);
+        self.replace_hv(id, new, hv, new_cas);
+        (DeltaResult::Ok(value), new)
+    }
+
+    /// flush_all: items stored before now (or before `exptime`, if given)
+    /// become invisible. memcached's process_flush_all semantics.
+    fn do_flush_all(&mut self, exptime: i64) {
+        let new_oldest = if exptime > 0 {
+            self.clock.realtime(exptime)
+        } else {
+            self.clock.current_time
+        };
+        if self.use_cas {
+            self.oldest_live = new_oldest.saturating_sub(1);
+            if self.oldest_live <= self.clock.current_time {
+                self.oldest_cas = self.next_cas();
+            }
+        } else {
+            self.oldest_live = new_oldest;
+        }
+    }
+
+    // ---- what the watchers see (logger.rs formats the lines) ----
+
+    /// `item_get` for connection `cfd`'s lookup of `key`, which found `id`
+    /// (NONE for a miss). One bit test without a watcher.
+    #[inline]
+    fn log_get(&mut self, cfd: RawFd, key: &[u8], id: u32) {
+        if self.log.eflags & LOG_FETCHERS != 0 {
+            self.log_get_line(cfd, key, id);
+        }
+    }
+
+    /// `item_get` for a command that looks its key up inside the door
+    /// (store, delete, incr/decr): does the same lookup first, when
+    /// someone watches fetches.
+    #[inline]
+    fn log_lookup(&mut self, cfd: RawFd, key: &[u8]) {
+        if self.log.eflags & LOG_FETCHERS != 0 {
+            let id = self.peek(key);
+            self.log_get_line(cfd, key, id);
+        }
+    }
+
+    #[cold]
+    fn log_get_line(&mut self, cfd: RawFd, key: &[u8], id: u32) {
+        let found = (id != NONE).then(|| (self.item_clsid(id), nbytes(self.slabs.chunk(id))));
+        self.log.item_get(cfd, key, found);
+    }
+
+    /// `item_store`: connection `cfd` stored item `id` (read off the wire,
+    /// not yet freed) with `cmd`, with `result`. A stored line shows the
+    /// item now linked under the key (for append, the joined one), live
+    /// or not (a stored item with a past expiry is still shown, as
+    /// memcached shows it).
+    #[inline]
+    fn log_store(&mut self, cfd: RawFd, id: u32, cmd: StoreCmd, result: StoreItemType) {
+        if self.log.eflags & LOG_MUTATIONS != 0 {
+            self.log_store_line(cfd, id, cmd, result);
+        }
+    }
+
+    #[cold]
+    fn log_store_line(&mut self, cfd: RawFd, id: u32, cmd: StoreCmd, result: StoreItemType) {
+        let key = key_of(self.slabs.chunk(id)).to_vec();
+        let mut shown = id;
+        if result == StoreItemType::Stored {
+            let hv = self.assoc.hash(&key);
+            let linked = self.assoc.find(&self.slabs, &key, hv);
+            if linked != NONE {
+                shown = linked;
+            }
+        }
+        let c = self.slabs.chunk(shown);
+        let (exp, size) = (exptime(c), nbytes(c));
+        let clsid = self.item_clsid(shown);
+        let now = self.clock.current_time;
+        self.log
+            .item_store(cfd, &key, cmd, result, exp, now, clsid, size);
+    }
+
+    /// `eviction`: item `id` is being evicted from the LRU tail.
+    #[cold]
+    pub(super) fn log_eviction(&mut self, id: u32) {
+        let now = self.clock.current_time;
+        let c = self.slabs.chunk(id);
+        let e = exptime(c);
+        let ttl = if e == 0 { -1 } else { e as i64 - now as i64 };
+        let la = now.wrapping_sub(time(c)) as i32;
+        let fetched = iflags(c) & ITEM_FETCHED != 0;
+        let size = nbytes(c);
+        let key = key_of(c).to_vec();
+        let clsid = self.item_clsid(id);
+        self.log.eviction(&key, fetched, ttl, la, clsid, size);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::items::tests::cache;
+    use super::*;
+    use crate::settings::Settings;
+
+    /// One record, owned, for comparing.
+    #[derive(Debug, PartialEq, Eq)]
+    struct R {
+        reason: Reason,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        flags: u32,
+        exptime: i64,
+        cas: u64,
+        meta: u8,
+    }
+
+    /// The records made since the last call, and forgets them.
+    fn take(c: &mut Cache) -> Vec<R> {
+        let v = c
+            .changes()
+            .iter()
+            .map(|ch| R {
+                reason: ch.reason,
+                key: ch.key.to_vec(),
+                value: ch.value.to_vec(),
+                flags: ch.flags,
+                exptime: ch.exptime,
+                cas: ch.cas,
+                meta: ch.meta,
+            })
+            .collect();
+        c.clear_changes();
+        v
+    }
+
+    /// The item record `reason` of `key` as the cache now holds it.
+    fn now_rec(c: &Cache, reason: Reason, key: &[u8]) -> R {
+        let hv = c.assoc.hash(key);
+        let id = c.assoc.find(&c.slabs, key, hv);
+        assert_ne!(id, NONE, "{:?} is linked", key);
+        let mut value = Vec::new();
+        c.value_to_vec(id, &mut value);
+        let it = c.item(id);
+        R {
+            reason,
+            key: key.to_vec(),
+            value,
+            flags: it.flags(),
+            exptime: c.clock.to_unix(it.exptime()),
+            cas: it.cas(),
+            meta: it.iflags() & META_BITS,
+        }
+    }
+
+    fn removal(reason: Reason, key: &[u8]) -> R {
+        R {
+            reason,
+            key: key.to_vec(),
+            value: Vec::new(),
+            flags: 0,
+            exptime: 0,
+            cas: 0,
+            meta: 0,
+        }
+    }
+
+    /// A listening cache (the flat LRU, so no maintainer moves items).
+    fn listening() -> Cache {
+        let mut c = Cache::new(&Settings {
+            hashpower_init: 4,
+            lru_segmented: false,
+            lru_maintainer_thread: false,
+            ..Settings::default()
+        });
+        c.listen_changes(true);
+        c
+    }
+
+    /// An unlinked item for `key` holding `val`.
+    fn wire(c: &mut Cache, key: &[u8], val: &[u8], flags: u32, exptime: u32) -> u32 {
+        let id = c.alloc(key, flags, exptime, val.len()).unwrap();
+        if !val.is_empty() {
+            c.value_segment_mut(id, 0).copy_from_slice(val);
+        }
+        id
+    }
+
+    fn set(c: &mut Cache, key: &[u8], val: &[u8]) {
+        let id = wire(c, key, val, 0, 0);
+        assert_eq!(
+            c.store_item(-1, id, StoreCmd::Set, 0),
+            StoreItemType::Stored
+        );
+    }
+
+    #[test]
+    fn nobody_listening_keeps_nothing() {
+        let mut c = cache();
+        set(&mut c, b"a", b"1");
+        assert!(c.delete(-1, b"a"));
+        c.flush_all(0);
+        assert!(c.changes().is_empty());
+    }
+
+    #[test]
+    fn storage_commands_record_the_item_as_stored() {
+        let mut c = listening();
+        let exp = c.realtime(100);
+        let id = wire(&mut c, b"k", b"abc", 7, exp);
+        assert_eq!(
+            c.store_item(-1, id, StoreCmd::Set, 0),
+            StoreItemType::Stored
+        );
+        let r = take(&mut c);
+        assert_eq!(r, vec![now_rec(&c, Reason::Stored, b"k")]);
+        assert_eq!(r[0].value, b"abc");
+        assert_eq!(r[0].flags, 7);
+        assert_eq!(r[0].exptime, c.clock.now_unix() + 100);
+        assert_eq!(r[0].cas, c.cas_counter());
+        // add of a present key, replace of a missing one: no change.
+        let id = wire(&mut c, b"k", b"x", 0, 0);
+        assert_eq!(
+            c.store_item(-1, id, StoreCmd::Add, 0),
+            StoreItemType::NotStored
+        );
+        let id = wire(&mut c, b"nope", b"x", 0, 0);
+        assert_eq!(
+            c.store_item(-1, id, StoreCmd::Replace, 0),
+            StoreItemType::NotStored
+        );
+        assert_eq!(take(&mut c), vec![]);
+        // append and prepend record the joined value, keeping flags.
+        let id = wire(&mut c, b"k", b"Z", 0, 0);
+        c.store_item(-1, id, StoreCmd::Append, 0);
+        let id = wire(&mut c, b"k", b"A", 0, 0);
+        c.store_item(-1, id, StoreCmd::Prepend, 0);
+        let r = take(&mut c);
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (r[0].reason, &r[0].value[..]),
+            (Reason::Stored, &b"abcZ"[..])
+        );
+        assert_eq!(r[1], now_rec(&c, Reason::Stored, b"k"));
+        assert_eq!((r[1].value.as_slice(), r[1].flags), (&b"AabcZ"[..], 7));
+        // cas: a bad CAS changes nothing, the right one stores.
+        let cur = r[1].cas;
+        let id = wire(&mut c, b"k", b"new", 1, 0);
+        assert_eq!(
+            c.store_item(-1, id, StoreCmd::Cas, cur + 1),
+            StoreItemType::Exists
+        );
+        assert_eq!(take(&mut c), vec![]);
+        let id = wire(&mut c, b"k", b"new", 1, 0);
+        assert_eq!(
+            c.store_item(-1, id, StoreCmd::Cas, cur),
+            StoreItemType::Stored
+        );
+        assert_eq!(take(&mut c), vec![now_rec(&c, Reason::Stored, b"k")]);
+    }
+
+    #[test]
+    fn arithmetic_records_the_resulting_value() {
+        let mut c = listening();
+        set(&mut c, b"n", b"10");
+        take(&mut c);
+        // In place (padded with a space), then by a new item (longer).
+        assert_eq!(c.add_delta(-1, b"n", false, 1), DeltaResult::Ok(9));
+        let r = take(&mut c);
+        assert_eq!(r, vec![now_rec(&c, Reason::Arith, b"n")]);
+        assert_eq!(r[0].value, b"9 ");
+        assert_eq!(c.add_delta(-1, b"n", true, 991), DeltaResult::Ok(1000));
+        let r = take(&mut c);
+        assert_eq!(r, vec![now_rec(&c, Reason::Arith, b"n")]);
+        assert_eq!(r[0].value, b"1000");
+        // Misses and non-numbers change nothing.
+        assert_eq!(c.add_delta(-1, b"zz", true, 1), DeltaResult::NotFound);
+        set(&mut c, b"s", b"abc");
+        take(&mut c);
+        assert_eq!(c.add_delta(-1, b"s", true, 1), DeltaResult::NonNumeric);
+        assert_eq!(take(&mut c), vec![]);
+    }
+
+    #[test]
+    fn touch_delete_and_flush_all() {
+        let mut c = listening();
+        set(&mut c, b"t", b"v");
+        take(&mut c);
+        let exp = c.realtime(50);
+        assert_ne!(c.touch(-1, b"t", exp), NONE);
+        let r = take(&mut c);
+        assert_eq!(r, vec![now_rec(&c, Reason::Touched, b"t")]);
+        assert_eq!(r[0].exptime, c.clock.now_unix() + 50);
+        assert_eq!(c.touch(-1, b"none", exp), NONE);
+        // A plain fetch is no change.
+        assert_ne!(c.fetch(-1, b"t"), NONE);
+        assert_eq!(take(&mut c), vec![]);
+        assert!(c.delete(-1, b"t"));
+        assert!(!c.delete(-1, b"t"));
+        assert_eq!(take(&mut c), vec![removal(Reason::Deleted, b"t")]);
+        // flush_all with a delay says when; the items go later.
+        set(&mut c, b"f", b"v");
+        take(&mut c);
+        c.flush_all(10);
+        let r = take(&mut c);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].reason, Reason::FlushAll);
+        assert_eq!(r[0].exptime, c.clock.now_unix() + 10 - 1);
+        c.flush_all(0);
+        assert_eq!(take(&mut c)[0].exptime, c.clock.now_unix() - 1);
+        assert_eq!(c.fetch(-1, b"f"), NONE);
+        assert_eq!(take(&mut c), vec![removal(Reason::Flushed, b"f")]);
+    }
+
+    #[test]
+    fn a_failed_set_deletes_the_old_value() {
+        let mut c = listening();
+        set(&mut c, b"k", b"v");
+        take(&mut c);
+        c.store_failed(-1, b"k", true);
+        assert_eq!(take(&mut c), vec![removal(Reason::Deleted, b"k")]);
+    }
+
+    #[test]
+    fn meta_get_records_vivify_touch_and_win() {
+        let mut c = listening();
+        // N on a miss: a stub item that its creator wins.
+        let a = MgetArgs {
+            vivify: Some(30),
+            base64: true,
+            ..MgetArgs::default()
+        };
+        let r = c.mget(-1, b"v", &a);
+        assert!(r.created && r.won);
+        let recs = take(&mut c);
+        assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"v")]);
+        assert_eq!(recs[0].meta, ITEM_TOKEN_SENT | ITEM_KEY_BINARY);
+        assert_eq!(recs[0].value, b"");
+        // A hit without T nor a win changes nothing.
+        set(&mut c, b"k", b"val");
+        take(&mut c);
+        let r = c.mget(-1, b"k", &MgetArgs::default());
+        assert!(!r.won);
+        assert_eq!(take(&mut c), vec![]);
+        // T: touched.
+        let t = MgetArgs {
+            ttl: Some(100),
+            ..MgetArgs::default()
+        };
+        c.mget(-1, b"k", &t);
+        let recs = take(&mut c);
+        assert_eq!(recs, vec![now_rec(&c, Reason::Touched, b"k")]);
+        assert_eq!(recs[0].exptime, c.clock.now_unix() + 100);
+        // R with little TTL left: the win token, and E's CAS.
+        let w = MgetArgs {
+            recache: Some(1000),
+            new_cas: Some(777),
+            ..MgetArgs::default()
+        };
+        assert!(c.mget(-1, b"k", &w).won);
+        let recs = take(&mut c);
+        assert_eq!(recs, vec![now_rec(&c, Reason::Meta, b"k")]);
+        assert_eq!((recs[0].meta, recs[0].cas), (ITEM_TOKEN_SENT, 777));
+        // The token is handed out once.
+        assert!(!c.mget(-1, b"k", &w).won);
+        assert_eq!(take(&mut c), vec![]);
+    }
+
+    #[test]
+    fn meta_set_invalidation_and_meta_delete() {
+        let mut c = listening();
+        set(&mut c, b"k", b"v1");
+        set(&mut c, b"k", b"v2");
+        let cur = take(&mut c)[1].cas;
+        assert_eq!(cur, 2);
+        // ms with I and an older CAS: stored, stale.
+        let id = wire(&mut c, b"k", b"v0", 0, 0);
+        let a = MsetArgs {
+            req_cas: cur - 1,
+            invalidate: true,
+            ..MsetArgs::default()
+        };
+        let (res, live) = c.mset(-1, id, StoreCmd::Set, &a);
+        assert_eq!(res, StoreItemType::Stored);
+        assert_ne!(live, NONE);
+        let recs = take(&mut c);
+        assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"k")]);
+        assert_eq!(
+            (recs[0].value.as_slice(), recs[0].meta),
+            (&b"v0"[..], ITEM_STALE)
+        );
+        // md with a wrong CAS: nothing; with I: stale, new CAS; with x:
+        // the value emptied; plain: deleted.
+        let bad = MdeleteArgs {
+            cas_check: Some(1),
+            ..MdeleteArgs::default()
+        };
+        assert_eq!(c.mdelete(-1, b"k", &bad), MdeleteResult::Exists);
+        assert_eq!(take(&mut c), vec![]);
+        let inv = MdeleteArgs {
+            invalidate: true,
+            new_cas: Some(4242),
+            ttl: Some(30),
+            ..MdeleteArgs::default()
+        };
+        assert_eq!(c.mdelete(-1, b"k", &inv), MdeleteResult::Done);
+        let recs = take(&mut c);
+        assert_eq!(recs, vec![now_rec(&c, Reason::Meta, b"k")]);
+        assert_eq!((recs[0].cas, recs[0].meta), (4242, ITEM_STALE));
+        assert_eq!(recs[0].exptime, c.clock.now_unix() + 30);
+        let x = MdeleteArgs {
+            remove_value: true,
+            ..MdeleteArgs::default()
+        };
+        assert_eq!(c.mdelete(-1, b"k", &x), MdeleteResult::Done);
+        let recs = take(&mut c);
+        assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"k")]);
+        assert_eq!(
+            (recs[0].value.as_slice(), recs[0].meta),
+            (&b""[..], ITEM_STALE)
+        );
+        assert_eq!(
+            c.mdelete(-1, b"k", &MdeleteArgs::default()),
+            MdeleteResult::Done
+        );
+        assert_eq!(take(&mut c), vec![removal(Reason::Deleted, b"k")]);
+        assert_eq!(
+            c.mdelete(-1, b"k", &MdeleteArgs::default()),
+            MdeleteResult::NotFound
+        );
+        assert_eq!(take(&mut c), vec![]);
+    }
+
+    #[test]
+    fn meta_arithmetic_creates_and_touches() {
+        let mut c = listening();
+        let a = MarithArgs {
+            vivify: Some(0),
+            initial: 5,
+            ..MarithArgs::default()
+        };
+        let r = c.marith(-1, b"n", true, 1, &a);
+        assert_eq!((r.result, r.created), (DeltaResult::Ok(5), true));
+        let recs = take(&mut c);
+        assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"n")]);
+        assert_eq!(recs[0].value, b"5");
+        let t = MarithArgs {
+            ttl: Some(60),
+            ..MarithArgs::default()
+        };
+        let r = c.marith(-1, b"n", true, 10, &t);
+        assert_eq!((r.result, r.created), (DeltaResult::Ok(15), false));
+        let recs = take(&mut c);
+        assert_eq!(recs, vec![now_rec(&c, Reason::Arith, b"n")]);
+        assert_eq!(recs[0].value, b"15");
+        assert_eq!(recs[0].exptime, c.clock.now_unix() + 60);
+    }
+
+    #[test]
+    fn the_cache_records_its_own_removals() {
+        let mut c = listening();
+        // Lazy expiry: found expired when looked up.
+        let exp = c.realtime(5);
+        let id = wire(&mut c, b"e", b"v", 0, exp);
+        c.store_item(-1, id, StoreCmd::Set, 0);
+        take(&mut c);
+        c.clock.offset += 10;
+        c.clock.tick();
+        assert_eq!(c.fetch(-1, b"e"), NONE);
+        assert_eq!(take(&mut c), vec![removal(Reason::Expired, b"e")]);
+        // The crawler reclaims an expired item it meets.
+        let exp = c.realtime(5);
+        let id = wire(&mut c, b"r", b"v", 0, exp);
+        c.store_item(-1, id, StoreCmd::Set, 0);
+        take(&mut c);
+        c.clock.offset += 10;
+        c.clock.tick();
+        let id = c.assoc.find(&c.slabs, b"r", c.assoc.hash(b"r"));
+        let cls = c.item_clsid(id);
+        c.crawler_reclaim(id, cls);
+        assert_eq!(take(&mut c), vec![removal(Reason::Reclaimed, b"r")]);
+        // An allocation that finds an expired item on the LRU tail.
+        let exp = c.realtime(5);
+        let id = wire(&mut c, b"t", b"v", 0, exp);
+        c.store_item(-1, id, StoreCmd::Set, 0);
+        take(&mut c);
+        c.clock.offset += 10;
+        c.clock.tick();
+        let id = c.assoc.find(&c.slabs, b"t", c.assoc.hash(b"t"));
+        let cls = c.item_clsid(id);
+        assert!(c.pull_tail(cls));
+        assert_eq!(take(&mut c), vec![removal(Reason::Reclaimed, b"t")]);
+    }
+
+    #[test]
+    fn evictions_are_recorded_with_their_reason() {
+        let mut c = Cache::new(&Settings {
+            maxbytes: 1024 * 1024,
+            lru_segmented: false,
+            lru_maintainer_thread: false,
+            ..Settings::default()
+        });
+        c.listen_changes(true);
+        let val = vec![b'x'; 1000];
+        let mut evicted = Vec::new();
+        for i in 0..3000 {
+            let key = format!("k{}", i);
+            set(&mut c, key.as_bytes(), &val);
+            for r in take(&mut c) {
+                if r.reason == Reason::Evicted {
+                    assert_eq!((r.value.len(), r.cas), (0, 0));
+                    evicted.push(r.key);
+                } else {
+                    assert_eq!((r.reason, r.key), (Reason::Stored, key.as_bytes().to_vec()));
+                }
+            }
+        }
+        assert_eq!(evicted.len() as u64, c.itemstats_total().evicted);
+        // The oldest go first.
+        assert_eq!(evicted[0], b"k0");
+        assert_eq!(evicted[1], b"k1");
+    }
+
+    #[test]
+    fn a_page_move_records_what_it_drops() {
+        let mut c = Cache::new(&Settings {
+            hashpower_init: 4,
+            lru_segmented: false,
+            lru_maintainer_thread: false,
+            ..Settings::default()
+        });
+        let per = c.slabs.classes[1].perslab as usize;
+        // Fill exactly the pages of class 1 so no chunk is free to rescue
+        // into: the mover must drop what it cannot move.
+        for i in 0..2 * per {
+            set(&mut c, format!("k{}", i).as_bytes(), b"v");
+        }
+        c.listen_changes(true);
+        assert_eq!(
+            c.slabs.reassign(1, 5),
+            crate::cache::slabs::ReassignResult::Ok
+        );
+        while c.slabs.rebal.is_some() {
+            c.background_work();
+        }
+        let recs = take(&mut c);
+        assert_eq!(recs.len() as u64, c.slabs.move_stats.evictions_nomem);
+        assert!(!recs.is_empty());
+        for r in &recs {
+            assert_eq!(r.reason, Reason::Moved);
+            assert_eq!(c.peek(&r.key), NONE);
+        }
+    }
 }
