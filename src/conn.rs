@@ -697,7 +697,7 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                 }
                 let Some(i) = core
                     .cache
-                    .log
+                    .logger()
                     .watchers
                     .iter()
                     .position(|w| w.token == token)
@@ -705,7 +705,7 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                     c.set_state(ConnState::Closing);
                     continue;
                 };
-                match crate::logger::flush_watcher(&mut core.cache.log, i) {
+                match crate::logger::flush_watcher(core.cache.logger_mut(), i) {
                     Ok(true) => set_interest(core, c, Interest::Read),
                     Ok(false) => set_interest(core, c, Interest::Write),
                     Err(_) => c.set_state(ConnState::Closing),
@@ -812,7 +812,7 @@ fn prefetch_batch(c: &Conn, core: &Core) {
                 break 'lines;
             }
             if key.len() <= crate::cache::item::KEY_MAX_LENGTH {
-                hvs[n] = core.cache.assoc.hash(key);
+                hvs[n] = core.cache.assoc().hash(key);
                 n += 1;
             }
             if !many {
@@ -824,12 +824,12 @@ fn prefetch_batch(c: &Conn, core: &Core) {
         return;
     }
     for &hv in &hvs[..n] {
-        core.cache.assoc.prefetch_bucket(hv);
+        core.cache.assoc().prefetch_bucket(hv);
     }
     for &hv in &hvs[..n] {
-        let id = core.cache.assoc.chain_head(hv);
+        let id = core.cache.assoc().chain_head(hv);
         if id != NONE {
-            core.cache.slabs.prefetch(id);
+            core.cache.slabs().prefetch(id);
         }
     }
 }
@@ -882,7 +882,7 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
     c.rcurr += el + 1;
     c.rbytes -= el + 1;
     c.nreqs -= 1;
-    c.last_cmd_time = core.cache.clock.current_time;
+    c.last_cmd_time = core.cache.now();
     // The line stays in rbuf while the command runs; the buffer is moved
     // out so replies can be queued on the same connection.
     let rbuf = std::mem::take(&mut c.rbuf);
@@ -1106,12 +1106,12 @@ pub fn close_conn(server: &mut Server, token: usize) {
     }
     // A watcher may be closing from any state (it hung up while in
     // Watch, which set Closing).
-    if !core.cache.log.watchers.is_empty() {
-        core.cache.log.remove_watcher(token);
+    if !core.cache.logger().watchers.is_empty() {
+        core.cache.logger_mut().remove_watcher(token);
     }
-    if core.cache.log.eflags & crate::logger::LOG_CONNEVENTS != 0 {
+    if core.cache.logger().eflags & crate::logger::LOG_CONNEVENTS != 0 {
         core.cache
-            .log
+            .logger_mut()
             .conn_close(c.fd, c.transport, c.peer, c.close_reason);
     }
     core.ev.del(c.fd);

@@ -25,8 +25,7 @@ use std::os::unix::io::RawFd;
 use std::time::Instant;
 
 use crate::cache::item;
-use crate::cache::slabs::NONE;
-use crate::cache::{AllocError, Cache};
+use crate::cache::{Cache, RestoreError, Restored};
 use crate::crc32c::crc32c;
 use crate::sys;
 use crate::Core;
@@ -493,26 +492,20 @@ impl<'a> Iterator for Records<'a> {
 
 /// The header and records of the cache as it is now, written to `out`.
 pub fn write_cache<W: Write>(cache: &Cache, out: W) -> io::Result<(W, Totals)> {
-    let clock = &cache.clock;
+    let clock = cache.clock();
     let now = clock.current_time;
-    let flush_at = if cache.oldest_live > now {
-        clock.to_unix(cache.oldest_live)
-    } else {
-        0
-    };
     let header = Header {
         created: clock.now_unix(),
         cas: cache.cas_counter(),
-        flush_at,
-        items: cache.stats.curr_items,
-        item_size_max: cache.item_size_max as u32,
+        flush_at: cache.flush_at(),
+        items: cache.item_stats().curr_items,
+        item_size_max: cache.item_size_max() as u32,
     };
     let mut w = Writer::new(out, &header)?;
     let mut result = Ok(());
     cache.for_each_hottest_first(|id| {
-        let c = cache.slabs.chunk(id);
-        let f = item::iflags(c);
-        let e = item::exptime(c);
+        let it = cache.item(id);
+        let f = it.iflags();
         let mut rflags = 0;
         for (ibit, rbit) in FLAG_MAP {
             if f & ibit != 0 {
@@ -521,13 +514,13 @@ pub fn write_cache<W: Write>(cache: &Cache, out: W) -> io::Result<(W, Totals)> {
         }
         let h = RecordHead {
             rflags,
-            flags: item::flags(c),
-            idle: now.saturating_sub(item::time(c)),
-            exptime: clock.to_unix(e),
-            cas: item::cas(c),
+            flags: it.flags(),
+            idle: now.saturating_sub(it.time()),
+            exptime: clock.to_unix(it.exptime()),
+            cas: it.cas(),
         };
-        let n = item::nbytes(c);
-        result = w.record(&h, item::key_of(c), n, |b| {
+        let n = it.nbytes();
+        result = w.record(&h, it.key(), n, |b| {
             let mut off = 0;
             while off < n {
                 let s = cache.value_segment(id, off);
@@ -714,10 +707,9 @@ pub fn load_from<R: Read>(
     len: u64,
     report: &mut LoadReport,
 ) -> Result<(), Damage> {
-    let saved = cache.evict_to_free;
-    cache.evict_to_free = false;
+    let saved = cache.set_evict_to_free(false);
     let result = load_records(cache, inp, len, report);
-    cache.evict_to_free = saved;
+    cache.set_evict_to_free(saved);
     result
 }
 
@@ -729,19 +721,17 @@ fn load_records<R: Read>(
 ) -> Result<(), Damage> {
     let mut reader = Reader::open(inp, len)?;
     let h = reader.header.clone();
-    let now_unix = cache.clock.now_unix();
+    let now_unix = cache.clock().now_unix();
     // A flush_all due at a time that passed while the server was down has
     // flushed every item in the file.
     let flushed_meanwhile = h.flush_at != 0 && h.flush_at <= now_unix;
-    if h.flush_at > now_unix {
-        cache.oldest_live = cache.clock.from_unix(h.flush_at);
-    }
-    cache.bump_cas_floor(h.cas);
     // The header's count sizes the table, but no more than the file can
     // hold: a record takes at least RECORD_HEADER_LEN + 1 bytes.
-    cache
-        .assoc
-        .presize(h.items.min(len / (RECORD_HEADER_LEN as u64 + 1)));
+    cache.begin_restore(
+        h.flush_at,
+        h.cas,
+        h.items.min(len / (RECORD_HEADER_LEN as u64 + 1)),
+    );
     loop {
         // A damage's offset is where the verified part ends.
         let block = match reader.next_block() {
@@ -768,45 +758,31 @@ fn load_records<R: Read>(
 
 /// Puts one live record back into the cache; false if it was left out.
 fn restore(cache: &mut Cache, rec: &Record, report: &mut LoadReport) -> bool {
-    if !cache.size_ok(rec.key.len(), rec.value.len()) {
-        report.too_large += 1;
-        return false;
-    }
-    let hv = cache.assoc.hash(rec.key);
-    if cache.assoc.find(&cache.slabs, rec.key, hv) != NONE {
-        report.duplicates += 1;
-        return false;
-    }
-    let clock = &cache.clock;
-    let exptime = clock.from_unix(rec.exptime);
-    let time = clock.current_time.saturating_sub(rec.idle).max(1);
-    let id = match cache.alloc(rec.key, rec.flags, exptime, rec.value.len()) {
-        Ok(id) => id,
-        Err(AllocError::TooLarge) => {
-            report.too_large += 1;
-            return false;
-        }
-        Err(AllocError::NoMemory) => {
-            report.no_memory += 1;
-            return false;
-        }
-    };
-    let mut off = 0;
-    while off < rec.value.len() {
-        let seg = cache.value_segment_mut(id, off);
-        let n = seg.len();
-        seg.copy_from_slice(&rec.value[off..off + n]);
-        off += n;
-    }
     let mut extra = 0;
     for (ibit, rbit) in FLAG_MAP {
         if rec.rflags & rbit != 0 {
             extra |= ibit;
         }
     }
-    cache.link_restored(id, hv, rec.cas, time, extra);
-    report.items += 1;
-    true
+    let r = cache.restore_item(&Restored {
+        key: rec.key,
+        value: rec.value,
+        flags: rec.flags,
+        exptime: rec.exptime,
+        idle: rec.idle,
+        cas: rec.cas,
+        iflags: extra,
+    });
+    match r {
+        Ok(()) => {
+            report.items += 1;
+            return true;
+        }
+        Err(RestoreError::TooLarge) => report.too_large += 1,
+        Err(RestoreError::NoMemory) => report.no_memory += 1,
+        Err(RestoreError::Duplicate) => report.duplicates += 1,
+    }
+    false
 }
 
 /// Renames a damaged file out of the way of later dumps:
@@ -1019,7 +995,7 @@ fn start_dump(core: &mut Core) {
         pid,
         report_fd: rd,
         started,
-        at: core.cache.clock.now_unix(),
+        at: core.cache.clock().now_unix(),
     });
 }
 
@@ -1151,7 +1127,7 @@ pub fn at_stop(core: &mut Core, graceful: bool) -> bool {
     }
     core.cache.tick();
     let path = core.dump.path.clone().unwrap_or_default();
-    let at = core.cache.clock.now_unix();
+    let at = core.cache.clock().now_unix();
     let started = Instant::now();
     match write_file(&core.cache, &path) {
         Ok(t) => {
@@ -1196,6 +1172,7 @@ pub fn append_stats(core: &Core, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::slabs::NONE;
     use crate::cache::{StoreCmd, StoreItemType};
     use crate::settings::Settings;
 
@@ -1232,7 +1209,7 @@ mod tests {
     fn contents(c: &Cache) -> Vec<Item> {
         let mut out = Vec::new();
         c.for_each_hottest_first(|id| {
-            let ch = c.slabs.chunk(id);
+            let ch = c.slabs().chunk(id);
             let mut v = Vec::new();
             c.value_to_vec(id, &mut v);
             out.push((
@@ -1345,7 +1322,7 @@ mod tests {
             ..Settings::default()
         });
         put(&mut c, b"never", 0, 0, b"v1");
-        let exp = c.clock.current_time + 1000;
+        let exp = c.now() + 1000;
         put(&mut c, b"ttl", u32::MAX, exp, b"");
         let big: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();
         put(&mut c, b"big", 5, 0, &big);
@@ -1366,13 +1343,7 @@ mod tests {
         for (w, g) in want.iter().zip(&got) {
             // Same key, flags, CAS, value; exptime in the new clock's terms.
             assert_eq!((&w.0, w.1, w.3, &w.4), (&g.0, g.1, g.3, &g.4));
-            let abs = |c: &Cache, e: u32| {
-                if e == 0 {
-                    0
-                } else {
-                    c.clock.process_started + e as i64
-                }
-            };
+            let abs = |c: &Cache, e: u32| c.clock().to_unix(e);
             assert_eq!(abs(&c, w.2), abs(&d, g.2));
         }
         // The CAS counter goes on above the loaded ones.
@@ -1401,14 +1372,13 @@ mod tests {
     #[test]
     fn expired_records_are_skipped() {
         let mut c = cache();
-        let now = c.clock.current_time;
+        let now = c.now();
         put(&mut c, b"soon", 0, now + 100, b"x");
         put(&mut c, b"late", 0, now + 10_000, b"y");
         let b = dump_bytes(&c);
         let mut d = cache();
         // Started 1000 s later.
-        d.clock.offset = 1000;
-        d.clock.tick();
+        d.advance_clock(1000);
         let (r, res) = load_bytes(&mut d, &b);
         assert_eq!(res, Ok(()));
         assert_eq!((r.items, r.expired), (1, 1));
@@ -1423,14 +1393,13 @@ mod tests {
         c.flush_all(600);
         let b = dump_bytes(&c);
         let flush_at = le64(&b, 32) as i64;
-        assert_eq!(flush_at, c.clock.process_started + c.oldest_live as i64);
+        assert_eq!(flush_at, c.flush_at());
         let mut d = cache();
         let (r, _) = load_bytes(&mut d, &b);
         assert_eq!(r.items, 1);
-        assert_eq!(d.clock.process_started + d.oldest_live as i64, flush_at);
+        assert_eq!(d.flush_at(), flush_at);
         let mut e = cache();
-        e.clock.offset = 700;
-        e.clock.tick();
+        e.advance_clock(700);
         let (r, _) = load_bytes(&mut e, &b);
         assert_eq!((r.items, r.expired), (0, 1));
     }

@@ -118,7 +118,7 @@ impl Server {
             settings.prefix_delimiter,
             cache::hash::hash_fn(settings.hash_algorithm),
         );
-        let crawler = cache::crawler::Crawler::new(cache.clock.current_time);
+        let crawler = cache::crawler::Crawler::new(cache.now());
         Server {
             conns: slab::Slab::with_capacity(64),
             core: Core {
@@ -263,7 +263,7 @@ fn add_udp_conns(server: &mut Server, fds: Vec<RawFd>) -> Result<(), String> {
         }
         let entry = server.conns.vacant_entry();
         let token = entry.key();
-        let now = server.core.cache.clock.current_time;
+        let now = server.core.cache.now();
         entry.insert(udp::new_conn(fd, token, now));
         server
             .core
@@ -357,8 +357,7 @@ fn setup_process(settings: &Settings) -> Result<Option<AuthFile>, i32> {
 fn debug_knobs(cache: &mut Cache, dump: &mut dump::DumpState) {
     let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
     if let Some(s) = num("MEMCACHED_DEBUG_CLOCK_OFFSET") {
-        cache.clock.offset = s as i64;
-        cache.clock.tick();
+        cache.advance_clock(s as i64);
     }
     if let Some(ms) = num("MEMCACHED_DEBUG_DUMP_DELAY_MS") {
         dump.child_delay_ms = ms;
@@ -440,7 +439,7 @@ fn run(settings: Settings) -> i32 {
         }
     };
     let mut server = Server::new(settings, auth, cache, dump, ev, listeners, sigfd);
-    let now = server.core.cache.clock.current_time;
+    let now = server.core.cache.now();
     for l in &mut server.listeners {
         l.opened = now;
     }
@@ -678,7 +677,7 @@ fn accept_conns(server: &mut Server, i: usize) {
         }
         let entry = server.conns.vacant_entry();
         let token = entry.key();
-        let now = core.cache.clock.current_time;
+        let now = core.cache.now();
         let conn = entry.insert(Conn::new(fd, token, transport, now));
         conn.peer = peer;
         // With -Y a client must authenticate before anything else.
@@ -689,8 +688,8 @@ fn accept_conns(server: &mut Server, i: usize) {
             sys::close(fd);
             continue;
         }
-        if core.cache.log.eflags & logger::LOG_CONNEVENTS != 0 {
-            core.cache.log.conn_new(fd, transport, peer);
+        if core.cache.logger().eflags & logger::LOG_CONNEVENTS != 0 {
+            core.cache.logger_mut().conn_new(fd, transport, peer);
         }
         core.stats.curr_conns += 1;
         core.stats.total_conns += 1;
@@ -709,7 +708,7 @@ fn flush_watchers(server: &mut Server) {
     let tokens: Vec<usize> = server
         .core
         .cache
-        .log
+        .logger()
         .watchers
         .iter()
         .filter(|w| !w.buf.is_empty())
@@ -763,7 +762,7 @@ fn close_idle_conns(server: &mut Server) {
     if timeout == 0 {
         return;
     }
-    let now = server.core.cache.clock.current_time;
+    let now = server.core.cache.now();
     let idle: Vec<usize> = server
         .conns
         .iter()

@@ -185,7 +185,7 @@ fn process_watch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     if toks.len() == 1 {
         flags = crate::logger::LOG_FETCHERS;
     }
-    if !core.cache.log.add_watcher(c.token, c.fd, flags) {
+    if !core.cache.logger_mut().add_watcher(c.token, c.fd, flags) {
         c.out_string("WATCHER_TOO_MANY log watcher limit reached");
         return;
     }
@@ -241,7 +241,7 @@ pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
         c.rcurr += el + 1;
         c.rbytes -= el + 1;
         c.nreqs -= 1;
-        c.last_cmd_time = core.cache.clock.current_time;
+        c.last_cmd_time = core.cache.now();
         if c.wbuf.capacity() == 0 {
             c.wbuf = core.pool.take_wbuf();
         }
@@ -668,7 +668,7 @@ fn process_memlimit(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.out_string("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes");
     } else {
         let bytes = mb as u64 * 1024 * 1024;
-        core.cache.slabs.set_limit(bytes);
+        core.cache.set_memlimit(bytes);
         core.settings.maxbytes = bytes;
         c.out_string("OK");
     }
@@ -689,7 +689,7 @@ fn process_slabs_reassign(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             return;
         }
     };
-    c.out_string(match core.cache.slabs.reassign(src, dst) {
+    c.out_string(match core.cache.slabs_reassign(src, dst) {
         ReassignResult::Ok => "OK",
         ReassignResult::Running => "BUSY currently processing reassign request",
         ReassignResult::BadClass => "BADCLASS invalid src or dst class id",
@@ -715,7 +715,7 @@ fn process_slabs_automove(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
     core.settings.slab_automove = level;
     if core.settings.slab_reassign {
-        core.cache.slabs.automove = level;
+        core.cache.set_automove(level);
     }
     c.out_string("OK");
 }
@@ -782,7 +782,8 @@ fn process_lru(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         },
         _ => c.out_string("ERROR"),
     }
-    core.cache.lru.cfg = crate::cache::lru::LruConfig::from_settings(&core.settings);
+    core.cache
+        .set_lru_config(crate::cache::lru::LruConfig::from_settings(&core.settings));
 }
 
 /// debugtime <seconds>: moves the server clock forward (debug builds).
@@ -790,8 +791,7 @@ fn process_lru(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 fn process_debugtime(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     match parse_i32(toks[1]) {
         Some(s) if s >= 0 => {
-            core.cache.clock.offset += s as i64;
-            core.cache.tick();
+            core.cache.advance_clock(s as i64);
             c.out_string("OK");
         }
         _ => c.out_string("CLIENT_ERROR bad command line format"),
@@ -991,7 +991,7 @@ fn process_lru_crawler(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     } else {
         Some(c.token)
     };
-    let hash_base = hash.then(|| core.cache.assoc.walk_base());
+    let hash_base = hash.then(|| core.cache.assoc().walk_base());
     match core.crawler.start(kind, &classes, client, hash_base) {
         Err(crawler::StartError::Busy) => c.out_string("BUSY currently processing crawler request"),
         Ok(()) if kind == CrawlKind::Expired => c.out_string("OK"),

@@ -81,11 +81,11 @@ pub fn append_stat(out: &mut Vec<u8>, name: &str, value: impl Display) {
 /// `threads` reports 1, the server's real thread count.
 pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     let s = &core.stats;
-    let is = &core.cache.stats;
+    let is = &core.cache.item_stats();
     // As memcached: the hit counters of the general group are the sums of
     // the per-class ones.
     let cs = is.slab_stats.total();
-    let clock = &core.cache.clock;
+    let clock = core.cache.clock();
     let (ru_user, ru_sys) = crate::sys::rusage();
     let usec = |us: u64| format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
     append_stat(out, "pid", std::process::id());
@@ -152,14 +152,14 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     append_stat(out, "time_in_listen_disabled_us", 0);
     append_stat(out, "threads", 1);
     append_stat(out, "conn_yields", s.conn_yields);
-    append_stat(out, "hash_power_level", core.cache.assoc.hashpower);
-    append_stat(out, "hash_bytes", core.cache.assoc.hash_bytes());
+    append_stat(out, "hash_power_level", core.cache.assoc().hashpower);
+    append_stat(out, "hash_bytes", core.cache.assoc().hash_bytes());
     append_stat(
         out,
         "hash_is_expanding",
-        u8::from(core.cache.assoc.expanding),
+        u8::from(core.cache.assoc().expanding),
     );
-    let ms = &core.cache.slabs.move_stats;
+    let ms = &core.cache.slabs().move_stats;
     append_stat(out, "slab_reassign_rescues", ms.rescues);
     append_stat(out, "slab_reassign_chunk_rescues", ms.chunk_rescues);
     append_stat(out, "slab_reassign_evictions_nomem", ms.evictions_nomem);
@@ -169,7 +169,7 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     append_stat(
         out,
         "slab_reassign_running",
-        u8::from(core.cache.slabs.rebal.is_some()),
+        u8::from(core.cache.slabs().rebal.is_some()),
     );
     append_stat(out, "slabs_moved", ms.slabs_moved);
     // As memcached: the crawler's two lines only while it is enabled.
@@ -181,12 +181,12 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     // no_lru_maintainer), whether or not the LRU is segmented.
     let maint = core.settings.lru_maintainer_thread;
     if maint {
-        append_stat(out, "lru_maintainer_juggles", core.cache.lru.juggles);
+        append_stat(out, "lru_maintainer_juggles", core.cache.lru().juggles);
     }
     append_stat(out, "malloc_fails", s.malloc_fails);
     // There is no per-worker log buffer to overflow (see logger.rs):
     // log_worker_dropped stays 0.
-    let log = &core.cache.log;
+    let log = core.cache.logger();
     append_stat(out, "log_worker_dropped", 0);
     append_stat(out, "log_worker_written", log.worker_written);
     append_stat(out, "log_watcher_skipped", log.watcher_skipped);
@@ -195,7 +195,11 @@ pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
     append_stat(out, "bytes", is.curr_bytes);
     append_stat(out, "curr_items", is.curr_items);
     append_stat(out, "total_items", is.total_items);
-    append_stat(out, "slab_global_page_pool", core.cache.slabs.pool_pages());
+    append_stat(
+        out,
+        "slab_global_page_pool",
+        core.cache.slabs().pool_pages(),
+    );
     let t = core.cache.itemstats_total();
     append_stat(out, "expired_unfetched", t.expired_unfetched);
     append_stat(out, "evicted_unfetched", t.evicted_unfetched);
@@ -306,16 +310,7 @@ impl SlabStats {
 /// state: items, bytes, connections stay) and the per-prefix counters.
 pub fn reset(core: &mut crate::Core) {
     core.stats.reset();
-    let is = &mut core.cache.stats;
-    is.total_items = 0;
-    core.cache.slabs.move_stats = crate::cache::slabs::MoveStats::default();
-    is.get_expired = 0;
-    is.get_flushed = 0;
-    is.cas_misses = 0;
-    is.slab_stats = SlabStats::default();
-    for st in core.cache.lru.itemstats.iter_mut() {
-        *st = crate::cache::lru::ClassItemStats::default();
-    }
+    core.cache.reset_stats();
     core.prefixes.clear();
 }
 
@@ -329,7 +324,7 @@ pub fn reset(core: &mut crate::Core) {
 /// newest page alike, as memcached (which cuts a whole page into its free
 /// list at once) does; `free_chunks_end` is always 0 there and here.
 pub fn slabs_stats(cache: &Cache, out: &mut Vec<u8>) {
-    let slabs = &cache.slabs;
+    let slabs = cache.slabs();
     let mut active = 0;
     for cls in 1..=slabs.largest {
         let c = &slabs.classes[cls as usize];
@@ -337,7 +332,7 @@ pub fn slabs_stats(cache: &Cache, out: &mut Vec<u8>) {
             continue;
         }
         active += 1;
-        let st = &cache.stats.slab_stats[cls];
+        let st = &cache.item_stats().slab_stats[cls];
         let total = c.pages as u64 * c.perslab as u64;
         let free = slabs.free_chunks(cls);
         let mut num = |name: &str, v: u64| {
@@ -375,14 +370,14 @@ pub fn slabs_stats(cache: &Cache, out: &mut Vec<u8>) {
 /// in our item size (see doc/compatibility.md).
 pub fn items_stats(cache: &Cache, out: &mut Vec<u8>) {
     use crate::cache::lru::{COLD_LRU, HOT_LRU, TEMP_LRU, WARM_LRU};
-    let lru = &cache.lru;
-    let now = cache.clock.current_time;
+    let lru = cache.lru();
+    let now = cache.now();
     let age_of = |lid: u8| -> u32 {
         let t = lru.tail(lid);
         if t == crate::cache::slabs::NONE {
             0
         } else {
-            now.saturating_sub(crate::cache::item::time(cache.slabs.chunk(t)))
+            now.saturating_sub(crate::cache::item::time(cache.slabs().chunk(t)))
         }
     };
     let segs = [HOT_LRU, WARM_LRU, COLD_LRU, TEMP_LRU];
@@ -397,7 +392,7 @@ pub fn items_stats(cache: &Cache, out: &mut Vec<u8>) {
         }
         let mem: u64 = segs.iter().map(|&s| lru.bytes[(cls | s) as usize]).sum();
         let st = &lru.itemstats[cls as usize];
-        let hits = &cache.stats.slab_stats[cls].lru_hits;
+        let hits = &cache.item_stats().slab_stats[cls].lru_hits;
         let mut num = |name: &str, v: u64| {
             let _ = write!(out, "STAT items:{}:{} {}\r\n", cls, name, v);
         };
@@ -447,7 +442,7 @@ pub fn items_stats(cache: &Cache, out: &mut Vec<u8>) {
 /// sizes that holds an item (the size is the bucket's upper bound), or
 /// `sizes_status disabled` when the histogram is off.
 pub fn sizes_stats(cache: &Cache, out: &mut Vec<u8>) {
-    match &cache.sizes {
+    match cache.sizes() {
         Some(h) => {
             for (bucket, n) in h.buckets() {
                 append_stat(out, &(bucket * crate::cache::SIZES_BUCKET).to_string(), n);
@@ -587,14 +582,14 @@ pub fn cachedump(cache: &Cache, cls: u8, limit: u32, out: &mut Vec<u8>) {
     let start = out.len();
     let mut shown = 0u32;
     let mut line = Vec::with_capacity(300);
-    let mut id = cache.lru.head(cls | crate::cache::lru::COLD_LRU);
+    let mut id = cache.lru().head(cls | crate::cache::lru::COLD_LRU);
     while id != crate::cache::slabs::NONE && (limit == 0 || shown < limit) {
-        let c = cache.slabs.chunk(id);
+        let c = cache.slabs().chunk(id);
         id = item::next(c);
         if item::iflags(c) & item::ITEM_KEY_BINARY != 0 {
             continue;
         }
-        let exp = cache.clock.to_unix(item::exptime(c));
+        let exp = cache.clock().to_unix(item::exptime(c));
         line.clear();
         line.extend_from_slice(b"ITEM ");
         line.extend_from_slice(item::key_of(c));
@@ -655,7 +650,7 @@ pub fn conns_stats(server: &crate::Server, out: &mut Vec<u8>) {
         Listener(&'a crate::Listener),
         Client(&'a Conn),
     }
-    let now = server.core.cache.clock.current_time as i64;
+    let now = server.core.cache.now() as i64;
     let mut rows: Vec<(i32, Row)> = server
         .listeners
         .iter()
@@ -784,7 +779,7 @@ mod tests {
         for i in 0..10_000 {
             put(&mut c, format!("{:0>200}", i).as_bytes(), 1);
         }
-        let cls = c.slabs.clsid(40 + 200 + 1);
+        let cls = c.slabs().clsid(40 + 200 + 1);
         out.clear();
         cachedump(&c, cls, 0, &mut out);
         let line = "ITEM ".len() + 200 + " [1 b; 0 s]\r\n".len();
@@ -800,7 +795,9 @@ mod tests {
         put(&mut c, b"a", 1);
         put(&mut c, b"b", 1);
         c.delete(-1, b"a");
-        c.stats.slab_stats[1].lru_hits[2] += 3;
+        for _ in 0..3 {
+            assert_ne!(c.fetch(-1, b"b"), crate::cache::slabs::NONE);
+        }
         out.clear();
         slabs_stats(&c, &mut out);
         let text = String::from_utf8(out).unwrap();
@@ -811,6 +808,6 @@ mod tests {
              STAT 1:free_chunks_end 0\r\nSTAT 1:get_hits 3\r\n"
         ));
         assert!(text.ends_with("STAT active_slabs 1\r\nSTAT total_malloced 1048576\r\n"));
-        assert_eq!(c.stats.slab_stats.total().get_hits(), 3);
+        assert_eq!(c.item_stats().slab_stats.total().get_hits(), 3);
     }
 }

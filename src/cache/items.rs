@@ -91,7 +91,7 @@ impl Cache {
     /// its LRU place in (memcached's ITEM_clsid): its chunk's class, or the
     /// largest class for a chunked item.
     #[inline]
-    pub fn item_clsid(&self, id: u32) -> u8 {
+    pub(super) fn item_clsid(&self, id: u32) -> u8 {
         self.lru_clsid(self.slabs.chunk(id))
     }
 
@@ -116,7 +116,7 @@ impl Cache {
 
     /// Raises the CAS counter to at least `v` (used when items come back
     /// with their own CAS values).
-    pub fn bump_cas_floor(&mut self, v: u64) {
+    pub(super) fn bump_cas_floor(&mut self, v: u64) {
         if v > self.cas_id {
             self.cas_id = v;
         }
@@ -124,7 +124,7 @@ impl Cache {
 
     /// True if a value of `nbytes` with a key of `nkey` bytes fits `-I`,
     /// counted as memcached counts an item so the same values fit.
-    pub fn size_ok(&self, nkey: usize, nbytes: usize) -> bool {
+    pub(super) fn size_ok(&self, nkey: usize, nbytes: usize) -> bool {
         let cas = if self.use_cas { 8 } else { 0 };
         MC_HEADER + cas + nkey + 1 + nbytes + 2 <= self.item_size_max
     }
@@ -344,7 +344,7 @@ impl Cache {
 
     /// True if the item has expired or was flushed.
     #[inline]
-    pub fn is_dead(&self, c: &[u8]) -> bool {
+    pub(super) fn is_dead(&self, c: &[u8]) -> bool {
         let e = exptime(c);
         if e != 0 && e <= self.clock.current_time {
             return true;
@@ -354,7 +354,7 @@ impl Cache {
 
     /// memcached's item_is_flushed.
     #[inline]
-    pub fn is_flushed(&self, c: &[u8]) -> bool {
+    pub(super) fn is_flushed(&self, c: &[u8]) -> bool {
         let ol = self.oldest_live;
         if ol == 0 || ol > self.clock.current_time {
             return false;
@@ -366,15 +366,9 @@ impl Cache {
         self.oldest_cas != 0 && cas != 0 && cas < self.oldest_cas
     }
 
-    /// Links a new item into the table and its LRU, with a fresh CAS.
-    /// memcached's do_item_link.
-    pub fn link(&mut self, id: u32) {
-        let hv = self.assoc.hash(key_of(self.slabs.chunk(id)));
-        self.link_hv(id, hv, None);
-    }
-
-    /// `link` for a caller that already hashed the key; `cas` overrides
-    /// the next CAS unique (meta commands' E flag).
+    /// Links a new item, whose key hashes to `hv`, into the table and its
+    /// LRU with a fresh CAS, or `cas` (meta commands' E flag). memcached's
+    /// do_item_link.
     pub(super) fn link_hv(&mut self, id: u32, hv: u32, cas: Option<u64>) {
         let cas = match cas {
             Some(v) if self.use_cas => v,
@@ -388,7 +382,7 @@ impl Cache {
     /// item flags it had (`extra` holds ITEM_KEY_BINARY, ITEM_FETCHED,
     /// ITEM_ACTIVE, ITEM_STALE, ITEM_TOKEN_SENT bits). A CAS of 0 (a dump
     /// made with -C) takes a fresh one.
-    pub fn link_restored(&mut self, id: u32, hv: u32, cas: u64, time: u32, extra: u8) {
+    pub(super) fn link_restored(&mut self, id: u32, hv: u32, cas: u64, time: u32, extra: u8) {
         let cas = if cas == 0 { self.next_cas() } else { cas };
         self.bump_cas_floor(cas);
         self.link_at(id, hv, cas, time, extra, true);
@@ -508,7 +502,7 @@ impl Cache {
     }
 
     /// Returns an unlinked, unreferenced item's chunks to the slabs.
-    pub fn free(&mut self, id: u32) {
+    pub(super) fn free(&mut self, id: u32) {
         let (cls, chunked, base, n) = {
             let c = self.slabs.chunk(id);
             debug_assert_eq!(iflags(c) & ITEM_LINKED, 0);
@@ -584,7 +578,7 @@ impl Cache {
 
     /// Looks up a live item and records the access: marks it fetched and
     /// moves it up its LRU if it has not moved for a while.
-    pub fn get(&mut self, key: &[u8]) -> u32 {
+    pub(super) fn get(&mut self, key: &[u8]) -> u32 {
         let id = self.peek(key);
         if id != NONE {
             self.bump(id);
@@ -599,7 +593,7 @@ impl Cache {
     /// event batch (the hit still counts as a hit to COLD, as memcached's
     /// asynchronous bump does). Flat: FETCHED, ACTIVE, and a move to the
     /// head at most once per ITEM_UPDATE_INTERVAL.
-    pub fn bump(&mut self, id: u32) {
+    pub(super) fn bump(&mut self, id: u32) {
         let now = self.clock.current_time;
         let (lid, t, f) = {
             let c = self.slabs.chunk(id);
@@ -639,7 +633,7 @@ impl Cache {
     /// Counts a retrieval hit on `id` in its class, by the segment it is
     /// on (memcached's lru_hits; get_hits is their sum).
     #[inline]
-    pub fn count_get_hit(&mut self, id: u32) {
+    pub(super) fn count_get_hit(&mut self, id: u32) {
         let c = self.slabs.chunk(id);
         let (cls, seg) = (self.lru_clsid(c), (lru_seg(c) >> 6) as usize);
         self.stats.slab_stats[cls].lru_hits[seg] += 1;
@@ -650,12 +644,6 @@ impl Cache {
         let c = self.slabs.chunk_mut(id);
         let f = iflags(c);
         set_iflags(c, if on { f | bit } else { f & !bit });
-    }
-
-    /// Bytes an item takes (header, key, value), as `me` reports it.
-    pub fn item_total(&self, id: u32) -> usize {
-        let c = self.slabs.chunk(id);
-        ntotal(c)
     }
 
     /// True if the linked item `id` is live; unlinks it (counting why) if

@@ -43,8 +43,8 @@ use slabs_mover::REBAL_CHUNKS_PER_TURN;
 pub use item::ItemView;
 pub use items::AllocError;
 pub use store::{
-    DeltaResult, MarithArgs, MdeleteArgs, MdeleteResult, MgetArgs, MsetArgs, StoreCmd,
-    StoreItemType,
+    DeltaResult, MarithArgs, MdeleteArgs, MdeleteResult, MgetArgs, MsetArgs, RestoreError,
+    Restored, StoreCmd, StoreItemType,
 };
 
 /// Counters kept by the item layer (reported by `stats`).
@@ -135,29 +135,138 @@ pub enum SizesError {
 
 /// Everything the cache owns: memory, table, LRUs, clock and CAS counter.
 pub struct Cache {
-    pub slabs: Slabs,
-    pub assoc: Assoc,
-    pub lru: Lru,
-    pub clock: Clock,
-    pub stats: ItemStats,
+    slabs: Slabs,
+    assoc: Assoc,
+    lru: Lru,
+    clock: Clock,
+    stats: ItemStats,
     cas_id: u64,
-    pub use_cas: bool,
-    pub evict_to_free: bool,
-    pub item_size_max: usize,
+    use_cas: bool,
+    evict_to_free: bool,
+    item_size_max: usize,
     /// Items last updated at or before this server time are flushed.
-    pub oldest_live: u32,
+    oldest_live: u32,
     /// Items with a CAS below this are flushed (sub-second flush_all).
-    pub oldest_cas: u64,
+    oldest_cas: u64,
     /// The item size histogram, while it is on.
-    pub sizes: Option<SizeHist>,
+    sizes: Option<SizeHist>,
     /// Watchers and their log lines (logger.rs); here because evictions
     /// are found during allocation.
-    pub log: crate::logger::Logger,
+    log: crate::logger::Logger,
     /// The change records of the current batch (change.rs).
     changes: change::ChangeLog,
 }
 
 impl Cache {
+    // ---- read-only access for stats and the loop ----
+
+    /// The slab allocator (classes, pages, page-move state).
+    #[inline]
+    pub fn slabs(&self) -> &Slabs {
+        &self.slabs
+    }
+
+    /// The hash table.
+    #[inline]
+    pub fn assoc(&self) -> &Assoc {
+        &self.assoc
+    }
+
+    /// The LRU lists, their settings and counters.
+    #[inline]
+    pub fn lru(&self) -> &Lru {
+        &self.lru
+    }
+
+    /// The server clock.
+    #[inline]
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The item layer's counters.
+    #[inline]
+    pub fn item_stats(&self) -> &ItemStats {
+        &self.stats
+    }
+
+    /// `-I`: the largest item, in bytes.
+    #[inline]
+    pub fn item_size_max(&self) -> usize {
+        self.item_size_max
+    }
+
+    /// The unix time of a flush_all still to come, or 0 if none is.
+    pub fn flush_at(&self) -> i64 {
+        if self.oldest_live > self.clock.current_time {
+            self.clock.to_unix(self.oldest_live)
+        } else {
+            0
+        }
+    }
+
+    /// The item size histogram, while it is on.
+    #[inline]
+    pub fn sizes(&self) -> Option<&SizeHist> {
+        self.sizes.as_ref()
+    }
+
+    /// Watchers and their log lines.
+    #[inline]
+    pub fn logger(&self) -> &crate::logger::Logger {
+        &self.log
+    }
+
+    /// Watchers and their log lines, to add, remove or write to them.
+    #[inline]
+    pub fn logger_mut(&mut self) -> &mut crate::logger::Logger {
+        &mut self.log
+    }
+
+    // ---- settings changed at run time ----
+
+    /// `cache_memlimit`: the new item memory limit in bytes.
+    pub fn set_memlimit(&mut self, bytes: u64) {
+        self.slabs.set_limit(bytes);
+    }
+
+    /// `slabs reassign <src> <dst>`.
+    pub fn slabs_reassign(&mut self, src: i32, dst: i32) -> slabs::ReassignResult {
+        self.slabs.reassign(src, dst)
+    }
+
+    /// `stats reset`: the cache's counters that count events (not the
+    /// current state: items and bytes stay).
+    pub fn reset_stats(&mut self) {
+        let is = &mut self.stats;
+        is.total_items = 0;
+        is.get_expired = 0;
+        is.get_flushed = 0;
+        is.cas_misses = 0;
+        is.slab_stats = crate::stats::SlabStats::default();
+        self.slabs.move_stats = slabs::MoveStats::default();
+        for st in self.lru.itemstats.iter_mut() {
+            *st = lru::ClassItemStats::default();
+        }
+    }
+
+    /// `slabs automove <level>`.
+    pub fn set_automove(&mut self, level: u32) {
+        self.slabs.automove = level;
+    }
+
+    /// `lru tune|mode|temp_ttl`: the LRU settings as they now are.
+    pub fn set_lru_config(&mut self, cfg: lru::LruConfig) {
+        self.lru.cfg = cfg;
+    }
+
+    /// Moves the server clock `secs` seconds forward (`debugtime` and the
+    /// debug build's start-up knob) and lets the clock's work run.
+    pub fn advance_clock(&mut self, secs: i64) {
+        self.clock.offset += secs;
+        self.tick();
+    }
+
     /// A read-only view of item `id` (found by the door's lookups).
     #[inline]
     pub fn item(&self, id: u32) -> ItemView<'_> {

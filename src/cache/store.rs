@@ -50,6 +50,38 @@ pub enum DeltaResult {
 /// The meta state a record carries and `md x` keeps.
 const META_BITS: u8 = ITEM_STALE | ITEM_TOKEN_SENT | ITEM_KEY_BINARY;
 
+/// The item flags a restored item keeps.
+const RESTORED_BITS: u8 =
+    ITEM_KEY_BINARY | ITEM_FETCHED | ITEM_ACTIVE | ITEM_STALE | ITEM_TOKEN_SENT;
+
+/// One item of a snapshot, to restore.
+#[derive(Debug, Clone, Copy)]
+pub struct Restored<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub flags: u32,
+    /// Absolute expiry, unix time (0: never).
+    pub exptime: i64,
+    /// Seconds since its last access.
+    pub idle: u32,
+    /// Its CAS (0: take a fresh one).
+    pub cas: u64,
+    /// ITEM_KEY_BINARY, ITEM_FETCHED, ITEM_ACTIVE, ITEM_STALE and
+    /// ITEM_TOKEN_SENT bits.
+    pub iflags: u8,
+}
+
+/// Why a snapshot's item was left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreError {
+    /// Larger than `-I` allows now.
+    TooLarge,
+    /// No memory left (a restore never evicts).
+    NoMemory,
+    /// The key was restored already.
+    Duplicate,
+}
+
 /// What `mg` asks of the door besides the lookup.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MgetArgs {
@@ -644,6 +676,54 @@ impl Cache {
             vivify_failed,
             id,
         }
+    }
+
+    // ---- restoring a snapshot (dump load) ----
+
+    /// Prepares for restoring a snapshot: a flush_all due at unix time
+    /// `flush_at` (0: none) still pending, the CAS counter raised to at
+    /// least `cas`, the hash table sized for `items`.
+    pub fn begin_restore(&mut self, flush_at: i64, cas: u64, items: u64) {
+        if flush_at > self.clock.now_unix() {
+            self.oldest_live = self.clock.from_unix(flush_at);
+        }
+        self.bump_cas_floor(cas);
+        self.assoc.presize(items);
+    }
+
+    /// Puts one item of a snapshot back, at the tail of its LRU (records
+    /// come hottest first) with the CAS, last access and item flags it
+    /// had. Not a change: it rebuilds a state, so it leaves no record.
+    pub fn restore_item(&mut self, r: &Restored) -> Result<(), RestoreError> {
+        if !self.size_ok(r.key.len(), r.value.len()) {
+            return Err(RestoreError::TooLarge);
+        }
+        let hv = self.assoc.hash(r.key);
+        if self.assoc.find(&self.slabs, r.key, hv) != NONE {
+            return Err(RestoreError::Duplicate);
+        }
+        let exptime = self.clock.from_unix(r.exptime);
+        let time = self.clock.current_time.saturating_sub(r.idle).max(1);
+        let id = match self.alloc(r.key, r.flags, exptime, r.value.len()) {
+            Ok(id) => id,
+            Err(AllocError::TooLarge) => return Err(RestoreError::TooLarge),
+            Err(AllocError::NoMemory) => return Err(RestoreError::NoMemory),
+        };
+        let mut off = 0;
+        while off < r.value.len() {
+            let seg = self.value_segment_mut(id, off);
+            let n = seg.len();
+            seg.copy_from_slice(&r.value[off..off + n]);
+            off += n;
+        }
+        self.link_restored(id, hv, r.cas, time, r.iflags & RESTORED_BITS);
+        Ok(())
+    }
+
+    /// Turns evictions on or off (a load never evicts what it loaded);
+    /// returns the previous setting.
+    pub fn set_evict_to_free(&mut self, on: bool) -> bool {
+        std::mem::replace(&mut self.evict_to_free, on)
     }
 
     // ---- the primitives under the door ----
