@@ -580,8 +580,9 @@ fn event_loop(server: &mut Server) -> i32 {
         }
         if let Some(kind) = server.core.shutdown {
             match kind {
-                // memcached prints this on stdout whatever the verbosity.
-                ShutdownKind::Signal(sig) => println!("Signal handled: {}.", signal_name(sig)),
+                // memcached 1.6.18 prints nothing on stdout here; the
+                // reason goes to the log with -v.
+                ShutdownKind::Signal(sig) => log::info!("{}, exiting", signal_name(sig)),
                 ShutdownKind::Command => log::info!("shutdown command received, exiting"),
                 ShutdownKind::Graceful => log::info!("graceful shutdown, exiting"),
             }

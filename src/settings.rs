@@ -1146,7 +1146,7 @@ fn yes_no(b: bool) -> String {
 impl Settings {
     /// The name/value pairs of `stats settings`, in memcached 1.6.18's order
     /// and with its formatting. The extstore (`ext_*`) and TLS (`ssl_*`)
-    /// lines are left out; `dump_file` (empty when unset) is ours and comes
+    /// lines are left out; `dump_file` (NULL when unset) is ours and comes
     /// last.
     pub fn stats_settings(&self) -> Vec<(&'static str, String)> {
         let or_null =
@@ -1250,7 +1250,7 @@ impl Settings {
             ),
             ("num_napi_ids", "(null)".to_string()),
             ("memory_file", or_null(&self.memory_file, "(null)")),
-            ("dump_file", or_null(&self.dump_file, "")),
+            ("dump_file", or_null(&self.dump_file, "NULL")),
             ("dump_interval", self.dump_interval.to_string()),
             ("dump_on_shutdown", yes_no(self.dump_on_shutdown)),
         ]
@@ -2042,7 +2042,7 @@ mod tests {
         assert_eq!(get("detail_enabled"), "yes");
         assert_eq!(get("flush_enabled"), "no");
         assert_eq!(get("hash_algorithm"), "jenkins");
-        assert_eq!(get("dump_file"), "");
+        assert_eq!(get("dump_file"), "NULL");
         let d = Settings::default();
         let stats = d.stats_settings();
         let get = |k: &str| setting(&stats, k);

@@ -78,7 +78,10 @@ sub run_binary {
 # Starts a server with extra arguments (a string split on spaces, or an
 # array ref). Options: udp => 1 also opens a UDP port; unix => 1 listens on a
 # unix socket instead of TCP; no_port => 1 passes no -p (the caller's
-# arguments pick the port, and port => N tells the helper which it is).
+# arguments pick the port, and port => N tells the helper which it is);
+# stdout => FILE sends the server's stdout there instead of mixing it with
+# stderr in output(); env => { NAME => value } sets environment variables
+# for the server only.
 sub new_memcached {
     my ($args, %opt) = @_;
     my @args = ref $args ? @$args : split(' ', $args // '');
@@ -103,8 +106,13 @@ sub new_memcached {
         my $pid = fork();
         die "fork: $!" unless defined $pid;
         if ($pid == 0) {
+            $ENV{$_} = $opt{env}{$_} for keys %{ $opt{env} // {} };
             open(STDERR, '>', $errfile);
-            open(STDOUT, '>&', \*STDERR);
+            if ($opt{stdout}) {
+                open(STDOUT, '>', $opt{stdout});
+            } else {
+                open(STDOUT, '>&', \*STDERR);
+            }
             exec($bin, @full) or POSIX::_exit(127);
         }
         my $self = bless { pid => $pid, port => $port, udpport => $udpport,
