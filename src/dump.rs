@@ -679,7 +679,9 @@ pub fn load(cache: &mut Cache, path: &str) -> Result<LoadReport, String> {
     match result {
         Ok(()) => {
             report.status = LoadStatus::Ok;
-            log::info!(
+            // Whatever the verbosity, as memcached's own restart messages:
+            // the operator wants to see what came back.
+            eprintln!(
                 "loaded {} items ({} bytes) from {} in {:.3} s; left out: {} expired, {} too large, {} for lack of memory",
                 report.items,
                 report.bytes,
@@ -1075,7 +1077,7 @@ fn finish_child(core: &mut Core, child: Child, exit: sys::ChildExit) {
         _ => None,
     };
     match ok {
-        Some((items, bytes)) => record_success(core, child.at, duration, items, bytes),
+        Some((items, bytes)) => record_success(core, child.at, duration, items, bytes, false),
         None => {
             let why = match exit {
                 _ if msg.starts_with("error ") => msg["error ".len()..].trim_end().to_string(),
@@ -1103,7 +1105,17 @@ fn remove_tmp(path: &str) {
     }
 }
 
-fn record_success(core: &mut Core, at: i64, duration_us: u64, items: u64, bytes: u64) {
+/// Records a dump that succeeded and logs it: with `-v` for a dump made
+/// while serving, whatever the verbosity for the final dump at a stop
+/// (`at_stop`), so the log shows what a stop cost.
+fn record_success(
+    core: &mut Core,
+    at: i64,
+    duration_us: u64,
+    items: u64,
+    bytes: u64,
+    at_stop: bool,
+) {
     let s = &mut core.dump.stats;
     s.total += 1;
     s.last_status = "ok";
@@ -1111,13 +1123,19 @@ fn record_success(core: &mut Core, at: i64, duration_us: u64, items: u64, bytes:
     s.last_duration_us = duration_us;
     s.last_items = items;
     s.last_bytes = bytes;
-    log::info!(
-        "dump to {}: {} items, {} bytes in {:.3} s",
+    let line = format!(
+        "{}dump to {}: {} items, {} bytes in {:.3} s",
+        if at_stop { "final " } else { "" },
         core.dump.path.as_deref().unwrap_or(""),
         items,
         bytes,
         duration_us as f64 / 1e6
     );
+    if at_stop {
+        eprintln!("{}", line);
+    } else {
+        log::info!("{}", line);
+    }
 }
 
 fn record_failure(core: &mut Core, duration_us: u64, why: &str) {
@@ -1163,7 +1181,7 @@ pub fn at_stop(core: &mut Core, graceful: bool) -> bool {
     match write_file(&core.cache, &path) {
         Ok(t) => {
             let us = started.elapsed().as_micros() as u64;
-            record_success(core, at, us, t.records, t.file_bytes);
+            record_success(core, at, us, t.records, t.file_bytes, true);
             true
         }
         Err(e) => {

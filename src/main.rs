@@ -146,9 +146,11 @@ impl Server {
     }
 }
 
+/// Errors and warnings are printed whatever the verbosity; each `-v` adds
+/// a level.
 fn level_filter(verbose: u8) -> log::LevelFilter {
     match verbose {
-        0 => log::LevelFilter::Error,
+        0 => log::LevelFilter::Warn,
         1 => log::LevelFilter::Info,
         2 => log::LevelFilter::Debug,
         _ => log::LevelFilter::Trace,
@@ -661,8 +663,10 @@ fn accept_conns(server: &mut Server, i: usize) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                // EMFILE and friends: leave the rest in the backlog.
-                log::warn!("accept(): {}", e);
+                // EMFILE and friends: leave the rest in the backlog. Only
+                // with -v, as memcached's "Too many open connections": it
+                // can repeat on every turn of the loop.
+                log::info!("accept(): {}", e);
                 return;
             }
         };
