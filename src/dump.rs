@@ -941,15 +941,40 @@ fn absolute(path: &str) -> String {
     }
 }
 
-/// Checks at start that the dump file's directory exists, so the first
-/// dump does not fail hours later for a typing error.
-pub fn check_dir(path: &str) -> Result<(), String> {
+/// Checks at start, as the user the server runs as (after `-u`) and before
+/// anything is loaded, that the dump file's directory exists and that this
+/// user may create and remove files in it: otherwise every dump would fail
+/// hours later (and `-e` could not remove its file), with nothing said at
+/// start. A missing directory is EX_USAGE, an unwritable one EX_CANTCREAT.
+pub fn check_dir(path: &str) -> Result<(), sys::Fatal> {
     let dir = dir_of(path);
     match fs::metadata(&dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(format!("dump file {}: {} is not a directory", path, dir)),
-        Err(e) => Err(format!("dump file {}: directory {}: {}", path, dir, e)),
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(sys::Fatal::new(
+                sys::EX_USAGE,
+                format!("dump file {}: {} is not a directory", path, dir),
+            ))
+        }
+        Err(e) => {
+            return Err(sys::Fatal::new(
+                sys::EX_USAGE,
+                format!("dump file {}: directory {}: {}", path, dir, e),
+            ))
+        }
     }
+    sys::check_writable_dir(&dir).map_err(|e| {
+        sys::Fatal::new(
+            sys::EX_CANTCREAT,
+            format!(
+                "dump file {}: directory {} is not writable by user {}: {}",
+                path,
+                dir,
+                sys::user_name(),
+                e.desc()
+            ),
+        )
+    })
 }
 
 /// SIGUSR2: dump now, or once more after the running dump.

@@ -336,6 +336,11 @@ fn setup_process(settings: &Settings) -> Result<Option<AuthFile>, i32> {
     sys::raise_nofile(settings.maxconns).map_err(fatal)?;
     sys::drop_privileges(settings.username.as_deref()).map_err(fatal)?;
     let auth = load_auth_file(settings)?;
+    // As the user the server runs as, and before -d leaves the terminal:
+    // a dump directory that user cannot write refuses the start here.
+    if let Some(path) = settings.dump_file.as_ref().or(settings.memory_file.as_ref()) {
+        dump::check_dir(path).map_err(fatal)?;
+    }
     if settings.daemonize {
         if let Err(e) = sys::daemonize(settings.maxcore, settings.verbose > 0) {
             eprintln!("failed to daemon() in order to daemonize: {}", e);
@@ -385,18 +390,16 @@ fn load_dump(
         Some(p) => p.clone(),
         None => return Ok(()),
     };
-    if let Err(msg) = dump::check_dir(&path) {
-        eprintln!("{}", msg);
-        return Err(EX_USAGE);
-    }
     match dump::load(cache, &path) {
         Ok(report) => {
             dump.stats.load = report;
             // As memcached's -e: the file is good for one restart; a crash
-            // later must not bring back this old state.
+            // later must not bring back this old state, so a file that
+            // cannot be removed refuses the start.
             if settings.memory_file.is_some() && report.status == dump::LoadStatus::Ok {
                 if let Err(e) = std::fs::remove_file(&path) {
-                    log::warn!("cannot remove the loaded memory file {}: {}", path, e);
+                    eprintln!("-e {}: cannot remove the loaded file: {}", path, e);
+                    return Err(sys::EX_CANTCREAT);
                 }
             }
             Ok(())

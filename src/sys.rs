@@ -16,6 +16,7 @@
 //!   raise_core_limit()   if -r         needs root to lift the hard limit
 //!   raise_nofile(-c)                   needs root to lift the hard limit
 //!   drop_privileges(-u)                root is gone from here on
+//!   check_writable_dir   if -F/-e      the dump directory, as that user
 //!   daemonize(-r, -v)    if -d
 //!   lock_memory()        if -k         a failure is only a warning
 //!   ignore_sigpipe()
@@ -475,6 +476,9 @@ pub const EX_NOINPUT: i32 = 66;
 pub const EX_NOUSER: i32 = 67;
 /// Exit status for a failed system call (sysexits.h `EX_OSERR`).
 pub const EX_OSERR: i32 = 71;
+/// Exit status for an output file that cannot be created: a dump
+/// directory the server's user cannot write (sysexits.h `EX_CANTCREAT`).
+pub const EX_CANTCREAT: i32 = 73;
 /// Exit status when the last dump at shutdown failed (sysexits.h
 /// `EX_IOERR`).
 pub const EX_IOERR: i32 = 74;
@@ -495,7 +499,7 @@ pub struct Fatal {
 }
 
 impl Fatal {
-    fn new(status: i32, msg: String) -> Fatal {
+    pub fn new(status: i32, msg: String) -> Fatal {
         Fatal { status, msg }
     }
 }
@@ -661,6 +665,25 @@ pub fn drop_privileges(username: Option<&str>) -> Result<(), Fatal> {
                 format!("-u {name}: could not become this user: {e}"),
             )
         })
+}
+
+/// Checks that this process, as the user it now runs as, may create and
+/// remove files in `dir` (write and search permission, and a file system
+/// mounted read-write): access(2) with W_OK|X_OK. Called after `-u` has
+/// dropped root, so the answer is the one a dump child will get.
+/// The error is the bare errno, so the message can read as strerror().
+pub fn check_writable_dir(dir: &str) -> Result<(), Errno> {
+    unistd::access(dir, unistd::AccessFlags::W_OK | unistd::AccessFlags::X_OK)
+}
+
+/// The name of the user this process runs as (its effective uid), or
+/// `uid N` when the user has no name.
+pub fn user_name() -> String {
+    let uid = unistd::geteuid();
+    match User::from_uid(uid) {
+        Ok(Some(u)) => u.name,
+        _ => format!("uid {}", uid),
+    }
 }
 
 /// Locks all present and future pages in memory (`-k`). memcached only warns

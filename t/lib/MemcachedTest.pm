@@ -25,6 +25,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(new_memcached server_binary is_ours free_port
                  mem_get_is send_recv read_reply read_until_end run_binary
+                 run_refused
                  require_debug_binary meta mg_cas);
 
 my @servers;
@@ -73,6 +74,45 @@ sub run_binary {
     my $out = <$fh> // '';
     close $fh;
     return ($? >> 8, $out);
+}
+
+# Runs the server on a free port with the given arguments, expecting it to
+# refuse to start; `-u root` is added when running as root without -u.
+# Returns (exit status, stdout+stderr). The status is 'still running' if the
+# server was still up after 15 seconds (it is then killed, so a server that
+# wrongly starts fails the test instead of hanging it).
+sub run_refused {
+    my @args = @_;
+    push @args, '-u', 'root' if $< == 0 && !grep { $_ eq '-u' } @args;
+    my $out = "/tmp/mctest.$$.refused.out";
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>', $out);
+        open(STDERR, '>&', \*STDOUT);
+        exec(server_binary(), '-p', free_port(), '-l', '127.0.0.1', @args)
+            or POSIX::_exit(127);
+    }
+    my $deadline = time + 15;
+    my $status = 'still running';
+    while (time < $deadline) {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            $status = $? & 127 ? 'killed by signal ' . ($? & 127) : $? >> 8;
+            last;
+        }
+        usleep(10_000);
+    }
+    if ($status eq 'still running') {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+    }
+    open(my $fh, '<', $out) or return ($status, '');
+    local $/;
+    my $text = <$fh> // '';
+    close $fh;
+    unlink $out;
+    return ($status, $text);
 }
 
 # Starts a server with extra arguments (a string split on spaces, or an
