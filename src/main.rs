@@ -480,11 +480,8 @@ fn run(settings: Settings) -> i32 {
         eprintln!("failed to watch signals: {}", e);
         return EX_OSERR;
     }
-    let pid_file = if server.core.settings.daemonize {
-        server.core.settings.pid_file.clone()
-    } else {
-        None
-    };
+    // With or without -d, as memcached: service managers read it.
+    let pid_file = server.core.settings.pid_file.clone();
     if let Some(path) = &pid_file {
         if let Some(pid) = sys::pidfile_running_pid(path) {
             log::warn!(

@@ -20,8 +20,8 @@
 //!   daemonize(-r, -v)    if -d
 //!   lock_memory()        if -k         a failure is only a warning
 //!   ignore_sigpipe()
-//!   ... bind, slabs, hash table ...
-//!   write_pidfile(-P)    if -d         remove_pidfile(-P) on the way out
+//!   ... slabs, hash table, dump load, bind ...
+//!   write_pidfile(-P)    with or without -d; remove_pidfile(-P) at exit
 //! ```
 //!
 //! Failures that end the start-up come back as `Fatal`, carrying the exit
@@ -568,8 +568,8 @@ pub fn daemonize(nochdir: bool, noclose: bool) -> io::Result<()> {
 
 /// Writes our pid and a newline to `path`, going through `path.tmp` and a
 /// rename so a reader never sees a half-written file. memcached writes the
-/// pid file only with `-d`, and carries on if it cannot: the caller prints
-/// the returned message and goes on.
+/// pid file with or without `-d`, and carries on if it cannot: the caller
+/// prints the returned message and goes on.
 pub fn write_pidfile(path: &str) -> Result<(), String> {
     let tmp = format!("{path}.tmp");
     std::fs::write(&tmp, format!("{}\n", std::process::id()))
