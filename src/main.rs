@@ -338,7 +338,11 @@ fn setup_process(settings: &Settings) -> Result<Option<AuthFile>, i32> {
     let auth = load_auth_file(settings)?;
     // As the user the server runs as, and before -d leaves the terminal:
     // a dump directory that user cannot write refuses the start here.
-    if let Some(path) = settings.dump_file.as_ref().or(settings.memory_file.as_ref()) {
+    let dump_path = settings
+        .dump_file
+        .as_ref()
+        .or(settings.memory_file.as_ref());
+    if let Some(path) = dump_path {
         dump::check_dir(path).map_err(fatal)?;
     }
     if settings.daemonize {
@@ -494,6 +498,7 @@ fn run(settings: Settings) -> i32 {
             eprintln!("{}", msg);
         }
     }
+    notify_ready(&server);
     let status = event_loop(&mut server);
     if let Some(path) = &pid_file {
         if let Err(msg) = sys::remove_pidfile(path) {
@@ -501,6 +506,28 @@ fn run(settings: Settings) -> i32 {
         }
     }
     status
+}
+
+/// Tells systemd (Type=notify) that the server is ready: the dump is
+/// loaded and every socket listens. Without $NOTIFY_SOCKET nothing is sent.
+fn notify_ready(server: &Server) {
+    let s = &server.core.settings;
+    let load = &server.core.dump.stats.load;
+    let mut status = match load.status {
+        dump::LoadStatus::None => String::new(),
+        dump::LoadStatus::Missing => "no dump file to load; ".to_string(),
+        _ => format!("{} items loaded; ", load.items),
+    };
+    match &s.socketpath {
+        Some(path) => status.push_str(&format!("listening on {}", path)),
+        None => status.push_str(&format!("listening on TCP port {}", s.port)),
+    }
+    if s.socketpath.is_none() && s.udpport != 0 {
+        status.push_str(&format!(", UDP port {}", s.udpport));
+    }
+    if let Err(e) = sys::sd_notify(&format!("READY=1\nSTATUS={}", status)) {
+        log::warn!("cannot notify NOTIFY_SOCKET: {}", e);
+    }
 }
 
 /// The main loop: wait for events, drive the connections they concern,

@@ -5,7 +5,8 @@
 //! Three parts: sockets (listen, accept, read, writev, their addresses;
 //! datagrams with their sender's address), signals (the signalfd the event
 //! loop watches), and the process: becoming a daemon, the pid file,
-//! dropping root, locking memory, resource limits. epoll itself is in
+//! dropping root, locking memory, resource limits, and telling systemd
+//! the server is ready (`sd_notify`). epoll itself is in
 //! event.rs. `WouldBlock` and `Interrupted` come back as errors of those
 //! kinds; callers treat them as states.
 //!
@@ -22,6 +23,7 @@
 //!   ignore_sigpipe()
 //!   ... slabs, hash table, dump load, bind ...
 //!   write_pidfile(-P)    with or without -d; remove_pidfile(-P) at exit
+//!   sd_notify("READY=1") if $NOTIFY_SOCKET
 //! ```
 //!
 //! Failures that end the start-up come back as `Fatal`, carrying the exit
@@ -684,6 +686,46 @@ pub fn user_name() -> String {
         Ok(Some(u)) => u.name,
         _ => format!("uid {}", uid),
     }
+}
+
+/// Tells the service manager the state of the server (systemd's
+/// sd_notify protocol): sends `msg`, for example "READY=1\nSTATUS=...", in
+/// one datagram to the unix socket named by $NOTIFY_SOCKET. A name
+/// starting with `@` is in the abstract namespace. Returns Ok(false)
+/// without $NOTIFY_SOCKET (not started by systemd with Type=notify).
+pub fn sd_notify(msg: &str) -> io::Result<bool> {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(false);
+    };
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_bytes();
+    let addr = match bytes.split_first() {
+        Some((b'@', name)) => socket::UnixAddr::new_abstract(name),
+        Some((b'/', _)) => socket::UnixAddr::new(bytes),
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "NOTIFY_SOCKET is neither a path nor an abstract name",
+            ))
+        }
+    }
+    .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    let fd = socket::socket(
+        socket::AddressFamily::Unix,
+        socket::SockType::Datagram,
+        socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    use std::os::fd::AsRawFd;
+    socket::sendto(
+        fd.as_raw_fd(),
+        msg.as_bytes(),
+        &addr,
+        socket::MsgFlags::empty(),
+    )
+    .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    Ok(true)
 }
 
 /// Locks all present and future pages in memory (`-k`). memcached only warns
