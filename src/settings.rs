@@ -48,7 +48,7 @@ pub struct Settings {
     pub maxconns: usize,
     /// `-k`: mlockall the process memory.
     pub lock_memory: bool,
-    /// `-v` count: 0 quiet, 1 errors/warnings, 2 commands and replies, 3 state transitions.
+    /// `-v` count: 0 errors and warnings, 1 info, 2 commands and replies, 3 state changes.
     pub verbose: u8,
     /// `-P`: pid file.
     pub pid_file: Option<String>,
