@@ -1,7 +1,9 @@
 #!/usr/bin/perl
 # -P without -d: memcached writes the pid file whether or not it becomes a
-# daemon (Debian's unit reads it through PIDFile=), and removes it at exit.
-# The daemon case is in t/daemon.t.
+# daemon (Debian's unit reads it through PIDFile=), and so do we. We also
+# remove it at every exit; memcached 1.6.18 removes it only with -d, so
+# against memcached those checks are skipped. The daemon case is in
+# t/daemon.t.
 use strict;
 use warnings;
 use Test::More;
@@ -24,7 +26,11 @@ for my $sig ('TERM', 'INT') {
     kill $sig, $srv->pid;
     my $st = $srv->wait_exit(10);
     is(defined $st ? $st >> 8 : 'still running', 0, "SIG$sig: exit 0");
-    ok(!-e $pidfile, "SIG$sig: the pid file is removed at exit");
+    SKIP: {
+        skip 'memcached 1.6.18 removes the pid file only with -d', 1 unless is_ours();
+        ok(!-e $pidfile, "SIG$sig: the pid file is removed at exit");
+    }
+    unlink $pidfile;
 }
 
 # The shutdown command removes it too.
@@ -34,7 +40,10 @@ for my $sig ('TERM', 'INT') {
     print {$srv->sock} "shutdown\r\n";
     my $st = $srv->wait_exit(10);
     is(defined $st ? $st >> 8 : 'still running', 0, 'shutdown: exit 0');
-    ok(!-e $pidfile, 'shutdown: the pid file is removed at exit');
+    SKIP: {
+        skip 'memcached 1.6.18 removes the pid file only with -d', 1 unless is_ours();
+        ok(!-e $pidfile, 'shutdown: the pid file is removed at exit');
+    }
 }
 
 done_testing();
