@@ -17,6 +17,8 @@ use lib 't/lib';
 use MemcachedTest;
 use DumpFile;
 
+plan(skip_all => 'memcached has no dump file (-F FILE is ours)') unless is_ours();
+
 my $top = "/tmp/mctest.$$.dump-start";
 remove_tree($top);
 make_path($top);
