@@ -3,8 +3,9 @@
 //!
 //! One process, one thread: `main` builds a single `Server` and passes it
 //! down by `&mut`. Startup order follows memcached's main(): settings ->
-//! logger -> process limits and identity -> auth file -> slabs/assoc ->
-//! bind -> loop.
+//! logger -> process limits and identity -> auth file -> dump directory
+//! check -> daemon -> slabs/assoc -> dump load -> bind -> pid file ->
+//! READY=1 to systemd -> loop.
 
 mod assoc;
 mod auth;
