@@ -526,8 +526,8 @@ fn notify_ready(server: &Server) {
     if s.socketpath.is_none() && s.udpport != 0 {
         status.push_str(&format!(", UDP port {}", s.udpport));
     }
-    if let Err(e) = sys::sd_notify(&format!("READY=1\nSTATUS={}", status)) {
-        log::warn!("cannot notify NOTIFY_SOCKET: {}", e);
+    if let Err(msg) = sys::sd_notify(&format!("READY=1\nSTATUS={}", status)) {
+        log::warn!("cannot tell systemd the server is ready: {}", msg);
     }
 }
 

@@ -692,39 +692,36 @@ pub fn user_name() -> String {
 /// sd_notify protocol): sends `msg`, for example "READY=1\nSTATUS=...", in
 /// one datagram to the unix socket named by $NOTIFY_SOCKET. A name
 /// starting with `@` is in the abstract namespace. Returns Ok(false)
-/// without $NOTIFY_SOCKET (not started by systemd with Type=notify).
-pub fn sd_notify(msg: &str) -> io::Result<bool> {
+/// without $NOTIFY_SOCKET (not started by systemd with Type=notify); an
+/// error names the socket and the reason.
+pub fn sd_notify(msg: &str) -> Result<bool, String> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return Ok(false);
     };
-    use std::os::unix::ffi::OsStrExt;
     let bytes = path.as_bytes();
+    let fail = |e: Errno| format!("NOTIFY_SOCKET={}: {}", path.to_string_lossy(), e.desc());
     let addr = match bytes.split_first() {
         Some((b'@', name)) => socket::UnixAddr::new_abstract(name),
         Some((b'/', _)) => socket::UnixAddr::new(bytes),
-        _ => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "NOTIFY_SOCKET is neither a path nor an abstract name",
-            ))
-        }
+        _ => return Err(fail(Errno::EINVAL)),
     }
-    .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    .map_err(fail)?;
     let fd = socket::socket(
         socket::AddressFamily::Unix,
         socket::SockType::Datagram,
         socket::SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
-    use std::os::fd::AsRawFd;
+    .map_err(fail)?;
     socket::sendto(
         fd.as_raw_fd(),
         msg.as_bytes(),
         &addr,
         socket::MsgFlags::empty(),
     )
-    .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+    .map_err(fail)?;
     Ok(true)
 }
 

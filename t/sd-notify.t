@@ -68,4 +68,16 @@ sub next_datagram {
     $srv->stop;
 }
 
+# A socket that is not there: the server serves anyway and says why it
+# could not notify.
+{
+    my $path = "$top/missing.sock";
+    my $srv = new_memcached('', env => { NOTIFY_SOCKET => $path });
+    is(send_recv($srv->sock, "version\r\n") =~ /^VERSION / ? 1 : 0, 1,
+       'NOTIFY_SOCKET without a socket: the server serves');
+    is($srv->output, "cannot tell systemd the server is ready: NOTIFY_SOCKET=$path: No such file or directory\n",
+       'NOTIFY_SOCKET without a socket: one warning naming it');
+    $srv->stop;
+}
+
 done_testing();
