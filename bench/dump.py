@@ -11,6 +11,10 @@ using mcload, then:
   load:  stops the server (no dump on shutdown, so the file stays the
          measured one), starts a fresh server on the same file and reads
          load_duration_us and load_items; repeated --rounds times.
+  stop:  starts a server on the file with the final dump on (the
+         default), sends SIGTERM and times it until the process has
+         exited: what a service manager waits for at a stop (the final
+         dump in the foreground, its fsyncs, the exit); --rounds times.
 
 Prints the median of the rounds and the file size against the payload
 (keys + values). The file stays in the page cache between dump and load,
@@ -48,10 +52,12 @@ def parse_args(argv):
 
 
 class DumpServer:
-    def __init__(self, a, path, logdir, n):
+    def __init__(self, a, path, logdir, n, dump_on_shutdown=False):
         self.port = run.free_port()
         self.cmd = ["taskset", "-c", "0", a.ours, "-p", str(self.port), "-l", "127.0.0.1",
-                    "-m", str(a.mem), "-F", path, "-o", "no_dump_on_shutdown"]
+                    "-m", str(a.mem), "-F", path]
+        if not dump_on_shutdown:
+            self.cmd += ["-o", "no_dump_on_shutdown"]
         if os.geteuid() == 0:
             self.cmd += ["-u", "root"]
         self.log = os.path.join(logdir, f"server-{n}.log")
@@ -133,6 +139,22 @@ def main(argv):
         loads.append((int(st["load_duration_us"]), int(st["load_items"])))
         srv.stop()
 
+    stops = []
+    for r in range(a.rounds):
+        n += 1
+        srv = DumpServer(a, path, work, n, dump_on_shutdown=True)
+        srv.start()
+        t0 = time.monotonic()
+        os.kill(srv.proc.pid, signal.SIGTERM)
+        try:
+            code = srv.proc.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            srv.stop()
+            sys.exit(f"the stop took more than 600 s: see {srv.log}")
+        stops.append(time.monotonic() - t0)
+        if code != 0:
+            sys.exit(f"the stop's final dump failed (exit {code}): see {srv.log}")
+
     med = lambda xs: statistics.median(xs)
     file_bytes = dumps[-1][2]
     payload = dumps[-1][3] * (a.key_size + a.value_size)
@@ -143,6 +165,9 @@ def main(argv):
           + " ".join(f"{d[1]}" for d in dumps))
     print(f"{'load: seconds':<34}| {med([l[0] for l in loads]) / 1e6:>12.3f} | "
           + " ".join(f"{l[0] / 1e6:.3f}" for l in loads))
+    print(f"{'stop: seconds (SIGTERM to exit)':<34}| {med(stops):>12.3f} | "
+          + " ".join(f"{s:.3f}" for s in stops))
+    print(f"{'stop: seconds per GiB of file':<34}| {med(stops) / (file_bytes / 2**30):>12.3f} |")
     print(f"{'items dumped / loaded':<34}| {dumps[-1][3]:>12,} | {loads[-1][1]:,}")
     print(f"{'file bytes':<34}| {file_bytes:>12,} |")
     print(f"{'payload bytes (keys + values)':<34}| {payload:>12,} |")

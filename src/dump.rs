@@ -669,7 +669,9 @@ pub fn load(cache: &mut Cache, path: &str) -> Result<LoadReport, String> {
     match result {
         Ok(()) => {
             report.status = LoadStatus::Ok;
-            log::info!(
+            // Whatever the verbosity, as memcached's own restart messages:
+            // the operator wants to see what came back.
+            eprintln!(
                 "loaded {} items ({} bytes) from {} in {:.3} s; left out: {} expired, {} too large, {} for lack of memory",
                 report.items,
                 report.bytes,
@@ -908,15 +910,40 @@ fn absolute(path: &str) -> String {
     }
 }
 
-/// Checks at start that the dump file's directory exists, so the first
-/// dump does not fail hours later for a typing error.
-pub fn check_dir(path: &str) -> Result<(), String> {
+/// Checks at start, as the user the server runs as (after `-u`) and before
+/// anything is loaded, that the dump file's directory exists and that this
+/// user may create and remove files in it: otherwise every dump would fail
+/// hours later (and `-e` could not remove its file), with nothing said at
+/// start. A missing directory is EX_USAGE, an unwritable one EX_CANTCREAT.
+pub fn check_dir(path: &str) -> Result<(), sys::Fatal> {
     let dir = dir_of(path);
     match fs::metadata(&dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(format!("dump file {}: {} is not a directory", path, dir)),
-        Err(e) => Err(format!("dump file {}: directory {}: {}", path, dir, e)),
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(sys::Fatal::new(
+                sys::EX_USAGE,
+                format!("dump file {}: {} is not a directory", path, dir),
+            ))
+        }
+        Err(e) => {
+            return Err(sys::Fatal::new(
+                sys::EX_USAGE,
+                format!("dump file {}: directory {}: {}", path, dir, e),
+            ))
+        }
     }
+    sys::check_writable_dir(&dir).map_err(|e| {
+        sys::Fatal::new(
+            sys::EX_CANTCREAT,
+            format!(
+                "dump file {}: directory {} is not writable by user {}: {}",
+                path,
+                dir,
+                sys::user_name(),
+                e.desc()
+            ),
+        )
+    })
 }
 
 /// SIGUSR2: dump now, or once more after the running dump.
@@ -1044,7 +1071,7 @@ fn finish_child(core: &mut Core, child: Child, exit: sys::ChildExit) {
         _ => None,
     };
     match ok {
-        Some((items, bytes)) => record_success(core, child.at, duration, items, bytes),
+        Some((items, bytes)) => record_success(core, child.at, duration, items, bytes, false),
         None => {
             let why = match exit {
                 _ if msg.starts_with("error ") => msg["error ".len()..].trim_end().to_string(),
@@ -1072,7 +1099,17 @@ fn remove_tmp(path: &str) {
     }
 }
 
-fn record_success(core: &mut Core, at: i64, duration_us: u64, items: u64, bytes: u64) {
+/// Records a dump that succeeded and logs it: with `-v` for a dump made
+/// while serving, whatever the verbosity for the final dump at a stop
+/// (`at_stop`), so the log shows what a stop cost.
+fn record_success(
+    core: &mut Core,
+    at: i64,
+    duration_us: u64,
+    items: u64,
+    bytes: u64,
+    at_stop: bool,
+) {
     let s = &mut core.dump.stats;
     s.total += 1;
     s.last_status = "ok";
@@ -1080,13 +1117,19 @@ fn record_success(core: &mut Core, at: i64, duration_us: u64, items: u64, bytes:
     s.last_duration_us = duration_us;
     s.last_items = items;
     s.last_bytes = bytes;
-    log::info!(
-        "dump to {}: {} items, {} bytes in {:.3} s",
+    let line = format!(
+        "{}dump to {}: {} items, {} bytes in {:.3} s",
+        if at_stop { "final " } else { "" },
         core.dump.path.as_deref().unwrap_or(""),
         items,
         bytes,
         duration_us as f64 / 1e6
     );
+    if at_stop {
+        eprintln!("{}", line);
+    } else {
+        log::info!("{}", line);
+    }
 }
 
 fn record_failure(core: &mut Core, duration_us: u64, why: &str) {
@@ -1132,7 +1175,7 @@ pub fn at_stop(core: &mut Core, graceful: bool) -> bool {
     match write_file(&core.cache, &path) {
         Ok(t) => {
             let us = started.elapsed().as_micros() as u64;
-            record_success(core, at, us, t.records, t.file_bytes);
+            record_success(core, at, us, t.records, t.file_bytes, true);
             true
         }
         Err(e) => {

@@ -3,8 +3,9 @@
 //!
 //! One process, one thread: `main` builds a single `Server` and passes it
 //! down by `&mut`. Startup order follows memcached's main(): settings ->
-//! logger -> process limits and identity -> auth file -> slabs/assoc ->
-//! bind -> loop.
+//! logger -> process limits and identity -> auth file -> dump directory
+//! check -> daemon -> slabs/assoc -> dump load -> bind -> pid file ->
+//! READY=1 to systemd -> loop.
 
 mod auth;
 mod cache;
@@ -142,9 +143,11 @@ impl Server {
     }
 }
 
+/// Errors and warnings are printed whatever the verbosity; each `-v` adds
+/// a level.
 fn level_filter(verbose: u8) -> log::LevelFilter {
     match verbose {
-        0 => log::LevelFilter::Error,
+        0 => log::LevelFilter::Warn,
         1 => log::LevelFilter::Info,
         2 => log::LevelFilter::Debug,
         _ => log::LevelFilter::Trace,
@@ -330,6 +333,15 @@ fn setup_process(settings: &Settings) -> Result<Option<AuthFile>, i32> {
     sys::raise_nofile(settings.maxconns).map_err(fatal)?;
     sys::drop_privileges(settings.username.as_deref()).map_err(fatal)?;
     let auth = load_auth_file(settings)?;
+    // As the user the server runs as, and before -d leaves the terminal:
+    // a dump directory that user cannot write refuses the start here.
+    let dump_path = settings
+        .dump_file
+        .as_ref()
+        .or(settings.memory_file.as_ref());
+    if let Some(path) = dump_path {
+        dump::check_dir(path).map_err(fatal)?;
+    }
     if settings.daemonize {
         if let Err(e) = sys::daemonize(settings.maxcore, settings.verbose > 0) {
             eprintln!("failed to daemon() in order to daemonize: {}", e);
@@ -378,18 +390,16 @@ fn load_dump(
         Some(p) => p.clone(),
         None => return Ok(()),
     };
-    if let Err(msg) = dump::check_dir(&path) {
-        eprintln!("{}", msg);
-        return Err(EX_USAGE);
-    }
     match dump::load(cache, &path) {
         Ok(report) => {
             dump.stats.load = report;
             // As memcached's -e: the file is good for one restart; a crash
-            // later must not bring back this old state.
+            // later must not bring back this old state, so a file that
+            // cannot be removed refuses the start.
             if settings.memory_file.is_some() && report.status == dump::LoadStatus::Ok {
                 if let Err(e) = std::fs::remove_file(&path) {
-                    log::warn!("cannot remove the loaded memory file {}: {}", path, e);
+                    eprintln!("-e {}: cannot remove the loaded file: {}", path, e);
+                    return Err(sys::EX_CANTCREAT);
                 }
             }
             Ok(())
@@ -470,11 +480,8 @@ fn run(settings: Settings) -> i32 {
         eprintln!("failed to watch signals: {}", e);
         return EX_OSERR;
     }
-    let pid_file = if server.core.settings.daemonize {
-        server.core.settings.pid_file.clone()
-    } else {
-        None
-    };
+    // With or without -d, as memcached: service managers read it.
+    let pid_file = server.core.settings.pid_file.clone();
     if let Some(path) = &pid_file {
         if let Some(pid) = sys::pidfile_running_pid(path) {
             log::warn!(
@@ -487,6 +494,7 @@ fn run(settings: Settings) -> i32 {
             eprintln!("{}", msg);
         }
     }
+    notify_ready(&server);
     let status = event_loop(&mut server);
     if let Some(path) = &pid_file {
         if let Err(msg) = sys::remove_pidfile(path) {
@@ -494,6 +502,28 @@ fn run(settings: Settings) -> i32 {
         }
     }
     status
+}
+
+/// Tells systemd (Type=notify) that the server is ready: the dump is
+/// loaded and every socket listens. Without $NOTIFY_SOCKET nothing is sent.
+fn notify_ready(server: &Server) {
+    let s = &server.core.settings;
+    let load = &server.core.dump.stats.load;
+    let mut status = match load.status {
+        dump::LoadStatus::None => String::new(),
+        dump::LoadStatus::Missing => "no dump file to load; ".to_string(),
+        _ => format!("{} items loaded; ", load.items),
+    };
+    match &s.socketpath {
+        Some(path) => status.push_str(&format!("listening on {}", path)),
+        None => status.push_str(&format!("listening on TCP port {}", s.port)),
+    }
+    if s.socketpath.is_none() && s.udpport != 0 {
+        status.push_str(&format!(", UDP port {}", s.udpport));
+    }
+    if let Err(msg) = sys::sd_notify(&format!("READY=1\nSTATUS={}", status)) {
+        log::warn!("cannot tell systemd the server is ready: {}", msg);
+    }
 }
 
 /// The main loop: wait for events, drive the connections they concern,
@@ -566,8 +596,9 @@ fn event_loop(server: &mut Server) -> i32 {
         }
         if let Some(kind) = server.core.shutdown {
             match kind {
-                // memcached prints this on stdout whatever the verbosity.
-                ShutdownKind::Signal(sig) => println!("Signal handled: {}.", signal_name(sig)),
+                // memcached 1.6.18 prints nothing on stdout here; the
+                // reason goes to the log with -v.
+                ShutdownKind::Signal(sig) => log::info!("{}, exiting", signal_name(sig)),
                 ShutdownKind::Command => log::info!("shutdown command received, exiting"),
                 ShutdownKind::Graceful => log::info!("graceful shutdown, exiting"),
             }
@@ -657,8 +688,10 @@ fn accept_conns(server: &mut Server, i: usize) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                // EMFILE and friends: leave the rest in the backlog.
-                log::warn!("accept(): {}", e);
+                // EMFILE and friends: leave the rest in the backlog. Only
+                // with -v, as memcached's "Too many open connections": it
+                // can repeat on every turn of the loop.
+                log::info!("accept(): {}", e);
                 return;
             }
         };
@@ -895,7 +928,7 @@ gets foo\r\nincr n 1\r\nset n 0 0 2\r\n41\r\nincr n 1\r\ndelete foo\r\nbogus\r\n
 set bad 0 0 1\r\nxy\r\nversion\r\n";
         let expect: &[u8] = b"STORED\r\nVALUE foo 5 3\r\nbar\r\nEND\r\nSTORED\r\n\
 VALUE foo 5 5 2\r\nbarzz\r\nEND\r\nNOT_FOUND\r\nSTORED\r\n42\r\nDELETED\r\nERROR\r\n\
-CLIENT_ERROR bad data chunk\r\nERROR\r\nVERSION 1.6.0\r\n";
+CLIENT_ERROR bad data chunk\r\nERROR\r\nVERSION 1.6.18\r\n";
 
         assert_same_reply_bytewise(script, expect);
     }
@@ -961,9 +994,9 @@ CLIENT_ERROR bad command line termination\r\nCLIENT_ERROR authentication failure
         send(peer, b"version\r\nstats conns\r\nversion\r\n");
         conn::drive_machine(&mut server, token);
         let expect = format!(
-            "VERSION 1.6.0\r\nSTAT {fd}:addr ?:<AF 0>\r\nSTAT {fd}:listen_addr unix:<AF 1>\r\n\
+            "VERSION 1.6.18\r\nSTAT {fd}:addr ?:<AF 0>\r\nSTAT {fd}:listen_addr unix:<AF 1>\r\n\
              STAT {fd}:state conn_parse_cmd\r\nSTAT {fd}:secs_since_last_cmd 0\r\nEND\r\n\
-             VERSION 1.6.0\r\n"
+             VERSION 1.6.18\r\n"
         );
         assert_eq!(String::from_utf8_lossy(&recv_all(peer)), expect);
         assert!(!server.conns[token].stats_conns);
@@ -982,14 +1015,14 @@ CLIENT_ERROR bad command line termination\r\nCLIENT_ERROR authentication failure
         send(peer, b"version\r\nversion\r\nversion\r\n");
         conn::drive_machine(&mut server, token);
         assert_eq!(server.core.ready, vec![token]);
-        assert_eq!(recv_all(peer), b"VERSION 1.6.0\r\n");
+        assert_eq!(recv_all(peer), b"VERSION 1.6.18\r\n");
         let mut turns = 1;
         while !server.core.ready.is_empty() {
             server.core.ready.clear();
             conn::drive_machine(&mut server, token);
             turns += 1;
         }
-        assert_eq!(recv_all(peer), b"VERSION 1.6.0\r\nVERSION 1.6.0\r\n");
+        assert_eq!(recv_all(peer), b"VERSION 1.6.18\r\nVERSION 1.6.18\r\n");
         assert_eq!(turns, 3);
         assert_eq!(server.core.stats.conn_yields, 2);
     }

@@ -48,7 +48,7 @@ pub struct Settings {
     pub maxconns: usize,
     /// `-k`: mlockall the process memory.
     pub lock_memory: bool,
-    /// `-v` count: 0 quiet, 1 errors/warnings, 2 commands and replies, 3 state transitions.
+    /// `-v` count: 0 errors and warnings, 1 info, 2 commands and replies, 3 state changes.
     pub verbose: u8,
     /// `-P`: pid file.
     pub pid_file: Option<String>,
@@ -1146,7 +1146,7 @@ fn yes_no(b: bool) -> String {
 impl Settings {
     /// The name/value pairs of `stats settings`, in memcached 1.6.18's order
     /// and with its formatting. The extstore (`ext_*`) and TLS (`ssl_*`)
-    /// lines are left out; `dump_file` (empty when unset) is ours and comes
+    /// lines are left out; `dump_file` (NULL when unset) is ours and comes
     /// last.
     pub fn stats_settings(&self) -> Vec<(&'static str, String)> {
         let or_null =
@@ -1250,7 +1250,7 @@ impl Settings {
             ),
             ("num_napi_ids", "(null)".to_string()),
             ("memory_file", or_null(&self.memory_file, "(null)")),
-            ("dump_file", or_null(&self.dump_file, "")),
+            ("dump_file", or_null(&self.dump_file, "NULL")),
             ("dump_interval", self.dump_interval.to_string()),
             ("dump_on_shutdown", yes_no(self.dump_on_shutdown)),
         ]
@@ -1786,7 +1786,7 @@ mod tests {
             assert!(matches!(parse(line), Ok(Action::Exit(0))), "{line}");
         }
         let help = help_text();
-        assert!(help.starts_with("memcached 1.6.0 (Rust server"));
+        assert!(help.starts_with("memcached 1.6.18 (Rust server"));
         assert!(help.contains("-s, --unix-socket=<file>"));
         assert!(help.contains("--dump-file=<file>"));
         assert!(help.contains("-F, --disable-flush-all"));
@@ -2042,7 +2042,7 @@ mod tests {
         assert_eq!(get("detail_enabled"), "yes");
         assert_eq!(get("flush_enabled"), "no");
         assert_eq!(get("hash_algorithm"), "jenkins");
-        assert_eq!(get("dump_file"), "");
+        assert_eq!(get("dump_file"), "NULL");
         let d = Settings::default();
         let stats = d.stats_settings();
         let get = |k: &str| setting(&stats, k);

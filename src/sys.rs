@@ -5,7 +5,8 @@
 //! Three parts: sockets (listen, accept, read, writev, their addresses;
 //! datagrams with their sender's address), signals (the signalfd the event
 //! loop watches), and the process: becoming a daemon, the pid file,
-//! dropping root, locking memory, resource limits. epoll itself is in
+//! dropping root, locking memory, resource limits, and telling systemd
+//! the server is ready (`sd_notify`). epoll itself is in
 //! event.rs. `WouldBlock` and `Interrupted` come back as errors of those
 //! kinds; callers treat them as states.
 //!
@@ -16,11 +17,13 @@
 //!   raise_core_limit()   if -r         needs root to lift the hard limit
 //!   raise_nofile(-c)                   needs root to lift the hard limit
 //!   drop_privileges(-u)                root is gone from here on
+//!   check_writable_dir   if -F/-e      the dump directory, as that user
 //!   daemonize(-r, -v)    if -d
 //!   lock_memory()        if -k         a failure is only a warning
 //!   ignore_sigpipe()
-//!   ... bind, slabs, hash table ...
-//!   write_pidfile(-P)    if -d         remove_pidfile(-P) on the way out
+//!   ... slabs, hash table, dump load, bind ...
+//!   write_pidfile(-P)    with or without -d; remove_pidfile(-P) at exit
+//!   sd_notify("READY=1") if $NOTIFY_SOCKET
 //! ```
 //!
 //! Failures that end the start-up come back as `Fatal`, carrying the exit
@@ -475,6 +478,9 @@ pub const EX_NOINPUT: i32 = 66;
 pub const EX_NOUSER: i32 = 67;
 /// Exit status for a failed system call (sysexits.h `EX_OSERR`).
 pub const EX_OSERR: i32 = 71;
+/// Exit status for an output file that cannot be created: a dump
+/// directory the server's user cannot write (sysexits.h `EX_CANTCREAT`).
+pub const EX_CANTCREAT: i32 = 73;
 /// Exit status when the last dump at shutdown failed (sysexits.h
 /// `EX_IOERR`).
 pub const EX_IOERR: i32 = 74;
@@ -495,7 +501,7 @@ pub struct Fatal {
 }
 
 impl Fatal {
-    fn new(status: i32, msg: String) -> Fatal {
+    pub fn new(status: i32, msg: String) -> Fatal {
         Fatal { status, msg }
     }
 }
@@ -564,8 +570,8 @@ pub fn daemonize(nochdir: bool, noclose: bool) -> io::Result<()> {
 
 /// Writes our pid and a newline to `path`, going through `path.tmp` and a
 /// rename so a reader never sees a half-written file. memcached writes the
-/// pid file only with `-d`, and carries on if it cannot: the caller prints
-/// the returned message and goes on.
+/// pid file with or without `-d`, and carries on if it cannot: the caller
+/// prints the returned message and goes on.
 pub fn write_pidfile(path: &str) -> Result<(), String> {
     let tmp = format!("{path}.tmp");
     std::fs::write(&tmp, format!("{}\n", std::process::id()))
@@ -661,6 +667,62 @@ pub fn drop_privileges(username: Option<&str>) -> Result<(), Fatal> {
                 format!("-u {name}: could not become this user: {e}"),
             )
         })
+}
+
+/// Checks that this process, as the user it now runs as, may create and
+/// remove files in `dir` (write and search permission, and a file system
+/// mounted read-write): access(2) with W_OK|X_OK. Called after `-u` has
+/// dropped root, so the answer is the one a dump child will get.
+/// The error is the bare errno, so the message can read as strerror().
+pub fn check_writable_dir(dir: &str) -> Result<(), Errno> {
+    unistd::access(dir, unistd::AccessFlags::W_OK | unistd::AccessFlags::X_OK)
+}
+
+/// The name of the user this process runs as (its effective uid), or
+/// `uid N` when the user has no name.
+pub fn user_name() -> String {
+    let uid = unistd::geteuid();
+    match User::from_uid(uid) {
+        Ok(Some(u)) => u.name,
+        _ => format!("uid {}", uid),
+    }
+}
+
+/// Tells the service manager the state of the server (systemd's
+/// sd_notify protocol): sends `msg`, for example "READY=1\nSTATUS=...", in
+/// one datagram to the unix socket named by $NOTIFY_SOCKET. A name
+/// starting with `@` is in the abstract namespace. Returns Ok(false)
+/// without $NOTIFY_SOCKET (not started by systemd with Type=notify); an
+/// error names the socket and the reason.
+pub fn sd_notify(msg: &str) -> Result<bool, String> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(false);
+    };
+    let bytes = path.as_bytes();
+    let fail = |e: Errno| format!("NOTIFY_SOCKET={}: {}", path.to_string_lossy(), e.desc());
+    let addr = match bytes.split_first() {
+        Some((b'@', name)) => socket::UnixAddr::new_abstract(name),
+        Some((b'/', _)) => socket::UnixAddr::new(bytes),
+        _ => return Err(fail(Errno::EINVAL)),
+    }
+    .map_err(fail)?;
+    let fd = socket::socket(
+        socket::AddressFamily::Unix,
+        socket::SockType::Datagram,
+        socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(fail)?;
+    socket::sendto(
+        fd.as_raw_fd(),
+        msg.as_bytes(),
+        &addr,
+        socket::MsgFlags::empty(),
+    )
+    .map_err(fail)?;
+    Ok(true)
 }
 
 /// Locks all present and future pages in memory (`-k`). memcached only warns

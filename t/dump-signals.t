@@ -529,6 +529,9 @@ for my $case (@stops) {
     my $denied = "CLIENT_ERROR flush_all not allowed\r\n";
     my $srv = new_memcached('-F');
     is(send_recv($srv->sock, "flush_all\r\n"), $denied, '-F alone: flush_all refused');
+    print {$srv->sock} "stats settings\r\n";
+    like(read_until_end($srv->sock), qr/^STAT dump_file NULL\r$/m,
+         '-F alone: no dump file, STAT dump_file NULL (memcached shows unset strings so)');
 
     my $f = "$dir/flag.dump";
     $srv = new_memcached("-F $f");

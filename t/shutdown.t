@@ -71,13 +71,18 @@ for my $cmd ('shutdown', 'shutdown graceful') {
          'shutdown <bad mode> with -A: connection still served');
 }
 
-# SIGTERM and SIGINT: exit status 0, with a client connected.
+# SIGTERM and SIGINT: exit status 0, with a client connected, and nothing
+# on stdout (memcached 1.6.18 prints no "Signal handled" line there).
 for my $sig ('TERM', 'INT') {
-    my $server = new_memcached();
+    my $stdout = "/tmp/mctest.$$.stdout";
+    unlink $stdout;
+    my $server = new_memcached('', stdout => $stdout);
     my $sock = $server->sock;
     is(send_recv($sock, "set foo 0 0 3\r\nbar\r\n"), "STORED\r\n", "SIG$sig: server up");
     kill $sig, $server->pid;
     is(exit_status_text($server->wait_exit(10)), 'exit 0', "SIG$sig: process exits 0");
+    is(-e $stdout ? -s $stdout || 0 : 'no stdout file', 0, "SIG$sig: nothing on stdout");
+    unlink $stdout;
 }
 
 # Clients that ask for megabytes and hang up before reading. The server's

@@ -70,6 +70,13 @@ sub talk {
     my $server = new_memcached('');
     talk($server->sock, 'no -v');
     is($server->output, '', 'no -v: nothing printed');
+    # Warnings are printed whatever the verbosity (SIGUSR2 asks for a
+    # dump, which is ours).
+    if (is_ours()) {
+        kill 'USR2', $server->pid;
+        is(output_matching($server, qr/\n/), "SIGUSR2: no dump file configured (-F FILE)\n",
+           'no -v: a warning is printed');
+    }
 }
 
 done_testing();

@@ -25,6 +25,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(new_memcached server_binary is_ours free_port
                  mem_get_is send_recv read_reply read_until_end run_binary
+                 run_refused
                  require_debug_binary meta mg_cas);
 
 my @servers;
@@ -75,10 +76,52 @@ sub run_binary {
     return ($? >> 8, $out);
 }
 
+# Runs the server on a free port with the given arguments, expecting it to
+# refuse to start; `-u root` is added when running as root without -u.
+# Returns (exit status, stdout+stderr). The status is 'still running' if the
+# server was still up after 15 seconds (it is then killed, so a server that
+# wrongly starts fails the test instead of hanging it).
+sub run_refused {
+    my @args = @_;
+    push @args, '-u', 'root' if $< == 0 && !grep { $_ eq '-u' } @args;
+    my $out = "/tmp/mctest.$$.refused.out";
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>', $out);
+        open(STDERR, '>&', \*STDOUT);
+        exec(server_binary(), '-p', free_port(), '-l', '127.0.0.1', @args)
+            or POSIX::_exit(127);
+    }
+    my $deadline = time + 15;
+    my $status = 'still running';
+    while (time < $deadline) {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            $status = $? & 127 ? 'killed by signal ' . ($? & 127) : $? >> 8;
+            last;
+        }
+        usleep(10_000);
+    }
+    if ($status eq 'still running') {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+    }
+    open(my $fh, '<', $out) or return ($status, '');
+    local $/;
+    my $text = <$fh> // '';
+    close $fh;
+    unlink $out;
+    return ($status, $text);
+}
+
 # Starts a server with extra arguments (a string split on spaces, or an
 # array ref). Options: udp => 1 also opens a UDP port; unix => 1 listens on a
 # unix socket instead of TCP; no_port => 1 passes no -p (the caller's
-# arguments pick the port, and port => N tells the helper which it is).
+# arguments pick the port, and port => N tells the helper which it is);
+# stdout => FILE sends the server's stdout there instead of mixing it with
+# stderr in output(); env => { NAME => value } sets environment variables
+# for the server only.
 sub new_memcached {
     my ($args, %opt) = @_;
     my @args = ref $args ? @$args : split(' ', $args // '');
@@ -103,8 +146,13 @@ sub new_memcached {
         my $pid = fork();
         die "fork: $!" unless defined $pid;
         if ($pid == 0) {
+            $ENV{$_} = $opt{env}{$_} for keys %{ $opt{env} // {} };
             open(STDERR, '>', $errfile);
-            open(STDOUT, '>&', \*STDERR);
+            if ($opt{stdout}) {
+                open(STDOUT, '>', $opt{stdout});
+            } else {
+                open(STDOUT, '>&', \*STDERR);
+            }
             exec($bin, @full) or POSIX::_exit(127);
         }
         my $self = bless { pid => $pid, port => $port, udpport => $udpport,
