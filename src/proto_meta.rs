@@ -23,8 +23,9 @@ use crate::cache::{
     StoreItemType,
 };
 use crate::conn::{Conn, ConnState};
-use crate::proto_text::{emit_value_bytes, parse_i32, push_u64, tokenize, MAX_TOKENS};
+use crate::proto_text::{emit_value_bytes, parse_i32, tokenize, MAX_TOKENS};
 use crate::util;
+use crate::util::push_u64;
 use crate::Core;
 
 /// Longest opaque flag, its `O` included (memcached's limit).

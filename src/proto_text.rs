@@ -17,7 +17,7 @@ use crate::conn::{
     Conn, ConnState, OutPiece, COPY_MAX, LINE_MAX_NON_GET, OUT_HIGH_WATER, READ_SIZE,
 };
 use crate::stats::append_stat;
-use crate::util;
+use crate::util::{self, push_u64};
 use crate::{Core, ShutdownKind};
 
 /// Most tokens of a command line that are split out (memcached's
@@ -84,22 +84,6 @@ fn set_noreply_maybe(c: &mut Conn, toks: &[&[u8]]) -> bool {
         c.noreply = true;
     }
     c.noreply
-}
-
-/// Appends the decimal form of `v`.
-#[inline]
-pub fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&tmp[i..]);
 }
 
 /// Runs one command line. Sets the connection's next state (NewCmd unless

@@ -51,8 +51,9 @@ pub fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
-/// Decimal digits of `v`.
-pub fn itoa_u64(mut v: u64) -> Vec<u8> {
+/// Appends the decimal form of `v`.
+#[inline]
+pub fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
     loop {
@@ -63,7 +64,14 @@ pub fn itoa_u64(mut v: u64) -> Vec<u8> {
             break;
         }
     }
-    tmp[i..].to_vec()
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+/// Decimal digits of `v`.
+pub fn itoa_u64(v: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(20);
+    push_u64(&mut out, v);
+    out
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -504,19 +504,10 @@ pub fn run_step(server: &mut Server, now_us: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Settings;
 
-    /// A cache with the flat LRU: every item on its class's COLD list,
-    /// so one list shows the whole order (the cursor works the same on
-    /// every list).
-    fn cache() -> Cache {
-        Cache::new(&Settings {
-            hashpower_init: 4,
-            lru_segmented: false,
-            lru_maintainer_thread: false,
-            ..Settings::default()
-        })
-    }
+    /// The flat LRU (one list shows the whole order; the cursor works the
+    /// same on every list).
+    use super::super::items::tests::flat_cache as cache;
 
     fn put(c: &mut Cache, key: &[u8], exptime: u32) -> u32 {
         let id = c.alloc(key, 0, exptime, 1).unwrap();

@@ -755,6 +755,17 @@ pub(super) mod tests {
     use super::*;
     use crate::cache::{DeltaResult, StoreCmd, StoreItemType};
 
+    /// A cache with the flat LRU and no maintainer: every item on its
+    /// class's COLD list, so one list shows the whole order.
+    pub(in crate::cache) fn flat_cache() -> Cache {
+        Cache::new(&Settings {
+            hashpower_init: 4,
+            lru_segmented: false,
+            lru_maintainer_thread: false,
+            ..Settings::default()
+        })
+    }
+
     pub(in crate::cache) fn cache() -> Cache {
         Cache::new(&Settings {
             hashpower_init: 4,

@@ -267,7 +267,7 @@ impl Cache {
 
 #[cfg(test)]
 mod tests {
-    use super::super::items::tests::{put, value};
+    use super::super::items::tests::{flat_cache, put, value};
     use super::*;
     use crate::settings::Settings;
 
@@ -286,12 +286,7 @@ mod tests {
     fn page_move_rescues_in_place_and_waits_for_pins() {
         // The flat LRU, so that the one COLD list shows the whole order
         // (the maintainer would move items between lists meanwhile).
-        let mut c = Cache::new(&Settings {
-            hashpower_init: 4,
-            lru_segmented: false,
-            lru_maintainer_thread: false,
-            ..Settings::default()
-        });
+        let mut c = flat_cache();
         let per = c.slabs.classes[1].perslab as usize;
         let n = 3 * per;
         for i in 0..n {
@@ -358,12 +353,7 @@ mod tests {
 
     #[test]
     fn page_move_carries_the_crawl_cursor() {
-        let mut c = Cache::new(&Settings {
-            hashpower_init: 4,
-            lru_segmented: false,
-            lru_maintainer_thread: false,
-            ..Settings::default()
-        });
+        let mut c = flat_cache();
         let per = c.slabs.classes[1].perslab as usize;
         for i in 0..3 * per {
             put(

@@ -1016,7 +1016,7 @@ impl Cache {
 
 #[cfg(test)]
 mod tests {
-    use super::super::items::tests::cache;
+    use super::super::items::tests::{cache, flat_cache};
     use super::*;
     use crate::settings::Settings;
 
@@ -1084,12 +1084,7 @@ mod tests {
 
     /// A listening cache (the flat LRU, so no maintainer moves items).
     fn listening() -> Cache {
-        let mut c = Cache::new(&Settings {
-            hashpower_init: 4,
-            lru_segmented: false,
-            lru_maintainer_thread: false,
-            ..Settings::default()
-        });
+        let mut c = flat_cache();
         c.listen_changes(true);
         c
     }
@@ -1376,35 +1371,26 @@ mod tests {
     #[test]
     fn the_cache_records_its_own_removals() {
         let mut c = listening();
+        // Stores `key` with a 5 s TTL and lets 10 s pass; returns the
+        // (expired, still linked) item and its class.
+        let expired = |c: &mut Cache, key: &[u8]| {
+            let exp = c.realtime(5);
+            let id = wire(c, key, b"v", 0, exp);
+            c.store_item(-1, id, StoreCmd::Set, 0);
+            take(c);
+            c.advance_clock(10);
+            (id, c.item_clsid(id))
+        };
         // Lazy expiry: found expired when looked up.
-        let exp = c.realtime(5);
-        let id = wire(&mut c, b"e", b"v", 0, exp);
-        c.store_item(-1, id, StoreCmd::Set, 0);
-        take(&mut c);
-        c.clock.offset += 10;
-        c.clock.tick();
+        expired(&mut c, b"e");
         assert_eq!(c.fetch(-1, b"e"), NONE);
         assert_eq!(take(&mut c), vec![removal(Reason::Expired, b"e")]);
         // The crawler reclaims an expired item it meets.
-        let exp = c.realtime(5);
-        let id = wire(&mut c, b"r", b"v", 0, exp);
-        c.store_item(-1, id, StoreCmd::Set, 0);
-        take(&mut c);
-        c.clock.offset += 10;
-        c.clock.tick();
-        let id = c.assoc.find(&c.slabs, b"r", c.assoc.hash(b"r"));
-        let cls = c.item_clsid(id);
+        let (id, cls) = expired(&mut c, b"r");
         c.crawler_reclaim(id, cls);
         assert_eq!(take(&mut c), vec![removal(Reason::Reclaimed, b"r")]);
         // An allocation that finds an expired item on the LRU tail.
-        let exp = c.realtime(5);
-        let id = wire(&mut c, b"t", b"v", 0, exp);
-        c.store_item(-1, id, StoreCmd::Set, 0);
-        take(&mut c);
-        c.clock.offset += 10;
-        c.clock.tick();
-        let id = c.assoc.find(&c.slabs, b"t", c.assoc.hash(b"t"));
-        let cls = c.item_clsid(id);
+        let (_, cls) = expired(&mut c, b"t");
         assert!(c.pull_tail(cls));
         assert_eq!(take(&mut c), vec![removal(Reason::Reclaimed, b"t")]);
     }
@@ -1440,12 +1426,7 @@ mod tests {
 
     #[test]
     fn a_page_move_records_what_it_drops() {
-        let mut c = Cache::new(&Settings {
-            hashpower_init: 4,
-            lru_segmented: false,
-            lru_maintainer_thread: false,
-            ..Settings::default()
-        });
+        let mut c = flat_cache();
         let per = c.slabs.classes[1].perslab as usize;
         // Fill exactly the pages of class 1 so no chunk is free to rescue
         // into: the mover must drop what it cannot move.
