@@ -734,6 +734,537 @@ fn apply_flags(s: &mut Settings, st: &mut ParseState, m: &getopts::Matches) -> R
     Ok(())
 }
 
+// ---- the -o table: one row per extended option ----
+
+/// How an `-o` option reads its value and where it stores it. The field
+/// accessors (`|s| &mut s.idle_timeout`) both store the value and, read
+/// from `Settings::default()`, give the default that `-h` shows.
+enum Value {
+    /// `name` turns it on and `no_name` off (memcached's convention); no
+    /// value may follow either.
+    Toggle(fn(&mut Settings) -> &mut bool),
+    /// `name` alone, with no value: does what the function does.
+    Switch(fn(&mut Settings, &mut ParseState)),
+    /// `name=<n>`: a whole number that fits 32 bits, at least `min` and at
+    /// most `max`; outside that, `refuse` is the error (`{v}` stands for
+    /// the value as given). With `bare`, `name` alone means that number.
+    Whole {
+        field: fn(&mut Settings) -> &mut u32,
+        min: u32,
+        max: u32,
+        refuse: &'static str,
+        bare: Option<u32>,
+    },
+    /// `name=<f>`: a finite decimal number for which `ok` holds, or the
+    /// error `refuse`; `-h` shows it with `digits` decimals.
+    Float {
+        field: fn(&mut Settings) -> &mut f64,
+        ok: fn(f64) -> bool,
+        refuse: &'static str,
+        digits: usize,
+    },
+    /// `name=<n>` kilobytes (up to 32 bits), kept in bytes.
+    Kilobytes(fn(&mut Settings) -> &mut u32),
+    /// `name=<n>` megabytes (up to 64 bits), kept in bytes.
+    Megabytes(fn(&mut Settings) -> &mut u64),
+    /// `name=<text>`, read by `set` (which gets the option's name for its
+    /// errors); `show` gives the value as `-h` writes it.
+    Text {
+        set: fn(&mut Settings, &str, &str) -> Result<(), String>,
+        show: Option<fn(&Settings) -> String>,
+    },
+    /// Accepted with or without a value, ignored, with a warning that
+    /// names the option to use instead.
+    Deprecated { instead: &'static str },
+    /// Every option whose name starts with the row's key (`ext_`) is
+    /// refused for this reason.
+    Family { why: &'static str },
+}
+
+/// How an `-o` option shows in `-h`, under the `-o` line.
+enum Help {
+    /// Not listed.
+    Unlisted,
+    /// `   - <key>:` then the lines, the first beside the name and the rest
+    /// under it. `{default}` in a line is replaced by the option's value in
+    /// `Settings::default()`, as the user would write it.
+    Listed(&'static [&'static str]),
+    /// The same, under `no_<key>`: for options users mostly turn off.
+    ListedNo(&'static [&'static str]),
+    /// Lines printed as they stand: one entry that speaks for several
+    /// options, listed on the first of them.
+    Lines(&'static [&'static str]),
+}
+
+/// One `-o` extended option: everything the server knows about it except
+/// the `Settings` field it fills and the checks that need other options
+/// (those are in `check`).
+struct Extended {
+    /// The name after `-o`.
+    key: &'static str,
+    /// How the value is read and stored.
+    value: Value,
+    /// Run after the value is stored, for options that set more than their
+    /// own field (or note something for `check`).
+    also: Option<fn(&mut Settings, &mut ParseState)>,
+    /// Its `-h` entry; the table's order is the page's order.
+    help: Help,
+}
+
+/// A `Whole` value with no bounds but its 32 bits.
+const fn whole(field: fn(&mut Settings) -> &mut u32) -> Value {
+    Value::Whole {
+        field,
+        min: 0,
+        max: u32::MAX,
+        refuse: "",
+        bare: None,
+    }
+}
+
+/// A `Whole` value between `min` and `max`, or the error `refuse`.
+const fn whole_in(
+    field: fn(&mut Settings) -> &mut u32,
+    min: u32,
+    max: u32,
+    refuse: &'static str,
+) -> Value {
+    Value::Whole {
+        field,
+        min,
+        max,
+        refuse,
+        bare: None,
+    }
+}
+
+/// A row with nothing but a key and a value: accepted, not in `-h`.
+const fn quiet(key: &'static str, value: Value) -> Extended {
+    Extended {
+        key,
+        value,
+        also: None,
+        help: Help::Unlisted,
+    }
+}
+
+/// Every `-o` option, in the order `-h` lists them. To add one, see the
+/// module's documentation.
+static EXTENDED: &[Extended] = &[
+    Extended {
+        key: "maxconns_fast",
+        value: Value::Toggle(|s| &mut s.maxconns_fast),
+        also: None,
+        help: Help::Listed(&["close connections over the -c limit at once (default: {default})"]),
+    },
+    Extended {
+        key: "hashpower",
+        value: whole_in(
+            |s| &mut s.hashpower_init,
+            HASHPOWER_MIN,
+            HASHPOWER_MAX,
+            "must be between 12 and 32 (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "starting hash table size as a power of two, 12 to 32;",
+            "the table grows by itself (default: {default}, meaning 16)",
+            "see \"STAT hash_power_level\" of a running server",
+        ]),
+    },
+    Extended {
+        key: "tail_repair_time",
+        value: whole_in(
+            |s| &mut s.tail_repair_time,
+            10,
+            u32::MAX,
+            "must be at least 10 seconds (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "seconds before an LRU tail item that seems stuck is",
+            "reclaimed, at least 10 (default: {default}, off; risky)",
+        ]),
+    },
+    Extended {
+        key: "hash_algorithm",
+        value: Value::Text {
+            set: |s, flag, v| {
+                s.hash_algorithm = match v {
+                    "murmur3" => HashAlgorithm::Murmur3,
+                    "jenkins" => HashAlgorithm::Jenkins,
+                    "xxh3" => {
+                        return Err(format!(
+                            "{flag}: xxh3 is not supported (use murmur3 or jenkins)"
+                        ))
+                    }
+                    v => {
+                        return Err(format!(
+                            "{flag}: unknown algorithm '{v}' (murmur3 or jenkins)"
+                        ))
+                    }
+                };
+                Ok(())
+            },
+            show: Some(|s| hash_algorithm_name(s.hash_algorithm).to_string()),
+        },
+        also: None,
+        help: Help::Listed(&["murmur3 or jenkins (default: {default}; no xxh3)"]),
+    },
+    Extended {
+        key: "lru_crawler",
+        value: Value::Toggle(|s| &mut s.lru_crawler),
+        also: None,
+        help: Help::ListedNo(&["do not run the LRU crawler"]),
+    },
+    Extended {
+        key: "lru_crawler_sleep",
+        value: whole_in(
+            |s| &mut s.lru_crawler_sleep,
+            0,
+            LRU_CRAWLER_SLEEP_MAX,
+            "must be between 0 and 1000000 microseconds (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "microseconds of rest after every 1000 crawled",
+            "items, up to 1000000 (default: {default})",
+        ]),
+    },
+    Extended {
+        key: "lru_crawler_tocrawl",
+        value: whole(|s| &mut s.lru_crawler_tocrawl),
+        also: None,
+        help: Help::Listed(&[
+            "most items crawled per LRU list per run",
+            "(default: {default}, no limit)",
+        ]),
+    },
+    Extended {
+        key: "read_buf_mem_limit",
+        value: Value::Megabytes(|s| &mut s.read_buf_mem_limit),
+        also: None,
+        help: Help::Listed(&[
+            "megabytes all connection buffers may use together;",
+            "only worth setting for very high -c (default: {default}, no limit)",
+        ]),
+    },
+    Extended {
+        key: "lru_maintainer",
+        value: Value::Toggle(|s| &mut s.lru_maintainer_thread),
+        // The segmented LRU needs the maintainer, and comes with it.
+        also: Some(|s, _| s.lru_segmented = s.lru_maintainer_thread),
+        help: Help::ListedNo(&["one plain LRU per class, no HOT/WARM/COLD segments"]),
+    },
+    Extended {
+        key: "hot_lru_pct",
+        value: whole_in(
+            |s| &mut s.hot_lru_pct,
+            1,
+            LRU_PCT_TOTAL_MAX - 1,
+            "must be between 1 and 79 (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "percent of a class's item bytes kept on the HOT LRU,",
+            "1 to 79 (default: {default})",
+        ]),
+    },
+    Extended {
+        key: "warm_lru_pct",
+        value: whole_in(
+            |s| &mut s.warm_lru_pct,
+            1,
+            LRU_PCT_TOTAL_MAX - 1,
+            "must be between 1 and 79 (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "percent kept for the WARM LRU, 1 to 79; HOT plus",
+            "WARM at most 80 (default: {default})",
+        ]),
+    },
+    Extended {
+        key: "hot_max_factor",
+        value: Value::Float {
+            field: |s| &mut s.hot_max_factor,
+            ok: |f| f > 0.0,
+            refuse: "must be greater than 0 (got {v})",
+            digits: 2,
+        },
+        also: None,
+        help: Help::Listed(&[
+            "items idle longer than the COLD age times this leave",
+            "HOT (default: {default})",
+        ]),
+    },
+    Extended {
+        key: "warm_max_factor",
+        value: Value::Float {
+            field: |s| &mut s.warm_max_factor,
+            ok: |f| f > 0.0,
+            refuse: "must be greater than 0 (got {v})",
+            digits: 2,
+        },
+        also: None,
+        help: Help::Listed(&[
+            "items idle longer than the COLD age times this leave",
+            "WARM (default: {default})",
+        ]),
+    },
+    Extended {
+        key: "temporary_ttl",
+        value: whole(|s| &mut s.temporary_ttl),
+        // Giving a TTL is what turns the TEMP LRU on.
+        also: Some(|s, _| s.temp_lru = true),
+        help: Help::Listed(&[
+            "items with a TTL up to this many seconds go to a",
+            "TEMP LRU and are never evicted; needs the LRU",
+            "maintainer (default: {default}, off unless given)",
+        ]),
+    },
+    Extended {
+        key: "idle_timeout",
+        value: whole(|s| &mut s.idle_timeout),
+        also: None,
+        help: Help::Listed(&[
+            "seconds before an idle connection is closed",
+            "(default: {default}, never)",
+        ]),
+    },
+    Extended {
+        key: "slab_chunk_max",
+        value: whole_in(
+            |s| &mut s.slab_chunk_size_max,
+            SLAB_CHUNK_MAX_LOWER,
+            u32::MAX,
+            "must be at least 1024 bytes (got {v}; the value is in bytes)",
+        ),
+        // A chosen chunk size survives no_modern, no_chunked_items and -I.
+        also: Some(|_, st| st.slab_chunk_max_changed = true),
+        help: Help::Listed(&[
+            "(EXPERIMENTAL) largest slab chunk, in bytes (as",
+            "memcached 1.6 reads it); larger items are chained",
+            "from chunks of this size (default: {default})",
+        ]),
+    },
+    Extended {
+        key: "slab_sizes",
+        value: Value::Text {
+            set: |s, flag, v| {
+                let mut sizes = Vec::new();
+                // Empty pieces ("100--200", a trailing '-') are skipped.
+                for piece in v.split('-').filter(|p| !p.is_empty()) {
+                    sizes.push(number::<u32>(flag, piece)?);
+                }
+                if sizes.is_empty() {
+                    return Err(format!("{flag}: no sizes given"));
+                }
+                s.slab_sizes = Some(sizes);
+                Ok(())
+            },
+            show: None,
+        },
+        also: None,
+        help: Help::Listed(&[
+            "explicit slab class sizes, dash separated, in place",
+            "of -n and -f (for example 128-256-512-1024)",
+        ]),
+    },
+    Extended {
+        key: "slab_reassign",
+        value: Value::Toggle(|s| &mut s.slab_reassign),
+        also: None,
+        help: Help::Listed(&["let memory pages move between slab classes (default: {default})"]),
+    },
+    Extended {
+        key: "slab_automove",
+        // A bare `slab_automove` means mode 1, as in memcached.
+        value: Value::Whole {
+            field: |s| &mut s.slab_automove,
+            min: 0,
+            max: 2,
+            refuse: "must be 0, 1 or 2 (got {v})",
+            bare: Some(1),
+        },
+        also: None,
+        help: Help::Listed(&[
+            "0 never move pages, 1 move them with care,",
+            "2 move them eagerly (default: {default})",
+        ]),
+    },
+    quiet(
+        "no_slab_automove",
+        Value::Switch(|s, _| s.slab_automove = 0),
+    ),
+    Extended {
+        key: "slab_automove_ratio",
+        value: Value::Float {
+            field: |s| &mut s.slab_automove_ratio,
+            ok: |r| r > 0.0 && r < 1.0,
+            refuse: "must be above 0 and below 1 (got {v})",
+            digits: 2,
+        },
+        also: None,
+        help: Help::Listed(&[
+            "age ratio under which a class counts as short of",
+            "memory, between 0 and 1 (default: {default})",
+        ]),
+    },
+    Extended {
+        key: "slab_automove_window",
+        value: whole_in(
+            |s| &mut s.slab_automove_window,
+            3,
+            u32::MAX,
+            "must be greater than 2 (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&["seconds of history automove looks at (default: {default})"]),
+    },
+    Extended {
+        key: "slab_automove_freeratio",
+        value: Value::Float {
+            field: |s| &mut s.slab_automove_freeratio,
+            ok: |r| (0.0..1.0).contains(&r),
+            refuse: "must be at least 0 and below 1 (got {v})",
+            digits: 3,
+        },
+        also: None,
+        help: Help::Listed(&[
+            "accepted for memcached's external storage",
+            "automover; not used (default: {default})",
+        ]),
+    },
+    Extended {
+        key: "watcher_logbuf_size",
+        value: Value::Kilobytes(|s| &mut s.watcher_logbuf_size),
+        also: None,
+        help: Help::Listed(&["kilobytes of log buffer per watcher (default: {default})"]),
+    },
+    Extended {
+        key: "worker_logbuf_size",
+        value: Value::Kilobytes(|s| &mut s.worker_logbuf_size),
+        also: None,
+        help: Help::Listed(&[
+            "accepted, no effect: log lines go straight to the",
+            "watchers (default: {default})",
+        ]),
+    },
+    Extended {
+        key: "track_sizes",
+        value: Value::Switch(|s, _| s.track_sizes = true),
+        also: None,
+        help: Help::Listed(&["keep the item size histogram of 'stats sizes'"]),
+    },
+    Extended {
+        key: "no_hashexpand",
+        value: Value::Switch(|s, _| s.hash_expand = false),
+        also: None,
+        help: Help::Listed(&["never grow the hash table (risky)"]),
+    },
+    Extended {
+        key: "modern",
+        // memcached 1.6 already runs with the "modern" defaults.
+        value: Value::Switch(|_, _| {}),
+        also: None,
+        help: Help::Listed(&["accepted; its defaults are already the defaults"]),
+    },
+    Extended {
+        key: "no_modern",
+        // memcached 1.4's defaults.
+        value: Value::Switch(|s, st| {
+            if !st.slab_chunk_max_changed {
+                s.slab_chunk_size_max = s.slab_page_size;
+            }
+            s.slab_reassign = false;
+            s.slab_automove = 0;
+            s.maxconns_fast = false;
+            s.lru_segmented = false;
+            s.lru_maintainer_thread = false;
+            s.lru_crawler = false;
+            s.hash_algorithm = HashAlgorithm::Jenkins;
+        }),
+        also: None,
+        help: Help::Listed(&[
+            "memcached 1.4's defaults: no segmented LRU, no LRU",
+            "maintainer or crawler, no slab reassign, jenkins",
+            "hash, no maxconns_fast, whole-page chunks",
+        ]),
+    },
+    Extended {
+        key: "no_chunked_items",
+        value: Value::Switch(|s, st| {
+            if !st.slab_chunk_max_changed {
+                s.slab_chunk_size_max = s.slab_page_size;
+            }
+        }),
+        also: None,
+        help: Help::Listed(&["chunks as large as a slab page"]),
+    },
+    Extended {
+        key: "sock_cookie_id",
+        value: whole(|s| &mut s.sock_cookie_id),
+        also: None,
+        help: Help::Listed(&[
+            "mark (SO_MARK) set on listening sockets, for",
+            "firewall rules (default: {default}, none)",
+        ]),
+    },
+    Extended {
+        key: "dump_interval",
+        value: whole(|s| &mut s.dump_interval),
+        also: None,
+        help: Help::Listed(&[
+            "seconds between dumps to the -F file (default: {default},",
+            "only on SIGUSR2 and at shutdown)",
+        ]),
+    },
+    Extended {
+        key: "dump_on_shutdown",
+        value: Value::Toggle(|s| &mut s.dump_on_shutdown),
+        also: None,
+        help: Help::ListedNo(&["stop without writing a last dump to the -F file"]),
+    },
+    // Accepted by memcached 1.6 without effect here: no sandbox is applied
+    // and responses are never inlined.
+    Extended {
+        key: "relaxed_privileges",
+        value: Value::Switch(|s, _| s.relaxed_privileges = true),
+        also: None,
+        help: Help::Lines(&[
+            "   - relaxed_privileges, drop_privileges, no_drop_privileges,",
+            "     inline_ascii_resp, no_inline_ascii_resp: accepted, no effect",
+        ]),
+    },
+    quiet("drop_privileges", Value::Switch(|_, _| {})),
+    quiet("no_drop_privileges", Value::Switch(|_, _| {})),
+    quiet("inline_ascii_resp", Value::Switch(|_, _| {})),
+    quiet("no_inline_ascii_resp", Value::Switch(|_, _| {})),
+    Extended {
+        key: "ext_",
+        value: Value::Family {
+            why: "external storage (ext_* options) is not supported",
+        },
+        also: None,
+        help: Help::Lines(&[
+            "   - ext_* (external storage) and ssl_* (TLS) options are not supported",
+        ]),
+    },
+    quiet(
+        "ssl_",
+        Value::Family {
+            why: "TLS (ssl_* options) is not supported",
+        },
+    ),
+    quiet(
+        "resp_obj_mem_limit",
+        Value::Deprecated {
+            instead: "read_buf_mem_limit",
+        },
+    ),
+];
+
 /// Rejects a value given to an `-o` option that is a plain switch.
 fn no_value(flag: &str, value: Option<&str>) -> Result<(), String> {
     match value {
@@ -747,6 +1278,125 @@ fn need<'a>(flag: &str, value: Option<&'a str>) -> Result<&'a str, String> {
     match value {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(format!("{flag}: missing value ({}=<value>)", &flag[3..])),
+    }
+}
+
+/// The row of the `-o` option called `name`, and whether it is turned on
+/// (false for the `no_` form of a toggle). A key is matched whole, then as
+/// the `no_` form of a toggle, then as the start of a refused family.
+fn find_extended(name: &str) -> Option<(&'static Extended, bool)> {
+    let whole_key = |e: &&Extended| e.key == name && !matches!(e.value, Value::Family { .. });
+    if let Some(e) = EXTENDED.iter().find(whole_key) {
+        return Some((e, true));
+    }
+    if let Some(key) = name.strip_prefix("no_") {
+        let toggle = EXTENDED
+            .iter()
+            .find(|e| e.key == key && matches!(e.value, Value::Toggle(_)));
+        if let Some(e) = toggle {
+            return Some((e, false));
+        }
+    }
+    EXTENDED
+        .iter()
+        .find(|e| matches!(e.value, Value::Family { .. }) && name.starts_with(e.key))
+        .map(|e| (e, true))
+}
+
+impl Value {
+    /// Reads `value` (what followed `name=`, if anything) and stores it in
+    /// `s`. `flag` is `-o name` for the error messages; `on` is false for
+    /// the `no_` form of a toggle.
+    fn apply(
+        &self,
+        s: &mut Settings,
+        st: &mut ParseState,
+        flag: &str,
+        value: Option<&str>,
+        on: bool,
+    ) -> Result<(), String> {
+        let refused = |refuse: &str, v: &str| format!("{flag}: {}", refuse.replace("{v}", v));
+        match *self {
+            Value::Toggle(field) => {
+                no_value(flag, value)?;
+                *field(s) = on;
+            }
+            Value::Switch(set) => {
+                no_value(flag, value)?;
+                set(s, st);
+            }
+            Value::Whole {
+                field,
+                min,
+                max,
+                refuse,
+                bare,
+            } => {
+                let v = match (value, bare) {
+                    (None, Some(n)) => {
+                        *field(s) = n;
+                        return Ok(());
+                    }
+                    // With a bare form, `name=` is a bad number, not a
+                    // missing value.
+                    (Some(v), Some(_)) => v,
+                    (_, None) => need(flag, value)?,
+                };
+                let n: u32 = number(flag, v)?;
+                if n < min || n > max {
+                    return Err(refused(refuse, v));
+                }
+                *field(s) = n;
+            }
+            Value::Float {
+                field, ok, refuse, ..
+            } => {
+                let v = need(flag, value)?;
+                let f = float(flag, v)?;
+                if !ok(f) {
+                    return Err(refused(refuse, v));
+                }
+                *field(s) = f;
+            }
+            Value::Kilobytes(field) => {
+                let v = need(flag, value)?;
+                let kb: u32 = number(flag, v)?;
+                *field(s) = kb
+                    .checked_mul(1024)
+                    .ok_or_else(|| format!("{flag}: '{v}' kilobytes is too large"))?;
+            }
+            Value::Megabytes(field) => {
+                let v = need(flag, value)?;
+                let mb: u64 = number(flag, v)?;
+                *field(s) = mb
+                    .checked_mul(1024 * 1024)
+                    .ok_or_else(|| format!("{flag}: '{v}' megabytes is too large"))?;
+            }
+            Value::Text { set, .. } => set(s, flag, need(flag, value)?)?,
+            Value::Deprecated { instead } => {
+                eprintln!("warning: {flag} is deprecated and ignored; see {instead}");
+            }
+            Value::Family { why } => return Err(format!("{flag}: {why}")),
+        }
+        Ok(())
+    }
+
+    /// The value in `s` as a user would give it after `name=` (`on`/`off`
+    /// for a toggle), for the `{default}` of `-h`; None for options that
+    /// have no value to show.
+    /// (The accessors lend the field mutably; nothing is changed.)
+    fn show(&self, s: &mut Settings) -> Option<String> {
+        Some(match *self {
+            Value::Toggle(field) => if *field(s) { "on" } else { "off" }.to_string(),
+            Value::Whole { field, .. } => field(s).to_string(),
+            Value::Float { field, digits, .. } => format!("{:.*}", digits, *field(s)),
+            Value::Kilobytes(field) => (*field(s) / 1024).to_string(),
+            Value::Megabytes(field) => (*field(s) / (1024 * 1024)).to_string(),
+            Value::Text {
+                show: Some(show), ..
+            } => show(s),
+            _ => return None,
+        })
     }
 }
 
@@ -766,278 +1416,45 @@ fn apply_extended(s: &mut Settings, st: &mut ParseState, arg: &str) -> Result<()
             return Err(format!("-o '{item}': empty option name"));
         }
         let flag = format!("-o {name}");
-        let flag = flag.as_str();
-        match name {
-            "maxconns_fast" => {
-                no_value(flag, value)?;
-                s.maxconns_fast = true;
-            }
-            "no_maxconns_fast" => {
-                no_value(flag, value)?;
-                s.maxconns_fast = false;
-            }
-            "hashpower" => {
-                let v = need(flag, value)?;
-                let n: u32 = number(flag, v)?;
-                if !(HASHPOWER_MIN..=HASHPOWER_MAX).contains(&n) {
-                    return Err(format!(
-                        "{flag}: must be between {HASHPOWER_MIN} and {HASHPOWER_MAX} (got {v})"
-                    ));
-                }
-                s.hashpower_init = n;
-            }
-            "no_hashexpand" => {
-                no_value(flag, value)?;
-                s.hash_expand = false;
-            }
-            "slab_reassign" => {
-                no_value(flag, value)?;
-                s.slab_reassign = true;
-            }
-            "no_slab_reassign" => {
-                no_value(flag, value)?;
-                s.slab_reassign = false;
-            }
-            "slab_automove" => {
-                // A bare `slab_automove` means mode 1, as in memcached.
-                s.slab_automove = match value {
-                    None => 1,
-                    Some(v) => {
-                        let n: u32 = number(flag, v)?;
-                        if n > 2 {
-                            return Err(format!("{flag}: must be 0, 1 or 2 (got {v})"));
-                        }
-                        n
-                    }
-                };
-            }
-            "no_slab_automove" => {
-                no_value(flag, value)?;
-                s.slab_automove = 0;
-            }
-            "slab_automove_ratio" => {
-                let v = need(flag, value)?;
-                let r = float(flag, v)?;
-                if r <= 0.0 || r >= 1.0 {
-                    return Err(format!("{flag}: must be above 0 and below 1 (got {v})"));
-                }
-                s.slab_automove_ratio = r;
-            }
-            "slab_automove_window" => {
-                let v = need(flag, value)?;
-                let n: u32 = number(flag, v)?;
-                if n <= 2 {
-                    return Err(format!("{flag}: must be greater than 2 (got {v})"));
-                }
-                s.slab_automove_window = n;
-            }
-            "slab_automove_freeratio" => {
-                let v = need(flag, value)?;
-                let r = float(flag, v)?;
-                if !(0.0..1.0).contains(&r) {
-                    return Err(format!("{flag}: must be at least 0 and below 1 (got {v})"));
-                }
-                s.slab_automove_freeratio = r;
-            }
-            "tail_repair_time" => {
-                let v = need(flag, value)?;
-                let n: u32 = number(flag, v)?;
-                if n < 10 {
-                    return Err(format!("{flag}: must be at least 10 seconds (got {v})"));
-                }
-                s.tail_repair_time = n;
-            }
-            "hash_algorithm" => {
-                s.hash_algorithm = match need(flag, value)? {
-                    "murmur3" => HashAlgorithm::Murmur3,
-                    "jenkins" => HashAlgorithm::Jenkins,
-                    "xxh3" => {
-                        return Err(format!(
-                            "{flag}: xxh3 is not supported (use murmur3 or jenkins)"
-                        ))
-                    }
-                    v => {
-                        return Err(format!(
-                            "{flag}: unknown algorithm '{v}' (murmur3 or jenkins)"
-                        ))
-                    }
-                };
-            }
-            "lru_crawler" => {
-                no_value(flag, value)?;
-                s.lru_crawler = true;
-            }
-            "no_lru_crawler" => {
-                no_value(flag, value)?;
-                s.lru_crawler = false;
-            }
-            "lru_crawler_sleep" => {
-                let v = need(flag, value)?;
-                let n: u32 = number(flag, v)?;
-                if n > LRU_CRAWLER_SLEEP_MAX {
-                    return Err(format!(
-                        "{flag}: must be between 0 and 1000000 microseconds (got {v})"
-                    ));
-                }
-                s.lru_crawler_sleep = n;
-            }
-            "lru_crawler_tocrawl" => {
-                s.lru_crawler_tocrawl = number(flag, need(flag, value)?)?;
-            }
-            "lru_maintainer" => {
-                no_value(flag, value)?;
-                s.lru_maintainer_thread = true;
-                s.lru_segmented = true;
-            }
-            "no_lru_maintainer" => {
-                no_value(flag, value)?;
-                s.lru_maintainer_thread = false;
-                s.lru_segmented = false;
-            }
-            "hot_lru_pct" | "warm_lru_pct" => {
-                let v = need(flag, value)?;
-                let n: u32 = number(flag, v)?;
-                if !(1..LRU_PCT_TOTAL_MAX).contains(&n) {
-                    return Err(format!("{flag}: must be between 1 and 79 (got {v})"));
-                }
-                if name == "hot_lru_pct" {
-                    s.hot_lru_pct = n;
-                } else {
-                    s.warm_lru_pct = n;
-                }
-            }
-            "hot_max_factor" | "warm_max_factor" => {
-                let v = need(flag, value)?;
-                let f = float(flag, v)?;
-                if f <= 0.0 {
-                    return Err(format!("{flag}: must be greater than 0 (got {v})"));
-                }
-                if name == "hot_max_factor" {
-                    s.hot_max_factor = f;
-                } else {
-                    s.warm_max_factor = f;
-                }
-            }
-            "temporary_ttl" => {
-                s.temporary_ttl = number(flag, need(flag, value)?)?;
-                s.temp_lru = true;
-            }
-            "idle_timeout" => {
-                s.idle_timeout = number(flag, need(flag, value)?)?;
-            }
-            "watcher_logbuf_size" | "worker_logbuf_size" => {
-                let v = need(flag, value)?;
-                let kb: u32 = number(flag, v)?;
-                let bytes = kb
-                    .checked_mul(1024)
-                    .ok_or_else(|| format!("{flag}: '{v}' kilobytes is too large"))?;
-                if name == "watcher_logbuf_size" {
-                    s.watcher_logbuf_size = bytes;
-                } else {
-                    s.worker_logbuf_size = bytes;
-                }
-            }
-            "read_buf_mem_limit" => {
-                let v = need(flag, value)?;
-                let mb: u64 = number(flag, v)?;
-                s.read_buf_mem_limit = mb
-                    .checked_mul(1024 * 1024)
-                    .ok_or_else(|| format!("{flag}: '{v}' megabytes is too large"))?;
-            }
-            "slab_sizes" => {
-                let v = need(flag, value)?;
-                let mut sizes = Vec::new();
-                // Empty pieces ("100--200", a trailing '-') are skipped.
-                for piece in v.split('-').filter(|p| !p.is_empty()) {
-                    sizes.push(number::<u32>(flag, piece)?);
-                }
-                if sizes.is_empty() {
-                    return Err(format!("{flag}: no sizes given"));
-                }
-                s.slab_sizes = Some(sizes);
-            }
-            "slab_chunk_max" => {
-                let v = need(flag, value)?;
-                let n: u32 = number(flag, v)?;
-                if n < SLAB_CHUNK_MAX_LOWER {
-                    return Err(format!(
-                        "{flag}: must be at least {SLAB_CHUNK_MAX_LOWER} bytes (got {v}; the value is in bytes)"
-                    ));
-                }
-                s.slab_chunk_size_max = n;
-                st.slab_chunk_max_changed = true;
-            }
-            "no_chunked_items" => {
-                no_value(flag, value)?;
-                if !st.slab_chunk_max_changed {
-                    s.slab_chunk_size_max = s.slab_page_size;
-                }
-            }
-            "track_sizes" => {
-                no_value(flag, value)?;
-                s.track_sizes = true;
-            }
-            "modern" => {
-                // memcached 1.6 already runs with the "modern" defaults.
-                no_value(flag, value)?;
-            }
-            "no_modern" => {
-                // memcached 1.4's defaults.
-                no_value(flag, value)?;
-                if !st.slab_chunk_max_changed {
-                    s.slab_chunk_size_max = s.slab_page_size;
-                }
-                s.slab_reassign = false;
-                s.slab_automove = 0;
-                s.maxconns_fast = false;
-                s.lru_segmented = false;
-                s.lru_maintainer_thread = false;
-                s.lru_crawler = false;
-                s.hash_algorithm = HashAlgorithm::Jenkins;
-            }
-            "inline_ascii_resp"
-            | "no_inline_ascii_resp"
-            | "drop_privileges"
-            | "no_drop_privileges" => {
-                // Accepted by memcached 1.6 without effect here: responses
-                // are never inlined, and no sandbox is applied.
-                no_value(flag, value)?;
-            }
-            "relaxed_privileges" => {
-                no_value(flag, value)?;
-                s.relaxed_privileges = true;
-            }
-            "resp_obj_mem_limit" => {
-                eprintln!(
-                    "warning: -o resp_obj_mem_limit is deprecated and ignored; see read_buf_mem_limit"
-                );
-            }
-            "sock_cookie_id" => {
-                s.sock_cookie_id = number(flag, need(flag, value)?)?;
-            }
-            "dump_interval" => {
-                s.dump_interval = number(flag, need(flag, value)?)?;
-            }
-            "dump_on_shutdown" => {
-                no_value(flag, value)?;
-                s.dump_on_shutdown = true;
-            }
-            "no_dump_on_shutdown" => {
-                no_value(flag, value)?;
-                s.dump_on_shutdown = false;
-            }
-            n if n.starts_with("ext_") => {
-                return Err(format!(
-                    "{flag}: external storage (ext_* options) is not supported"
-                ));
-            }
-            n if n.starts_with("ssl_") => {
-                return Err(format!("{flag}: TLS (ssl_* options) is not supported"));
-            }
-            _ => return Err(format!("{flag}: unknown extended option (see -h)")),
+        let (opt, on) = find_extended(name)
+            .ok_or_else(|| format!("{flag}: unknown extended option (see -h)"))?;
+        opt.value.apply(s, st, &flag, value, on)?;
+        if let Some(also) = opt.also {
+            also(s, st);
         }
     }
     Ok(())
+}
+
+/// The `-o` entries of `-h`, one per listed row, in the table's order: the
+/// name and its first line in memcached's columns, the rest under it.
+fn extended_help() -> String {
+    let mut defaults = Settings::default();
+    let mut out = String::new();
+    for e in EXTENDED {
+        let (name, lines) = match e.help {
+            Help::Unlisted => continue,
+            Help::Listed(lines) => (e.key.to_string(), lines),
+            Help::ListedNo(lines) => (format!("no_{}", e.key), lines),
+            Help::Lines(lines) => {
+                for line in lines {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+                continue;
+            }
+        };
+        let default = e.value.show(&mut defaults).unwrap_or_default();
+        for (i, line) in lines.iter().enumerate() {
+            let line = line.replace("{default}", &default);
+            if i == 0 {
+                out.push_str(&format!("{:<25} {line}\n", format!("   - {name}:")));
+            } else {
+                out.push_str(&format!("{:26}{line}\n", ""));
+            }
+        }
+    }
+    out
 }
 
 /// Checks that need every flag read first, in memcached's order, and settles
@@ -1138,6 +1555,14 @@ fn check(s: &mut Settings, st: &ParseState) -> Result<(), String> {
     Ok(())
 }
 
+/// The name `-o hash_algorithm` takes and `stats settings` shows.
+fn hash_algorithm_name(h: HashAlgorithm) -> &'static str {
+    match h {
+        HashAlgorithm::Murmur3 => "murmur3",
+        HashAlgorithm::Jenkins => "jenkins",
+    }
+}
+
 /// Formats a flag as memcached's `stats settings` does.
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
@@ -1222,11 +1647,7 @@ impl Settings {
             ("dump_enabled", yes_no(self.dump_enabled)),
             (
                 "hash_algorithm",
-                match self.hash_algorithm {
-                    HashAlgorithm::Murmur3 => "murmur3",
-                    HashAlgorithm::Jenkins => "jenkins",
-                }
-                .to_string(),
+                hash_algorithm_name(self.hash_algorithm).to_string(),
             ),
             ("lru_maintainer_thread", yes_no(self.lru_maintainer_thread)),
             ("lru_segmented", yes_no(self.lru_segmented)),
@@ -1326,66 +1747,8 @@ fn help_text() -> String {
 -Z, --enable-ssl          not supported (TLS)
 -o, --extended            extended options, comma separated; most of them can
                           be turned off with a 'no_' prefix
-   - maxconns_fast:       close connections over the -c limit at once (default: on)
-   - hashpower:           starting hash table size as a power of two, 12 to 32;
-                          the table grows by itself (default: 0, meaning 16)
-                          see "STAT hash_power_level" of a running server
-   - tail_repair_time:    seconds before an LRU tail item that seems stuck is
-                          reclaimed, at least 10 (default: 0, off; risky)
-   - hash_algorithm:      murmur3 or jenkins (default: murmur3; no xxh3)
-   - no_lru_crawler:      do not run the LRU crawler
-   - lru_crawler_sleep:   microseconds of rest after every 1000 crawled
-                          items, up to 1000000 (default: 100)
-   - lru_crawler_tocrawl: most items crawled per LRU list per run
-                          (default: 0, no limit)
-   - read_buf_mem_limit:  megabytes all connection buffers may use together;
-                          only worth setting for very high -c (default: 0, no limit)
-   - no_lru_maintainer:   one plain LRU per class, no HOT/WARM/COLD segments
-   - hot_lru_pct:         percent of a class's item bytes kept on the HOT LRU,
-                          1 to 79 (default: 20)
-   - warm_lru_pct:        percent kept for the WARM LRU, 1 to 79; HOT plus
-                          WARM at most 80 (default: 40)
-   - hot_max_factor:      items idle longer than the COLD age times this leave
-                          HOT (default: 0.20)
-   - warm_max_factor:     items idle longer than the COLD age times this leave
-                          WARM (default: 2.00)
-   - temporary_ttl:       items with a TTL up to this many seconds go to a
-                          TEMP LRU and are never evicted; needs the LRU
-                          maintainer (default: 61, off unless given)
-   - idle_timeout:        seconds before an idle connection is closed
-                          (default: 0, never)
-   - slab_chunk_max:      (EXPERIMENTAL) largest slab chunk, in bytes (as
-                          memcached 1.6 reads it); larger items are chained
-                          from chunks of this size (default: 524288)
-   - slab_sizes:          explicit slab class sizes, dash separated, in place
-                          of -n and -f (for example 128-256-512-1024)
-   - slab_reassign:       let memory pages move between slab classes (default: on)
-   - slab_automove:       0 never move pages, 1 move them with care,
-                          2 move them eagerly (default: 1)
-   - slab_automove_ratio: age ratio under which a class counts as short of
-                          memory, between 0 and 1 (default: 0.80)
-   - slab_automove_window: seconds of history automove looks at (default: 30)
-   - slab_automove_freeratio: accepted for memcached's external storage
-                          automover; not used (default: 0.010)
-   - watcher_logbuf_size: kilobytes of log buffer per watcher (default: 256)
-   - worker_logbuf_size:  accepted, no effect: log lines go straight to the
-                          watchers (default: 64)
-   - track_sizes:         keep the item size histogram of 'stats sizes'
-   - no_hashexpand:       never grow the hash table (risky)
-   - modern:              accepted; its defaults are already the defaults
-   - no_modern:           memcached 1.4's defaults: no segmented LRU, no LRU
-                          maintainer or crawler, no slab reassign, jenkins
-                          hash, no maxconns_fast, whole-page chunks
-   - no_chunked_items:    chunks as large as a slab page
-   - sock_cookie_id:      mark (SO_MARK) set on listening sockets, for
-                          firewall rules (default: 0, none)
-   - dump_interval:       seconds between dumps to the -F file (default: 0,
-                          only on SIGUSR2 and at shutdown)
-   - no_dump_on_shutdown: stop without writing a last dump to the -F file
-   - relaxed_privileges, drop_privileges, no_drop_privileges,
-     inline_ascii_resp, no_inline_ascii_resp: accepted, no effect
-   - ext_* (external storage) and ssl_* (TLS) options are not supported
--N, --napi_ids            not supported (needs worker threads)
+"# + &extended_help()
+        + r#"-N, --napi_ids            not supported (needs worker threads)
 "#
 }
 
