@@ -329,66 +329,6 @@ pub fn parse_args(args: &[String]) -> Result<Action, String> {
     Ok(Action::Run(Box::new(s)))
 }
 
-/// The getopts table: every memcached 1.6 flag, short and long. All of them
-/// may repeat (a repeated value flag keeps its last value, as with
-/// memcached's getopt loop), so nothing fails with "given more than once".
-fn options() -> getopts::Options {
-    use getopts::{HasArg, Occur};
-    let mut o = getopts::Options::new();
-    let with_value = [
-        ("p", "port", "NUM"),
-        ("U", "udp-port", "NUM"),
-        ("s", "unix-socket", "FILE"),
-        ("a", "unix-mask", "MASK"),
-        ("l", "listen", "ADDR"),
-        ("u", "user", "USER"),
-        ("m", "memory-limit", "MB"),
-        ("c", "conn-limit", "NUM"),
-        ("P", "pidfile", "FILE"),
-        ("f", "slab-growth-factor", "NUM"),
-        ("n", "slab-min-size", "BYTES"),
-        ("D", "", "CHAR"),
-        ("t", "threads", "NUM"),
-        ("R", "max-reqs-per-event", "NUM"),
-        ("b", "listen-backlog", "NUM"),
-        ("B", "protocol", "NAME"),
-        ("I", "max-item-size", "SIZE"),
-        ("Y", "auth-file", "FILE"),
-        ("e", "memory-file", "FILE"),
-        ("o", "extended", "OPTIONS"),
-        ("N", "napi_ids", "NUM"),
-        ("", "dump-file", "FILE"),
-    ];
-    for (short, long, hint) in with_value {
-        o.optmulti(short, long, "", hint);
-    }
-    let flags = [
-        ("A", "enable-shutdown"),
-        ("d", "daemon"),
-        ("r", "enable-coredumps"),
-        ("M", "disable-evictions"),
-        ("k", "lock-memory"),
-        ("v", "verbose"),
-        ("h", "help"),
-        ("i", "license"),
-        ("V", "version"),
-        ("L", "enable-largepages"),
-        ("C", "disable-cas"),
-        ("S", "enable-sasl"),
-        ("X", "disable-dumping"),
-        ("W", "disable-watch"),
-        ("Z", "enable-ssl"),
-        ("", "disable-flush-all"),
-    ];
-    for (short, long) in flags {
-        o.optflagmulti(short, long, "");
-    }
-    // `-F` alone disables flush_all, `-F FILE` names the dump file. The long
-    // forms are separate entries so `--disable-flush-all=x` stays an error.
-    o.opt("F", "", "", "FILE", HasArg::Maybe, Occur::Multi);
-    o
-}
-
 /// Spells an option name the way the user typed it: `-p` or `--port`.
 fn dashed(name: &str) -> String {
     if name.chars().count() == 1 {
@@ -543,195 +483,693 @@ fn is_host_name(s: &str) -> bool {
     labels_ok && !last_numeric
 }
 
-/// Applies every flag except `-o` to `s`.
-fn apply_flags(s: &mut Settings, st: &mut ParseState, m: &getopts::Matches) -> Result<(), String> {
-    // Flags of memcached features this server does not have.
-    if m.opt_present("S") {
-        return Err("-S (--enable-sasl): SASL authentication is not supported (-Y gives ASCII authentication)".to_string());
-    }
-    if m.opt_present("Z") {
-        return Err("-Z (--enable-ssl): TLS is not supported".to_string());
-    }
-    if m.opt_present("N") {
-        return Err(
-            "-N (--napi_ids): not supported (NAPI ids steer worker threads; this server has one thread)"
-                .to_string(),
-        );
-    }
+// ---- the flag table: one row per command-line flag ----
 
-    if let Some(v) = last(m, "p") {
-        s.port = number("-p", &v)?;
-    }
-    if let Some(v) = last(m, "U") {
-        s.udpport = number("-U", &v)?;
-    }
-    if let Some(v) = last(m, "s") {
-        if v.is_empty() {
-            return Err("-s: empty socket path".to_string());
-        }
-        s.socketpath = Some(v);
-    }
-    if let Some(v) = last(m, "a") {
-        match u32::from_str_radix(&v, 8) {
-            Ok(mask) if mask <= 0o7777 && !v.starts_with('+') => s.access = mask,
-            _ => return Err(format!("-a: invalid octal mask '{v}'")),
-        }
-    }
-    s.shutdown_command |= m.opt_present("A");
-    for v in m.opt_strs("l") {
-        for entry in v.split(',') {
-            check_listen_addr(entry)?;
-            if !s.inter.iter().any(|e| e == entry) {
-                s.inter.push(entry.to_string());
+/// What may follow a flag on the command line.
+enum Arg {
+    /// Nothing: a switch (switches may repeat and bundle, `-vvv`).
+    No,
+    /// A value, attached or the next word; getopts names it so in usage.
+    Value(&'static str),
+    /// An optional value: attached, or the next word unless it starts with
+    /// `-` (`-F` alone or `-F FILE`).
+    Maybe(&'static str),
+}
+
+/// What a flag's `apply` gets: the settings being built, the parse notes
+/// for `check`, and everything getopts read.
+type ApplyFlag = fn(&mut Settings, &mut ParseState, &getopts::Matches) -> Result<(), String>;
+
+/// One command-line flag: how getopts reads it, how it changes
+/// `Settings`, and its lines of `-h`.
+struct Flag {
+    /// getopts' short name (`p`); empty for a flag with a long name only.
+    short: &'static str,
+    /// getopts' long name (`port`); empty for a flag with a short name only.
+    long: &'static str,
+    /// What may follow it.
+    arg: Arg,
+    /// For a memcached feature this server does not have: giving the flag
+    /// is refused with this message, before any other flag is read.
+    refused: Option<&'static str>,
+    /// Reads the flag from the matches into the settings. Flags apply in
+    /// the table's order whatever the command line's, so of several
+    /// mistakes the first in this order is the one reported. A value flag
+    /// given twice keeps its last value (`last`).
+    apply: ApplyFlag,
+    /// Its lines of `-h`, as they stand (memcached's columns vary from flag
+    /// to flag); the table's order is the page's order.
+    help: &'static [&'static str],
+}
+
+/// `apply` of a flag read elsewhere (`-h`, `-o`, ...) or refused.
+fn nothing(_: &mut Settings, _: &mut ParseState, _: &getopts::Matches) -> Result<(), String> {
+    Ok(())
+}
+
+/// Every memcached 1.6 flag, short and long, in the order of `-h`. To add
+/// one, see the module's documentation.
+static FLAGS: &[Flag] = &[
+    Flag {
+        short: "p",
+        long: "port",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "p") {
+                s.port = number("-p", &v)?;
             }
-        }
-    }
-    s.daemonize |= m.opt_present("d");
-    s.maxcore |= m.opt_present("r");
-    if let Some(v) = last(m, "u") {
-        if v.is_empty() {
-            return Err("-u: empty user name".to_string());
-        }
-        s.username = Some(v);
-    }
-    if let Some(v) = last(m, "m") {
-        // memcached reads -m with atoi: "64k" means 64 MB and "1g" means
-        // 1 MB there. Rather than misread a suffix, refuse it.
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "-m: invalid memory limit '{v}' (a whole number of megabytes, no suffix)"
-            ));
-        }
-        let mb: u64 = number("-m", &v)?;
-        if mb == 0 {
-            return Err("-m: memory limit must be at least 1 megabyte".to_string());
-        }
-        s.maxbytes = mb
-            .checked_mul(1024 * 1024)
-            .ok_or_else(|| format!("-m: memory limit '{v}' is too large"))?;
-    }
-    if m.opt_present("M") {
-        s.evict_to_free = false;
-    }
-    if let Some(v) = last(m, "c") {
-        let n: i64 = number("-c", &v)?;
-        if n <= 0 {
-            return Err(format!(
-                "-c: connection limit must be greater than 0 (got {v})"
-            ));
-        }
-        s.maxconns =
-            usize::try_from(n).map_err(|_| format!("-c: connection limit '{v}' is too large"))?;
-    }
-    s.lock_memory |= m.opt_present("k");
-    s.verbose = m.opt_count("v").min(u8::MAX as usize) as u8;
-    if let Some(v) = last(m, "P") {
-        if v.is_empty() {
-            return Err("-P: empty pid file path".to_string());
-        }
-        s.pid_file = Some(v);
-    }
-    if let Some(v) = last(m, "f") {
-        s.factor = float("-f", &v)?;
-        if s.factor <= 1.0 {
-            return Err(format!(
-                "-f: growth factor must be greater than 1.0 (got {v})"
-            ));
-        }
-    }
-    if let Some(v) = last(m, "n") {
-        s.chunk_size = number("-n", &v)?;
-        if s.chunk_size == 0 {
-            return Err("-n: minimum slab size must be greater than 0".to_string());
-        }
-    }
-    s.large_pages |= m.opt_present("L");
-    if let Some(v) = last(m, "D") {
-        match v.as_bytes() {
-            [c] if c.is_ascii() => s.prefix_delimiter = *c,
-            [] => return Err("-D: no delimiter given".to_string()),
-            _ => {
-                return Err(format!(
-                    "-D: delimiter must be a single ASCII character (got '{v}')"
-                ))
+            Ok(())
+        },
+        help: &["-p, --port=<num>          TCP port to accept connections on (default: 11211)"],
+    },
+    Flag {
+        short: "U",
+        long: "udp-port",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "U") {
+                s.udpport = number("-U", &v)?;
             }
-        }
-        s.detail_enabled = true;
-    }
-    if let Some(v) = last(m, "t") {
-        let n: i64 = number("-t", &v)?;
-        if n <= 0 {
-            return Err(format!(
-                "-t: number of threads must be greater than 0 (got {v})"
-            ));
-        }
-        s.num_threads =
-            u32::try_from(n).map_err(|_| format!("-t: number of threads '{v}' is too large"))?;
-    }
-    if let Some(v) = last(m, "R") {
-        let n: i64 = number("-R", &v)?;
-        if n <= 0 {
-            return Err(format!(
-                "-R: requests per event must be greater than 0 (got {v})"
-            ));
-        }
-        s.reqs_per_event =
-            u32::try_from(n).map_err(|_| format!("-R: requests per event '{v}' is too large"))?;
-    }
-    if m.opt_present("C") {
-        s.use_cas = false;
-    }
-    if let Some(v) = last(m, "b") {
-        s.backlog = number("-b", &v)?;
-    }
-    if let Some(v) = last(m, "B") {
-        s.binding_protocol = match v.as_str() {
-            "ascii" => Protocol::Ascii,
-            "binary" => Protocol::Binary,
-            "auto" => Protocol::Auto,
-            _ => {
-                return Err(format!(
-                    "-B: unknown protocol '{v}' (one of ascii, binary, auto)"
-                ))
+            Ok(())
+        },
+        help: &["-U, --udp-port=<num>      UDP port to accept requests on (default: 0, off)"],
+    },
+    Flag {
+        short: "s",
+        long: "unix-socket",
+        arg: Arg::Value("FILE"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "s") {
+                if v.is_empty() {
+                    return Err("-s: empty socket path".to_string());
+                }
+                s.socketpath = Some(v);
             }
+            Ok(())
+        },
+        help: &["-s, --unix-socket=<file>  listen on this UNIX socket only (turns TCP and UDP off)"],
+    },
+    Flag {
+        short: "a",
+        long: "unix-mask",
+        arg: Arg::Value("MASK"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "a") {
+                match u32::from_str_radix(&v, 8) {
+                    Ok(mask) if mask <= 0o7777 && !v.starts_with('+') => s.access = mask,
+                    _ => return Err(format!("-a: invalid octal mask '{v}'")),
+                }
+            }
+            Ok(())
+        },
+        help: &["-a, --unix-mask=<mask>    permissions of the UNIX socket, in octal (default: 700)"],
+    },
+    Flag {
+        short: "A",
+        long: "enable-shutdown",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            s.shutdown_command |= m.opt_present("A");
+            Ok(())
+        },
+        help: &["-A, --enable-shutdown     allow the ascii \"shutdown\" command"],
+    },
+    Flag {
+        short: "l",
+        long: "listen",
+        arg: Arg::Value("ADDR"),
+        refused: None,
+        // Every -l counts, each a comma separated list; duplicates are
+        // dropped, as memcached does.
+        apply: |s, _, m| {
+            for v in m.opt_strs("l") {
+                for entry in v.split(',') {
+                    check_listen_addr(entry)?;
+                    if !s.inter.iter().any(|e| e == entry) {
+                        s.inter.push(entry.to_string());
+                    }
+                }
+            }
+            Ok(())
+        },
+        help: &[
+            "-l, --listen=<addr>       addresses to listen on, comma separated (default: all)",
+            "                          each <ip>, <ip>:<port>, [<ipv6>]:<port> or a host name",
+        ],
+    },
+    Flag {
+        short: "d",
+        long: "daemon",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            s.daemonize |= m.opt_present("d");
+            Ok(())
+        },
+        help: &["-d, --daemon              detach from the terminal and run in the background"],
+    },
+    Flag {
+        short: "r",
+        long: "enable-coredumps",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            s.maxcore |= m.opt_present("r");
+            Ok(())
+        },
+        help: &["-r, --enable-coredumps    raise the core file size limit as far as allowed"],
+    },
+    Flag {
+        short: "u",
+        long: "user",
+        arg: Arg::Value("USER"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "u") {
+                if v.is_empty() {
+                    return Err("-u: empty user name".to_string());
+                }
+                s.username = Some(v);
+            }
+            Ok(())
+        },
+        help: &["-u, --user=<user>         become <user> after start (required when run as root)"],
+    },
+    Flag {
+        short: "m",
+        long: "memory-limit",
+        arg: Arg::Value("MB"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "m") {
+                // memcached reads -m with atoi: "64k" means 64 MB and "1g"
+                // means 1 MB there. Rather than misread a suffix, refuse it.
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!(
+                        "-m: invalid memory limit '{v}' (a whole number of megabytes, no suffix)"
+                    ));
+                }
+                let mb: u64 = number("-m", &v)?;
+                if mb == 0 {
+                    return Err("-m: memory limit must be at least 1 megabyte".to_string());
+                }
+                s.maxbytes = mb
+                    .checked_mul(1024 * 1024)
+                    .ok_or_else(|| format!("-m: memory limit '{v}' is too large"))?;
+            }
+            Ok(())
+        },
+        help: &["-m, --memory-limit=<num>  megabytes of memory for items (default: 64)"],
+    },
+    Flag {
+        short: "M",
+        long: "disable-evictions",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            if m.opt_present("M") {
+                s.evict_to_free = false;
+            }
+            Ok(())
+        },
+        help: &["-M, --disable-evictions   fail stores when memory is full instead of evicting"],
+    },
+    Flag {
+        short: "c",
+        long: "conn-limit",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "c") {
+                let n: i64 = number("-c", &v)?;
+                if n <= 0 {
+                    return Err(format!(
+                        "-c: connection limit must be greater than 0 (got {v})"
+                    ));
+                }
+                s.maxconns = usize::try_from(n)
+                    .map_err(|_| format!("-c: connection limit '{v}' is too large"))?;
+            }
+            Ok(())
+        },
+        help: &["-c, --conn-limit=<num>    most connections open at once (default: 1024)"],
+    },
+    Flag {
+        short: "k",
+        long: "lock-memory",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            s.lock_memory |= m.opt_present("k");
+            Ok(())
+        },
+        help: &["-k, --lock-memory         lock all pages of the process in memory"],
+    },
+    Flag {
+        short: "v",
+        long: "verbose",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            s.verbose = m.opt_count("v").min(u8::MAX as usize) as u8;
+            Ok(())
+        },
+        help: &[
+            "-v, --verbose             log errors and warnings from the event loop",
+            "-vv                       also log each client command and reply",
+            "-vvv                      also log connection state transitions",
+        ],
+    },
+    // -h, -i and -V print their page in parse_args and exit.
+    Flag {
+        short: "h",
+        long: "help",
+        arg: Arg::No,
+        refused: None,
+        apply: nothing,
+        help: &["-h, --help                show this help and exit"],
+    },
+    Flag {
+        short: "i",
+        long: "license",
+        arg: Arg::No,
+        refused: None,
+        apply: nothing,
+        help: &["-i, --license             show the license and exit"],
+    },
+    Flag {
+        short: "V",
+        long: "version",
+        arg: Arg::No,
+        refused: None,
+        apply: nothing,
+        help: &["-V, --version             show the version and exit"],
+    },
+    Flag {
+        short: "P",
+        long: "pidfile",
+        arg: Arg::Value("FILE"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "P") {
+                if v.is_empty() {
+                    return Err("-P: empty pid file path".to_string());
+                }
+                s.pid_file = Some(v);
+            }
+            Ok(())
+        },
+        help: &["-P, --pidfile=<file>      write the process id to <file> (only with -d)"],
+    },
+    Flag {
+        short: "f",
+        long: "slab-growth-factor",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "f") {
+                s.factor = float("-f", &v)?;
+                if s.factor <= 1.0 {
+                    return Err(format!(
+                        "-f: growth factor must be greater than 1.0 (got {v})"
+                    ));
+                }
+            }
+            Ok(())
+        },
+        help: &["-f, --slab-growth-factor=<num> size ratio between slab classes (default: 1.25)"],
+    },
+    Flag {
+        short: "n",
+        long: "slab-min-size",
+        arg: Arg::Value("BYTES"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "n") {
+                s.chunk_size = number("-n", &v)?;
+                if s.chunk_size == 0 {
+                    return Err("-n: minimum slab size must be greater than 0".to_string());
+                }
+            }
+            Ok(())
+        },
+        help: &["-n, --slab-min-size=<bytes> least room for key+value+flags (default: 48)"],
+    },
+    Flag {
+        short: "L",
+        long: "enable-largepages",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            s.large_pages |= m.opt_present("L");
+            Ok(())
+        },
+        help: &["-L, --enable-largepages  ask for large memory pages where the system has them"],
+    },
+    Flag {
+        short: "D",
+        long: "",
+        arg: Arg::Value("CHAR"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "D") {
+                match v.as_bytes() {
+                    [c] if c.is_ascii() => s.prefix_delimiter = *c,
+                    [] => return Err("-D: no delimiter given".to_string()),
+                    _ => {
+                        return Err(format!(
+                            "-D: delimiter must be a single ASCII character (got '{v}')"
+                        ))
+                    }
+                }
+                s.detail_enabled = true;
+            }
+            Ok(())
+        },
+        help: &[
+            "-D <char>     character that ends a key's prefix, for statistics kept",
+            "              per prefix (default: \":\" colon). Giving -D also turns",
+            "              those statistics on; without it, \"stats detail on\"",
+            "              turns them on at run time.",
+        ],
+    },
+    Flag {
+        short: "t",
+        long: "threads",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "t") {
+                let n: i64 = number("-t", &v)?;
+                if n <= 0 {
+                    return Err(format!(
+                        "-t: number of threads must be greater than 0 (got {v})"
+                    ));
+                }
+                s.num_threads = u32::try_from(n)
+                    .map_err(|_| format!("-t: number of threads '{v}' is too large"))?;
+            }
+            Ok(())
+        },
+        help: &[
+            "-t, --threads=<num>       accepted for compatibility, no effect: this server",
+            "                          runs one thread (default: 4, as stats reports)",
+        ],
+    },
+    Flag {
+        short: "R",
+        long: "max-reqs-per-event",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "R") {
+                let n: i64 = number("-R", &v)?;
+                if n <= 0 {
+                    return Err(format!(
+                        "-R: requests per event must be greater than 0 (got {v})"
+                    ));
+                }
+                s.reqs_per_event = u32::try_from(n)
+                    .map_err(|_| format!("-R: requests per event '{v}' is too large"))?;
+            }
+            Ok(())
+        },
+        help: &[
+            "-R, --max-reqs-per-event  requests served from one connection before the",
+            "                          others get a turn, so none starves (default: 20)",
+        ],
+    },
+    Flag {
+        short: "C",
+        long: "disable-cas",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            if m.opt_present("C") {
+                s.use_cas = false;
+            }
+            Ok(())
+        },
+        help: &["-C, --disable-cas         do not keep CAS unique values"],
+    },
+    Flag {
+        short: "b",
+        long: "listen-backlog",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "b") {
+                s.backlog = number("-b", &v)?;
+            }
+            Ok(())
+        },
+        help: &["-b, --listen-backlog=<num> length of the pending connection queue (default: 1024)"],
+    },
+    Flag {
+        short: "B",
+        long: "protocol",
+        arg: Arg::Value("NAME"),
+        refused: None,
+        apply: |s, st, m| {
+            if let Some(v) = last(m, "B") {
+                s.binding_protocol = match v.as_str() {
+                    "ascii" => Protocol::Ascii,
+                    "binary" => Protocol::Binary,
+                    "auto" => Protocol::Auto,
+                    _ => {
+                        return Err(format!(
+                            "-B: unknown protocol '{v}' (one of ascii, binary, auto)"
+                        ))
+                    }
+                };
+                st.protocol_specified = true;
+            }
+            Ok(())
+        },
+        help: &["-B, --protocol=<name>     ascii, binary or auto (default: auto-negotiate)"],
+    },
+    Flag {
+        short: "I",
+        long: "max-item-size",
+        arg: Arg::Value("SIZE"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "I") {
+                s.item_size_max = parse_item_size(&v)?;
+            }
+            Ok(())
+        },
+        help: &[
+            "-I, --max-item-size=<num> largest item, in bytes or with a k or m suffix",
+            "                          (default: 1m, min: 1k, max: 1024m)",
+        ],
+    },
+    Flag {
+        short: "S",
+        long: "enable-sasl",
+        arg: Arg::No,
+        refused: Some(
+            "-S (--enable-sasl): SASL authentication is not supported (-Y gives ASCII authentication)",
+        ),
+        apply: nothing,
+        help: &["-S, --enable-sasl         not supported (SASL); see -Y"],
+    },
+    // -F alone disables flush_all, -F FILE names the dump file. The long
+    // forms are rows of their own so `--disable-flush-all=x` stays an error.
+    Flag {
+        short: "F",
+        long: "",
+        arg: Arg::Maybe("FILE"),
+        refused: None,
+        apply: |s, _, m| {
+            if m.opt_count("F") > m.opt_strs("F").len() || m.opt_present("disable-flush-all") {
+                s.flush_enabled = false;
+            }
+            Ok(())
+        },
+        help: &["-F, --disable-flush-all   refuse the flush_all command"],
+    },
+    Flag {
+        short: "",
+        long: "disable-flush-all",
+        arg: Arg::No,
+        refused: None,
+        apply: nothing, // read with -F
+        help: &[],
+    },
+    Flag {
+        short: "",
+        long: "dump-file",
+        arg: Arg::Value("FILE"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = m.opt_strs("F").into_iter().chain(m.opt_strs("dump-file")).last() {
+                if v.is_empty() {
+                    return Err("--dump-file: empty file name".to_string());
+                }
+                s.dump_file = Some(v);
+            }
+            Ok(())
+        },
+        help: &[
+            "-F <file>, --dump-file=<file>",
+            "                          keep the cache in a dump file: load <file> at start,",
+            "                          rewrite it on SIGUSR2 and at shutdown",
+        ],
+    },
+    Flag {
+        short: "X",
+        long: "disable-dumping",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            if m.opt_present("X") {
+                s.dump_enabled = false;
+            }
+            Ok(())
+        },
+        help: &["-X, --disable-dumping     refuse stats cachedump and lru_crawler metadump"],
+    },
+    Flag {
+        short: "W",
+        long: "disable-watch",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            if m.opt_present("W") {
+                s.watch_enabled = false;
+            }
+            Ok(())
+        },
+        help: &["-W, --disable-watch       refuse the watch command (live logging)"],
+    },
+    Flag {
+        short: "Y",
+        long: "auth-file",
+        arg: Arg::Value("FILE"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "Y") {
+                if v.is_empty() {
+                    return Err("-Y: empty auth file name".to_string());
+                }
+                s.auth_file = Some(v);
+            }
+            Ok(())
+        },
+        help: &[
+            "-Y, --auth-file=<file>    (EXPERIMENTAL) require ASCII authentication with the",
+            "                          user:password lines of <file>",
+        ],
+    },
+    Flag {
+        short: "e",
+        long: "memory-file",
+        arg: Arg::Value("FILE"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "e") {
+                if v.is_empty() {
+                    return Err("-e: empty file name".to_string());
+                }
+                s.memory_file = Some(v);
+            }
+            Ok(())
+        },
+        help: &[
+            "-e, --memory-file=<file>  restartable cache: load <file> at start, write it",
+            "                          when stopped with SIGUSR1 or \"shutdown graceful\"",
+        ],
+    },
+    Flag {
+        short: "Z",
+        long: "enable-ssl",
+        arg: Arg::No,
+        refused: Some("-Z (--enable-ssl): TLS is not supported"),
+        apply: nothing,
+        help: &["-Z, --enable-ssl          not supported (TLS)"],
+    },
+    // The -o options are applied after every flag, one row each of
+    // EXTENDED, and listed in -h under these lines.
+    Flag {
+        short: "o",
+        long: "extended",
+        arg: Arg::Value("OPTIONS"),
+        refused: None,
+        apply: nothing,
+        help: &[
+            "-o, --extended            extended options, comma separated; most of them can",
+            "                          be turned off with a 'no_' prefix",
+        ],
+    },
+    Flag {
+        short: "N",
+        long: "napi_ids",
+        arg: Arg::Value("NUM"),
+        refused: Some(
+            "-N (--napi_ids): not supported (NAPI ids steer worker threads; this server has one thread)",
+        ),
+        apply: nothing,
+        help: &["-N, --napi_ids            not supported (needs worker threads)"],
+    },
+];
+
+/// The getopts table, from FLAGS. Every flag may repeat (a repeated value
+/// flag keeps its last value, as with memcached's getopt loop), so nothing
+/// fails with "given more than once".
+fn options() -> getopts::Options {
+    use getopts::{HasArg, Occur};
+    let mut o = getopts::Options::new();
+    for f in FLAGS {
+        match f.arg {
+            Arg::No => o.optflagmulti(f.short, f.long, ""),
+            Arg::Value(hint) => o.optmulti(f.short, f.long, "", hint),
+            Arg::Maybe(hint) => o.opt(f.short, f.long, "", hint, HasArg::Maybe, Occur::Multi),
         };
-        st.protocol_specified = true;
     }
-    if let Some(v) = last(m, "I") {
-        s.item_size_max = parse_item_size(&v)?;
-    }
+    o
+}
 
-    // -F: bare means no flush_all; with a value it names the dump file.
-    let dump_files = m.opt_strs("F");
-    if m.opt_count("F") > dump_files.len() || m.opt_present("disable-flush-all") {
-        s.flush_enabled = false;
-    }
-    if let Some(v) = dump_files.into_iter().chain(m.opt_strs("dump-file")).last() {
-        if v.is_empty() {
-            return Err("--dump-file: empty file name".to_string());
+/// Applies every flag except `-o` to `s`: first the refusals of memcached
+/// features this server does not have, then each row in the table's order.
+fn apply_flags(s: &mut Settings, st: &mut ParseState, m: &getopts::Matches) -> Result<(), String> {
+    for f in FLAGS {
+        let name = if f.short.is_empty() { f.long } else { f.short };
+        if let Some(why) = f.refused {
+            if m.opt_present(name) {
+                return Err(why.to_string());
+            }
         }
-        s.dump_file = Some(v);
     }
-
-    if m.opt_present("X") {
-        s.dump_enabled = false;
-    }
-    if m.opt_present("W") {
-        s.watch_enabled = false;
-    }
-    if let Some(v) = last(m, "Y") {
-        if v.is_empty() {
-            return Err("-Y: empty auth file name".to_string());
-        }
-        s.auth_file = Some(v);
-    }
-    if let Some(v) = last(m, "e") {
-        if v.is_empty() {
-            return Err("-e: empty file name".to_string());
-        }
-        s.memory_file = Some(v);
+    for f in FLAGS {
+        (f.apply)(s, st, m)?;
     }
     Ok(())
+}
+
+/// The `-h` page: memcached 1.6's flags in memcached's order and column
+/// layout, described in our words, with what this server does not do said
+/// plainly; the `-o` options follow the `-o` line.
+fn help_text() -> String {
+    let mut out = format!(
+        "memcached {} (Rust server, memcached-compatible)\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for f in FLAGS {
+        for line in f.help {
+            out.push_str(line);
+            out.push('\n');
+        }
+        if f.short == "o" {
+            out.push_str(&extended_help());
+        }
+    }
+    out
 }
 
 // ---- the -o table: one row per extended option ----
@@ -1686,70 +2124,6 @@ fn c_fixed2(v: f64) -> String {
     } else {
         format!("{:.2}", v)
     }
-}
-
-/// The `-h` page: memcached 1.6's flags in memcached's order and column
-/// layout, described in our words, with what this server does not do said
-/// plainly.
-fn help_text() -> String {
-    let head = format!(
-        "memcached {} (Rust server, memcached-compatible)\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    head + r#"-p, --port=<num>          TCP port to accept connections on (default: 11211)
--U, --udp-port=<num>      UDP port to accept requests on (default: 0, off)
--s, --unix-socket=<file>  listen on this UNIX socket only (turns TCP and UDP off)
--a, --unix-mask=<mask>    permissions of the UNIX socket, in octal (default: 700)
--A, --enable-shutdown     allow the ascii "shutdown" command
--l, --listen=<addr>       addresses to listen on, comma separated (default: all)
-                          each <ip>, <ip>:<port>, [<ipv6>]:<port> or a host name
--d, --daemon              detach from the terminal and run in the background
--r, --enable-coredumps    raise the core file size limit as far as allowed
--u, --user=<user>         become <user> after start (required when run as root)
--m, --memory-limit=<num>  megabytes of memory for items (default: 64)
--M, --disable-evictions   fail stores when memory is full instead of evicting
--c, --conn-limit=<num>    most connections open at once (default: 1024)
--k, --lock-memory         lock all pages of the process in memory
--v, --verbose             log errors and warnings from the event loop
--vv                       also log each client command and reply
--vvv                      also log connection state transitions
--h, --help                show this help and exit
--i, --license             show the license and exit
--V, --version             show the version and exit
--P, --pidfile=<file>      write the process id to <file> (only with -d)
--f, --slab-growth-factor=<num> size ratio between slab classes (default: 1.25)
--n, --slab-min-size=<bytes> least room for key+value+flags (default: 48)
--L, --enable-largepages  ask for large memory pages where the system has them
--D <char>     character that ends a key's prefix, for statistics kept
-              per prefix (default: ":" colon). Giving -D also turns
-              those statistics on; without it, "stats detail on"
-              turns them on at run time.
--t, --threads=<num>       accepted for compatibility, no effect: this server
-                          runs one thread (default: 4, as stats reports)
--R, --max-reqs-per-event  requests served from one connection before the
-                          others get a turn, so none starves (default: 20)
--C, --disable-cas         do not keep CAS unique values
--b, --listen-backlog=<num> length of the pending connection queue (default: 1024)
--B, --protocol=<name>     ascii, binary or auto (default: auto-negotiate)
--I, --max-item-size=<num> largest item, in bytes or with a k or m suffix
-                          (default: 1m, min: 1k, max: 1024m)
--S, --enable-sasl         not supported (SASL); see -Y
--F, --disable-flush-all   refuse the flush_all command
--F <file>, --dump-file=<file>
-                          keep the cache in a dump file: load <file> at start,
-                          rewrite it on SIGUSR2 and at shutdown
--X, --disable-dumping     refuse stats cachedump and lru_crawler metadump
--W, --disable-watch       refuse the watch command (live logging)
--Y, --auth-file=<file>    (EXPERIMENTAL) require ASCII authentication with the
-                          user:password lines of <file>
--e, --memory-file=<file>  restartable cache: load <file> at start, write it
-                          when stopped with SIGUSR1 or "shutdown graceful"
--Z, --enable-ssl          not supported (TLS)
--o, --extended            extended options, comma separated; most of them can
-                          be turned off with a 'no_' prefix
-"# + &extended_help()
-        + r#"-N, --napi_ids            not supported (needs worker threads)
-"#
 }
 
 /// The `-i` page.
