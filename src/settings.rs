@@ -520,6 +520,8 @@ struct Flag {
     /// Its lines of `-h`, as they stand (memcached's columns vary from flag
     /// to flag); the table's order is the page's order.
     help: &'static [&'static str],
+    /// The `stats settings` lines that report it.
+    stats: &'static [Stat],
 }
 
 /// `apply` of a flag read elsewhere (`-h`, `-o`, ...) or refused.
@@ -542,6 +544,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-p, --port=<num>          TCP port to accept connections on (default: 11211)"],
+        stats: &[
+            stat(3, "tcpport", |s| s.port.to_string()),
+        ],
     },
     Flag {
         short: "U",
@@ -555,6 +560,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-U, --udp-port=<num>      UDP port to accept requests on (default: 0, off)"],
+        stats: &[
+            stat(4, "udpport", |s| s.udpport.to_string()),
+        ],
     },
     Flag {
         short: "s",
@@ -571,6 +579,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-s, --unix-socket=<file>  listen on this UNIX socket only (turns TCP and UDP off)"],
+        stats: &[
+            stat(9, "domain_socket", |s| or_null(&s.socketpath, "NULL")),
+        ],
     },
     Flag {
         short: "a",
@@ -587,6 +598,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-a, --unix-mask=<mask>    permissions of the UNIX socket, in octal (default: 700)"],
+        stats: &[
+            stat(10, "umask", |s| format!("{:o}", s.access)),
+        ],
     },
     Flag {
         short: "A",
@@ -598,6 +612,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-A, --enable-shutdown     allow the ascii \"shutdown\" command"],
+        stats: &[
+            stat(11, "shutdown_command", |s| yes_no(s.shutdown_command)),
+        ],
     },
     Flag {
         short: "l",
@@ -621,6 +638,9 @@ static FLAGS: &[Flag] = &[
             "-l, --listen=<addr>       addresses to listen on, comma separated (default: all)",
             "                          each <ip>, <ip>:<port>, [<ipv6>]:<port> or a host name",
         ],
+        stats: &[
+            stat(5, "inter", |s| if s.inter.is_empty() { "NULL".to_string() } else { s.inter.join(",") }),
+        ],
     },
     Flag {
         short: "d",
@@ -632,6 +652,7 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-d, --daemon              detach from the terminal and run in the background"],
+        stats: &[],
     },
     Flag {
         short: "r",
@@ -643,6 +664,7 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-r, --enable-coredumps    raise the core file size limit as far as allowed"],
+        stats: &[],
     },
     Flag {
         short: "u",
@@ -659,6 +681,7 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-u, --user=<user>         become <user> after start (required when run as root)"],
+        stats: &[],
     },
     Flag {
         short: "m",
@@ -685,6 +708,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-m, --memory-limit=<num>  megabytes of memory for items (default: 64)"],
+        stats: &[
+            stat(1, "maxbytes", |s| s.maxbytes.to_string()),
+        ],
     },
     Flag {
         short: "M",
@@ -698,6 +724,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-M, --disable-evictions   fail stores when memory is full instead of evicting"],
+        stats: &[
+            stat(8, "evictions", |s| if s.evict_to_free { "on" } else { "off" }.to_string()),
+        ],
     },
     Flag {
         short: "c",
@@ -718,6 +747,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-c, --conn-limit=<num>    most connections open at once (default: 1024)"],
+        stats: &[
+            stat(2, "maxconns", |s| s.maxconns.to_string()),
+        ],
     },
     Flag {
         short: "k",
@@ -729,6 +761,7 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-k, --lock-memory         lock all pages of the process in memory"],
+        stats: &[],
     },
     Flag {
         short: "v",
@@ -744,6 +777,9 @@ static FLAGS: &[Flag] = &[
             "-vv                       also log each client command and reply",
             "-vvv                      also log connection state transitions",
         ],
+        stats: &[
+            stat(6, "verbosity", |s| s.verbose.to_string()),
+        ],
     },
     // -h, -i and -V print their page in parse_args and exit.
     Flag {
@@ -753,6 +789,7 @@ static FLAGS: &[Flag] = &[
         refused: None,
         apply: nothing,
         help: &["-h, --help                show this help and exit"],
+        stats: &[],
     },
     Flag {
         short: "i",
@@ -761,6 +798,7 @@ static FLAGS: &[Flag] = &[
         refused: None,
         apply: nothing,
         help: &["-i, --license             show the license and exit"],
+        stats: &[],
     },
     Flag {
         short: "V",
@@ -769,6 +807,7 @@ static FLAGS: &[Flag] = &[
         refused: None,
         apply: nothing,
         help: &["-V, --version             show the version and exit"],
+        stats: &[],
     },
     Flag {
         short: "P",
@@ -785,6 +824,7 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-P, --pidfile=<file>      write the process id to <file> (only with -d)"],
+        stats: &[],
     },
     Flag {
         short: "f",
@@ -803,6 +843,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-f, --slab-growth-factor=<num> size ratio between slab classes (default: 1.25)"],
+        stats: &[
+            stat(12, "growth_factor", |s| format!("{:.2}", s.factor)),
+        ],
     },
     Flag {
         short: "n",
@@ -819,6 +862,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-n, --slab-min-size=<bytes> least room for key+value+flags (default: 48)"],
+        stats: &[
+            stat(13, "chunk_size", |s| s.chunk_size.to_string()),
+        ],
     },
     Flag {
         short: "L",
@@ -830,6 +876,7 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-L, --enable-largepages  ask for large memory pages where the system has them"],
+        stats: &[],
     },
     Flag {
         short: "D",
@@ -857,6 +904,10 @@ static FLAGS: &[Flag] = &[
             "              those statistics on; without it, \"stats detail on\"",
             "              turns them on at run time.",
         ],
+        stats: &[
+            stat(16, "stat_key_prefix", |s| (s.prefix_delimiter as char).to_string()),
+            stat(17, "detail_enabled", |s| yes_no(s.detail_enabled)),
+        ],
     },
     Flag {
         short: "t",
@@ -879,6 +930,10 @@ static FLAGS: &[Flag] = &[
         help: &[
             "-t, --threads=<num>       accepted for compatibility, no effect: this server",
             "                          runs one thread (default: 4, as stats reports)",
+        ],
+        stats: &[
+            stat(14, "num_threads", |s| s.num_threads.to_string()),
+            stat(15, "num_threads_per_udp", |s| s.num_threads.to_string()),
         ],
     },
     Flag {
@@ -903,6 +958,9 @@ static FLAGS: &[Flag] = &[
             "-R, --max-reqs-per-event  requests served from one connection before the",
             "                          others get a turn, so none starves (default: 20)",
         ],
+        stats: &[
+            stat(18, "reqs_per_event", |s| s.reqs_per_event.to_string()),
+        ],
     },
     Flag {
         short: "C",
@@ -916,6 +974,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-C, --disable-cas         do not keep CAS unique values"],
+        stats: &[
+            stat(19, "cas_enabled", |s| yes_no(s.use_cas)),
+        ],
     },
     Flag {
         short: "b",
@@ -929,6 +990,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-b, --listen-backlog=<num> length of the pending connection queue (default: 1024)"],
+        stats: &[
+            stat(20, "tcp_backlog", |s| s.backlog.to_string()),
+        ],
     },
     Flag {
         short: "B",
@@ -952,6 +1016,16 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-B, --protocol=<name>     ascii, binary or auto (default: auto-negotiate)"],
+        stats: &[
+            stat(21, "binding_protocol", |s| {
+                match s.binding_protocol {
+                    Protocol::Ascii => "ascii",
+                    Protocol::Binary => "binary",
+                    Protocol::Auto => "auto-negotiate",
+                }
+                .to_string()
+            }),
+        ],
     },
     Flag {
         short: "I",
@@ -968,6 +1042,9 @@ static FLAGS: &[Flag] = &[
             "-I, --max-item-size=<num> largest item, in bytes or with a k or m suffix",
             "                          (default: 1m, min: 1k, max: 1024m)",
         ],
+        stats: &[
+            stat(24, "item_size_max", |s| s.item_size_max.to_string()),
+        ],
     },
     Flag {
         short: "S",
@@ -978,6 +1055,9 @@ static FLAGS: &[Flag] = &[
         ),
         apply: nothing,
         help: &["-S, --enable-sasl         not supported (SASL); see -Y"],
+        stats: &[
+            stat(22, "auth_enabled_sasl", |_| yes_no(false)),
+        ],
     },
     // -F alone disables flush_all, -F FILE names the dump file. The long
     // forms are rows of their own so `--disable-flush-all=x` stays an error.
@@ -993,6 +1073,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-F, --disable-flush-all   refuse the flush_all command"],
+        stats: &[
+            stat(36, "flush_enabled", |s| yes_no(s.flush_enabled)),
+        ],
     },
     Flag {
         short: "",
@@ -1001,6 +1084,7 @@ static FLAGS: &[Flag] = &[
         refused: None,
         apply: nothing, // read with -F
         help: &[],
+        stats: &[],
     },
     Flag {
         short: "",
@@ -1021,6 +1105,9 @@ static FLAGS: &[Flag] = &[
             "                          keep the cache in a dump file: load <file> at start,",
             "                          rewrite it on SIGUSR2 and at shutdown",
         ],
+        stats: &[
+            stat(56, "dump_file", |s| or_null(&s.dump_file, "")),
+        ],
     },
     Flag {
         short: "X",
@@ -1034,6 +1121,9 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-X, --disable-dumping     refuse stats cachedump and lru_crawler metadump"],
+        stats: &[
+            stat(37, "dump_enabled", |s| yes_no(s.dump_enabled)),
+        ],
     },
     Flag {
         short: "W",
@@ -1047,6 +1137,7 @@ static FLAGS: &[Flag] = &[
             Ok(())
         },
         help: &["-W, --disable-watch       refuse the watch command (live logging)"],
+        stats: &[],
     },
     Flag {
         short: "Y",
@@ -1065,6 +1156,10 @@ static FLAGS: &[Flag] = &[
         help: &[
             "-Y, --auth-file=<file>    (EXPERIMENTAL) require ASCII authentication with the",
             "                          user:password lines of <file>",
+        ],
+        stats: &[
+            // memcached shows the file's name, or "no".
+            stat(23, "auth_enabled_ascii", |s| s.auth_file.clone().unwrap_or_else(|| "no".to_string())),
         ],
     },
     Flag {
@@ -1085,6 +1180,9 @@ static FLAGS: &[Flag] = &[
             "-e, --memory-file=<file>  restartable cache: load <file> at start, write it",
             "                          when stopped with SIGUSR1 or \"shutdown graceful\"",
         ],
+        stats: &[
+            stat(55, "memory_file", |s| or_null(&s.memory_file, "(null)")),
+        ],
     },
     Flag {
         short: "Z",
@@ -1093,6 +1191,7 @@ static FLAGS: &[Flag] = &[
         refused: Some("-Z (--enable-ssl): TLS is not supported"),
         apply: nothing,
         help: &["-Z, --enable-ssl          not supported (TLS)"],
+        stats: &[],
     },
     // The -o options are applied after every flag, one row each of
     // EXTENDED, and listed in -h under these lines.
@@ -1106,6 +1205,7 @@ static FLAGS: &[Flag] = &[
             "-o, --extended            extended options, comma separated; most of them can",
             "                          be turned off with a 'no_' prefix",
         ],
+        stats: &[],
     },
     Flag {
         short: "N",
@@ -1116,6 +1216,9 @@ static FLAGS: &[Flag] = &[
         ),
         apply: nothing,
         help: &["-N, --napi_ids            not supported (needs worker threads)"],
+        stats: &[
+            stat(54, "num_napi_ids", |_| "(null)".to_string()),
+        ],
     },
 ];
 
@@ -1247,6 +1350,8 @@ struct Extended {
     also: Option<fn(&mut Settings, &mut ParseState)>,
     /// Its `-h` entry; the table's order is the page's order.
     help: Help,
+    /// The `stats settings` lines that report it.
+    stats: &'static [Stat],
 }
 
 /// A `Whole` value with no bounds but its 32 bits.
@@ -1283,6 +1388,7 @@ const fn quiet(key: &'static str, value: Value) -> Extended {
         value,
         also: None,
         help: Help::Unlisted,
+        stats: &[],
     }
 }
 
@@ -1294,6 +1400,7 @@ static EXTENDED: &[Extended] = &[
         value: Value::Toggle(|s| &mut s.maxconns_fast),
         also: None,
         help: Help::Listed(&["close connections over the -c limit at once (default: {default})"]),
+        stats: &[stat(25, "maxconns_fast", |s| yes_no(s.maxconns_fast))],
     },
     Extended {
         key: "hashpower",
@@ -1309,6 +1416,7 @@ static EXTENDED: &[Extended] = &[
             "the table grows by itself (default: {default}, meaning 16)",
             "see \"STAT hash_power_level\" of a running server",
         ]),
+        stats: &[stat(26, "hashpower_init", |s| s.hashpower_init.to_string())],
     },
     Extended {
         key: "tail_repair_time",
@@ -1323,6 +1431,9 @@ static EXTENDED: &[Extended] = &[
             "seconds before an LRU tail item that seems stuck is",
             "reclaimed, at least 10 (default: {default}, off; risky)",
         ]),
+        stats: &[stat(35, "tail_repair_time", |s| {
+            s.tail_repair_time.to_string()
+        })],
     },
     Extended {
         key: "hash_algorithm",
@@ -1348,12 +1459,16 @@ static EXTENDED: &[Extended] = &[
         },
         also: None,
         help: Help::Listed(&["murmur3 or jenkins (default: {default}; no xxh3)"]),
+        stats: &[stat(38, "hash_algorithm", |s| {
+            hash_algorithm_name(s.hash_algorithm).to_string()
+        })],
     },
     Extended {
         key: "lru_crawler",
         value: Value::Toggle(|s| &mut s.lru_crawler),
         also: None,
         help: Help::ListedNo(&["do not run the LRU crawler"]),
+        stats: &[stat(32, "lru_crawler", |s| yes_no(s.lru_crawler))],
     },
     Extended {
         key: "lru_crawler_sleep",
@@ -1368,6 +1483,9 @@ static EXTENDED: &[Extended] = &[
             "microseconds of rest after every 1000 crawled",
             "items, up to 1000000 (default: {default})",
         ]),
+        stats: &[stat(33, "lru_crawler_sleep", |s| {
+            s.lru_crawler_sleep.to_string()
+        })],
     },
     Extended {
         key: "lru_crawler_tocrawl",
@@ -1377,6 +1495,9 @@ static EXTENDED: &[Extended] = &[
             "most items crawled per LRU list per run",
             "(default: {default}, no limit)",
         ]),
+        stats: &[stat(34, "lru_crawler_tocrawl", |s| {
+            s.lru_crawler_tocrawl.to_string()
+        })],
     },
     Extended {
         key: "read_buf_mem_limit",
@@ -1386,6 +1507,9 @@ static EXTENDED: &[Extended] = &[
             "megabytes all connection buffers may use together;",
             "only worth setting for very high -c (default: {default}, no limit)",
         ]),
+        stats: &[stat(50, "read_buf_mem_limit", |s| {
+            s.read_buf_mem_limit.to_string()
+        })],
     },
     Extended {
         key: "lru_maintainer",
@@ -1393,6 +1517,12 @@ static EXTENDED: &[Extended] = &[
         // The segmented LRU needs the maintainer, and comes with it.
         also: Some(|s, _| s.lru_segmented = s.lru_maintainer_thread),
         help: Help::ListedNo(&["one plain LRU per class, no HOT/WARM/COLD segments"]),
+        stats: &[
+            stat(39, "lru_maintainer_thread", |s| {
+                yes_no(s.lru_maintainer_thread)
+            }),
+            stat(40, "lru_segmented", |s| yes_no(s.lru_segmented)),
+        ],
     },
     Extended {
         key: "hot_lru_pct",
@@ -1407,6 +1537,11 @@ static EXTENDED: &[Extended] = &[
             "percent of a class's item bytes kept on the HOT LRU,",
             "1 to 79 (default: {default})",
         ]),
+        stats: &[
+            // memcached keeps it in an int: `lru tune` may store a value
+            // above i32::MAX, shown negative.
+            stat(41, "hot_lru_pct", |s| (s.hot_lru_pct as i32).to_string()),
+        ],
     },
     Extended {
         key: "warm_lru_pct",
@@ -1421,6 +1556,10 @@ static EXTENDED: &[Extended] = &[
             "percent kept for the WARM LRU, 1 to 79; HOT plus",
             "WARM at most 80 (default: {default})",
         ]),
+        stats: &[
+            // An int in memcached, as hot_lru_pct.
+            stat(42, "warm_lru_pct", |s| (s.warm_lru_pct as i32).to_string()),
+        ],
     },
     Extended {
         key: "hot_max_factor",
@@ -1435,6 +1574,7 @@ static EXTENDED: &[Extended] = &[
             "items idle longer than the COLD age times this leave",
             "HOT (default: {default})",
         ]),
+        stats: &[stat(43, "hot_max_factor", |s| c_fixed2(s.hot_max_factor))],
     },
     Extended {
         key: "warm_max_factor",
@@ -1449,6 +1589,7 @@ static EXTENDED: &[Extended] = &[
             "items idle longer than the COLD age times this leave",
             "WARM (default: {default})",
         ]),
+        stats: &[stat(44, "warm_max_factor", |s| c_fixed2(s.warm_max_factor))],
     },
     Extended {
         key: "temporary_ttl",
@@ -1460,6 +1601,10 @@ static EXTENDED: &[Extended] = &[
             "TEMP LRU and are never evicted; needs the LRU",
             "maintainer (default: {default}, off unless given)",
         ]),
+        stats: &[
+            stat(45, "temp_lru", |s| yes_no(s.temp_lru)),
+            stat(46, "temporary_ttl", |s| s.temporary_ttl.to_string()),
+        ],
     },
     Extended {
         key: "idle_timeout",
@@ -1469,6 +1614,7 @@ static EXTENDED: &[Extended] = &[
             "seconds before an idle connection is closed",
             "(default: {default}, never)",
         ]),
+        stats: &[stat(47, "idle_timeout", |s| s.idle_timeout.to_string())],
     },
     Extended {
         key: "slab_chunk_max",
@@ -1485,6 +1631,9 @@ static EXTENDED: &[Extended] = &[
             "memcached 1.6 reads it); larger items are chained",
             "from chunks of this size (default: {default})",
         ]),
+        stats: &[stat(31, "slab_chunk_max", |s| {
+            s.slab_chunk_size_max.to_string()
+        })],
     },
     Extended {
         key: "slab_sizes",
@@ -1508,12 +1657,14 @@ static EXTENDED: &[Extended] = &[
             "explicit slab class sizes, dash separated, in place",
             "of -n and -f (for example 128-256-512-1024)",
         ]),
+        stats: &[],
     },
     Extended {
         key: "slab_reassign",
         value: Value::Toggle(|s| &mut s.slab_reassign),
         also: None,
         help: Help::Listed(&["let memory pages move between slab classes (default: {default})"]),
+        stats: &[stat(27, "slab_reassign", |s| yes_no(s.slab_reassign))],
     },
     Extended {
         key: "slab_automove",
@@ -1530,6 +1681,7 @@ static EXTENDED: &[Extended] = &[
             "0 never move pages, 1 move them with care,",
             "2 move them eagerly (default: {default})",
         ]),
+        stats: &[stat(28, "slab_automove", |s| s.slab_automove.to_string())],
     },
     quiet(
         "no_slab_automove",
@@ -1548,6 +1700,9 @@ static EXTENDED: &[Extended] = &[
             "age ratio under which a class counts as short of",
             "memory, between 0 and 1 (default: {default})",
         ]),
+        stats: &[stat(29, "slab_automove_ratio", |s| {
+            format!("{:.2}", s.slab_automove_ratio)
+        })],
     },
     Extended {
         key: "slab_automove_window",
@@ -1559,6 +1714,9 @@ static EXTENDED: &[Extended] = &[
         ),
         also: None,
         help: Help::Listed(&["seconds of history automove looks at (default: {default})"]),
+        stats: &[stat(30, "slab_automove_window", |s| {
+            s.slab_automove_window.to_string()
+        })],
     },
     Extended {
         key: "slab_automove_freeratio",
@@ -1573,12 +1731,18 @@ static EXTENDED: &[Extended] = &[
             "accepted for memcached's external storage",
             "automover; not used (default: {default})",
         ]),
+        stats: &[stat(53, "slab_automove_freeratio", |s| {
+            format!("{:.3}", s.slab_automove_freeratio)
+        })],
     },
     Extended {
         key: "watcher_logbuf_size",
         value: Value::Kilobytes(|s| &mut s.watcher_logbuf_size),
         also: None,
         help: Help::Listed(&["kilobytes of log buffer per watcher (default: {default})"]),
+        stats: &[stat(48, "watcher_logbuf_size", |s| {
+            s.watcher_logbuf_size.to_string()
+        })],
     },
     Extended {
         key: "worker_logbuf_size",
@@ -1588,18 +1752,23 @@ static EXTENDED: &[Extended] = &[
             "accepted, no effect: log lines go straight to the",
             "watchers (default: {default})",
         ]),
+        stats: &[stat(49, "worker_logbuf_size", |s| {
+            s.worker_logbuf_size.to_string()
+        })],
     },
     Extended {
         key: "track_sizes",
         value: Value::Switch(|s, _| s.track_sizes = true),
         also: None,
         help: Help::Listed(&["keep the item size histogram of 'stats sizes'"]),
+        stats: &[stat(51, "track_sizes", |s| yes_no(s.track_sizes))],
     },
     Extended {
         key: "no_hashexpand",
         value: Value::Switch(|s, _| s.hash_expand = false),
         also: None,
         help: Help::Listed(&["never grow the hash table (risky)"]),
+        stats: &[],
     },
     Extended {
         key: "modern",
@@ -1607,6 +1776,7 @@ static EXTENDED: &[Extended] = &[
         value: Value::Switch(|_, _| {}),
         also: None,
         help: Help::Listed(&["accepted; its defaults are already the defaults"]),
+        stats: &[],
     },
     Extended {
         key: "no_modern",
@@ -1629,6 +1799,7 @@ static EXTENDED: &[Extended] = &[
             "maintainer or crawler, no slab reassign, jenkins",
             "hash, no maxconns_fast, whole-page chunks",
         ]),
+        stats: &[],
     },
     Extended {
         key: "no_chunked_items",
@@ -1639,6 +1810,7 @@ static EXTENDED: &[Extended] = &[
         }),
         also: None,
         help: Help::Listed(&["chunks as large as a slab page"]),
+        stats: &[],
     },
     Extended {
         key: "sock_cookie_id",
@@ -1648,6 +1820,7 @@ static EXTENDED: &[Extended] = &[
             "mark (SO_MARK) set on listening sockets, for",
             "firewall rules (default: {default}, none)",
         ]),
+        stats: &[],
     },
     Extended {
         key: "dump_interval",
@@ -1657,12 +1830,14 @@ static EXTENDED: &[Extended] = &[
             "seconds between dumps to the -F file (default: {default},",
             "only on SIGUSR2 and at shutdown)",
         ]),
+        stats: &[stat(57, "dump_interval", |s| s.dump_interval.to_string())],
     },
     Extended {
         key: "dump_on_shutdown",
         value: Value::Toggle(|s| &mut s.dump_on_shutdown),
         also: None,
         help: Help::ListedNo(&["stop without writing a last dump to the -F file"]),
+        stats: &[stat(58, "dump_on_shutdown", |s| yes_no(s.dump_on_shutdown))],
     },
     // Accepted by memcached 1.6 without effect here: no sandbox is applied
     // and responses are never inlined.
@@ -1674,10 +1849,17 @@ static EXTENDED: &[Extended] = &[
             "   - relaxed_privileges, drop_privileges, no_drop_privileges,",
             "     inline_ascii_resp, no_inline_ascii_resp: accepted, no effect",
         ]),
+        stats: &[],
     },
     quiet("drop_privileges", Value::Switch(|_, _| {})),
     quiet("no_drop_privileges", Value::Switch(|_, _| {})),
-    quiet("inline_ascii_resp", Value::Switch(|_, _| {})),
+    Extended {
+        key: "inline_ascii_resp",
+        value: Value::Switch(|_, _| {}),
+        also: None,
+        help: Help::Unlisted,
+        stats: &[stat(52, "inline_ascii_response", |_| yes_no(false))],
+    },
     quiet("no_inline_ascii_resp", Value::Switch(|_, _| {})),
     Extended {
         key: "ext_",
@@ -1688,6 +1870,7 @@ static EXTENDED: &[Extended] = &[
         help: Help::Lines(&[
             "   - ext_* (external storage) and ssl_* (TLS) options are not supported",
         ]),
+        stats: &[],
     },
     quiet(
         "ssl_",
@@ -2006,114 +2189,58 @@ fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
 
+// ---- stats settings ----
+
+/// One line of `stats settings`, held by the row of the flag or `-o`
+/// option it reports.
+struct Stat {
+    /// Its place in the reply, counting from 1: memcached 1.6.18's order,
+    /// then ours. The places of all the rows run 1, 2, 3, ... without a gap
+    /// (a unit test checks), so a new line takes the next free number.
+    at: u8,
+    /// The name after `STAT`.
+    name: &'static str,
+    /// The value, formatted as memcached formats it.
+    show: fn(&Settings) -> String,
+}
+
+/// A `Stat`, written on one line in the tables.
+const fn stat(at: u8, name: &'static str, show: fn(&Settings) -> String) -> Stat {
+    Stat { at, name, show }
+}
+
+/// Lines of `stats settings` that no option sets: state memcached keeps
+/// among its settings.
+static REPORTED: &[Stat] = &[stat(7, "oldest", |s| s.oldest_live.to_string())];
+
+/// Every line of `stats settings`, in the reply's order.
+fn stats_lines() -> Vec<&'static Stat> {
+    let mut lines: Vec<&'static Stat> = FLAGS
+        .iter()
+        .flat_map(|f| f.stats)
+        .chain(EXTENDED.iter().flat_map(|e| e.stats))
+        .chain(REPORTED)
+        .collect();
+    lines.sort_by_key(|l| l.at);
+    lines
+}
+
 impl Settings {
     /// The name/value pairs of `stats settings`, in memcached 1.6.18's order
-    /// and with its formatting. The extstore (`ext_*`) and TLS (`ssl_*`)
-    /// lines are left out; `dump_file` (empty when unset) is ours and comes
-    /// last.
+    /// and with its formatting, from the `stats` of the flag and `-o` rows.
+    /// The extstore (`ext_*`) and TLS (`ssl_*`) lines are left out; ours
+    /// (`dump_file`, empty when unset, and the dump options) come last.
     pub fn stats_settings(&self) -> Vec<(&'static str, String)> {
-        let or_null =
-            |v: &Option<String>, null: &str| v.clone().unwrap_or_else(|| null.to_string());
-        vec![
-            ("maxbytes", self.maxbytes.to_string()),
-            ("maxconns", self.maxconns.to_string()),
-            ("tcpport", self.port.to_string()),
-            ("udpport", self.udpport.to_string()),
-            (
-                "inter",
-                if self.inter.is_empty() {
-                    "NULL".to_string()
-                } else {
-                    self.inter.join(",")
-                },
-            ),
-            ("verbosity", self.verbose.to_string()),
-            ("oldest", self.oldest_live.to_string()),
-            (
-                "evictions",
-                if self.evict_to_free { "on" } else { "off" }.to_string(),
-            ),
-            ("domain_socket", or_null(&self.socketpath, "NULL")),
-            ("umask", format!("{:o}", self.access)),
-            ("shutdown_command", yes_no(self.shutdown_command)),
-            ("growth_factor", format!("{:.2}", self.factor)),
-            ("chunk_size", self.chunk_size.to_string()),
-            ("num_threads", self.num_threads.to_string()),
-            ("num_threads_per_udp", self.num_threads.to_string()),
-            (
-                "stat_key_prefix",
-                (self.prefix_delimiter as char).to_string(),
-            ),
-            ("detail_enabled", yes_no(self.detail_enabled)),
-            ("reqs_per_event", self.reqs_per_event.to_string()),
-            ("cas_enabled", yes_no(self.use_cas)),
-            ("tcp_backlog", self.backlog.to_string()),
-            (
-                "binding_protocol",
-                match self.binding_protocol {
-                    Protocol::Ascii => "ascii",
-                    Protocol::Binary => "binary",
-                    Protocol::Auto => "auto-negotiate",
-                }
-                .to_string(),
-            ),
-            ("auth_enabled_sasl", yes_no(false)),
-            // memcached shows the file's name, or "no".
-            (
-                "auth_enabled_ascii",
-                self.auth_file.clone().unwrap_or_else(|| "no".to_string()),
-            ),
-            ("item_size_max", self.item_size_max.to_string()),
-            ("maxconns_fast", yes_no(self.maxconns_fast)),
-            ("hashpower_init", self.hashpower_init.to_string()),
-            ("slab_reassign", yes_no(self.slab_reassign)),
-            ("slab_automove", self.slab_automove.to_string()),
-            (
-                "slab_automove_ratio",
-                format!("{:.2}", self.slab_automove_ratio),
-            ),
-            (
-                "slab_automove_window",
-                self.slab_automove_window.to_string(),
-            ),
-            ("slab_chunk_max", self.slab_chunk_size_max.to_string()),
-            ("lru_crawler", yes_no(self.lru_crawler)),
-            ("lru_crawler_sleep", self.lru_crawler_sleep.to_string()),
-            ("lru_crawler_tocrawl", self.lru_crawler_tocrawl.to_string()),
-            ("tail_repair_time", self.tail_repair_time.to_string()),
-            ("flush_enabled", yes_no(self.flush_enabled)),
-            ("dump_enabled", yes_no(self.dump_enabled)),
-            (
-                "hash_algorithm",
-                hash_algorithm_name(self.hash_algorithm).to_string(),
-            ),
-            ("lru_maintainer_thread", yes_no(self.lru_maintainer_thread)),
-            ("lru_segmented", yes_no(self.lru_segmented)),
-            // memcached keeps these in ints: `lru tune` may store a
-            // value above i32::MAX, shown negative.
-            ("hot_lru_pct", (self.hot_lru_pct as i32).to_string()),
-            ("warm_lru_pct", (self.warm_lru_pct as i32).to_string()),
-            ("hot_max_factor", c_fixed2(self.hot_max_factor)),
-            ("warm_max_factor", c_fixed2(self.warm_max_factor)),
-            ("temp_lru", yes_no(self.temp_lru)),
-            ("temporary_ttl", self.temporary_ttl.to_string()),
-            ("idle_timeout", self.idle_timeout.to_string()),
-            ("watcher_logbuf_size", self.watcher_logbuf_size.to_string()),
-            ("worker_logbuf_size", self.worker_logbuf_size.to_string()),
-            ("read_buf_mem_limit", self.read_buf_mem_limit.to_string()),
-            ("track_sizes", yes_no(self.track_sizes)),
-            ("inline_ascii_response", yes_no(false)),
-            (
-                "slab_automove_freeratio",
-                format!("{:.3}", self.slab_automove_freeratio),
-            ),
-            ("num_napi_ids", "(null)".to_string()),
-            ("memory_file", or_null(&self.memory_file, "(null)")),
-            ("dump_file", or_null(&self.dump_file, "")),
-            ("dump_interval", self.dump_interval.to_string()),
-            ("dump_on_shutdown", yes_no(self.dump_on_shutdown)),
-        ]
+        stats_lines()
+            .into_iter()
+            .map(|l| (l.name, (l.show)(self)))
+            .collect()
     }
+}
+
+/// A file name setting as `stats settings` shows it, `null` when unset.
+fn or_null(v: &Option<String>, null: &str) -> String {
+    v.clone().unwrap_or_else(|| null.to_string())
 }
 
 /// A factor as C's printf "%.2f" shows it (`lru tune` accepts inf and
@@ -2795,5 +2922,92 @@ mod tests {
         assert_eq!(get("slab_automove_freeratio"), "0.010");
         assert_eq!(get("memory_file"), "(null)");
         assert_eq!(get("slab_chunk_max"), "524288");
+    }
+
+    #[test]
+    fn stats_places_run_without_gaps() {
+        let lines = stats_lines();
+        for (i, l) in lines.iter().enumerate() {
+            assert_eq!(
+                l.at as usize,
+                i + 1,
+                "stats settings line {} has place {}: the places must be 1..={} \
+                 without gaps or repeats (a new line takes {})",
+                l.name,
+                l.at,
+                lines.len(),
+                lines.len() + 1
+            );
+        }
+        let mut names: Vec<&str> = lines.iter().map(|l| l.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), lines.len(), "a stats settings name repeats");
+    }
+
+    #[test]
+    fn extended_keys_are_unambiguous() {
+        let mut names = Vec::new();
+        for e in EXTENDED {
+            names.push(e.key.to_string());
+            if matches!(e.value, Value::Toggle(_)) {
+                names.push(format!("no_{}", e.key));
+            }
+            if matches!(e.value, Value::Family { .. }) {
+                assert!(e.key.ends_with('_'), "{}: a family ends in '_'", e.key);
+            }
+        }
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "an -o name is given by two rows");
+        for n in &names {
+            let (row, _) = find_extended(n).unwrap();
+            assert!(n.ends_with(row.key), "{n} found row {}", row.key);
+        }
+    }
+
+    #[test]
+    fn flag_names_are_unique() {
+        let mut names: Vec<&str> = FLAGS
+            .iter()
+            .flat_map(|f| [f.short, f.long])
+            .filter(|n| !n.is_empty())
+            .collect();
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "a flag name is given by two rows");
+    }
+
+    #[test]
+    fn help_defaults_come_from_settings_default() {
+        let mut d = Settings::default();
+        for e in EXTENDED {
+            let lines: &[&str] = match e.help {
+                Help::Listed(l) | Help::ListedNo(l) => {
+                    assert!(!l.is_empty(), "{}: a listed option needs a line", e.key);
+                    l
+                }
+                Help::Lines(l) => l,
+                Help::Unlisted => &[],
+            };
+            if lines.iter().any(|l| l.contains("{default}")) {
+                assert!(
+                    e.value.show(&mut d).is_some(),
+                    "{}: {{default}} in -h, but the value has nothing to show",
+                    e.key
+                );
+            }
+        }
+        let help = help_text();
+        assert!(!help.contains("{default}"));
+        assert!(help.contains(
+            "   - watcher_logbuf_size: kilobytes of log buffer per watcher (default: 256)\n"
+        ));
+        assert!(help.contains("   - no_lru_crawler:      do not run the LRU crawler\n"));
+        assert!(help.contains(
+            "   - maxconns_fast:       close connections over the -c limit at once (default: on)\n"
+        ));
     }
 }
