@@ -3,6 +3,57 @@
 //! extended options, the `-h` help page and the values `stats settings`
 //! reports. Nothing here touches a socket or the cache: `main` turns the
 //! returned `Settings` into listeners and slab classes.
+//!
+//! Every flag is one row of `FLAGS` and every `-o` option one row of
+//! `EXTENDED`. A row holds all that is said about its option: how it is
+//! read and checked, what it sets, its `-h` lines and its `stats settings`
+//! lines. getopts' table (`options`), `apply_flags`, `apply_extended`,
+//! `help_text` and `Settings::stats_settings` only walk the rows. What
+//! needs several options at once (`-I` against `-m`, `dump_interval`
+//! without `-F`) is checked in `check`, after every row has been applied.
+//!
+//! # Adding an option
+//!
+//! An `-o` option (the usual kind: memcached gives new settings no letter)
+//! is one row plus a field:
+//!
+//! 1. A field in `Settings`, with a `///` line saying what it holds, and
+//!    its default in `Settings::default` (memcached's `settings_init`).
+//! 2. A row in `EXTENDED`, where `-h` should list it: new options go after
+//!    `dump_on_shutdown`, before those accepted without effect.
+//!
+//! ```text
+//! Extended {
+//!     key: "repl_timeout",
+//!     value: whole_in(|s| &mut s.repl_timeout, 1, u32::MAX,
+//!                     "must be at least 1 millisecond (got {v})"),
+//!     also: None,
+//!     help: Help::Listed(&[
+//!         "milliseconds without word from the master before a",
+//!         "replica calls it lost (default: {default})",
+//!     ]),
+//!     stats: &[stat(59, "repl_timeout", |s| s.repl_timeout.to_string())],
+//! },
+//! ```
+//!
+//! `value` says how the text after `=` is read: `Toggle` for an on/off
+//! option, which also takes `no_<key>` (`no_replication` is the `no_` form
+//! of a `replication` toggle); `Switch` for a word alone with an effect of
+//! its own; `whole`/`whole_in` for a whole number (with `bare` when the
+//! name alone means a number); `Float`; `Kilobytes`/`Megabytes` for sizes
+//! kept in bytes; `Text` for anything else (`HOST:PORT`, a name from a
+//! list), whose function parses the text and sets the field. Every error
+//! starts with `-o <key>:` and exits 64. `also` sets what else the option
+//! implies. In `-h`, `{default}` is replaced by the field's value in
+//! `Settings::default`, written as the user would give it. A new `stats
+//! settings` line takes the next free place (the unit test
+//! `stats_places_run_without_gaps` says which); memcached's lines keep
+//! memcached's order. A check against other options goes in `check`.
+//! Then give the option its line in doc/options.md.
+//!
+//! A new flag is the same: a field, and a row in `FLAGS` with its getopts
+//! names, an `apply` that reads it from getopts' matches, its `-h` lines as
+//! they stand (memcached's columns vary) and its `stats settings` lines.
 
 /// How the server should treat a connection's first byte (`-B`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
