@@ -1957,8 +1957,8 @@ fn need<'a>(flag: &str, value: Option<&'a str>) -> Result<&'a str, String> {
 /// (false for the `no_` form of a toggle). A key is matched whole, then as
 /// the `no_` form of a toggle, then as the start of a refused family.
 fn find_extended(name: &str) -> Option<(&'static Extended, bool)> {
-    let whole_key = |e: &&Extended| e.key == name && !matches!(e.value, Value::Family { .. });
-    if let Some(e) = EXTENDED.iter().find(whole_key) {
+    let named = |e: &&Extended| e.key == name && !matches!(e.value, Value::Family { .. });
+    if let Some(e) = EXTENDED.iter().find(named) {
         return Some((e, true));
     }
     if let Some(key) = name.strip_prefix("no_") {
