@@ -3,6 +3,57 @@
 //! extended options, the `-h` help page and the values `stats settings`
 //! reports. Nothing here touches a socket or the cache: `main` turns the
 //! returned `Settings` into listeners and slab classes.
+//!
+//! Every flag is one row of `FLAGS` and every `-o` option one row of
+//! `EXTENDED`. A row holds all that is said about its option: how it is
+//! read and checked, what it sets, its `-h` lines and its `stats settings`
+//! lines. getopts' table (`options`), `apply_flags`, `apply_extended`,
+//! `help_text` and `Settings::stats_settings` only walk the rows. What
+//! needs several options at once (`-I` against `-m`, `dump_interval`
+//! without `-F`) is checked in `check`, after every row has been applied.
+//!
+//! # Adding an option
+//!
+//! An `-o` option (the usual kind: memcached gives new settings no letter)
+//! is one row plus a field:
+//!
+//! 1. A field in `Settings`, with a `///` line saying what it holds, and
+//!    its default in `Settings::default` (memcached's `settings_init`).
+//! 2. A row in `EXTENDED`, where `-h` should list it: new options go after
+//!    `dump_on_shutdown`, before those accepted without effect.
+//!
+//! ```text
+//! Extended {
+//!     key: "repl_timeout",
+//!     value: whole_in(|s| &mut s.repl_timeout, 1, u32::MAX,
+//!                     "must be at least 1 millisecond (got {v})"),
+//!     also: None,
+//!     help: Help::Listed(&[
+//!         "milliseconds without word from the master before a",
+//!         "replica calls it lost (default: {default})",
+//!     ]),
+//!     stats: &[stat(59, "repl_timeout", |s| s.repl_timeout.to_string())],
+//! },
+//! ```
+//!
+//! `value` says how the text after `=` is read: `Toggle` for an on/off
+//! option, which also takes `no_<key>` (`no_replication` is the `no_` form
+//! of a `replication` toggle); `Switch` for a word alone with an effect of
+//! its own; `whole`/`whole_in` for a whole number (with `bare` when the
+//! name alone means a number); `Float`; `Kilobytes`/`Megabytes` for sizes
+//! kept in bytes; `Text` for anything else (`HOST:PORT`, a name from a
+//! list), whose function parses the text and sets the field. Every error
+//! starts with `-o <key>:` and exits 64. `also` sets what else the option
+//! implies. In `-h`, `{default}` is replaced by the field's value in
+//! `Settings::default`, written as the user would give it. A new `stats
+//! settings` line takes the next free place (the unit test
+//! `stats_places_run_without_gaps` says which); memcached's lines keep
+//! memcached's order. A check against other options goes in `check`.
+//! Then give the option its line in doc/options.md.
+//!
+//! A new flag is the same: a field, and a row in `FLAGS` with its getopts
+//! names, an `apply` that reads it from getopts' matches, its `-h` lines as
+//! they stand (memcached's columns vary) and its `stats settings` lines.
 
 /// How the server should treat a connection's first byte (`-B`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -329,66 +380,6 @@ pub fn parse_args(args: &[String]) -> Result<Action, String> {
     Ok(Action::Run(Box::new(s)))
 }
 
-/// The getopts table: every memcached 1.6 flag, short and long. All of them
-/// may repeat (a repeated value flag keeps its last value, as with
-/// memcached's getopt loop), so nothing fails with "given more than once".
-fn options() -> getopts::Options {
-    use getopts::{HasArg, Occur};
-    let mut o = getopts::Options::new();
-    let with_value = [
-        ("p", "port", "NUM"),
-        ("U", "udp-port", "NUM"),
-        ("s", "unix-socket", "FILE"),
-        ("a", "unix-mask", "MASK"),
-        ("l", "listen", "ADDR"),
-        ("u", "user", "USER"),
-        ("m", "memory-limit", "MB"),
-        ("c", "conn-limit", "NUM"),
-        ("P", "pidfile", "FILE"),
-        ("f", "slab-growth-factor", "NUM"),
-        ("n", "slab-min-size", "BYTES"),
-        ("D", "", "CHAR"),
-        ("t", "threads", "NUM"),
-        ("R", "max-reqs-per-event", "NUM"),
-        ("b", "listen-backlog", "NUM"),
-        ("B", "protocol", "NAME"),
-        ("I", "max-item-size", "SIZE"),
-        ("Y", "auth-file", "FILE"),
-        ("e", "memory-file", "FILE"),
-        ("o", "extended", "OPTIONS"),
-        ("N", "napi_ids", "NUM"),
-        ("", "dump-file", "FILE"),
-    ];
-    for (short, long, hint) in with_value {
-        o.optmulti(short, long, "", hint);
-    }
-    let flags = [
-        ("A", "enable-shutdown"),
-        ("d", "daemon"),
-        ("r", "enable-coredumps"),
-        ("M", "disable-evictions"),
-        ("k", "lock-memory"),
-        ("v", "verbose"),
-        ("h", "help"),
-        ("i", "license"),
-        ("V", "version"),
-        ("L", "enable-largepages"),
-        ("C", "disable-cas"),
-        ("S", "enable-sasl"),
-        ("X", "disable-dumping"),
-        ("W", "disable-watch"),
-        ("Z", "enable-ssl"),
-        ("", "disable-flush-all"),
-    ];
-    for (short, long) in flags {
-        o.optflagmulti(short, long, "");
-    }
-    // `-F` alone disables flush_all, `-F FILE` names the dump file. The long
-    // forms are separate entries so `--disable-flush-all=x` stays an error.
-    o.opt("F", "", "", "FILE", HasArg::Maybe, Occur::Multi);
-    o
-}
-
 /// Spells an option name the way the user typed it: `-p` or `--port`.
 fn dashed(name: &str) -> String {
     if name.chars().count() == 1 {
@@ -543,196 +534,1408 @@ fn is_host_name(s: &str) -> bool {
     labels_ok && !last_numeric
 }
 
-/// Applies every flag except `-o` to `s`.
-fn apply_flags(s: &mut Settings, st: &mut ParseState, m: &getopts::Matches) -> Result<(), String> {
-    // Flags of memcached features this server does not have.
-    if m.opt_present("S") {
-        return Err("-S (--enable-sasl): SASL authentication is not supported (-Y gives ASCII authentication)".to_string());
-    }
-    if m.opt_present("Z") {
-        return Err("-Z (--enable-ssl): TLS is not supported".to_string());
-    }
-    if m.opt_present("N") {
-        return Err(
-            "-N (--napi_ids): not supported (NAPI ids steer worker threads; this server has one thread)"
-                .to_string(),
-        );
-    }
+// ---- the flag table: one row per command-line flag ----
 
-    if let Some(v) = last(m, "p") {
-        s.port = number("-p", &v)?;
-    }
-    if let Some(v) = last(m, "U") {
-        s.udpport = number("-U", &v)?;
-    }
-    if let Some(v) = last(m, "s") {
-        if v.is_empty() {
-            return Err("-s: empty socket path".to_string());
-        }
-        s.socketpath = Some(v);
-    }
-    if let Some(v) = last(m, "a") {
-        match u32::from_str_radix(&v, 8) {
-            Ok(mask) if mask <= 0o7777 && !v.starts_with('+') => s.access = mask,
-            _ => return Err(format!("-a: invalid octal mask '{v}'")),
-        }
-    }
-    s.shutdown_command |= m.opt_present("A");
-    for v in m.opt_strs("l") {
-        for entry in v.split(',') {
-            check_listen_addr(entry)?;
-            if !s.inter.iter().any(|e| e == entry) {
-                s.inter.push(entry.to_string());
+/// What may follow a flag on the command line.
+enum Arg {
+    /// Nothing: a switch (switches may repeat and bundle, `-vvv`).
+    No,
+    /// A value, attached or the next word; getopts names it so in usage.
+    Value(&'static str),
+    /// An optional value: attached, or the next word unless it starts with
+    /// `-` (`-F` alone or `-F FILE`).
+    Maybe(&'static str),
+}
+
+/// What a flag's `apply` gets: the settings being built, the parse notes
+/// for `check`, and everything getopts read.
+type ApplyFlag = fn(&mut Settings, &mut ParseState, &getopts::Matches) -> Result<(), String>;
+
+/// One command-line flag: how getopts reads it, how it changes
+/// `Settings`, and its lines of `-h`.
+struct Flag {
+    /// getopts' short name (`p`); empty for a flag with a long name only.
+    short: &'static str,
+    /// getopts' long name (`port`); empty for a flag with a short name only.
+    long: &'static str,
+    /// What may follow it.
+    arg: Arg,
+    /// For a memcached feature this server does not have: giving the flag
+    /// is refused with this message, before any other flag is read.
+    refused: Option<&'static str>,
+    /// Reads the flag from the matches into the settings. Flags apply in
+    /// the table's order whatever the command line's, so of several
+    /// mistakes the first in this order is the one reported. A value flag
+    /// given twice keeps its last value (`last`).
+    apply: ApplyFlag,
+    /// Its lines of `-h`, as they stand (memcached's columns vary from flag
+    /// to flag); the table's order is the page's order.
+    help: &'static [&'static str],
+    /// The `stats settings` lines that report it.
+    stats: &'static [Stat],
+}
+
+/// `apply` of a flag read elsewhere (`-h`, `-o`, ...) or refused.
+fn nothing(_: &mut Settings, _: &mut ParseState, _: &getopts::Matches) -> Result<(), String> {
+    Ok(())
+}
+
+/// Every memcached 1.6 flag, short and long, in the order of `-h`. To add
+/// one, see the module's documentation.
+static FLAGS: &[Flag] = &[
+    Flag {
+        short: "p",
+        long: "port",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "p") {
+                s.port = number("-p", &v)?;
             }
-        }
-    }
-    s.daemonize |= m.opt_present("d");
-    s.maxcore |= m.opt_present("r");
-    if let Some(v) = last(m, "u") {
-        if v.is_empty() {
-            return Err("-u: empty user name".to_string());
-        }
-        s.username = Some(v);
-    }
-    if let Some(v) = last(m, "m") {
-        // memcached reads -m with atoi: "64k" means 64 MB and "1g" means
-        // 1 MB there. Rather than misread a suffix, refuse it.
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "-m: invalid memory limit '{v}' (a whole number of megabytes, no suffix)"
-            ));
-        }
-        let mb: u64 = number("-m", &v)?;
-        if mb == 0 {
-            return Err("-m: memory limit must be at least 1 megabyte".to_string());
-        }
-        s.maxbytes = mb
-            .checked_mul(1024 * 1024)
-            .ok_or_else(|| format!("-m: memory limit '{v}' is too large"))?;
-    }
-    if m.opt_present("M") {
-        s.evict_to_free = false;
-    }
-    if let Some(v) = last(m, "c") {
-        let n: i64 = number("-c", &v)?;
-        if n <= 0 {
-            return Err(format!(
-                "-c: connection limit must be greater than 0 (got {v})"
-            ));
-        }
-        s.maxconns =
-            usize::try_from(n).map_err(|_| format!("-c: connection limit '{v}' is too large"))?;
-    }
-    s.lock_memory |= m.opt_present("k");
-    s.verbose = m.opt_count("v").min(u8::MAX as usize) as u8;
-    if let Some(v) = last(m, "P") {
-        if v.is_empty() {
-            return Err("-P: empty pid file path".to_string());
-        }
-        s.pid_file = Some(v);
-    }
-    if let Some(v) = last(m, "f") {
-        s.factor = float("-f", &v)?;
-        if s.factor <= 1.0 {
-            return Err(format!(
-                "-f: growth factor must be greater than 1.0 (got {v})"
-            ));
-        }
-    }
-    if let Some(v) = last(m, "n") {
-        s.chunk_size = number("-n", &v)?;
-        if s.chunk_size == 0 {
-            return Err("-n: minimum slab size must be greater than 0".to_string());
-        }
-    }
-    s.large_pages |= m.opt_present("L");
-    if let Some(v) = last(m, "D") {
-        match v.as_bytes() {
-            [c] if c.is_ascii() => s.prefix_delimiter = *c,
-            [] => return Err("-D: no delimiter given".to_string()),
-            _ => {
-                return Err(format!(
-                    "-D: delimiter must be a single ASCII character (got '{v}')"
-                ))
+            Ok(())
+        },
+        help: &["-p, --port=<num>          TCP port to accept connections on (default: 11211)"],
+        stats: &[
+            stat(3, "tcpport", |s| s.port.to_string()),
+        ],
+    },
+    Flag {
+        short: "U",
+        long: "udp-port",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "U") {
+                s.udpport = number("-U", &v)?;
             }
-        }
-        s.detail_enabled = true;
-    }
-    if let Some(v) = last(m, "t") {
-        let n: i64 = number("-t", &v)?;
-        if n <= 0 {
-            return Err(format!(
-                "-t: number of threads must be greater than 0 (got {v})"
-            ));
-        }
-        s.num_threads =
-            u32::try_from(n).map_err(|_| format!("-t: number of threads '{v}' is too large"))?;
-    }
-    if let Some(v) = last(m, "R") {
-        let n: i64 = number("-R", &v)?;
-        if n <= 0 {
-            return Err(format!(
-                "-R: requests per event must be greater than 0 (got {v})"
-            ));
-        }
-        s.reqs_per_event =
-            u32::try_from(n).map_err(|_| format!("-R: requests per event '{v}' is too large"))?;
-    }
-    if m.opt_present("C") {
-        s.use_cas = false;
-    }
-    if let Some(v) = last(m, "b") {
-        s.backlog = number("-b", &v)?;
-    }
-    if let Some(v) = last(m, "B") {
-        s.binding_protocol = match v.as_str() {
-            "ascii" => Protocol::Ascii,
-            "binary" => Protocol::Binary,
-            "auto" => Protocol::Auto,
-            _ => {
-                return Err(format!(
-                    "-B: unknown protocol '{v}' (one of ascii, binary, auto)"
-                ))
+            Ok(())
+        },
+        help: &["-U, --udp-port=<num>      UDP port to accept requests on (default: 0, off)"],
+        stats: &[
+            stat(4, "udpport", |s| s.udpport.to_string()),
+        ],
+    },
+    Flag {
+        short: "s",
+        long: "unix-socket",
+        arg: Arg::Value("FILE"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "s") {
+                if v.is_empty() {
+                    return Err("-s: empty socket path".to_string());
+                }
+                s.socketpath = Some(v);
             }
+            Ok(())
+        },
+        help: &["-s, --unix-socket=<file>  listen on this UNIX socket only (turns TCP and UDP off)"],
+        stats: &[
+            stat(9, "domain_socket", |s| or_null(&s.socketpath, "NULL")),
+        ],
+    },
+    Flag {
+        short: "a",
+        long: "unix-mask",
+        arg: Arg::Value("MASK"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "a") {
+                match u32::from_str_radix(&v, 8) {
+                    Ok(mask) if mask <= 0o7777 && !v.starts_with('+') => s.access = mask,
+                    _ => return Err(format!("-a: invalid octal mask '{v}'")),
+                }
+            }
+            Ok(())
+        },
+        help: &["-a, --unix-mask=<mask>    permissions of the UNIX socket, in octal (default: 700)"],
+        stats: &[
+            stat(10, "umask", |s| format!("{:o}", s.access)),
+        ],
+    },
+    Flag {
+        short: "A",
+        long: "enable-shutdown",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            s.shutdown_command |= m.opt_present("A");
+            Ok(())
+        },
+        help: &["-A, --enable-shutdown     allow the ascii \"shutdown\" command"],
+        stats: &[
+            stat(11, "shutdown_command", |s| yes_no(s.shutdown_command)),
+        ],
+    },
+    Flag {
+        short: "l",
+        long: "listen",
+        arg: Arg::Value("ADDR"),
+        refused: None,
+        // Every -l counts, each a comma separated list; duplicates are
+        // dropped, as memcached does.
+        apply: |s, _, m| {
+            for v in m.opt_strs("l") {
+                for entry in v.split(',') {
+                    check_listen_addr(entry)?;
+                    if !s.inter.iter().any(|e| e == entry) {
+                        s.inter.push(entry.to_string());
+                    }
+                }
+            }
+            Ok(())
+        },
+        help: &[
+            "-l, --listen=<addr>       addresses to listen on, comma separated (default: all)",
+            "                          each <ip>, <ip>:<port>, [<ipv6>]:<port> or a host name",
+        ],
+        stats: &[
+            stat(5, "inter", |s| if s.inter.is_empty() { "NULL".to_string() } else { s.inter.join(",") }),
+        ],
+    },
+    Flag {
+        short: "d",
+        long: "daemon",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            s.daemonize |= m.opt_present("d");
+            Ok(())
+        },
+        help: &["-d, --daemon              detach from the terminal and run in the background"],
+        stats: &[],
+    },
+    Flag {
+        short: "r",
+        long: "enable-coredumps",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            s.maxcore |= m.opt_present("r");
+            Ok(())
+        },
+        help: &["-r, --enable-coredumps    raise the core file size limit as far as allowed"],
+        stats: &[],
+    },
+    Flag {
+        short: "u",
+        long: "user",
+        arg: Arg::Value("USER"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "u") {
+                if v.is_empty() {
+                    return Err("-u: empty user name".to_string());
+                }
+                s.username = Some(v);
+            }
+            Ok(())
+        },
+        help: &["-u, --user=<user>         become <user> after start (required when run as root)"],
+        stats: &[],
+    },
+    Flag {
+        short: "m",
+        long: "memory-limit",
+        arg: Arg::Value("MB"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "m") {
+                // memcached reads -m with atoi: "64k" means 64 MB and "1g"
+                // means 1 MB there. Rather than misread a suffix, refuse it.
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!(
+                        "-m: invalid memory limit '{v}' (a whole number of megabytes, no suffix)"
+                    ));
+                }
+                let mb: u64 = number("-m", &v)?;
+                if mb == 0 {
+                    return Err("-m: memory limit must be at least 1 megabyte".to_string());
+                }
+                s.maxbytes = mb
+                    .checked_mul(1024 * 1024)
+                    .ok_or_else(|| format!("-m: memory limit '{v}' is too large"))?;
+            }
+            Ok(())
+        },
+        help: &["-m, --memory-limit=<num>  megabytes of memory for items (default: 64)"],
+        stats: &[
+            stat(1, "maxbytes", |s| s.maxbytes.to_string()),
+        ],
+    },
+    Flag {
+        short: "M",
+        long: "disable-evictions",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            if m.opt_present("M") {
+                s.evict_to_free = false;
+            }
+            Ok(())
+        },
+        help: &["-M, --disable-evictions   fail stores when memory is full instead of evicting"],
+        stats: &[
+            stat(8, "evictions", |s| if s.evict_to_free { "on" } else { "off" }.to_string()),
+        ],
+    },
+    Flag {
+        short: "c",
+        long: "conn-limit",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "c") {
+                let n: i64 = number("-c", &v)?;
+                if n <= 0 {
+                    return Err(format!(
+                        "-c: connection limit must be greater than 0 (got {v})"
+                    ));
+                }
+                s.maxconns = usize::try_from(n)
+                    .map_err(|_| format!("-c: connection limit '{v}' is too large"))?;
+            }
+            Ok(())
+        },
+        help: &["-c, --conn-limit=<num>    most connections open at once (default: 1024)"],
+        stats: &[
+            stat(2, "maxconns", |s| s.maxconns.to_string()),
+        ],
+    },
+    Flag {
+        short: "k",
+        long: "lock-memory",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            s.lock_memory |= m.opt_present("k");
+            Ok(())
+        },
+        help: &["-k, --lock-memory         lock all pages of the process in memory"],
+        stats: &[],
+    },
+    Flag {
+        short: "v",
+        long: "verbose",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            s.verbose = m.opt_count("v").min(u8::MAX as usize) as u8;
+            Ok(())
+        },
+        help: &[
+            "-v, --verbose             log errors and warnings from the event loop",
+            "-vv                       also log each client command and reply",
+            "-vvv                      also log connection state transitions",
+        ],
+        stats: &[
+            stat(6, "verbosity", |s| s.verbose.to_string()),
+        ],
+    },
+    // -h, -i and -V print their page in parse_args and exit.
+    Flag {
+        short: "h",
+        long: "help",
+        arg: Arg::No,
+        refused: None,
+        apply: nothing,
+        help: &["-h, --help                show this help and exit"],
+        stats: &[],
+    },
+    Flag {
+        short: "i",
+        long: "license",
+        arg: Arg::No,
+        refused: None,
+        apply: nothing,
+        help: &["-i, --license             show the license and exit"],
+        stats: &[],
+    },
+    Flag {
+        short: "V",
+        long: "version",
+        arg: Arg::No,
+        refused: None,
+        apply: nothing,
+        help: &["-V, --version             show the version and exit"],
+        stats: &[],
+    },
+    Flag {
+        short: "P",
+        long: "pidfile",
+        arg: Arg::Value("FILE"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "P") {
+                if v.is_empty() {
+                    return Err("-P: empty pid file path".to_string());
+                }
+                s.pid_file = Some(v);
+            }
+            Ok(())
+        },
+        help: &["-P, --pidfile=<file>      write the process id to <file> (only with -d)"],
+        stats: &[],
+    },
+    Flag {
+        short: "f",
+        long: "slab-growth-factor",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "f") {
+                s.factor = float("-f", &v)?;
+                if s.factor <= 1.0 {
+                    return Err(format!(
+                        "-f: growth factor must be greater than 1.0 (got {v})"
+                    ));
+                }
+            }
+            Ok(())
+        },
+        help: &["-f, --slab-growth-factor=<num> size ratio between slab classes (default: 1.25)"],
+        stats: &[
+            stat(12, "growth_factor", |s| format!("{:.2}", s.factor)),
+        ],
+    },
+    Flag {
+        short: "n",
+        long: "slab-min-size",
+        arg: Arg::Value("BYTES"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "n") {
+                s.chunk_size = number("-n", &v)?;
+                if s.chunk_size == 0 {
+                    return Err("-n: minimum slab size must be greater than 0".to_string());
+                }
+            }
+            Ok(())
+        },
+        help: &["-n, --slab-min-size=<bytes> least room for key+value+flags (default: 48)"],
+        stats: &[
+            stat(13, "chunk_size", |s| s.chunk_size.to_string()),
+        ],
+    },
+    Flag {
+        short: "L",
+        long: "enable-largepages",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            s.large_pages |= m.opt_present("L");
+            Ok(())
+        },
+        help: &["-L, --enable-largepages  ask for large memory pages where the system has them"],
+        stats: &[],
+    },
+    Flag {
+        short: "D",
+        long: "",
+        arg: Arg::Value("CHAR"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "D") {
+                match v.as_bytes() {
+                    [c] if c.is_ascii() => s.prefix_delimiter = *c,
+                    [] => return Err("-D: no delimiter given".to_string()),
+                    _ => {
+                        return Err(format!(
+                            "-D: delimiter must be a single ASCII character (got '{v}')"
+                        ))
+                    }
+                }
+                s.detail_enabled = true;
+            }
+            Ok(())
+        },
+        help: &[
+            "-D <char>     character that ends a key's prefix, for statistics kept",
+            "              per prefix (default: \":\" colon). Giving -D also turns",
+            "              those statistics on; without it, \"stats detail on\"",
+            "              turns them on at run time.",
+        ],
+        stats: &[
+            stat(16, "stat_key_prefix", |s| (s.prefix_delimiter as char).to_string()),
+            stat(17, "detail_enabled", |s| yes_no(s.detail_enabled)),
+        ],
+    },
+    Flag {
+        short: "t",
+        long: "threads",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "t") {
+                let n: i64 = number("-t", &v)?;
+                if n <= 0 {
+                    return Err(format!(
+                        "-t: number of threads must be greater than 0 (got {v})"
+                    ));
+                }
+                s.num_threads = u32::try_from(n)
+                    .map_err(|_| format!("-t: number of threads '{v}' is too large"))?;
+            }
+            Ok(())
+        },
+        help: &[
+            "-t, --threads=<num>       accepted for compatibility, no effect: this server",
+            "                          runs one thread (default: 4, as stats reports)",
+        ],
+        stats: &[
+            stat(14, "num_threads", |s| s.num_threads.to_string()),
+            stat(15, "num_threads_per_udp", |s| s.num_threads.to_string()),
+        ],
+    },
+    Flag {
+        short: "R",
+        long: "max-reqs-per-event",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "R") {
+                let n: i64 = number("-R", &v)?;
+                if n <= 0 {
+                    return Err(format!(
+                        "-R: requests per event must be greater than 0 (got {v})"
+                    ));
+                }
+                s.reqs_per_event = u32::try_from(n)
+                    .map_err(|_| format!("-R: requests per event '{v}' is too large"))?;
+            }
+            Ok(())
+        },
+        help: &[
+            "-R, --max-reqs-per-event  requests served from one connection before the",
+            "                          others get a turn, so none starves (default: 20)",
+        ],
+        stats: &[
+            stat(18, "reqs_per_event", |s| s.reqs_per_event.to_string()),
+        ],
+    },
+    Flag {
+        short: "C",
+        long: "disable-cas",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            if m.opt_present("C") {
+                s.use_cas = false;
+            }
+            Ok(())
+        },
+        help: &["-C, --disable-cas         do not keep CAS unique values"],
+        stats: &[
+            stat(19, "cas_enabled", |s| yes_no(s.use_cas)),
+        ],
+    },
+    Flag {
+        short: "b",
+        long: "listen-backlog",
+        arg: Arg::Value("NUM"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "b") {
+                s.backlog = number("-b", &v)?;
+            }
+            Ok(())
+        },
+        help: &["-b, --listen-backlog=<num> length of the pending connection queue (default: 1024)"],
+        stats: &[
+            stat(20, "tcp_backlog", |s| s.backlog.to_string()),
+        ],
+    },
+    Flag {
+        short: "B",
+        long: "protocol",
+        arg: Arg::Value("NAME"),
+        refused: None,
+        apply: |s, st, m| {
+            if let Some(v) = last(m, "B") {
+                s.binding_protocol = match v.as_str() {
+                    "ascii" => Protocol::Ascii,
+                    "binary" => Protocol::Binary,
+                    "auto" => Protocol::Auto,
+                    _ => {
+                        return Err(format!(
+                            "-B: unknown protocol '{v}' (one of ascii, binary, auto)"
+                        ))
+                    }
+                };
+                st.protocol_specified = true;
+            }
+            Ok(())
+        },
+        help: &["-B, --protocol=<name>     ascii, binary or auto (default: auto-negotiate)"],
+        stats: &[
+            stat(21, "binding_protocol", |s| {
+                match s.binding_protocol {
+                    Protocol::Ascii => "ascii",
+                    Protocol::Binary => "binary",
+                    Protocol::Auto => "auto-negotiate",
+                }
+                .to_string()
+            }),
+        ],
+    },
+    Flag {
+        short: "I",
+        long: "max-item-size",
+        arg: Arg::Value("SIZE"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "I") {
+                s.item_size_max = parse_item_size(&v)?;
+            }
+            Ok(())
+        },
+        help: &[
+            "-I, --max-item-size=<num> largest item, in bytes or with a k or m suffix",
+            "                          (default: 1m, min: 1k, max: 1024m)",
+        ],
+        stats: &[
+            stat(24, "item_size_max", |s| s.item_size_max.to_string()),
+        ],
+    },
+    Flag {
+        short: "S",
+        long: "enable-sasl",
+        arg: Arg::No,
+        refused: Some(
+            "-S (--enable-sasl): SASL authentication is not supported (-Y gives ASCII authentication)",
+        ),
+        apply: nothing,
+        help: &["-S, --enable-sasl         not supported (SASL); see -Y"],
+        stats: &[
+            stat(22, "auth_enabled_sasl", |_| yes_no(false)),
+        ],
+    },
+    // -F alone disables flush_all, -F FILE names the dump file. The long
+    // forms are rows of their own so `--disable-flush-all=x` stays an error.
+    Flag {
+        short: "F",
+        long: "",
+        arg: Arg::Maybe("FILE"),
+        refused: None,
+        apply: |s, _, m| {
+            if m.opt_count("F") > m.opt_strs("F").len() || m.opt_present("disable-flush-all") {
+                s.flush_enabled = false;
+            }
+            Ok(())
+        },
+        help: &["-F, --disable-flush-all   refuse the flush_all command"],
+        stats: &[
+            stat(36, "flush_enabled", |s| yes_no(s.flush_enabled)),
+        ],
+    },
+    Flag {
+        short: "",
+        long: "disable-flush-all",
+        arg: Arg::No,
+        refused: None,
+        apply: nothing, // read with -F
+        help: &[],
+        stats: &[],
+    },
+    Flag {
+        short: "",
+        long: "dump-file",
+        arg: Arg::Value("FILE"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = m.opt_strs("F").into_iter().chain(m.opt_strs("dump-file")).last() {
+                if v.is_empty() {
+                    return Err("--dump-file: empty file name".to_string());
+                }
+                s.dump_file = Some(v);
+            }
+            Ok(())
+        },
+        help: &[
+            "-F <file>, --dump-file=<file>",
+            "                          keep the cache in a dump file: load <file> at start,",
+            "                          rewrite it on SIGUSR2 and at shutdown",
+        ],
+        stats: &[
+            stat(56, "dump_file", |s| or_null(&s.dump_file, "NULL")),
+        ],
+    },
+    Flag {
+        short: "X",
+        long: "disable-dumping",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            if m.opt_present("X") {
+                s.dump_enabled = false;
+            }
+            Ok(())
+        },
+        help: &["-X, --disable-dumping     refuse stats cachedump and lru_crawler metadump"],
+        stats: &[
+            stat(37, "dump_enabled", |s| yes_no(s.dump_enabled)),
+        ],
+    },
+    Flag {
+        short: "W",
+        long: "disable-watch",
+        arg: Arg::No,
+        refused: None,
+        apply: |s, _, m| {
+            if m.opt_present("W") {
+                s.watch_enabled = false;
+            }
+            Ok(())
+        },
+        help: &["-W, --disable-watch       refuse the watch command (live logging)"],
+        stats: &[],
+    },
+    Flag {
+        short: "Y",
+        long: "auth-file",
+        arg: Arg::Value("FILE"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "Y") {
+                if v.is_empty() {
+                    return Err("-Y: empty auth file name".to_string());
+                }
+                s.auth_file = Some(v);
+            }
+            Ok(())
+        },
+        help: &[
+            "-Y, --auth-file=<file>    (EXPERIMENTAL) require ASCII authentication with the",
+            "                          user:password lines of <file>",
+        ],
+        stats: &[
+            // memcached shows the file's name, or "no".
+            stat(23, "auth_enabled_ascii", |s| s.auth_file.clone().unwrap_or_else(|| "no".to_string())),
+        ],
+    },
+    Flag {
+        short: "e",
+        long: "memory-file",
+        arg: Arg::Value("FILE"),
+        refused: None,
+        apply: |s, _, m| {
+            if let Some(v) = last(m, "e") {
+                if v.is_empty() {
+                    return Err("-e: empty file name".to_string());
+                }
+                s.memory_file = Some(v);
+            }
+            Ok(())
+        },
+        help: &[
+            "-e, --memory-file=<file>  restartable cache: load <file> at start, write it",
+            "                          when stopped with SIGUSR1 or \"shutdown graceful\"",
+        ],
+        stats: &[
+            stat(55, "memory_file", |s| or_null(&s.memory_file, "(null)")),
+        ],
+    },
+    Flag {
+        short: "Z",
+        long: "enable-ssl",
+        arg: Arg::No,
+        refused: Some("-Z (--enable-ssl): TLS is not supported"),
+        apply: nothing,
+        help: &["-Z, --enable-ssl          not supported (TLS)"],
+        stats: &[],
+    },
+    // The -o options are applied after every flag, one row each of
+    // EXTENDED, and listed in -h under these lines.
+    Flag {
+        short: "o",
+        long: "extended",
+        arg: Arg::Value("OPTIONS"),
+        refused: None,
+        apply: nothing,
+        help: &[
+            "-o, --extended            extended options, comma separated; most of them can",
+            "                          be turned off with a 'no_' prefix",
+        ],
+        stats: &[],
+    },
+    Flag {
+        short: "N",
+        long: "napi_ids",
+        arg: Arg::Value("NUM"),
+        refused: Some(
+            "-N (--napi_ids): not supported (NAPI ids steer worker threads; this server has one thread)",
+        ),
+        apply: nothing,
+        help: &["-N, --napi_ids            not supported (needs worker threads)"],
+        stats: &[
+            stat(54, "num_napi_ids", |_| "(null)".to_string()),
+        ],
+    },
+];
+
+/// The getopts table, from FLAGS. Every flag may repeat (a repeated value
+/// flag keeps its last value, as with memcached's getopt loop), so nothing
+/// fails with "given more than once".
+fn options() -> getopts::Options {
+    use getopts::{HasArg, Occur};
+    let mut o = getopts::Options::new();
+    for f in FLAGS {
+        match f.arg {
+            Arg::No => o.optflagmulti(f.short, f.long, ""),
+            Arg::Value(hint) => o.optmulti(f.short, f.long, "", hint),
+            Arg::Maybe(hint) => o.opt(f.short, f.long, "", hint, HasArg::Maybe, Occur::Multi),
         };
-        st.protocol_specified = true;
     }
-    if let Some(v) = last(m, "I") {
-        s.item_size_max = parse_item_size(&v)?;
-    }
+    o
+}
 
-    // -F: bare means no flush_all; with a value it names the dump file.
-    let dump_files = m.opt_strs("F");
-    if m.opt_count("F") > dump_files.len() || m.opt_present("disable-flush-all") {
-        s.flush_enabled = false;
-    }
-    if let Some(v) = dump_files.into_iter().chain(m.opt_strs("dump-file")).last() {
-        if v.is_empty() {
-            return Err("--dump-file: empty file name".to_string());
+/// Applies every flag except `-o` to `s`: first the refusals of memcached
+/// features this server does not have, then each row in the table's order.
+fn apply_flags(s: &mut Settings, st: &mut ParseState, m: &getopts::Matches) -> Result<(), String> {
+    for f in FLAGS {
+        let name = if f.short.is_empty() { f.long } else { f.short };
+        if let Some(why) = f.refused {
+            if m.opt_present(name) {
+                return Err(why.to_string());
+            }
         }
-        s.dump_file = Some(v);
     }
-
-    if m.opt_present("X") {
-        s.dump_enabled = false;
-    }
-    if m.opt_present("W") {
-        s.watch_enabled = false;
-    }
-    if let Some(v) = last(m, "Y") {
-        if v.is_empty() {
-            return Err("-Y: empty auth file name".to_string());
-        }
-        s.auth_file = Some(v);
-    }
-    if let Some(v) = last(m, "e") {
-        if v.is_empty() {
-            return Err("-e: empty file name".to_string());
-        }
-        s.memory_file = Some(v);
+    for f in FLAGS {
+        (f.apply)(s, st, m)?;
     }
     Ok(())
 }
+
+/// The `-h` page: memcached 1.6's flags in memcached's order and column
+/// layout, described in our words, with what this server does not do said
+/// plainly; the `-o` options follow the `-o` line.
+fn help_text() -> String {
+    let mut out = format!(
+        "memcached {} (Rust server, memcached-compatible)\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for f in FLAGS {
+        for line in f.help {
+            out.push_str(line);
+            out.push('\n');
+        }
+        if f.short == "o" {
+            out.push_str(&extended_help());
+        }
+    }
+    out
+}
+
+// ---- the -o table: one row per extended option ----
+
+/// How an `-o` option reads its value and where it stores it. The field
+/// accessors (`|s| &mut s.idle_timeout`) both store the value and, read
+/// from `Settings::default()`, give the default that `-h` shows.
+enum Value {
+    /// `name` turns it on and `no_name` off (memcached's convention); no
+    /// value may follow either.
+    Toggle(fn(&mut Settings) -> &mut bool),
+    /// `name` alone, with no value: does what the function does.
+    Switch(fn(&mut Settings, &mut ParseState)),
+    /// `name=<n>`: a whole number that fits 32 bits, at least `min` and at
+    /// most `max`; outside that, `refuse` is the error (`{v}` stands for
+    /// the value as given). With `bare`, `name` alone means that number.
+    Whole {
+        field: fn(&mut Settings) -> &mut u32,
+        min: u32,
+        max: u32,
+        refuse: &'static str,
+        bare: Option<u32>,
+    },
+    /// `name=<f>`: a finite decimal number for which `ok` holds, or the
+    /// error `refuse`; `-h` shows it with `digits` decimals.
+    Float {
+        field: fn(&mut Settings) -> &mut f64,
+        ok: fn(f64) -> bool,
+        refuse: &'static str,
+        digits: usize,
+    },
+    /// `name=<n>` kilobytes (up to 32 bits), kept in bytes.
+    Kilobytes(fn(&mut Settings) -> &mut u32),
+    /// `name=<n>` megabytes (up to 64 bits), kept in bytes.
+    Megabytes(fn(&mut Settings) -> &mut u64),
+    /// `name=<text>`, read by `set` (which gets the option's name for its
+    /// errors); `show` gives the value as `-h` writes it.
+    Text {
+        set: fn(&mut Settings, &str, &str) -> Result<(), String>,
+        show: Option<fn(&Settings) -> String>,
+    },
+    /// Accepted with or without a value, ignored, with a warning that
+    /// names the option to use instead.
+    Deprecated { instead: &'static str },
+    /// Every option whose name starts with the row's key (`ext_`) is
+    /// refused for this reason.
+    Family { why: &'static str },
+}
+
+/// How an `-o` option shows in `-h`, under the `-o` line.
+enum Help {
+    /// Not listed.
+    Unlisted,
+    /// `   - <key>:` then the lines, the first beside the name and the rest
+    /// under it. `{default}` in a line is replaced by the option's value in
+    /// `Settings::default()`, as the user would write it.
+    Listed(&'static [&'static str]),
+    /// The same, under `no_<key>`: for options users mostly turn off.
+    ListedNo(&'static [&'static str]),
+    /// Lines printed as they stand: one entry that speaks for several
+    /// options, listed on the first of them.
+    Lines(&'static [&'static str]),
+}
+
+/// One `-o` extended option: everything the server knows about it except
+/// the `Settings` field it fills and the checks that need other options
+/// (those are in `check`).
+struct Extended {
+    /// The name after `-o`.
+    key: &'static str,
+    /// How the value is read and stored.
+    value: Value,
+    /// Run after the value is stored, for options that set more than their
+    /// own field (or note something for `check`).
+    also: Option<fn(&mut Settings, &mut ParseState)>,
+    /// Its `-h` entry; the table's order is the page's order.
+    help: Help,
+    /// The `stats settings` lines that report it.
+    stats: &'static [Stat],
+}
+
+/// A `Whole` value with no bounds but its 32 bits.
+const fn whole(field: fn(&mut Settings) -> &mut u32) -> Value {
+    Value::Whole {
+        field,
+        min: 0,
+        max: u32::MAX,
+        refuse: "",
+        bare: None,
+    }
+}
+
+/// A `Whole` value between `min` and `max`, or the error `refuse`.
+const fn whole_in(
+    field: fn(&mut Settings) -> &mut u32,
+    min: u32,
+    max: u32,
+    refuse: &'static str,
+) -> Value {
+    Value::Whole {
+        field,
+        min,
+        max,
+        refuse,
+        bare: None,
+    }
+}
+
+/// A row with nothing but a key and a value: accepted, not in `-h`.
+const fn quiet(key: &'static str, value: Value) -> Extended {
+    Extended {
+        key,
+        value,
+        also: None,
+        help: Help::Unlisted,
+        stats: &[],
+    }
+}
+
+/// Every `-o` option, in the order `-h` lists them. To add one, see the
+/// module's documentation.
+static EXTENDED: &[Extended] = &[
+    Extended {
+        key: "maxconns_fast",
+        value: Value::Toggle(|s| &mut s.maxconns_fast),
+        also: None,
+        help: Help::Listed(&["close connections over the -c limit at once (default: {default})"]),
+        stats: &[stat(25, "maxconns_fast", |s| yes_no(s.maxconns_fast))],
+    },
+    Extended {
+        key: "hashpower",
+        value: whole_in(
+            |s| &mut s.hashpower_init,
+            HASHPOWER_MIN,
+            HASHPOWER_MAX,
+            "must be between 12 and 32 (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "starting hash table size as a power of two, 12 to 32;",
+            "the table grows by itself (default: {default}, meaning 16)",
+            "see \"STAT hash_power_level\" of a running server",
+        ]),
+        stats: &[stat(26, "hashpower_init", |s| s.hashpower_init.to_string())],
+    },
+    Extended {
+        key: "tail_repair_time",
+        value: whole_in(
+            |s| &mut s.tail_repair_time,
+            10,
+            u32::MAX,
+            "must be at least 10 seconds (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "seconds before an LRU tail item that seems stuck is",
+            "reclaimed, at least 10 (default: {default}, off; risky)",
+        ]),
+        stats: &[stat(35, "tail_repair_time", |s| {
+            s.tail_repair_time.to_string()
+        })],
+    },
+    Extended {
+        key: "hash_algorithm",
+        value: Value::Text {
+            set: |s, flag, v| {
+                s.hash_algorithm = match v {
+                    "murmur3" => HashAlgorithm::Murmur3,
+                    "jenkins" => HashAlgorithm::Jenkins,
+                    "xxh3" => {
+                        return Err(format!(
+                            "{flag}: xxh3 is not supported (use murmur3 or jenkins)"
+                        ))
+                    }
+                    v => {
+                        return Err(format!(
+                            "{flag}: unknown algorithm '{v}' (murmur3 or jenkins)"
+                        ))
+                    }
+                };
+                Ok(())
+            },
+            show: Some(|s| hash_algorithm_name(s.hash_algorithm).to_string()),
+        },
+        also: None,
+        help: Help::Listed(&["murmur3 or jenkins (default: {default}; no xxh3)"]),
+        stats: &[stat(38, "hash_algorithm", |s| {
+            hash_algorithm_name(s.hash_algorithm).to_string()
+        })],
+    },
+    Extended {
+        key: "lru_crawler",
+        value: Value::Toggle(|s| &mut s.lru_crawler),
+        also: None,
+        help: Help::ListedNo(&["do not run the LRU crawler"]),
+        stats: &[stat(32, "lru_crawler", |s| yes_no(s.lru_crawler))],
+    },
+    Extended {
+        key: "lru_crawler_sleep",
+        value: whole_in(
+            |s| &mut s.lru_crawler_sleep,
+            0,
+            LRU_CRAWLER_SLEEP_MAX,
+            "must be between 0 and 1000000 microseconds (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "microseconds of rest after every 1000 crawled",
+            "items, up to 1000000 (default: {default})",
+        ]),
+        stats: &[stat(33, "lru_crawler_sleep", |s| {
+            s.lru_crawler_sleep.to_string()
+        })],
+    },
+    Extended {
+        key: "lru_crawler_tocrawl",
+        value: whole(|s| &mut s.lru_crawler_tocrawl),
+        also: None,
+        help: Help::Listed(&[
+            "most items crawled per LRU list per run",
+            "(default: {default}, no limit)",
+        ]),
+        stats: &[stat(34, "lru_crawler_tocrawl", |s| {
+            s.lru_crawler_tocrawl.to_string()
+        })],
+    },
+    Extended {
+        key: "read_buf_mem_limit",
+        value: Value::Megabytes(|s| &mut s.read_buf_mem_limit),
+        also: None,
+        help: Help::Listed(&[
+            "megabytes all connection buffers may use together;",
+            "only worth setting for very high -c (default: {default}, no limit)",
+        ]),
+        stats: &[stat(50, "read_buf_mem_limit", |s| {
+            s.read_buf_mem_limit.to_string()
+        })],
+    },
+    Extended {
+        key: "lru_maintainer",
+        value: Value::Toggle(|s| &mut s.lru_maintainer_thread),
+        // The segmented LRU needs the maintainer, and comes with it.
+        also: Some(|s, _| s.lru_segmented = s.lru_maintainer_thread),
+        help: Help::ListedNo(&["one plain LRU per class, no HOT/WARM/COLD segments"]),
+        stats: &[
+            stat(39, "lru_maintainer_thread", |s| {
+                yes_no(s.lru_maintainer_thread)
+            }),
+            stat(40, "lru_segmented", |s| yes_no(s.lru_segmented)),
+        ],
+    },
+    Extended {
+        key: "hot_lru_pct",
+        value: whole_in(
+            |s| &mut s.hot_lru_pct,
+            1,
+            LRU_PCT_TOTAL_MAX - 1,
+            "must be between 1 and 79 (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "percent of a class's item bytes kept on the HOT LRU,",
+            "1 to 79 (default: {default})",
+        ]),
+        stats: &[
+            // memcached keeps it in an int: `lru tune` may store a value
+            // above i32::MAX, shown negative.
+            stat(41, "hot_lru_pct", |s| (s.hot_lru_pct as i32).to_string()),
+        ],
+    },
+    Extended {
+        key: "warm_lru_pct",
+        value: whole_in(
+            |s| &mut s.warm_lru_pct,
+            1,
+            LRU_PCT_TOTAL_MAX - 1,
+            "must be between 1 and 79 (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "percent kept for the WARM LRU, 1 to 79; HOT plus",
+            "WARM at most 80 (default: {default})",
+        ]),
+        stats: &[
+            // An int in memcached, as hot_lru_pct.
+            stat(42, "warm_lru_pct", |s| (s.warm_lru_pct as i32).to_string()),
+        ],
+    },
+    Extended {
+        key: "hot_max_factor",
+        value: Value::Float {
+            field: |s| &mut s.hot_max_factor,
+            ok: |f| f > 0.0,
+            refuse: "must be greater than 0 (got {v})",
+            digits: 2,
+        },
+        also: None,
+        help: Help::Listed(&[
+            "items idle longer than the COLD age times this leave",
+            "HOT (default: {default})",
+        ]),
+        stats: &[stat(43, "hot_max_factor", |s| c_fixed2(s.hot_max_factor))],
+    },
+    Extended {
+        key: "warm_max_factor",
+        value: Value::Float {
+            field: |s| &mut s.warm_max_factor,
+            ok: |f| f > 0.0,
+            refuse: "must be greater than 0 (got {v})",
+            digits: 2,
+        },
+        also: None,
+        help: Help::Listed(&[
+            "items idle longer than the COLD age times this leave",
+            "WARM (default: {default})",
+        ]),
+        stats: &[stat(44, "warm_max_factor", |s| c_fixed2(s.warm_max_factor))],
+    },
+    Extended {
+        key: "temporary_ttl",
+        value: whole(|s| &mut s.temporary_ttl),
+        // Giving a TTL is what turns the TEMP LRU on.
+        also: Some(|s, _| s.temp_lru = true),
+        help: Help::Listed(&[
+            "items with a TTL up to this many seconds go to a",
+            "TEMP LRU and are never evicted; needs the LRU",
+            "maintainer (default: {default}, off unless given)",
+        ]),
+        stats: &[
+            stat(45, "temp_lru", |s| yes_no(s.temp_lru)),
+            stat(46, "temporary_ttl", |s| s.temporary_ttl.to_string()),
+        ],
+    },
+    Extended {
+        key: "idle_timeout",
+        value: whole(|s| &mut s.idle_timeout),
+        also: None,
+        help: Help::Listed(&[
+            "seconds before an idle connection is closed",
+            "(default: {default}, never)",
+        ]),
+        stats: &[stat(47, "idle_timeout", |s| s.idle_timeout.to_string())],
+    },
+    Extended {
+        key: "slab_chunk_max",
+        value: whole_in(
+            |s| &mut s.slab_chunk_size_max,
+            SLAB_CHUNK_MAX_LOWER,
+            u32::MAX,
+            "must be at least 1024 bytes (got {v}; the value is in bytes)",
+        ),
+        // A chosen chunk size survives no_modern, no_chunked_items and -I.
+        also: Some(|_, st| st.slab_chunk_max_changed = true),
+        help: Help::Listed(&[
+            "(EXPERIMENTAL) largest slab chunk, in bytes (as",
+            "memcached 1.6 reads it); larger items are chained",
+            "from chunks of this size (default: {default})",
+        ]),
+        stats: &[stat(31, "slab_chunk_max", |s| {
+            s.slab_chunk_size_max.to_string()
+        })],
+    },
+    Extended {
+        key: "slab_sizes",
+        value: Value::Text {
+            set: |s, flag, v| {
+                let mut sizes = Vec::new();
+                // Empty pieces ("100--200", a trailing '-') are skipped.
+                for piece in v.split('-').filter(|p| !p.is_empty()) {
+                    sizes.push(number::<u32>(flag, piece)?);
+                }
+                if sizes.is_empty() {
+                    return Err(format!("{flag}: no sizes given"));
+                }
+                s.slab_sizes = Some(sizes);
+                Ok(())
+            },
+            show: None,
+        },
+        also: None,
+        help: Help::Listed(&[
+            "explicit slab class sizes, dash separated, in place",
+            "of -n and -f (for example 128-256-512-1024)",
+        ]),
+        stats: &[],
+    },
+    Extended {
+        key: "slab_reassign",
+        value: Value::Toggle(|s| &mut s.slab_reassign),
+        also: None,
+        help: Help::Listed(&["let memory pages move between slab classes (default: {default})"]),
+        stats: &[stat(27, "slab_reassign", |s| yes_no(s.slab_reassign))],
+    },
+    Extended {
+        key: "slab_automove",
+        // A bare `slab_automove` means mode 1, as in memcached.
+        value: Value::Whole {
+            field: |s| &mut s.slab_automove,
+            min: 0,
+            max: 2,
+            refuse: "must be 0, 1 or 2 (got {v})",
+            bare: Some(1),
+        },
+        also: None,
+        help: Help::Listed(&[
+            "0 never move pages, 1 move them with care,",
+            "2 move them eagerly (default: {default})",
+        ]),
+        stats: &[stat(28, "slab_automove", |s| s.slab_automove.to_string())],
+    },
+    quiet(
+        "no_slab_automove",
+        Value::Switch(|s, _| s.slab_automove = 0),
+    ),
+    Extended {
+        key: "slab_automove_ratio",
+        value: Value::Float {
+            field: |s| &mut s.slab_automove_ratio,
+            ok: |r| r > 0.0 && r < 1.0,
+            refuse: "must be above 0 and below 1 (got {v})",
+            digits: 2,
+        },
+        also: None,
+        help: Help::Listed(&[
+            "age ratio under which a class counts as short of",
+            "memory, between 0 and 1 (default: {default})",
+        ]),
+        stats: &[stat(29, "slab_automove_ratio", |s| {
+            format!("{:.2}", s.slab_automove_ratio)
+        })],
+    },
+    Extended {
+        key: "slab_automove_window",
+        value: whole_in(
+            |s| &mut s.slab_automove_window,
+            3,
+            u32::MAX,
+            "must be greater than 2 (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&["seconds of history automove looks at (default: {default})"]),
+        stats: &[stat(30, "slab_automove_window", |s| {
+            s.slab_automove_window.to_string()
+        })],
+    },
+    Extended {
+        key: "slab_automove_freeratio",
+        value: Value::Float {
+            field: |s| &mut s.slab_automove_freeratio,
+            ok: |r| (0.0..1.0).contains(&r),
+            refuse: "must be at least 0 and below 1 (got {v})",
+            digits: 3,
+        },
+        also: None,
+        help: Help::Listed(&[
+            "accepted for memcached's external storage",
+            "automover; not used (default: {default})",
+        ]),
+        stats: &[stat(53, "slab_automove_freeratio", |s| {
+            format!("{:.3}", s.slab_automove_freeratio)
+        })],
+    },
+    Extended {
+        key: "watcher_logbuf_size",
+        value: Value::Kilobytes(|s| &mut s.watcher_logbuf_size),
+        also: None,
+        help: Help::Listed(&["kilobytes of log buffer per watcher (default: {default})"]),
+        stats: &[stat(48, "watcher_logbuf_size", |s| {
+            s.watcher_logbuf_size.to_string()
+        })],
+    },
+    Extended {
+        key: "worker_logbuf_size",
+        value: Value::Kilobytes(|s| &mut s.worker_logbuf_size),
+        also: None,
+        help: Help::Listed(&[
+            "accepted, no effect: log lines go straight to the",
+            "watchers (default: {default})",
+        ]),
+        stats: &[stat(49, "worker_logbuf_size", |s| {
+            s.worker_logbuf_size.to_string()
+        })],
+    },
+    Extended {
+        key: "track_sizes",
+        value: Value::Switch(|s, _| s.track_sizes = true),
+        also: None,
+        help: Help::Listed(&["keep the item size histogram of 'stats sizes'"]),
+        stats: &[stat(51, "track_sizes", |s| yes_no(s.track_sizes))],
+    },
+    Extended {
+        key: "no_hashexpand",
+        value: Value::Switch(|s, _| s.hash_expand = false),
+        also: None,
+        help: Help::Listed(&["never grow the hash table (risky)"]),
+        stats: &[],
+    },
+    Extended {
+        key: "modern",
+        // memcached 1.6 already runs with the "modern" defaults.
+        value: Value::Switch(|_, _| {}),
+        also: None,
+        help: Help::Listed(&["accepted; its defaults are already the defaults"]),
+        stats: &[],
+    },
+    Extended {
+        key: "no_modern",
+        // memcached 1.4's defaults.
+        value: Value::Switch(|s, st| {
+            if !st.slab_chunk_max_changed {
+                s.slab_chunk_size_max = s.slab_page_size;
+            }
+            s.slab_reassign = false;
+            s.slab_automove = 0;
+            s.maxconns_fast = false;
+            s.lru_segmented = false;
+            s.lru_maintainer_thread = false;
+            s.lru_crawler = false;
+            s.hash_algorithm = HashAlgorithm::Jenkins;
+        }),
+        also: None,
+        help: Help::Listed(&[
+            "memcached 1.4's defaults: no segmented LRU, no LRU",
+            "maintainer or crawler, no slab reassign, jenkins",
+            "hash, no maxconns_fast, whole-page chunks",
+        ]),
+        stats: &[],
+    },
+    Extended {
+        key: "no_chunked_items",
+        value: Value::Switch(|s, st| {
+            if !st.slab_chunk_max_changed {
+                s.slab_chunk_size_max = s.slab_page_size;
+            }
+        }),
+        also: None,
+        help: Help::Listed(&["chunks as large as a slab page"]),
+        stats: &[],
+    },
+    Extended {
+        key: "sock_cookie_id",
+        value: whole(|s| &mut s.sock_cookie_id),
+        also: None,
+        help: Help::Listed(&[
+            "mark (SO_MARK) set on listening sockets, for",
+            "firewall rules (default: {default}, none)",
+        ]),
+        stats: &[],
+    },
+    Extended {
+        key: "dump_interval",
+        value: whole(|s| &mut s.dump_interval),
+        also: None,
+        help: Help::Listed(&[
+            "seconds between dumps to the -F file (default: {default},",
+            "only on SIGUSR2 and at shutdown)",
+        ]),
+        stats: &[stat(57, "dump_interval", |s| s.dump_interval.to_string())],
+    },
+    Extended {
+        key: "dump_on_shutdown",
+        value: Value::Toggle(|s| &mut s.dump_on_shutdown),
+        also: None,
+        help: Help::ListedNo(&["stop without writing a last dump to the -F file"]),
+        stats: &[stat(58, "dump_on_shutdown", |s| yes_no(s.dump_on_shutdown))],
+    },
+    // Accepted by memcached 1.6 without effect here: no sandbox is applied
+    // and responses are never inlined.
+    Extended {
+        key: "relaxed_privileges",
+        value: Value::Switch(|s, _| s.relaxed_privileges = true),
+        also: None,
+        help: Help::Lines(&[
+            "   - relaxed_privileges, drop_privileges, no_drop_privileges,",
+            "     inline_ascii_resp, no_inline_ascii_resp: accepted, no effect",
+        ]),
+        stats: &[],
+    },
+    quiet("drop_privileges", Value::Switch(|_, _| {})),
+    quiet("no_drop_privileges", Value::Switch(|_, _| {})),
+    Extended {
+        key: "inline_ascii_resp",
+        value: Value::Switch(|_, _| {}),
+        also: None,
+        help: Help::Unlisted,
+        stats: &[stat(52, "inline_ascii_response", |_| yes_no(false))],
+    },
+    quiet("no_inline_ascii_resp", Value::Switch(|_, _| {})),
+    Extended {
+        key: "ext_",
+        value: Value::Family {
+            why: "external storage (ext_* options) is not supported",
+        },
+        also: None,
+        help: Help::Lines(&[
+            "   - ext_* (external storage) and ssl_* (TLS) options are not supported",
+        ]),
+        stats: &[],
+    },
+    quiet(
+        "ssl_",
+        Value::Family {
+            why: "TLS (ssl_* options) is not supported",
+        },
+    ),
+    quiet(
+        "resp_obj_mem_limit",
+        Value::Deprecated {
+            instead: "read_buf_mem_limit",
+        },
+    ),
+];
 
 /// Rejects a value given to an `-o` option that is a plain switch.
 fn no_value(flag: &str, value: Option<&str>) -> Result<(), String> {
@@ -747,6 +1950,125 @@ fn need<'a>(flag: &str, value: Option<&'a str>) -> Result<&'a str, String> {
     match value {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(format!("{flag}: missing value ({}=<value>)", &flag[3..])),
+    }
+}
+
+/// The row of the `-o` option called `name`, and whether it is turned on
+/// (false for the `no_` form of a toggle). A key is matched whole, then as
+/// the `no_` form of a toggle, then as the start of a refused family.
+fn find_extended(name: &str) -> Option<(&'static Extended, bool)> {
+    let named = |e: &&Extended| e.key == name && !matches!(e.value, Value::Family { .. });
+    if let Some(e) = EXTENDED.iter().find(named) {
+        return Some((e, true));
+    }
+    if let Some(key) = name.strip_prefix("no_") {
+        let toggle = EXTENDED
+            .iter()
+            .find(|e| e.key == key && matches!(e.value, Value::Toggle(_)));
+        if let Some(e) = toggle {
+            return Some((e, false));
+        }
+    }
+    EXTENDED
+        .iter()
+        .find(|e| matches!(e.value, Value::Family { .. }) && name.starts_with(e.key))
+        .map(|e| (e, true))
+}
+
+impl Value {
+    /// Reads `value` (what followed `name=`, if anything) and stores it in
+    /// `s`. `flag` is `-o name` for the error messages; `on` is false for
+    /// the `no_` form of a toggle.
+    fn apply(
+        &self,
+        s: &mut Settings,
+        st: &mut ParseState,
+        flag: &str,
+        value: Option<&str>,
+        on: bool,
+    ) -> Result<(), String> {
+        let refused = |refuse: &str, v: &str| format!("{flag}: {}", refuse.replace("{v}", v));
+        match *self {
+            Value::Toggle(field) => {
+                no_value(flag, value)?;
+                *field(s) = on;
+            }
+            Value::Switch(set) => {
+                no_value(flag, value)?;
+                set(s, st);
+            }
+            Value::Whole {
+                field,
+                min,
+                max,
+                refuse,
+                bare,
+            } => {
+                let v = match (value, bare) {
+                    (None, Some(n)) => {
+                        *field(s) = n;
+                        return Ok(());
+                    }
+                    // With a bare form, `name=` is a bad number, not a
+                    // missing value.
+                    (Some(v), Some(_)) => v,
+                    (_, None) => need(flag, value)?,
+                };
+                let n: u32 = number(flag, v)?;
+                if n < min || n > max {
+                    return Err(refused(refuse, v));
+                }
+                *field(s) = n;
+            }
+            Value::Float {
+                field, ok, refuse, ..
+            } => {
+                let v = need(flag, value)?;
+                let f = float(flag, v)?;
+                if !ok(f) {
+                    return Err(refused(refuse, v));
+                }
+                *field(s) = f;
+            }
+            Value::Kilobytes(field) => {
+                let v = need(flag, value)?;
+                let kb: u32 = number(flag, v)?;
+                *field(s) = kb
+                    .checked_mul(1024)
+                    .ok_or_else(|| format!("{flag}: '{v}' kilobytes is too large"))?;
+            }
+            Value::Megabytes(field) => {
+                let v = need(flag, value)?;
+                let mb: u64 = number(flag, v)?;
+                *field(s) = mb
+                    .checked_mul(1024 * 1024)
+                    .ok_or_else(|| format!("{flag}: '{v}' megabytes is too large"))?;
+            }
+            Value::Text { set, .. } => set(s, flag, need(flag, value)?)?,
+            Value::Deprecated { instead } => {
+                eprintln!("warning: {flag} is deprecated and ignored; see {instead}");
+            }
+            Value::Family { why } => return Err(format!("{flag}: {why}")),
+        }
+        Ok(())
+    }
+
+    /// The value in `s` as a user would give it after `name=` (`on`/`off`
+    /// for a toggle), for the `{default}` of `-h`; None for options that
+    /// have no value to show.
+    /// (The accessors lend the field mutably; nothing is changed.)
+    fn show(&self, s: &mut Settings) -> Option<String> {
+        Some(match *self {
+            Value::Toggle(field) => if *field(s) { "on" } else { "off" }.to_string(),
+            Value::Whole { field, .. } => field(s).to_string(),
+            Value::Float { field, digits, .. } => format!("{:.*}", digits, *field(s)),
+            Value::Kilobytes(field) => (*field(s) / 1024).to_string(),
+            Value::Megabytes(field) => (*field(s) / (1024 * 1024)).to_string(),
+            Value::Text {
+                show: Some(show), ..
+            } => show(s),
+            _ => return None,
+        })
     }
 }
 
@@ -766,278 +2088,45 @@ fn apply_extended(s: &mut Settings, st: &mut ParseState, arg: &str) -> Result<()
             return Err(format!("-o '{item}': empty option name"));
         }
         let flag = format!("-o {name}");
-        let flag = flag.as_str();
-        match name {
-            "maxconns_fast" => {
-                no_value(flag, value)?;
-                s.maxconns_fast = true;
-            }
-            "no_maxconns_fast" => {
-                no_value(flag, value)?;
-                s.maxconns_fast = false;
-            }
-            "hashpower" => {
-                let v = need(flag, value)?;
-                let n: u32 = number(flag, v)?;
-                if !(HASHPOWER_MIN..=HASHPOWER_MAX).contains(&n) {
-                    return Err(format!(
-                        "{flag}: must be between {HASHPOWER_MIN} and {HASHPOWER_MAX} (got {v})"
-                    ));
-                }
-                s.hashpower_init = n;
-            }
-            "no_hashexpand" => {
-                no_value(flag, value)?;
-                s.hash_expand = false;
-            }
-            "slab_reassign" => {
-                no_value(flag, value)?;
-                s.slab_reassign = true;
-            }
-            "no_slab_reassign" => {
-                no_value(flag, value)?;
-                s.slab_reassign = false;
-            }
-            "slab_automove" => {
-                // A bare `slab_automove` means mode 1, as in memcached.
-                s.slab_automove = match value {
-                    None => 1,
-                    Some(v) => {
-                        let n: u32 = number(flag, v)?;
-                        if n > 2 {
-                            return Err(format!("{flag}: must be 0, 1 or 2 (got {v})"));
-                        }
-                        n
-                    }
-                };
-            }
-            "no_slab_automove" => {
-                no_value(flag, value)?;
-                s.slab_automove = 0;
-            }
-            "slab_automove_ratio" => {
-                let v = need(flag, value)?;
-                let r = float(flag, v)?;
-                if r <= 0.0 || r >= 1.0 {
-                    return Err(format!("{flag}: must be above 0 and below 1 (got {v})"));
-                }
-                s.slab_automove_ratio = r;
-            }
-            "slab_automove_window" => {
-                let v = need(flag, value)?;
-                let n: u32 = number(flag, v)?;
-                if n <= 2 {
-                    return Err(format!("{flag}: must be greater than 2 (got {v})"));
-                }
-                s.slab_automove_window = n;
-            }
-            "slab_automove_freeratio" => {
-                let v = need(flag, value)?;
-                let r = float(flag, v)?;
-                if !(0.0..1.0).contains(&r) {
-                    return Err(format!("{flag}: must be at least 0 and below 1 (got {v})"));
-                }
-                s.slab_automove_freeratio = r;
-            }
-            "tail_repair_time" => {
-                let v = need(flag, value)?;
-                let n: u32 = number(flag, v)?;
-                if n < 10 {
-                    return Err(format!("{flag}: must be at least 10 seconds (got {v})"));
-                }
-                s.tail_repair_time = n;
-            }
-            "hash_algorithm" => {
-                s.hash_algorithm = match need(flag, value)? {
-                    "murmur3" => HashAlgorithm::Murmur3,
-                    "jenkins" => HashAlgorithm::Jenkins,
-                    "xxh3" => {
-                        return Err(format!(
-                            "{flag}: xxh3 is not supported (use murmur3 or jenkins)"
-                        ))
-                    }
-                    v => {
-                        return Err(format!(
-                            "{flag}: unknown algorithm '{v}' (murmur3 or jenkins)"
-                        ))
-                    }
-                };
-            }
-            "lru_crawler" => {
-                no_value(flag, value)?;
-                s.lru_crawler = true;
-            }
-            "no_lru_crawler" => {
-                no_value(flag, value)?;
-                s.lru_crawler = false;
-            }
-            "lru_crawler_sleep" => {
-                let v = need(flag, value)?;
-                let n: u32 = number(flag, v)?;
-                if n > LRU_CRAWLER_SLEEP_MAX {
-                    return Err(format!(
-                        "{flag}: must be between 0 and 1000000 microseconds (got {v})"
-                    ));
-                }
-                s.lru_crawler_sleep = n;
-            }
-            "lru_crawler_tocrawl" => {
-                s.lru_crawler_tocrawl = number(flag, need(flag, value)?)?;
-            }
-            "lru_maintainer" => {
-                no_value(flag, value)?;
-                s.lru_maintainer_thread = true;
-                s.lru_segmented = true;
-            }
-            "no_lru_maintainer" => {
-                no_value(flag, value)?;
-                s.lru_maintainer_thread = false;
-                s.lru_segmented = false;
-            }
-            "hot_lru_pct" | "warm_lru_pct" => {
-                let v = need(flag, value)?;
-                let n: u32 = number(flag, v)?;
-                if !(1..LRU_PCT_TOTAL_MAX).contains(&n) {
-                    return Err(format!("{flag}: must be between 1 and 79 (got {v})"));
-                }
-                if name == "hot_lru_pct" {
-                    s.hot_lru_pct = n;
-                } else {
-                    s.warm_lru_pct = n;
-                }
-            }
-            "hot_max_factor" | "warm_max_factor" => {
-                let v = need(flag, value)?;
-                let f = float(flag, v)?;
-                if f <= 0.0 {
-                    return Err(format!("{flag}: must be greater than 0 (got {v})"));
-                }
-                if name == "hot_max_factor" {
-                    s.hot_max_factor = f;
-                } else {
-                    s.warm_max_factor = f;
-                }
-            }
-            "temporary_ttl" => {
-                s.temporary_ttl = number(flag, need(flag, value)?)?;
-                s.temp_lru = true;
-            }
-            "idle_timeout" => {
-                s.idle_timeout = number(flag, need(flag, value)?)?;
-            }
-            "watcher_logbuf_size" | "worker_logbuf_size" => {
-                let v = need(flag, value)?;
-                let kb: u32 = number(flag, v)?;
-                let bytes = kb
-                    .checked_mul(1024)
-                    .ok_or_else(|| format!("{flag}: '{v}' kilobytes is too large"))?;
-                if name == "watcher_logbuf_size" {
-                    s.watcher_logbuf_size = bytes;
-                } else {
-                    s.worker_logbuf_size = bytes;
-                }
-            }
-            "read_buf_mem_limit" => {
-                let v = need(flag, value)?;
-                let mb: u64 = number(flag, v)?;
-                s.read_buf_mem_limit = mb
-                    .checked_mul(1024 * 1024)
-                    .ok_or_else(|| format!("{flag}: '{v}' megabytes is too large"))?;
-            }
-            "slab_sizes" => {
-                let v = need(flag, value)?;
-                let mut sizes = Vec::new();
-                // Empty pieces ("100--200", a trailing '-') are skipped.
-                for piece in v.split('-').filter(|p| !p.is_empty()) {
-                    sizes.push(number::<u32>(flag, piece)?);
-                }
-                if sizes.is_empty() {
-                    return Err(format!("{flag}: no sizes given"));
-                }
-                s.slab_sizes = Some(sizes);
-            }
-            "slab_chunk_max" => {
-                let v = need(flag, value)?;
-                let n: u32 = number(flag, v)?;
-                if n < SLAB_CHUNK_MAX_LOWER {
-                    return Err(format!(
-                        "{flag}: must be at least {SLAB_CHUNK_MAX_LOWER} bytes (got {v}; the value is in bytes)"
-                    ));
-                }
-                s.slab_chunk_size_max = n;
-                st.slab_chunk_max_changed = true;
-            }
-            "no_chunked_items" => {
-                no_value(flag, value)?;
-                if !st.slab_chunk_max_changed {
-                    s.slab_chunk_size_max = s.slab_page_size;
-                }
-            }
-            "track_sizes" => {
-                no_value(flag, value)?;
-                s.track_sizes = true;
-            }
-            "modern" => {
-                // memcached 1.6 already runs with the "modern" defaults.
-                no_value(flag, value)?;
-            }
-            "no_modern" => {
-                // memcached 1.4's defaults.
-                no_value(flag, value)?;
-                if !st.slab_chunk_max_changed {
-                    s.slab_chunk_size_max = s.slab_page_size;
-                }
-                s.slab_reassign = false;
-                s.slab_automove = 0;
-                s.maxconns_fast = false;
-                s.lru_segmented = false;
-                s.lru_maintainer_thread = false;
-                s.lru_crawler = false;
-                s.hash_algorithm = HashAlgorithm::Jenkins;
-            }
-            "inline_ascii_resp"
-            | "no_inline_ascii_resp"
-            | "drop_privileges"
-            | "no_drop_privileges" => {
-                // Accepted by memcached 1.6 without effect here: responses
-                // are never inlined, and no sandbox is applied.
-                no_value(flag, value)?;
-            }
-            "relaxed_privileges" => {
-                no_value(flag, value)?;
-                s.relaxed_privileges = true;
-            }
-            "resp_obj_mem_limit" => {
-                eprintln!(
-                    "warning: -o resp_obj_mem_limit is deprecated and ignored; see read_buf_mem_limit"
-                );
-            }
-            "sock_cookie_id" => {
-                s.sock_cookie_id = number(flag, need(flag, value)?)?;
-            }
-            "dump_interval" => {
-                s.dump_interval = number(flag, need(flag, value)?)?;
-            }
-            "dump_on_shutdown" => {
-                no_value(flag, value)?;
-                s.dump_on_shutdown = true;
-            }
-            "no_dump_on_shutdown" => {
-                no_value(flag, value)?;
-                s.dump_on_shutdown = false;
-            }
-            n if n.starts_with("ext_") => {
-                return Err(format!(
-                    "{flag}: external storage (ext_* options) is not supported"
-                ));
-            }
-            n if n.starts_with("ssl_") => {
-                return Err(format!("{flag}: TLS (ssl_* options) is not supported"));
-            }
-            _ => return Err(format!("{flag}: unknown extended option (see -h)")),
+        let (opt, on) = find_extended(name)
+            .ok_or_else(|| format!("{flag}: unknown extended option (see -h)"))?;
+        opt.value.apply(s, st, &flag, value, on)?;
+        if let Some(also) = opt.also {
+            also(s, st);
         }
     }
     Ok(())
+}
+
+/// The `-o` entries of `-h`, one per listed row, in the table's order: the
+/// name and its first line in memcached's columns, the rest under it.
+fn extended_help() -> String {
+    let mut defaults = Settings::default();
+    let mut out = String::new();
+    for e in EXTENDED {
+        let (name, lines) = match e.help {
+            Help::Unlisted => continue,
+            Help::Listed(lines) => (e.key.to_string(), lines),
+            Help::ListedNo(lines) => (format!("no_{}", e.key), lines),
+            Help::Lines(lines) => {
+                for line in lines {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+                continue;
+            }
+        };
+        let default = e.value.show(&mut defaults).unwrap_or_default();
+        for (i, line) in lines.iter().enumerate() {
+            let line = line.replace("{default}", &default);
+            if i == 0 {
+                out.push_str(&format!("{:<25} {line}\n", format!("   - {name}:")));
+            } else {
+                out.push_str(&format!("{:26}{line}\n", ""));
+            }
+        }
+    }
+    out
 }
 
 /// Checks that need every flag read first, in memcached's order, and settles
@@ -1138,123 +2227,72 @@ fn check(s: &mut Settings, st: &ParseState) -> Result<(), String> {
     Ok(())
 }
 
+/// The name `-o hash_algorithm` takes and `stats settings` shows.
+fn hash_algorithm_name(h: HashAlgorithm) -> &'static str {
+    match h {
+        HashAlgorithm::Murmur3 => "murmur3",
+        HashAlgorithm::Jenkins => "jenkins",
+    }
+}
+
 /// Formats a flag as memcached's `stats settings` does.
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_string()
 }
 
+// ---- stats settings ----
+
+/// One line of `stats settings`, held by the row of the flag or `-o`
+/// option it reports.
+struct Stat {
+    /// Its place in the reply, counting from 1: memcached 1.6.18's order,
+    /// then ours. The places of all the rows run 1, 2, 3, ... without a gap
+    /// (a unit test checks), so a new line takes the next free number.
+    at: u8,
+    /// The name after `STAT`.
+    name: &'static str,
+    /// The value, formatted as memcached formats it.
+    show: fn(&Settings) -> String,
+}
+
+/// A `Stat`, written on one line in the tables.
+const fn stat(at: u8, name: &'static str, show: fn(&Settings) -> String) -> Stat {
+    Stat { at, name, show }
+}
+
+/// Lines of `stats settings` that no option sets: state memcached keeps
+/// among its settings.
+static REPORTED: &[Stat] = &[stat(7, "oldest", |s| s.oldest_live.to_string())];
+
+/// Every line of `stats settings`, in the reply's order.
+fn stats_lines() -> Vec<&'static Stat> {
+    let mut lines: Vec<&'static Stat> = FLAGS
+        .iter()
+        .flat_map(|f| f.stats)
+        .chain(EXTENDED.iter().flat_map(|e| e.stats))
+        .chain(REPORTED)
+        .collect();
+    lines.sort_by_key(|l| l.at);
+    lines
+}
+
 impl Settings {
     /// The name/value pairs of `stats settings`, in memcached 1.6.18's order
-    /// and with its formatting. The extstore (`ext_*`) and TLS (`ssl_*`)
-    /// lines are left out; `dump_file` (NULL when unset) is ours and comes
-    /// last.
+    /// and with its formatting, from the `stats` of the flag and `-o` rows.
+    /// The extstore (`ext_*`) and TLS (`ssl_*`) lines are left out; ours
+    /// (`dump_file`, NULL when unset as memcached shows an unset string,
+    /// and the dump options) come last.
     pub fn stats_settings(&self) -> Vec<(&'static str, String)> {
-        let or_null =
-            |v: &Option<String>, null: &str| v.clone().unwrap_or_else(|| null.to_string());
-        vec![
-            ("maxbytes", self.maxbytes.to_string()),
-            ("maxconns", self.maxconns.to_string()),
-            ("tcpport", self.port.to_string()),
-            ("udpport", self.udpport.to_string()),
-            (
-                "inter",
-                if self.inter.is_empty() {
-                    "NULL".to_string()
-                } else {
-                    self.inter.join(",")
-                },
-            ),
-            ("verbosity", self.verbose.to_string()),
-            ("oldest", self.oldest_live.to_string()),
-            (
-                "evictions",
-                if self.evict_to_free { "on" } else { "off" }.to_string(),
-            ),
-            ("domain_socket", or_null(&self.socketpath, "NULL")),
-            ("umask", format!("{:o}", self.access)),
-            ("shutdown_command", yes_no(self.shutdown_command)),
-            ("growth_factor", format!("{:.2}", self.factor)),
-            ("chunk_size", self.chunk_size.to_string()),
-            ("num_threads", self.num_threads.to_string()),
-            ("num_threads_per_udp", self.num_threads.to_string()),
-            (
-                "stat_key_prefix",
-                (self.prefix_delimiter as char).to_string(),
-            ),
-            ("detail_enabled", yes_no(self.detail_enabled)),
-            ("reqs_per_event", self.reqs_per_event.to_string()),
-            ("cas_enabled", yes_no(self.use_cas)),
-            ("tcp_backlog", self.backlog.to_string()),
-            (
-                "binding_protocol",
-                match self.binding_protocol {
-                    Protocol::Ascii => "ascii",
-                    Protocol::Binary => "binary",
-                    Protocol::Auto => "auto-negotiate",
-                }
-                .to_string(),
-            ),
-            ("auth_enabled_sasl", yes_no(false)),
-            // memcached shows the file's name, or "no".
-            (
-                "auth_enabled_ascii",
-                self.auth_file.clone().unwrap_or_else(|| "no".to_string()),
-            ),
-            ("item_size_max", self.item_size_max.to_string()),
-            ("maxconns_fast", yes_no(self.maxconns_fast)),
-            ("hashpower_init", self.hashpower_init.to_string()),
-            ("slab_reassign", yes_no(self.slab_reassign)),
-            ("slab_automove", self.slab_automove.to_string()),
-            (
-                "slab_automove_ratio",
-                format!("{:.2}", self.slab_automove_ratio),
-            ),
-            (
-                "slab_automove_window",
-                self.slab_automove_window.to_string(),
-            ),
-            ("slab_chunk_max", self.slab_chunk_size_max.to_string()),
-            ("lru_crawler", yes_no(self.lru_crawler)),
-            ("lru_crawler_sleep", self.lru_crawler_sleep.to_string()),
-            ("lru_crawler_tocrawl", self.lru_crawler_tocrawl.to_string()),
-            ("tail_repair_time", self.tail_repair_time.to_string()),
-            ("flush_enabled", yes_no(self.flush_enabled)),
-            ("dump_enabled", yes_no(self.dump_enabled)),
-            (
-                "hash_algorithm",
-                match self.hash_algorithm {
-                    HashAlgorithm::Murmur3 => "murmur3",
-                    HashAlgorithm::Jenkins => "jenkins",
-                }
-                .to_string(),
-            ),
-            ("lru_maintainer_thread", yes_no(self.lru_maintainer_thread)),
-            ("lru_segmented", yes_no(self.lru_segmented)),
-            // memcached keeps these in ints: `lru tune` may store a
-            // value above i32::MAX, shown negative.
-            ("hot_lru_pct", (self.hot_lru_pct as i32).to_string()),
-            ("warm_lru_pct", (self.warm_lru_pct as i32).to_string()),
-            ("hot_max_factor", c_fixed2(self.hot_max_factor)),
-            ("warm_max_factor", c_fixed2(self.warm_max_factor)),
-            ("temp_lru", yes_no(self.temp_lru)),
-            ("temporary_ttl", self.temporary_ttl.to_string()),
-            ("idle_timeout", self.idle_timeout.to_string()),
-            ("watcher_logbuf_size", self.watcher_logbuf_size.to_string()),
-            ("worker_logbuf_size", self.worker_logbuf_size.to_string()),
-            ("read_buf_mem_limit", self.read_buf_mem_limit.to_string()),
-            ("track_sizes", yes_no(self.track_sizes)),
-            ("inline_ascii_response", yes_no(false)),
-            (
-                "slab_automove_freeratio",
-                format!("{:.3}", self.slab_automove_freeratio),
-            ),
-            ("num_napi_ids", "(null)".to_string()),
-            ("memory_file", or_null(&self.memory_file, "(null)")),
-            ("dump_file", or_null(&self.dump_file, "NULL")),
-            ("dump_interval", self.dump_interval.to_string()),
-            ("dump_on_shutdown", yes_no(self.dump_on_shutdown)),
-        ]
+        stats_lines()
+            .into_iter()
+            .map(|l| (l.name, (l.show)(self)))
+            .collect()
     }
+}
+
+/// A file name setting as `stats settings` shows it, `null` when unset.
+fn or_null(v: &Option<String>, null: &str) -> String {
+    v.clone().unwrap_or_else(|| null.to_string())
 }
 
 /// A factor as C's printf "%.2f" shows it (`lru tune` accepts inf and
@@ -1265,128 +2303,6 @@ fn c_fixed2(v: f64) -> String {
     } else {
         format!("{:.2}", v)
     }
-}
-
-/// The `-h` page: memcached 1.6's flags in memcached's order and column
-/// layout, described in our words, with what this server does not do said
-/// plainly.
-fn help_text() -> String {
-    let head = format!(
-        "memcached {} (Rust server, memcached-compatible)\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    head + r#"-p, --port=<num>          TCP port to accept connections on (default: 11211)
--U, --udp-port=<num>      UDP port to accept requests on (default: 0, off)
--s, --unix-socket=<file>  listen on this UNIX socket only (turns TCP and UDP off)
--a, --unix-mask=<mask>    permissions of the UNIX socket, in octal (default: 700)
--A, --enable-shutdown     allow the ascii "shutdown" command
--l, --listen=<addr>       addresses to listen on, comma separated (default: all)
-                          each <ip>, <ip>:<port>, [<ipv6>]:<port> or a host name
--d, --daemon              detach from the terminal and run in the background
--r, --enable-coredumps    raise the core file size limit as far as allowed
--u, --user=<user>         become <user> after start (required when run as root)
--m, --memory-limit=<num>  megabytes of memory for items (default: 64)
--M, --disable-evictions   fail stores when memory is full instead of evicting
--c, --conn-limit=<num>    most connections open at once (default: 1024)
--k, --lock-memory         lock all pages of the process in memory
--v, --verbose             log errors and warnings from the event loop
--vv                       also log each client command and reply
--vvv                      also log connection state transitions
--h, --help                show this help and exit
--i, --license             show the license and exit
--V, --version             show the version and exit
--P, --pidfile=<file>      write the process id to <file> (only with -d)
--f, --slab-growth-factor=<num> size ratio between slab classes (default: 1.25)
--n, --slab-min-size=<bytes> least room for key+value+flags (default: 48)
--L, --enable-largepages  ask for large memory pages where the system has them
--D <char>     character that ends a key's prefix, for statistics kept
-              per prefix (default: ":" colon). Giving -D also turns
-              those statistics on; without it, "stats detail on"
-              turns them on at run time.
--t, --threads=<num>       accepted for compatibility, no effect: this server
-                          runs one thread (default: 4, as stats reports)
--R, --max-reqs-per-event  requests served from one connection before the
-                          others get a turn, so none starves (default: 20)
--C, --disable-cas         do not keep CAS unique values
--b, --listen-backlog=<num> length of the pending connection queue (default: 1024)
--B, --protocol=<name>     ascii, binary or auto (default: auto-negotiate)
--I, --max-item-size=<num> largest item, in bytes or with a k or m suffix
-                          (default: 1m, min: 1k, max: 1024m)
--S, --enable-sasl         not supported (SASL); see -Y
--F, --disable-flush-all   refuse the flush_all command
--F <file>, --dump-file=<file>
-                          keep the cache in a dump file: load <file> at start,
-                          rewrite it on SIGUSR2 and at shutdown
--X, --disable-dumping     refuse stats cachedump and lru_crawler metadump
--W, --disable-watch       refuse the watch command (live logging)
--Y, --auth-file=<file>    (EXPERIMENTAL) require ASCII authentication with the
-                          user:password lines of <file>
--e, --memory-file=<file>  restartable cache: load <file> at start, write it
-                          when stopped with SIGUSR1 or "shutdown graceful"
--Z, --enable-ssl          not supported (TLS)
--o, --extended            extended options, comma separated; most of them can
-                          be turned off with a 'no_' prefix
-   - maxconns_fast:       close connections over the -c limit at once (default: on)
-   - hashpower:           starting hash table size as a power of two, 12 to 32;
-                          the table grows by itself (default: 0, meaning 16)
-                          see "STAT hash_power_level" of a running server
-   - tail_repair_time:    seconds before an LRU tail item that seems stuck is
-                          reclaimed, at least 10 (default: 0, off; risky)
-   - hash_algorithm:      murmur3 or jenkins (default: murmur3; no xxh3)
-   - no_lru_crawler:      do not run the LRU crawler
-   - lru_crawler_sleep:   microseconds of rest after every 1000 crawled
-                          items, up to 1000000 (default: 100)
-   - lru_crawler_tocrawl: most items crawled per LRU list per run
-                          (default: 0, no limit)
-   - read_buf_mem_limit:  megabytes all connection buffers may use together;
-                          only worth setting for very high -c (default: 0, no limit)
-   - no_lru_maintainer:   one plain LRU per class, no HOT/WARM/COLD segments
-   - hot_lru_pct:         percent of a class's item bytes kept on the HOT LRU,
-                          1 to 79 (default: 20)
-   - warm_lru_pct:        percent kept for the WARM LRU, 1 to 79; HOT plus
-                          WARM at most 80 (default: 40)
-   - hot_max_factor:      items idle longer than the COLD age times this leave
-                          HOT (default: 0.20)
-   - warm_max_factor:     items idle longer than the COLD age times this leave
-                          WARM (default: 2.00)
-   - temporary_ttl:       items with a TTL up to this many seconds go to a
-                          TEMP LRU and are never evicted; needs the LRU
-                          maintainer (default: 61, off unless given)
-   - idle_timeout:        seconds before an idle connection is closed
-                          (default: 0, never)
-   - slab_chunk_max:      (EXPERIMENTAL) largest slab chunk, in bytes (as
-                          memcached 1.6 reads it); larger items are chained
-                          from chunks of this size (default: 524288)
-   - slab_sizes:          explicit slab class sizes, dash separated, in place
-                          of -n and -f (for example 128-256-512-1024)
-   - slab_reassign:       let memory pages move between slab classes (default: on)
-   - slab_automove:       0 never move pages, 1 move them with care,
-                          2 move them eagerly (default: 1)
-   - slab_automove_ratio: age ratio under which a class counts as short of
-                          memory, between 0 and 1 (default: 0.80)
-   - slab_automove_window: seconds of history automove looks at (default: 30)
-   - slab_automove_freeratio: accepted for memcached's external storage
-                          automover; not used (default: 0.010)
-   - watcher_logbuf_size: kilobytes of log buffer per watcher (default: 256)
-   - worker_logbuf_size:  accepted, no effect: log lines go straight to the
-                          watchers (default: 64)
-   - track_sizes:         keep the item size histogram of 'stats sizes'
-   - no_hashexpand:       never grow the hash table (risky)
-   - modern:              accepted; its defaults are already the defaults
-   - no_modern:           memcached 1.4's defaults: no segmented LRU, no LRU
-                          maintainer or crawler, no slab reassign, jenkins
-                          hash, no maxconns_fast, whole-page chunks
-   - no_chunked_items:    chunks as large as a slab page
-   - sock_cookie_id:      mark (SO_MARK) set on listening sockets, for
-                          firewall rules (default: 0, none)
-   - dump_interval:       seconds between dumps to the -F file (default: 0,
-                          only on SIGUSR2 and at shutdown)
-   - no_dump_on_shutdown: stop without writing a last dump to the -F file
-   - relaxed_privileges, drop_privileges, no_drop_privileges,
-     inline_ascii_resp, no_inline_ascii_resp: accepted, no effect
-   - ext_* (external storage) and ssl_* (TLS) options are not supported
--N, --napi_ids            not supported (needs worker threads)
-"#
 }
 
 /// The `-i` page.
@@ -2058,5 +2974,92 @@ mod tests {
         assert_eq!(get("slab_automove_freeratio"), "0.010");
         assert_eq!(get("memory_file"), "(null)");
         assert_eq!(get("slab_chunk_max"), "524288");
+    }
+
+    #[test]
+    fn stats_places_run_without_gaps() {
+        let lines = stats_lines();
+        for (i, l) in lines.iter().enumerate() {
+            assert_eq!(
+                l.at as usize,
+                i + 1,
+                "stats settings line {} has place {}: the places must be 1..={} \
+                 without gaps or repeats (a new line takes {})",
+                l.name,
+                l.at,
+                lines.len(),
+                lines.len() + 1
+            );
+        }
+        let mut names: Vec<&str> = lines.iter().map(|l| l.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), lines.len(), "a stats settings name repeats");
+    }
+
+    #[test]
+    fn extended_keys_are_unambiguous() {
+        let mut names = Vec::new();
+        for e in EXTENDED {
+            names.push(e.key.to_string());
+            if matches!(e.value, Value::Toggle(_)) {
+                names.push(format!("no_{}", e.key));
+            }
+            if matches!(e.value, Value::Family { .. }) {
+                assert!(e.key.ends_with('_'), "{}: a family ends in '_'", e.key);
+            }
+        }
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "an -o name is given by two rows");
+        for n in &names {
+            let (row, _) = find_extended(n).unwrap();
+            assert!(n.ends_with(row.key), "{n} found row {}", row.key);
+        }
+    }
+
+    #[test]
+    fn flag_names_are_unique() {
+        let mut names: Vec<&str> = FLAGS
+            .iter()
+            .flat_map(|f| [f.short, f.long])
+            .filter(|n| !n.is_empty())
+            .collect();
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "a flag name is given by two rows");
+    }
+
+    #[test]
+    fn help_defaults_come_from_settings_default() {
+        let mut d = Settings::default();
+        for e in EXTENDED {
+            let lines: &[&str] = match e.help {
+                Help::Listed(l) | Help::ListedNo(l) => {
+                    assert!(!l.is_empty(), "{}: a listed option needs a line", e.key);
+                    l
+                }
+                Help::Lines(l) => l,
+                Help::Unlisted => &[],
+            };
+            if lines.iter().any(|l| l.contains("{default}")) {
+                assert!(
+                    e.value.show(&mut d).is_some(),
+                    "{}: {{default}} in -h, but the value has nothing to show",
+                    e.key
+                );
+            }
+        }
+        let help = help_text();
+        assert!(!help.contains("{default}"));
+        assert!(help.contains(
+            "   - watcher_logbuf_size: kilobytes of log buffer per watcher (default: 256)\n"
+        ));
+        assert!(help.contains("   - no_lru_crawler:      do not run the LRU crawler\n"));
+        assert!(help.contains(
+            "   - maxconns_fast:       close connections over the -c limit at once (default: on)\n"
+        ));
     }
 }
