@@ -416,62 +416,60 @@ impl Cache {
             r.id = id;
             r.created = true;
             r.won = true;
-        } else {
-            r.already_sent = iflags(self.slabs.chunk(id)) & ITEM_TOKEN_SENT != 0;
         }
+        // The header, read once: mg changes no flag the reply shows but
+        // the win token, which it sets below.
+        let (f, t, e, cls, seg) = {
+            let c = self.slabs.chunk(id);
+            let (cls, seg) = (self.lru_clsid(c), (lru_seg(c) >> 6) as usize);
+            (iflags(c), time(c), exptime(c), cls, seg)
+        };
+        r.already_sent = !r.created && f & ITEM_TOKEN_SENT != 0;
+        r.fetched_before = f & ITEM_FETCHED != 0;
+        r.time_before = t;
+        r.stale = f & ITEM_STALE != 0;
         // As memcached 1.6.18 counts mg: a found (or just created) item is
         // a touch hit when T is given, else a get hit.
+        let st = &mut self.stats.slab_stats[cls];
         if a.ttl.is_some() {
-            let cls = self.item_clsid(id);
-            self.stats.slab_stats[cls].touch_hits += 1;
+            st.touch_hits += 1;
         } else {
-            self.count_get_hit(id);
-        }
-        {
-            let c = self.slabs.chunk(id);
-            r.fetched_before = iflags(c) & ITEM_FETCHED != 0;
-            r.time_before = time(c);
+            st.lru_hits[seg] += 1;
         }
         if r.created {
             self.note(Reason::Stored, id);
-        } else {
-            let now = self.clock.current_time;
-            let exp_before = exptime(self.slabs.chunk(id));
-            let ttl_before = if exp_before == 0 {
-                -1
-            } else {
-                exp_before as i64 - now as i64
-            };
-            let mut changed = None;
-            if let Some(ttl) = a.ttl {
-                let exp = self.clock.realtime(ttl as i64);
-                set_exptime(self.slabs.chunk_mut(id), exp);
-                changed = Some(Reason::Touched);
-            }
-            let f = iflags(self.slabs.chunk(id));
-            if let Some(rc) = a.recache {
-                if ttl_before != -1 && ttl_before < rc as i64 && f & ITEM_TOKEN_SENT == 0 {
-                    r.won = true;
-                }
-            }
-            if f & ITEM_STALE != 0 && f & ITEM_TOKEN_SENT == 0 {
+            return r;
+        }
+        let mut changed = None;
+        if let Some(rc) = a.recache {
+            // The TTL left before this request's T.
+            let left = e as i64 - self.clock.current_time as i64;
+            if e != 0 && left < rc as i64 && f & ITEM_TOKEN_SENT == 0 {
                 r.won = true;
             }
-            if r.won {
-                set_iflags(self.slabs.chunk_mut(id), f | ITEM_TOKEN_SENT);
-                if let Some(v) = a.new_cas {
-                    set_cas(self.slabs.chunk_mut(id), v);
-                }
-                changed = changed.or(Some(Reason::Meta));
-            }
-            if !a.no_bump {
-                self.bump(id);
-            }
-            if let Some(reason) = changed {
-                self.note(reason, id);
-            }
         }
-        r.stale = iflags(self.slabs.chunk(id)) & ITEM_STALE != 0;
+        if let Some(ttl) = a.ttl {
+            let exp = self.clock.realtime(ttl as i64);
+            set_exptime(self.slabs.chunk_mut(id), exp);
+            changed = Some(Reason::Touched);
+        }
+        if r.stale && f & ITEM_TOKEN_SENT == 0 {
+            r.won = true;
+        }
+        if r.won {
+            let c = self.slabs.chunk_mut(id);
+            set_iflags(c, f | ITEM_TOKEN_SENT);
+            if let Some(v) = a.new_cas {
+                set_cas(c, v);
+            }
+            changed = changed.or(Some(Reason::Meta));
+        }
+        if !a.no_bump {
+            self.bump(id);
+        }
+        if let Some(reason) = changed {
+            self.note(reason, id);
+        }
         r
     }
 
