@@ -23,8 +23,9 @@ use std::os::unix::io::RawFd;
 use crate::cache::slabs::NONE;
 use crate::cache::{Cache, StoreCmd};
 use crate::event::Interest;
+use crate::server::{Core, Server};
 use crate::settings::Protocol;
-use crate::{proto_text, udp, Core, Server};
+use crate::{proto_text, udp};
 
 /// The states of a connection (memcached's enum conn_states).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +47,7 @@ pub enum ConnState {
     /// Discarding the bytes of a value that will not be stored.
     Swallow,
     /// Writing a single reply (kept for the vocabulary; replies share Mwrite).
+    #[allow(dead_code)]
     Write,
     /// Writing the queued replies.
     Mwrite,
@@ -1124,6 +1126,6 @@ pub fn close_conn(server: &mut Server, token: usize) {
     give_back_rbuf(&mut c, core);
     core.stats.curr_conns -= 1;
     if !core.accepting && (core.stats.curr_conns as usize) < core.settings.maxconns {
-        crate::set_accepting(server, true);
+        crate::server::set_accepting(server, true);
     }
 }

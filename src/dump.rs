@@ -27,8 +27,8 @@ use std::time::Instant;
 use crate::cache::item;
 use crate::cache::{Cache, RestoreError, Restored};
 use crate::crc32c::crc32c;
+use crate::server::Core;
 use crate::sys;
-use crate::Core;
 
 pub const MAGIC: [u8; 8] = *b"MEMCDUMP";
 pub const VERSION: u32 = 1;

@@ -300,8 +300,6 @@ impl Logger {
             StoreItemType::NotStored => "not_stored",
             StoreItemType::Exists => "exists",
             StoreItemType::NotFound => "not_found",
-            StoreItemType::TooLarge => "too_large",
-            StoreItemType::NoMemory => "no_memory",
         };
         let ttl = ttl_of(exptime, now);
         let l = self.begin();

@@ -24,9 +24,9 @@ use crate::cache::{
 };
 use crate::conn::{Conn, ConnState};
 use crate::proto_text::{emit_value_bytes, parse_i32, tokenize, MAX_TOKENS};
+use crate::server::Core;
 use crate::util;
 use crate::util::push_u64;
-use crate::Core;
 
 /// Longest opaque flag, its `O` included (memcached's limit).
 const MAX_OPAQUE: usize = 32;
@@ -555,8 +555,6 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
         StoreItemType::NotStored => b"NS",
         StoreItemType::Exists => b"EX",
         StoreItemType::NotFound => b"NF",
-        StoreItemType::TooLarge => b"SERVER_ERROR object too large for cache",
-        StoreItemType::NoMemory => b"SERVER_ERROR out of memory storing object",
     };
     if !(m.q && result == StoreItemType::Stored) {
         let echo = KeyEcho {

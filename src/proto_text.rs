@@ -16,9 +16,9 @@ use crate::cache::{AllocError, DeltaResult, StoreCmd, StoreItemType};
 use crate::conn::{
     Conn, ConnState, OutPiece, COPY_MAX, LINE_MAX_NON_GET, OUT_HIGH_WATER, READ_SIZE,
 };
+use crate::server::{Core, ShutdownKind};
 use crate::stats::append_stat;
 use crate::util::{self, push_u64};
-use crate::{Core, ShutdownKind};
 
 /// Most tokens of a command line that are split out (memcached's
 /// MAX_TOKENS less the terminating one); the last holds the rest.
@@ -483,8 +483,6 @@ pub fn complete_nread(c: &mut Conn, core: &mut Core) {
         StoreItemType::NotStored => "NOT_STORED",
         StoreItemType::Exists => "EXISTS",
         StoreItemType::NotFound => "NOT_FOUND",
-        StoreItemType::TooLarge => "SERVER_ERROR object too large for cache",
-        StoreItemType::NoMemory => "SERVER_ERROR out of memory storing object",
     });
 }
 

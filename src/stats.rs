@@ -79,7 +79,7 @@ pub fn append_stat(out: &mut Vec<u8>, name: &str, value: impl Display) {
 /// The general `stats` group, in memcached 1.6's order. Fields that only
 /// exist for memcached's worker threads, extstore or TLS are left out;
 /// `threads` reports 1, the server's real thread count.
-pub fn server_stats(core: &crate::Core, out: &mut Vec<u8>) {
+pub fn server_stats(core: &crate::server::Core, out: &mut Vec<u8>) {
     let s = &core.stats;
     let is = &core.cache.item_stats();
     // As memcached: the hit counters of the general group are the sums of
@@ -308,7 +308,7 @@ impl SlabStats {
 /// `stats reset`: what memcached clears. Request counters, the per-class
 /// counters, the item counters that count events (not the current
 /// state: items, bytes, connections stay) and the per-prefix counters.
-pub fn reset(core: &mut crate::Core) {
+pub fn reset(core: &mut crate::server::Core) {
     core.stats.reset();
     core.cache.reset_stats();
     core.prefixes.clear();
@@ -645,9 +645,9 @@ fn peer_text(c: &Conn) -> String {
 /// the address it reached us on (`listen_addr`), its state by memcached's
 /// names, and the seconds since its last command. The connection that
 /// asked is in conn_parse_cmd while this runs.
-pub fn conns_stats(server: &crate::Server, out: &mut Vec<u8>) {
+pub fn conns_stats(server: &crate::server::Server, out: &mut Vec<u8>) {
     enum Row<'a> {
-        Listener(&'a crate::Listener),
+        Listener(&'a crate::server::Listener),
         Client(&'a Conn),
     }
     let now = server.core.cache.now() as i64;

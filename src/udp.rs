@@ -57,8 +57,8 @@
 
 use crate::cache::slabs::NONE;
 use crate::conn::{release_output, Conn, ConnState, ReadResult, TransmitResult, Transport};
+use crate::server::Core;
 use crate::sys::{self, PeerAddr};
-use crate::Core;
 use std::io;
 use std::os::unix::io::RawFd;
 
@@ -297,8 +297,8 @@ mod tests {
     use crate::cache::Cache;
     use crate::conn;
     use crate::event::{EventLoop, Interest};
+    use crate::server::Server;
     use crate::settings::Settings;
-    use crate::Server;
     use std::net::UdpSocket;
     use std::os::unix::io::IntoRawFd;
     use std::time::Duration;

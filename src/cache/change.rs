@@ -20,6 +20,10 @@
 //!  bytes: [ k e y v a l u e | ... ]
 //! ```
 
+// The reading side (`Change`, `iter`, the reason's name) is used by the
+// tests until the replication stream, its first listener, reads it.
+#![cfg_attr(not(test), allow(dead_code))]
+
 use std::ops::Range;
 
 /// Why an item changed or went away.
@@ -53,38 +57,6 @@ pub enum Reason {
     /// flush_all: every item stored before `exptime` (unix time) is gone.
     /// The items themselves leave later, as `Flushed` or `Reclaimed`.
     FlushAll,
-}
-
-impl Reason {
-    /// True for the records that say an item is gone.
-    pub fn is_removal(self) -> bool {
-        matches!(
-            self,
-            Reason::Deleted
-                | Reason::Expired
-                | Reason::Flushed
-                | Reason::Evicted
-                | Reason::Reclaimed
-                | Reason::Moved
-        )
-    }
-
-    /// The reason's name, as logs and tests show it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Reason::Stored => "stored",
-            Reason::Arith => "arith",
-            Reason::Touched => "touched",
-            Reason::Meta => "meta",
-            Reason::Deleted => "deleted",
-            Reason::Expired => "expired",
-            Reason::Flushed => "flushed",
-            Reason::Evicted => "evicted",
-            Reason::Reclaimed => "reclaimed",
-            Reason::Moved => "moved",
-            Reason::FlushAll => "flush_all",
-        }
-    }
 }
 
 /// One record as the arena keeps it.
@@ -186,11 +158,6 @@ impl ChangeLog {
             cas: 0,
             meta: 0,
         });
-    }
-
-    /// Number of records held.
-    pub fn len(&self) -> usize {
-        self.recs.len()
     }
 
     /// True if no record is held.

@@ -33,7 +33,7 @@ use super::Cache;
 use crate::cache::lru::{CLSID_MASK, COLD_LRU, HOT_LRU, TEMP_LRU, WARM_LRU};
 use crate::cache::slabs::NONE;
 use crate::conn;
-use crate::Server;
+use crate::server::Server;
 
 /// Items visited per step (memcached's crawls_persleep default): the
 /// crawler rests `lru_crawler_sleep` microseconds after each step.
@@ -350,7 +350,7 @@ fn mgdump_line(cache: &Cache, id: u32, out: &mut Vec<u8>) {
 /// microseconds later. Called by the event loop on every turn.
 pub fn run_step(server: &mut Server, now_us: u64) {
     let Server { conns, core, .. } = server;
-    let crate::Core {
+    let crate::server::Core {
         crawler,
         cache,
         settings,

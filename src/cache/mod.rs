@@ -262,6 +262,7 @@ impl Cache {
 
     /// Moves the server clock `secs` seconds forward (`debugtime` and the
     /// debug build's start-up knob) and lets the clock's work run.
+    #[cfg(any(test, feature = "debug-commands"))]
     pub fn advance_clock(&mut self, secs: i64) {
         self.clock.offset += secs;
         self.tick();

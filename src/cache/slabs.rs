@@ -658,6 +658,7 @@ impl Slabs {
     }
 
     /// Total pages handed out (classes and pool).
+    #[cfg(test)]
     pub fn total_pages(&self) -> usize {
         self.pages.len() - self.released.len()
     }
