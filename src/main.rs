@@ -254,13 +254,18 @@ fn setup_process(settings: &Settings) -> Result<Option<AuthFile>, i32> {
     Ok(auth)
 }
 
-/// Debug builds: environment knobs for tests. MEMCACHED_DEBUG_CLOCK_OFFSET
+/// Debug builds: environment knobs for tests. MEMCACHED_DEBUG_CLOCK_FROZEN
+/// stops the wall clock at start, so only `debugtime` moves server time
+/// (tests that assert ages); MEMCACHED_DEBUG_CLOCK_OFFSET
 /// starts the clock that many seconds ahead (a restart after downtime);
 /// MEMCACHED_DEBUG_DUMP_DELAY_MS makes a dump child wait before writing
 /// (so a test can act while a dump runs).
 #[cfg(feature = "debug-commands")]
 fn debug_knobs(cache: &mut Cache, dump: &mut dump::DumpState) {
     let num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    if std::env::var_os("MEMCACHED_DEBUG_CLOCK_FROZEN").is_some() {
+        cache.freeze_clock();
+    }
     if let Some(s) = num("MEMCACHED_DEBUG_CLOCK_OFFSET") {
         cache.advance_clock(s as i64);
     }

@@ -9,10 +9,12 @@
 # The server clock is moved with debugtime (which also runs the maintainer,
 # as the one-second timer does), and every command waits for its reply
 # before the next is sent, so the maintainer's runs after each event batch
-# land at known points: the numbers are exact. The real clock may still
-# tick during the script; the age factors are set to 1 wherever a tick
-# could matter (a HOT or WARM item is never older than COLD's tail then),
-# and to their defaults only right before a debugtime jump. memcached moves
+# land at known points: the numbers are exact. The server's wall clock is
+# frozen (MEMCACHED_DEBUG_CLOCK_FROZEN), so ages move only with debugtime,
+# not when a real second happens to end mid-script; the age factors are
+# still set to 1 wherever a tick could matter against a server without
+# that knob (a HOT or WARM item is never older than COLD's tail then), and
+# to their defaults only right before a debugtime jump. memcached moves
 # items from a thread of its own, on its own schedule, so this script
 # needs ours.
 use strict;
@@ -61,11 +63,14 @@ sub tick {
     is(send_recv($sock, "debugtime $s\r\n"), "OK\r\n", "debugtime $s");
 }
 
+# Ages move only with debugtime (see above).
+my %FROZEN = (env => { MEMCACHED_DEBUG_CLOCK_FROZEN => 1 });
+
 my @LISTS = qw(number number_hot number_warm number_cold);
 
 # ---- HOT: its share of the bytes, then its age limit ----
 {
-    my $srv = new_memcached('-o hot_max_factor=1,warm_max_factor=1');
+    my $srv = new_memcached('-o hot_max_factor=1,warm_max_factor=1', %FROZEN);
     my $s = $srv->sock;
     # Ten items of one size, one at a time: after each store the
     # maintainer keeps HOT to 20% of the class's bytes, so HOT ends with
@@ -141,7 +146,7 @@ my @LISTS = qw(number number_hot number_warm number_cold);
 
 # ---- eviction: from COLD's tail, sparing what was rescued ----
 {
-    my $srv = new_memcached('-m 2');
+    my $srv = new_memcached('-m 2', %FROZEN);
     my $s = $srv->sock;
     my $val = 'e' x 1000;
     ok(set_ok($s, 'keep', 0, $val), 'store keep');
@@ -177,7 +182,7 @@ my @LISTS = qw(number number_hot number_warm number_cold);
 
 # ---- -M: no eviction, outofmemory counted ----
 {
-    my $srv = new_memcached('-m 2 -M');
+    my $srv = new_memcached('-m 2 -M', %FROZEN);
     my $s = $srv->sock;
     my $val = 'm' x 1000;
     my $oom = 0;
@@ -194,7 +199,7 @@ my @LISTS = qw(number number_hot number_warm number_cold);
 
 # ---- flat ----
 for my $opt ('-o no_lru_maintainer', '-o no_modern') {
-    my $srv = new_memcached($opt);
+    my $srv = new_memcached($opt, %FROZEN);
     my $s = $srv->sock;
     ok(set_ok($s, 'a', 0) && set_ok($s, 'b', 0), "$opt: two items");
     ok(get_ok($s, 'a') && get_ok($s, 'a'), "$opt: a fetched twice");
@@ -219,7 +224,7 @@ for my $opt ('-o no_lru_maintainer', '-o no_modern') {
 
 # ---- lru mode flat at run time: HOT and WARM drain into COLD ----
 {
-    my $srv = new_memcached('-o hot_max_factor=1');
+    my $srv = new_memcached('-o hot_max_factor=1', %FROZEN);
     my $s = $srv->sock;
     # Stored one by one, the first four go down to COLD at once (a single
     # item is over 20% of the bytes); the fifth is exactly 20% and stays.
@@ -244,7 +249,7 @@ for my $opt ('-o no_lru_maintainer', '-o no_modern') {
 
 # ---- TEMP ----
 {
-    my $srv = new_memcached('-o temporary_ttl=100');
+    my $srv = new_memcached('-o temporary_ttl=100', %FROZEN);
     my $s = $srv->sock;
     ok(set_ok($s, 't1', 50) && set_ok($s, 't2', 100), 'TTL 50 and 100: TEMP');
     ok(set_ok($s, 'n0', 0) && set_ok($s, 'n1', 101), 'no TTL and TTL 101: not TEMP');

@@ -17,6 +17,10 @@ pub struct Clock {
     pub process_started: i64,
     /// Seconds added by the debug command `debugtime`.
     pub offset: i64,
+    /// Debug builds' frozen wall clock: when set, the unix time `tick`
+    /// reads instead of the system's, so only `debugtime` moves the clock
+    /// and a test's expected ages do not depend on when a second ends.
+    pub frozen: Option<i64>,
 }
 
 impl Clock {
@@ -28,6 +32,7 @@ impl Clock {
             current_time: 0,
             process_started: now - ITEM_UPDATE_INTERVAL as i64 - 2,
             offset: 0,
+            frozen: None,
         };
         c.tick();
         c
@@ -35,7 +40,8 @@ impl Clock {
 
     /// Re-reads the wall clock.
     pub fn tick(&mut self) {
-        let t = unix_now() + self.offset - self.process_started;
+        let wall = self.frozen.unwrap_or_else(unix_now);
+        let t = wall + self.offset - self.process_started;
         self.current_time = t.clamp(1, u32::MAX as i64) as u32;
     }
 
@@ -95,4 +101,25 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frozen_clock_moves_only_with_the_offset() {
+        let mut c = Clock::new();
+        let started = c.process_started;
+        c.frozen = Some(started + 100);
+        c.tick();
+        assert_eq!(c.current_time, 100);
+        c.tick();
+        assert_eq!(c.current_time, 100);
+        c.offset = 10;
+        c.tick();
+        assert_eq!((c.current_time, c.now_unix()), (110, started + 110));
+        assert_eq!(c.from_unix(c.to_unix(42)), 42);
+        assert_eq!((c.to_unix(0), c.from_unix(0), c.from_unix(1)), (0, 0, 1));
+    }
 }

@@ -268,6 +268,13 @@ impl Cache {
         self.tick();
     }
 
+    /// Stops the wall clock where it is (debug builds, for tests): from
+    /// then on only `advance_clock` moves server time.
+    #[cfg(feature = "debug-commands")]
+    pub fn freeze_clock(&mut self) {
+        self.clock.frozen = Some(self.clock.now_unix() - self.clock.offset);
+    }
+
     /// A read-only view of item `id` (found by the door's lookups).
     #[inline]
     pub fn item(&self, id: u32) -> ItemView<'_> {
