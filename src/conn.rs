@@ -56,6 +56,9 @@ pub enum ConnState {
     /// A watcher (`watch`): it receives log lines, and what it sends is
     /// read and dropped.
     Watch,
+    /// A replica that sent `rep_sync`: the loop hands its socket over to
+    /// replication (repl/master.rs) at the end of the turn.
+    Handoff,
 }
 
 impl ConnState {
@@ -73,6 +76,7 @@ impl ConnState {
             ConnState::Mwrite => "conn_mwrite",
             ConnState::Closing => "conn_closing",
             ConnState::Watch => "conn_watch",
+            ConnState::Handoff => "conn_handoff",
         }
     }
 }
@@ -712,6 +716,10 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                     Ok(false) => set_interest(core, c, Interest::Write),
                     Err(_) => c.set_state(ConnState::Closing),
                 }
+            }
+            ConnState::Handoff => {
+                set_interest(core, c, Interest::None);
+                stop = true;
             }
             ConnState::Closing => {
                 if c.transport == Transport::Udp {

@@ -17,6 +17,7 @@ mod event;
 mod logger;
 mod proto_meta;
 mod proto_text;
+mod repl;
 mod server;
 mod settings;
 mod stats;

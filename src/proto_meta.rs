@@ -358,6 +358,13 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     let Some((m, key)) = request(c, toks, Cmd::Get) else {
         return;
     };
+    // On a replica, mg may read but not change the item.
+    if core.repl.is_replica()
+        && (m.ttl.is_some() || m.vivify.is_some() || m.recache.is_some() || m.new_cas.is_some())
+    {
+        c.meta_key = key;
+        return crate::proto_text::read_only(c, core);
+    }
     let r = core.cache.mget(
         c.fd,
         &key,
@@ -475,6 +482,14 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             return swallow_err(c, "CLIENT_ERROR invalid mode for ms M token");
         }
     };
+    if core.repl.is_replica() {
+        c.meta_key = key;
+        let msg = format!(
+            "SERVER_ERROR read-only replica of {}",
+            core.repl.master_addr().unwrap_or("?")
+        );
+        return swallow_err(c, &msg);
+    }
     let exptime = core.cache.realtime(m.ttl.unwrap_or(0) as i64);
     let client_flags = m.client_flags.unwrap_or(0);
     // Keep what the reply needs: the raw key and the flag tokens.
@@ -574,6 +589,10 @@ fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     let Some((m, key)) = request(c, toks, Cmd::Delete) else {
         return;
     };
+    if core.repl.is_replica() {
+        c.meta_key = key;
+        return crate::proto_text::read_only(c, core);
+    }
     let r = core.cache.mdelete(
         c.fd,
         &key,
@@ -616,6 +635,10 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     let Some((m, key)) = request(c, toks, Cmd::Arith) else {
         return;
     };
+    if core.repl.is_replica() {
+        c.meta_key = key;
+        return crate::proto_text::read_only(c, core);
+    }
     let echo = KeyEcho {
         key: toks[1],
         b64: m.base64,

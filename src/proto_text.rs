@@ -110,6 +110,12 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         b"append" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Append),
         b"prepend" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Prepend),
         b"cas" if n == 6 || n == 7 => process_update(c, core, toks, StoreCmd::Cas),
+        b"incr" | b"decr" | b"delete" | b"touch" | b"flush_all" | b"gat" | b"gats"
+            if core.repl.is_replica() =>
+        {
+            set_noreply_maybe(c, toks);
+            read_only(c, core);
+        }
         b"incr" if n == 3 || n == 4 => process_arithmetic(c, core, toks, true),
         b"decr" if n == 3 || n == 4 => process_arithmetic(c, core, toks, false),
         b"delete" if (2..=4).contains(&n) => process_delete(c, core, toks),
@@ -133,10 +139,55 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me" => {
             crate::proto_meta::process_meta_command(c, core, toks)
         }
+        b"rep_sync" if n == 3 => process_rep_sync(c, core, toks),
+        t if t.starts_with(b"rep_") => {
+            let reply = crate::repl::command(core, toks);
+            c.out_string(&reply);
+        }
         #[cfg(feature = "debug-commands")]
         b"debugtime" if n == 2 => process_debugtime(c, core, toks),
+        #[cfg(feature = "debug-commands")]
+        b"debugdigest" if n == 1 => {
+            let (items, sum) = core.cache.digest();
+            c.out_string(&format!("DIGEST {} {:016x}", items, sum));
+        }
         _ => c.out_string("ERROR"),
     }
+}
+
+/// The error every write gets on a replica: writes go to its master.
+pub fn read_only(c: &mut Conn, core: &Core) {
+    let msg = format!(
+        "SERVER_ERROR read-only replica of {}",
+        core.repl.master_addr().unwrap_or("?")
+    );
+    c.out_string(&msg);
+}
+
+/// rep_sync <replid> <offset>: a replica asks for the stream. The reply
+/// and everything after it come from repl/master.rs, which takes the
+/// socket over at the end of this turn.
+fn process_rep_sync(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    if !core.repl.enabled {
+        c.out_string("REP_DISABLE");
+        return;
+    }
+    if core.repl.is_replica() {
+        c.out_string("SERVER_ERROR a replica does not serve replicas yet");
+        return;
+    }
+    let offset = std::str::from_utf8(toks[2])
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok());
+    let (Ok(replid), Some(offset)) = (std::str::from_utf8(toks[1]), offset) else {
+        c.out_string("CLIENT_ERROR bad command line format");
+        return;
+    };
+    core.repl
+        .master
+        .handoffs
+        .push((c.token, replid.to_string(), offset));
+    c.set_state(ConnState::Handoff);
 }
 
 /// watch [names...]: makes the connection a watcher (see logger.rs) of
@@ -430,6 +481,12 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
         return;
     }
     let vlen = vlen as usize;
+    if core.repl.is_replica() {
+        read_only(c, core);
+        c.sbytes = vlen + 2;
+        c.set_state(ConnState::Swallow);
+        return;
+    }
     if core.settings.detail_enabled {
         core.prefixes.record_set(key);
     }
@@ -832,6 +889,7 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             return;
         }
         b"items" => crate::stats::items_stats(&core.cache, &mut c.wbuf),
+        b"replication" => crate::repl::append_stats(core, &mut c.wbuf),
         _ => {
             c.out_string("ERROR");
             return;

@@ -24,7 +24,7 @@ use crate::event::{self, EventLoop, Interest, Timer};
 use crate::settings::Settings;
 use crate::stats::{self, Stats};
 use crate::sys::{self, EX_OSERR};
-use crate::{dump, logger};
+use crate::{dump, logger, repl};
 
 /// Tokens at and above this are not connections.
 pub(crate) const TOKEN_LISTENER_BASE: u64 = 1 << 40;
@@ -74,6 +74,8 @@ pub struct Core {
     pub prefixes: stats::PrefixStats,
     /// The LRU crawler: the crawl or dump in progress and its counters.
     pub crawler: cache::crawler::Crawler,
+    /// Replication: this server's history, its replicas, its master.
+    pub repl: repl::Repl,
 }
 
 impl Core {
@@ -115,6 +117,7 @@ impl Server {
             cache::hash::hash_fn(settings.hash_algorithm),
         );
         let crawler = cache::crawler::Crawler::new(cache.now());
+        let repl = repl::Repl::new(&settings);
         Server {
             conns: slab::Slab::with_capacity(64),
             core: Core {
@@ -131,6 +134,7 @@ impl Server {
                 dump,
                 prefixes,
                 crawler,
+                repl,
             },
             listeners,
             sigfd,
@@ -173,6 +177,10 @@ pub(crate) fn event_loop(server: &mut Server) -> i32 {
         for ev in &events {
             if ev.token == TOKEN_SIGNAL {
                 handle_signals(server);
+            } else if ev.token == repl::TOKEN_LINK {
+                repl::replica::on_event(server);
+            } else if ev.token >= repl::TOKEN_FEED_BASE {
+                repl::master::on_event(server, (ev.token - repl::TOKEN_FEED_BASE) as usize);
             } else if ev.token >= TOKEN_LISTENER_BASE {
                 accept_conns(server, (ev.token - TOKEN_LISTENER_BASE) as usize);
             } else {
@@ -187,6 +195,12 @@ pub(crate) fn event_loop(server: &mut Server) -> i32 {
         }
         for token in ready {
             conn::drive_machine(server, token);
+        }
+        if !server.core.repl.master.handoffs.is_empty() {
+            // Changes made before the sync request belong in the stream
+            // before the snapshot is taken.
+            dispatch_changes(server);
+            repl::master::take_handoffs(server);
         }
         server.core.cache.background_work();
         if server.core.crawler.running() {
@@ -205,6 +219,8 @@ pub(crate) fn event_loop(server: &mut Server) -> i32 {
             server.core.crawler.autocrawl(&server.core.cache, auto);
             close_idle_conns(server);
             dump::on_timer(&mut server.core, now);
+            repl::master::on_timer(&mut server.core, now);
+            repl::replica::on_timer(&mut server.core, now);
         }
         if let Some(kind) = server.core.shutdown {
             match kind {
@@ -224,12 +240,11 @@ pub(crate) fn event_loop(server: &mut Server) -> i32 {
 
 /// Hands the change records of the batch just done to their listeners,
 /// then forgets them. Records are kept only while a listener is
-/// registered (`Cache::listen_changes`); this release has none yet (the
-/// replication stream will be the first), so the log stays empty and this
-/// is one length test per turn.
+/// registered (`Cache::listen_changes`): the replication stream, from the
+/// first replica on; with none this is one length test per turn.
 fn dispatch_changes(server: &mut Server) {
     if !server.core.cache.changes().is_empty() {
-        server.core.cache.clear_changes();
+        repl::master::stream_changes(&mut server.core);
     }
 }
 
@@ -251,7 +266,10 @@ fn handle_signals(server: &mut Server) {
             libc::SIGUSR1 => server.core.shutdown = Some(ShutdownKind::Graceful),
             libc::SIGHUP => reload_auth_file(&mut server.core),
             libc::SIGUSR2 => dump::request_dump(&mut server.core),
-            libc::SIGCHLD => dump::reap(&mut server.core),
+            libc::SIGCHLD => {
+                dump::reap(&mut server.core);
+                repl::master::reap(&mut server.core);
+            }
             _ => {}
         }
     }

@@ -209,6 +209,20 @@ pub struct Settings {
     /// `no_dump_on_shutdown` clears this: a graceful stop writes a last
     /// dump to the `-F` file.
     pub dump_on_shutdown: bool,
+    /// `no_replication` clears this: the server serves replicas and takes
+    /// the `rep_*` commands (doc/replication.md).
+    pub replication: bool,
+    /// `replicaof=HOST:PORT`: start as a replica of that master.
+    pub replicaof: Option<String>,
+    /// `repl_self=HOST:PORT`: the address peers and clients know this
+    /// server by; None: the first `-l` address and `-p`.
+    pub repl_self: Option<String>,
+    /// `repl_backlog_size`: bytes of recent stream a master keeps for
+    /// replicas that reconnect (partial resync).
+    pub repl_backlog_size: u32,
+    /// `repl_timeout`: milliseconds without traffic after which a
+    /// replication link is declared dead.
+    pub repl_timeout: u32,
 
     // ---- runtime state memcached keeps in `settings` ----
     /// Items stored at or before this relative time are dead (set by
@@ -284,6 +298,11 @@ impl Default for Settings {
             sock_cookie_id: 0,
             dump_interval: 0,
             dump_on_shutdown: true,
+            replication: true,
+            replicaof: None,
+            repl_self: None,
+            repl_backlog_size: 1024 * 1024,
+            repl_timeout: 10_000,
             oldest_live: 0,
         }
     }
@@ -1890,6 +1909,76 @@ static EXTENDED: &[Extended] = &[
         help: Help::ListedNo(&["stop without writing a last dump to the -F file"]),
         stats: &[stat(58, "dump_on_shutdown", |s| yes_no(s.dump_on_shutdown))],
     },
+    Extended {
+        key: "replication",
+        value: Value::Toggle(|s| &mut s.replication),
+        also: None,
+        help: Help::ListedNo(&["refuse replicas and the rep_* commands"]),
+        stats: &[stat(59, "replication", |s| yes_no(s.replication))],
+    },
+    Extended {
+        key: "replicaof",
+        value: Value::Text {
+            set: |s, flag, v| {
+                check_host_port(flag, v)?;
+                s.replicaof = Some(v.to_string());
+                Ok(())
+            },
+            show: None,
+        },
+        also: None,
+        help: Help::Listed(&["HOST:PORT: start as a replica of that master"]),
+        stats: &[stat(60, "replicaof", |s| or_null(&s.replicaof, "NULL"))],
+    },
+    Extended {
+        key: "repl_self",
+        value: Value::Text {
+            set: |s, flag, v| {
+                check_host_port(flag, v)?;
+                s.repl_self = Some(v.to_string());
+                Ok(())
+            },
+            show: None,
+        },
+        also: None,
+        help: Help::Listed(&[
+            "HOST:PORT this server is known by to replicas",
+            "and clients (default: the first -l address and -p)",
+        ]),
+        stats: &[stat(61, "repl_self", |s| or_null(&s.repl_self, "NULL"))],
+    },
+    Extended {
+        key: "repl_backlog_size",
+        value: whole_in(
+            |s| &mut s.repl_backlog_size,
+            16 * 1024,
+            u32::MAX,
+            "must be at least 16384 bytes (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "bytes of recent changes kept for replicas that",
+            "reconnect (default: {default})",
+        ]),
+        stats: &[stat(62, "repl_backlog_size", |s| {
+            s.repl_backlog_size.to_string()
+        })],
+    },
+    Extended {
+        key: "repl_timeout",
+        value: whole_in(
+            |s| &mut s.repl_timeout,
+            100,
+            u32::MAX,
+            "must be at least 100 milliseconds (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "milliseconds without traffic before a replication",
+            "link is declared dead (default: {default})",
+        ]),
+        stats: &[stat(63, "repl_timeout", |s| s.repl_timeout.to_string())],
+    },
     // Accepted by memcached 1.6 without effect here: no sandbox is applied
     // and responses are never inlined.
     Extended {
@@ -2208,6 +2297,9 @@ fn check(s: &mut Settings, st: &ParseState) -> Result<(), String> {
             "-F {f} and -e {e} both name a file to keep the cache in; give one of them"
         ));
     }
+    if s.replicaof.is_some() && !s.replication {
+        return Err("-o replicaof: replication is off (no_replication)".to_string());
+    }
     if s.dump_interval != 0 && s.dump_file.is_none() {
         return Err("-o dump_interval: needs a dump file (-F FILE)".to_string());
     }
@@ -2291,6 +2383,17 @@ impl Settings {
 }
 
 /// A file name setting as `stats settings` shows it, `null` when unset.
+/// Checks a `HOST:PORT` value (an IPv6 address in brackets): a host, and
+/// a port from 1 to 65535.
+fn check_host_port(flag: &str, v: &str) -> Result<(), String> {
+    let bad = || format!("{flag}: '{v}' is not HOST:PORT");
+    let (host, port) = v.rsplit_once(':').ok_or_else(bad)?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && !host.is_empty() => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
 fn or_null(v: &Option<String>, null: &str) -> String {
     v.clone().unwrap_or_else(|| null.to_string())
 }
@@ -2948,8 +3051,15 @@ mod tests {
             ]
         );
         assert_eq!(
-            names[names.len() - 3..],
-            ["dump_file", "dump_interval", "dump_on_shutdown"]
+            names[names.len() - 6..],
+            [
+                "dump_on_shutdown",
+                "replication",
+                "replicaof",
+                "repl_self",
+                "repl_backlog_size",
+                "repl_timeout"
+            ]
         );
         let get = |k: &str| setting(&stats, k);
         assert_eq!(get("maxbytes"), "67108864");

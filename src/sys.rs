@@ -141,6 +141,67 @@ pub fn inet_listen(addr: &SocketAddr, kind: i32, backlog: i32) -> io::Result<Raw
     res
 }
 
+/// Starts a non-blocking TCP connection to `addr` (a replica to its
+/// master). The connection completes when the fd turns writable; its
+/// outcome is then read with `socket_error`.
+pub fn tcp_connect(addr: &SocketAddr) -> io::Result<RawFd> {
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain syscall with constant arguments.
+    let fd = cvt!(unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    })?;
+    let _ = setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
+    let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    let (ss, len) = sockaddr_of(addr);
+    // SAFETY: ss holds a valid sockaddr of length len.
+    let r = unsafe { libc::connect(fd, &ss as *const _ as *const libc::sockaddr, len) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            close(fd);
+            return Err(e);
+        }
+    }
+    Ok(fd)
+}
+
+/// The pending error of a socket (SO_ERROR): how a non-blocking connect
+/// ended.
+pub fn socket_error(fd: RawFd) -> io::Result<()> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: v and len are valid for getsockopt to write.
+    cvt!(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut v as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    })?;
+    if v == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(v))
+    }
+}
+
+/// write(2) of `buf`.
+pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe a live slice.
+    cvt!(unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) })
+        .map(|n| n as usize)
+}
+
 /// Opens a listening unix socket at `path` with permission bits `mode`,
 /// replacing a stale socket file left by an earlier run.
 pub fn unix_listen(path: &str, mode: u32, backlog: i32) -> io::Result<RawFd> {

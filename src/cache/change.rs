@@ -20,10 +20,6 @@
 //!  bytes: [ k e y v a l u e | ... ]
 //! ```
 
-// The reading side (`Change`, `iter`, the reason's name) is used by the
-// tests until the replication stream, its first listener, reads it.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::ops::Range;
 
 /// Why an item changed or went away.

@@ -40,6 +40,7 @@ use lru::Lru;
 use slabs::Slabs;
 use slabs_mover::REBAL_CHUNKS_PER_TURN;
 
+pub use change::{Change, Reason};
 pub use item::ItemView;
 pub use items::AllocError;
 pub use store::{

@@ -187,8 +187,6 @@ impl Cache {
     // ---- change records ----
 
     /// Starts or stops keeping change records (a listener came or went).
-    /// Until the replication stream registers, only the tests listen.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn listen_changes(&mut self, on: bool) {
         self.changes.on = on;
         if !on {
@@ -674,6 +672,129 @@ impl Cache {
             vivify_failed,
             id,
         }
+    }
+
+    // ---- applying a master's stream (replicas) ----
+
+    /// A replica applies its master's record of `key`: the item becomes
+    /// exactly this value, flags, absolute expiry (unix time), CAS and
+    /// meta bits, replacing any item under the key. The CAS is the
+    /// master's: a replica never mints its own, but keeps its counter
+    /// above every CAS it holds so a promoted replica goes on without
+    /// reusing one. Leaves a Stored record (a replica's own replicas get
+    /// the same change). Returns false if the item could not be allocated.
+    pub fn apply_set(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        exptime: i64,
+        cas: u64,
+        meta: u8,
+    ) -> bool {
+        let exp = self.clock.from_unix(exptime);
+        let Ok(id) = self.alloc(key, flags, exp, value.len()) else {
+            self.do_delete(key);
+            return false;
+        };
+        let mut off = 0;
+        while off < value.len() {
+            let seg = self.value_segment_mut(id, off);
+            let n = seg.len();
+            seg.copy_from_slice(&value[off..off + n]);
+            off += n;
+        }
+        let hv = self.assoc.hash(key);
+        let old = self.assoc.find(&self.slabs, key, hv);
+        if old != NONE {
+            self.unlink_hv(old, hv);
+        }
+        self.bump_cas_floor(cas);
+        let cas = if cas == 0 { None } else { Some(cas) };
+        self.link_hv(id, hv, cas);
+        let f = iflags(self.slabs.chunk(id)) | (meta & META_BITS);
+        set_iflags(self.slabs.chunk_mut(id), f);
+        self.note(Reason::Stored, id);
+        true
+    }
+
+    /// A replica applies its master's removal of `key` (whatever the
+    /// master's reason: deleted, expired, evicted, ...).
+    pub fn apply_delete(&mut self, key: &[u8]) {
+        let hv = self.assoc.hash(key);
+        let id = self.assoc.find(&self.slabs, key, hv);
+        if id != NONE {
+            self.note_removal(Reason::Deleted, id);
+            self.unlink_hv(id, hv);
+        }
+    }
+
+    /// A replica applies its master's flush_all: items last updated before
+    /// unix time `at` are gone.
+    pub fn apply_flush(&mut self, at: i64) {
+        let rel = self.clock.from_unix(at);
+        self.oldest_live = rel;
+        if self.use_cas && rel <= self.clock.current_time {
+            self.oldest_cas = self.next_cas();
+        }
+        if self.changes.on {
+            self.changes.push_flush(at);
+        }
+    }
+
+    /// Removes every item (a replica about to load its master's
+    /// snapshot). Items still referenced by a reply are freed once it is
+    /// written. No record: a full sync starts a new history.
+    pub fn clear_all(&mut self) {
+        let mut ids = Vec::new();
+        for lid in 0..super::lru::LRU_LISTS {
+            let mut id = self.lru.head(lid as u8);
+            while id != NONE {
+                ids.push(id);
+                id = next(self.slabs.chunk(id));
+            }
+        }
+        for id in ids {
+            let hv = self.assoc.hash(key_of(self.slabs.chunk(id)));
+            self.unlink_hv(id, hv);
+        }
+        self.oldest_live = 0;
+        self.oldest_cas = 0;
+    }
+
+    /// An order-independent digest of the live items: the count and the
+    /// wrapping sum of a 64-bit FNV-1a hash of each item's key, value,
+    /// flags, CAS and absolute expiry. Equal digests on a master and its
+    /// replica (at equal offsets) mean equal data. Debug builds serve it
+    /// as `debugdigest`.
+    #[cfg_attr(not(feature = "debug-commands"), allow(dead_code))]
+    pub fn digest(&self) -> (u64, u64) {
+        let (mut n, mut sum) = (0u64, 0u64);
+        let mut buf = Vec::new();
+        for lid in 0..super::lru::LRU_LISTS {
+            let mut id = self.lru.head(lid as u8);
+            while id != NONE {
+                let c = self.slabs.chunk(id);
+                let nx = next(c);
+                if !self.is_dead(c) {
+                    buf.clear();
+                    buf.extend_from_slice(key_of(c));
+                    buf.push(0);
+                    self.value_to_vec(id, &mut buf);
+                    buf.extend_from_slice(&flags(c).to_le_bytes());
+                    buf.extend_from_slice(&cas(c).to_le_bytes());
+                    buf.extend_from_slice(&self.clock.to_unix(exptime(c)).to_le_bytes());
+                    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+                    for &b in &buf {
+                        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+                    }
+                    sum = sum.wrapping_add(h);
+                    n += 1;
+                }
+                id = nx;
+            }
+        }
+        (n, sum)
     }
 
     // ---- restoring a snapshot (dump load) ----

@@ -1,0 +1,282 @@
+//! Replication (doc/replication.md): a master streams every change of its
+//! cache to its replicas over the client port, Redis-style; memcachedb's
+//! `rep_*` commands report and tune it.
+//!
+//! ```text
+//!  replica                                  master
+//!    connect, "rep_sync <replid|?> <offset|-1>"  ->
+//!                       <-  "REP_CONTINUE <replid> <offset>"   (backlog covers it)
+//!                       <-  "REP_FULLSYNC <replid> <offset> <bytes>" + a dump file
+//!                           (written by a forked child; changes made
+//!                           meanwhile wait in the replica's buffer)
+//!                       <-  the stream: rep_set / rep_del / rep_flush / rep_ping
+//!    "rep_ack <offset>" once a second  ->
+//! ```
+//!
+//! Every byte of the stream advances the offset; the master keeps the last
+//! `repl_backlog_size` bytes so a replica that reconnects with a known
+//! replication id and an offset still covered continues where it was.
+//!
+//! The rooms: stream.rs (the commands' text), master.rs (replica feeds,
+//! the snapshot child, the backlog), replica.rs (the link to the master,
+//! applying through the store door). This file holds the shared state, the
+//! `rep_*` commands and `stats replication`.
+
+pub mod master;
+pub mod replica;
+pub mod stream;
+
+use std::collections::VecDeque;
+
+use crate::settings::Settings;
+
+/// Tokens of replica feeds (master side): this plus the feed's index.
+pub const TOKEN_FEED_BASE: u64 = 1 << 42;
+/// The token of the link to the master (replica side).
+pub const TOKEN_LINK: u64 = 1 << 43;
+
+/// Counters of `stats replication`.
+#[derive(Debug, Default)]
+pub struct ReplStats {
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
+    /// Replicas dropped for a buffer over its bound or a silent link.
+    pub replicas_dropped: u64,
+}
+
+/// The last bytes of the stream, for partial resyncs.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    buf: VecDeque<u8>,
+    cap: usize,
+}
+
+impl Backlog {
+    fn push(&mut self, bytes: &[u8]) {
+        if self.cap == 0 {
+            return;
+        }
+        if bytes.len() >= self.cap {
+            self.buf.clear();
+            self.buf.extend(&bytes[bytes.len() - self.cap..]);
+            return;
+        }
+        let over = (self.buf.len() + bytes.len()).saturating_sub(self.cap);
+        self.buf.drain(..over);
+        self.buf.extend(bytes);
+    }
+
+    /// The stream from `from` to `end` (the stream's end offset), if the
+    /// backlog still holds it.
+    fn since(&self, from: u64, end: u64) -> Option<Vec<u8>> {
+        let start = end - self.buf.len() as u64;
+        if from < start || from > end {
+            return None;
+        }
+        let skip = (from - start) as usize;
+        Some(self.buf.iter().skip(skip).copied().collect())
+    }
+}
+
+/// Replication's state, on a master and on a replica.
+pub struct Repl {
+    /// False with `-o no_replication`: `rep_*` answer REP_DISABLE.
+    pub enabled: bool,
+    /// The history this server's stream belongs to: 40 hex digits, new
+    /// for a master that starts a history, the master's on a replica.
+    pub replid: String,
+    /// Master: the end of its stream. Replica: how far it has applied.
+    pub offset: u64,
+    pub backlog: Backlog,
+    /// Master side: the replicas attached to this server.
+    pub master: master::Feeds,
+    /// Replica side: the link to the master (None on a master).
+    pub link: Option<replica::Link>,
+    /// The address this server is known by (`repl_self`).
+    pub self_addr: String,
+    pub timeout_ms: u64,
+    /// memcachedb's tunables, kept and reported (elections and ack
+    /// policies act on them in a later release).
+    pub priority: u32,
+    pub ack_policy: u32,
+    pub ack_timeout: u32,
+    pub bulk: bool,
+    pub request: (u32, u32),
+    pub stats: ReplStats,
+}
+
+/// A new replication id: 40 hex digits from the kernel's random source.
+fn new_replid() -> String {
+    let mut b = [0u8; 20];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    b.iter().map(|x| format!("{:02x}", x)).collect()
+}
+
+impl Repl {
+    pub fn new(settings: &Settings) -> Repl {
+        let self_addr = settings.repl_self.clone().unwrap_or_else(|| {
+            let host = settings
+                .inter
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "127.0.0.1".to_string());
+            format!("{}:{}", host, settings.port)
+        });
+        Repl {
+            enabled: settings.replication,
+            replid: new_replid(),
+            offset: 0,
+            backlog: Backlog {
+                buf: VecDeque::new(),
+                cap: settings.repl_backlog_size as usize,
+            },
+            master: master::Feeds::default(),
+            link: settings
+                .replicaof
+                .as_ref()
+                .map(|hp| replica::Link::new(hp.clone())),
+            self_addr,
+            timeout_ms: settings.repl_timeout as u64,
+            priority: 100,
+            ack_policy: 3,
+            ack_timeout: 0,
+            bulk: true,
+            request: (1, 1000),
+            stats: ReplStats::default(),
+        }
+    }
+
+    /// True while this server is a replica (its writes come from a master).
+    #[inline]
+    pub fn is_replica(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// The master's `host:port` on a replica.
+    pub fn master_addr(&self) -> Option<&str> {
+        self.link.as_ref().map(|l| l.addr.as_str())
+    }
+
+    /// Appends bytes of stream: to the backlog, to every attached
+    /// replica, and to the offset.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.backlog.push(bytes);
+        self.offset += bytes.len() as u64;
+        self.master.append(bytes);
+    }
+}
+
+/// The reply to a `rep_*` command.
+pub fn command(core: &mut crate::server::Core, toks: &[&[u8]]) -> String {
+    let r = &mut core.repl;
+    let n = toks.len();
+    let bad = || "CLIENT_ERROR bad command line format".to_string();
+    if !r.enabled {
+        return match toks[0] {
+            b"rep_ismaster"
+            | b"rep_whoismaster"
+            | b"rep_get_priority"
+            | b"rep_set_priority"
+            | b"rep_set_ack_policy"
+            | b"rep_set_ack_timeout"
+            | b"rep_set_bulk"
+            | b"rep_set_request"
+            | b"rep_replicaof" => "REP_DISABLE".to_string(),
+            _ => "ERROR".to_string(),
+        };
+    }
+    let num = |t: &[u8]| -> Option<u32> { std::str::from_utf8(t).ok()?.parse().ok() };
+    match (toks[0], n) {
+        (b"rep_ismaster", 1) => if r.is_replica() {
+            "REP_FALSE"
+        } else {
+            "REP_TRUE"
+        }
+        .to_string(),
+        (b"rep_whoismaster", 1) => match &r.link {
+            Some(l) => l.addr.clone(),
+            None => r.self_addr.clone(),
+        },
+        (b"rep_get_priority", 1) => r.priority.to_string(),
+        (b"rep_set_priority", 2) => match num(toks[1]) {
+            Some(v) => {
+                r.priority = v;
+                v.to_string()
+            }
+            None => bad(),
+        },
+        (b"rep_set_ack_policy", 2) => match num(toks[1]) {
+            Some(v) if (1..=6).contains(&v) => {
+                r.ack_policy = v;
+                v.to_string()
+            }
+            _ => bad(),
+        },
+        (b"rep_set_ack_timeout", 2) => match num(toks[1]) {
+            Some(v) => {
+                r.ack_timeout = v;
+                v.to_string()
+            }
+            None => bad(),
+        },
+        (b"rep_set_bulk", 2) => match toks[1] {
+            b"0" | b"1" => {
+                r.bulk = toks[1] == b"1";
+                String::from_utf8_lossy(toks[1]).into_owned()
+            }
+            _ => bad(),
+        },
+        (b"rep_set_request", 3) => match (num(toks[1]), num(toks[2])) {
+            (Some(lo), Some(hi)) if lo <= hi => {
+                r.request = (lo, hi);
+                format!("{}/{}", lo, hi)
+            }
+            _ => bad(),
+        },
+        (b"rep_replicaof", 3) if toks[1] == b"no" && toks[2] == b"one" => {
+            replica::become_master(core);
+            "OK".to_string()
+        }
+        (b"rep_replicaof", 3) => match (std::str::from_utf8(toks[1]), num(toks[2])) {
+            (Ok(host), Some(port)) if port > 0 && port < 65536 => {
+                replica::become_replica(core, format!("{}:{}", host, port));
+                "OK".to_string()
+            }
+            _ => bad(),
+        },
+        _ => bad(),
+    }
+}
+
+/// `stats replication`.
+pub fn append_stats(core: &crate::server::Core, out: &mut Vec<u8>) {
+    use crate::stats::append_stat;
+    let r = &core.repl;
+    append_stat(
+        out,
+        "role",
+        if r.is_replica() { "replica" } else { "master" },
+    );
+    append_stat(out, "repl_enabled", if r.enabled { "yes" } else { "no" });
+    append_stat(out, "repl_id", &r.replid);
+    append_stat(out, "repl_offset", r.offset);
+    if let Some(l) = &r.link {
+        append_stat(out, "master", &l.addr);
+        append_stat(out, "master_link_status", l.status());
+    }
+    append_stat(out, "connected_replicas", r.master.online());
+    append_stat(out, "sync_full", r.stats.sync_full);
+    append_stat(out, "sync_partial_ok", r.stats.sync_partial_ok);
+    append_stat(out, "sync_partial_err", r.stats.sync_partial_err);
+    append_stat(out, "replicas_dropped", r.stats.replicas_dropped);
+    append_stat(out, "repl_backlog_size", r.backlog.cap);
+    append_stat(out, "repl_backlog_histlen", r.backlog.buf.len());
+    r.master.append_stats(r.offset, out);
+}

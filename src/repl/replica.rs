@@ -1,0 +1,385 @@
+//! REPLICA side: the link to the master.
+//!
+//! The link connects to the master's client port, asks `rep_sync` with
+//! the replication id and offset it has (`?` and -1 the first time), and
+//! then reads either `REP_CONTINUE`, after which the stream follows, or
+//! `REP_FULLSYNC <replid> <offset> <bytes>` and a snapshot in the dump
+//! format. The snapshot is collected whole and its checksums verified
+//! before the cache is cleared and loaded from it, so a failed sync never
+//! leaves the replica empty or half-loaded: until then it serves what it
+//! had. Stream commands are applied through the store door; every byte
+//! applied moves the offset. Once a second the link sends `rep_ack
+//! <offset>`; a link silent for `repl_timeout` is dropped, and a dropped
+//! link reconnects by itself, waiting longer after each failure (up to
+//! 5 s).
+
+use std::io;
+use std::net::ToSocketAddrs;
+use std::os::unix::io::RawFd;
+
+use super::stream::{self, Cmd, Decoded};
+use super::TOKEN_LINK;
+use crate::event::{monotonic_ms, Interest};
+use crate::server::{Core, Server};
+use crate::sys;
+
+/// Longest wait between two connection attempts.
+const BACKOFF_MAX_MS: u64 = 5000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkState {
+    Down,
+    Connecting,
+    /// Waiting for the answer to `rep_sync`.
+    Handshake,
+    /// Receiving a snapshot.
+    Snapshot,
+    /// Applying the stream.
+    Streaming,
+}
+
+/// The link to the master.
+pub struct Link {
+    /// The master, `host:port`.
+    pub addr: String,
+    fd: RawFd,
+    state: LinkState,
+    rbuf: Vec<u8>,
+    out: Vec<u8>,
+    /// A snapshot being received: its bytes, its size, the id and offset
+    /// it stands at.
+    snap: Vec<u8>,
+    snap_len: usize,
+    snap_at: (String, u64),
+    last_heard_ms: u64,
+    next_attempt_ms: u64,
+    backoff_ms: u64,
+    /// True once a first sync has given this replica its master's history.
+    synced: bool,
+}
+
+impl Link {
+    pub fn new(addr: String) -> Link {
+        Link {
+            addr,
+            fd: -1,
+            state: LinkState::Down,
+            rbuf: Vec::new(),
+            out: Vec::new(),
+            snap: Vec::new(),
+            snap_len: 0,
+            snap_at: (String::new(), 0),
+            last_heard_ms: 0,
+            next_attempt_ms: 0,
+            backoff_ms: 100,
+            synced: false,
+        }
+    }
+
+    /// `master_link_status`: up, down or sync.
+    pub fn status(&self) -> &'static str {
+        match self.state {
+            LinkState::Streaming => "up",
+            LinkState::Snapshot | LinkState::Handshake => "sync",
+            LinkState::Down | LinkState::Connecting => "down",
+        }
+    }
+}
+
+/// `rep_replicaof HOST PORT`: this server follows that master from now on.
+pub fn become_replica(core: &mut Core, addr: String) {
+    super::master::detach_all(core);
+    core.cache.listen_changes(false);
+    if let Some(l) = core.repl.link.take() {
+        close_link(core, l);
+    }
+    log::info!("replica of {}", addr);
+    core.repl.link = Some(Link::new(addr));
+    connect(core);
+}
+
+/// `rep_replicaof no one`: this server is a master again; its history
+/// (replication id and offset) goes on, so replicas that followed the
+/// same master can continue from it.
+pub fn become_master(core: &mut Core) {
+    if let Some(l) = core.repl.link.take() {
+        log::info!("no longer a replica of {}", l.addr);
+        close_link(core, l);
+    }
+}
+
+fn close_link(core: &mut Core, mut l: Link) {
+    if l.fd >= 0 {
+        core.ev.del(l.fd);
+        sys::close(l.fd);
+        l.fd = -1;
+    }
+}
+
+/// Drops the link after an error; the timer reconnects it.
+fn link_down(core: &mut Core, why: &str) {
+    let Some(l) = core.repl.link.as_mut() else {
+        return;
+    };
+    if l.fd >= 0 {
+        core.ev.del(l.fd);
+        sys::close(l.fd);
+        l.fd = -1;
+    }
+    if l.state == LinkState::Streaming {
+        log::warn!("link to master {} down: {}", l.addr, why);
+    } else {
+        log::info!("link to master {}: {}", l.addr, why);
+    }
+    l.state = LinkState::Down;
+    l.rbuf.clear();
+    l.out.clear();
+    l.snap = Vec::new();
+    l.next_attempt_ms = monotonic_ms() + l.backoff_ms;
+    l.backoff_ms = (l.backoff_ms * 2).min(BACKOFF_MAX_MS);
+}
+
+/// Starts connecting to the master.
+fn connect(core: &mut Core) {
+    let Some(l) = core.repl.link.as_mut() else {
+        return;
+    };
+    let addr = match l.addr.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(a)) => a,
+        _ => return link_down(core, "cannot resolve the address"),
+    };
+    match sys::tcp_connect(&addr) {
+        Ok(fd) => {
+            l.fd = fd;
+            l.state = LinkState::Connecting;
+            l.last_heard_ms = monotonic_ms();
+            let _ = core.ev.add(fd, TOKEN_LINK, Interest::Write);
+        }
+        Err(e) => link_down(core, &format!("connect: {}", e)),
+    }
+}
+
+/// The loop saw the link's socket ready.
+pub fn on_event(server: &mut Server) {
+    let core = &mut server.core;
+    let Some(l) = core.repl.link.as_mut() else {
+        return;
+    };
+    if l.fd < 0 {
+        return;
+    }
+    if l.state == LinkState::Connecting {
+        if let Err(e) = sys::socket_error(l.fd) {
+            return link_down(core, &format!("connect: {}", e));
+        }
+        let (id, off) = if l.synced {
+            (core.repl.replid.clone(), core.repl.offset as i64)
+        } else {
+            ("?".to_string(), -1)
+        };
+        l.out = format!("rep_sync {} {}\r\n", id, off).into_bytes();
+        l.state = LinkState::Handshake;
+        let _ = core.ev.modify(l.fd, TOKEN_LINK, Interest::Read);
+    }
+    if !flush(core) {
+        return;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let l = core.repl.link.as_mut().expect("link checked above");
+        match sys::read(l.fd, &mut buf) {
+            Ok(0) => return link_down(core, "closed by the master"),
+            Ok(n) => {
+                l.rbuf.extend_from_slice(&buf[..n]);
+                l.last_heard_ms = monotonic_ms();
+                if !process(core) {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return link_down(core, &format!("read: {}", e)),
+        }
+    }
+}
+
+/// Writes what the link has to say; false if the link went down.
+fn flush(core: &mut Core) -> bool {
+    let l = core.repl.link.as_mut().expect("a link");
+    while !l.out.is_empty() {
+        match sys::write(l.fd, &l.out) {
+            Ok(n) => {
+                l.out.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                link_down(core, &format!("write: {}", e));
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Handles what has arrived; false if the link went down.
+fn process(core: &mut Core) -> bool {
+    loop {
+        let l = core.repl.link.as_mut().expect("a link");
+        match l.state {
+            LinkState::Handshake => {
+                let Some(nl) = memchr::memchr(b'\n', &l.rbuf) else {
+                    return true;
+                };
+                let line: Vec<u8> = l.rbuf.drain(..=nl).collect();
+                let line = String::from_utf8_lossy(&line).trim_end().to_string();
+                let t: Vec<&str> = line.split(' ').collect();
+                match t.as_slice() {
+                    ["REP_CONTINUE", id, off] => {
+                        let Ok(off) = off.parse::<u64>() else {
+                            link_down(core, &format!("bad answer: {}", line));
+                            return false;
+                        };
+                        core.repl.replid = id.to_string();
+                        core.repl.offset = off;
+                        let l = core.repl.link.as_mut().expect("a link");
+                        l.state = LinkState::Streaming;
+                        l.backoff_ms = 100;
+                        log::info!("link to master {} up: continuing at offset {}", l.addr, off);
+                    }
+                    ["REP_FULLSYNC", id, off, len] => {
+                        let (Ok(off), Ok(len)) = (off.parse::<u64>(), len.parse::<usize>()) else {
+                            link_down(core, &format!("bad answer: {}", line));
+                            return false;
+                        };
+                        l.snap_at = (id.to_string(), off);
+                        l.snap_len = len;
+                        l.snap = Vec::with_capacity(len);
+                        l.state = LinkState::Snapshot;
+                        log::info!("full sync from {}: {} bytes at offset {}", l.addr, len, off);
+                    }
+                    _ => {
+                        link_down(core, &format!("refused: {}", line));
+                        return false;
+                    }
+                }
+            }
+            LinkState::Snapshot => {
+                let want = l.snap_len - l.snap.len();
+                let n = want.min(l.rbuf.len());
+                l.snap.extend(l.rbuf.drain(..n));
+                if l.snap.len() < l.snap_len {
+                    return true;
+                }
+                if let Err(e) = load_snapshot(core) {
+                    link_down(core, &format!("snapshot refused: {}", e));
+                    return false;
+                }
+            }
+            LinkState::Streaming => return apply_stream(core),
+            LinkState::Down | LinkState::Connecting => return true,
+        }
+    }
+}
+
+/// Verifies the received snapshot, then replaces the cache's contents
+/// with it.
+fn load_snapshot(core: &mut Core) -> Result<(), String> {
+    let l = core.repl.link.as_mut().expect("a link");
+    let snap = std::mem::take(&mut l.snap);
+    let (id, off) = l.snap_at.clone();
+    let started = monotonic_ms();
+    crate::dump::verify(&snap)?;
+    core.cache.clear_all();
+    let mut report = crate::dump::LoadReport::default();
+    crate::dump::load_from(
+        &mut core.cache,
+        std::io::Cursor::new(&snap),
+        snap.len() as u64,
+        &mut report,
+    )
+    .map_err(|d| d.what)?;
+    core.repl.replid = id;
+    core.repl.offset = off;
+    let l = core.repl.link.as_mut().expect("a link");
+    l.state = LinkState::Streaming;
+    l.synced = true;
+    l.backoff_ms = 100;
+    log::info!(
+        "full sync from {} done: {} items loaded in {} ms; streaming from offset {}",
+        l.addr,
+        report.items,
+        monotonic_ms().saturating_sub(started),
+        off
+    );
+    Ok(())
+}
+
+/// Applies every whole stream command received; false if the link broke.
+fn apply_stream(core: &mut Core) -> bool {
+    let mut rbuf = std::mem::take(&mut core.repl.link.as_mut().expect("a link").rbuf);
+    let mut at = 0;
+    let mut ok = true;
+    loop {
+        match stream::decode(&rbuf[at..]) {
+            Decoded::Cmd(cmd, n) => {
+                match cmd {
+                    Cmd::Set {
+                        key,
+                        flags,
+                        exptime,
+                        cas,
+                        meta,
+                        value,
+                    } => {
+                        if !core.cache.apply_set(&key, value, flags, exptime, cas, meta) {
+                            log::warn!("replica: no memory for an item of {} bytes", value.len());
+                        }
+                    }
+                    Cmd::Del { key } => core.cache.apply_delete(&key),
+                    Cmd::Flush { at } => core.cache.apply_flush(at),
+                    Cmd::Ping => {}
+                }
+                core.repl.offset += n as u64;
+                at += n;
+            }
+            Decoded::More => break,
+            Decoded::Bad(e) => {
+                ok = false;
+                link_down(core, &format!("bad stream: {}", e));
+                break;
+            }
+        }
+    }
+    if ok {
+        rbuf.drain(..at);
+        core.repl.link.as_mut().expect("a link").rbuf = rbuf;
+    }
+    ok
+}
+
+/// Once a second: acknowledge the offset, notice a silent master,
+/// reconnect a dropped link.
+pub fn on_timer(core: &mut Core, now_ms: u64) {
+    let timeout = core.repl.timeout_ms;
+    let offset = core.repl.offset;
+    let Some(l) = core.repl.link.as_mut() else {
+        return;
+    };
+    match l.state {
+        LinkState::Down => {
+            if now_ms >= l.next_attempt_ms {
+                connect(core);
+            }
+        }
+        _ if now_ms.saturating_sub(l.last_heard_ms) > timeout => {
+            link_down(core, "timed out");
+        }
+        LinkState::Streaming => {
+            l.out
+                .extend_from_slice(format!("rep_ack {}\r\n", offset).as_bytes());
+            flush(core);
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,286 @@
+//! The replication stream's commands: how a change record is written for
+//! replicas, and how a replica reads it back. The stream is text a person
+//! can follow in telnet; each command carries everything a replica needs
+//! to become exact (the master's CAS, the absolute expiry, the meta
+//! state), so replaying it is idempotent:
+//!
+//! ```text
+//!  rep_set <key> <flags> <exptime> <cas> <meta> <bytes>\r\n<data>\r\n
+//!  rep_del <key> <reason>[ b]\r\n
+//!  rep_flush <unix time>\r\n
+//!  rep_ping\r\n
+//! ```
+//!
+//! `exptime` is unix time (0: never); `meta` the item's meta bits (4: the
+//! key was given in base64, 64: stale, 128: win token sent). A key whose
+//! item has the base64 bit, or any byte a text key cannot hold, is written
+//! in base64 (`rep_set`: meta bit 4; `rep_del`: a trailing `b`).
+
+use crate::cache::item::ITEM_KEY_BINARY;
+use crate::cache::{Change, Reason};
+use crate::util::{base64_decode, base64_encode, parse_u64_c, push_u64};
+
+/// True if `key` can stand as a token on a text line.
+fn text_safe(key: &[u8]) -> bool {
+    !key.is_empty() && key.iter().all(|&b| b > b' ' && b < 0x7f)
+}
+
+/// The name a removal's reason goes by in `rep_del`.
+fn reason_name(r: Reason) -> &'static str {
+    match r {
+        Reason::Deleted => "deleted",
+        Reason::Expired => "expired",
+        Reason::Flushed => "flushed",
+        Reason::Evicted => "evicted",
+        Reason::Reclaimed => "reclaimed",
+        Reason::Moved => "moved",
+        _ => "deleted",
+    }
+}
+
+/// Appends the stream command for `ch` to `out`.
+pub fn encode(ch: &Change<'_>, out: &mut Vec<u8>) {
+    match ch.reason {
+        Reason::FlushAll => {
+            out.extend_from_slice(b"rep_flush ");
+            push_i64(out, ch.exptime);
+            out.extend_from_slice(b"\r\n");
+        }
+        r if is_removal(r) => {
+            out.extend_from_slice(b"rep_del ");
+            let b64 = !text_safe(ch.key);
+            push_key(out, ch.key, b64);
+            out.push(b' ');
+            out.extend_from_slice(reason_name(r).as_bytes());
+            if b64 {
+                out.extend_from_slice(b" b");
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        _ => {
+            let mut meta = ch.meta;
+            let b64 = meta & ITEM_KEY_BINARY != 0 || !text_safe(ch.key);
+            if b64 {
+                meta |= ITEM_KEY_BINARY;
+            }
+            out.extend_from_slice(b"rep_set ");
+            push_key(out, ch.key, b64);
+            out.push(b' ');
+            push_u64(out, ch.flags as u64);
+            out.push(b' ');
+            push_i64(out, ch.exptime);
+            out.push(b' ');
+            push_u64(out, ch.cas);
+            out.push(b' ');
+            push_u64(out, meta as u64);
+            out.push(b' ');
+            push_u64(out, ch.value.len() as u64);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(ch.value);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+fn is_removal(r: Reason) -> bool {
+    matches!(
+        r,
+        Reason::Deleted
+            | Reason::Expired
+            | Reason::Flushed
+            | Reason::Evicted
+            | Reason::Reclaimed
+            | Reason::Moved
+    )
+}
+
+fn push_key(out: &mut Vec<u8>, key: &[u8], b64: bool) {
+    if b64 {
+        base64_encode(key, out);
+    } else {
+        out.extend_from_slice(key);
+    }
+}
+
+fn push_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, v.unsigned_abs());
+}
+
+/// One command read off the stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cmd<'a> {
+    Set {
+        key: Vec<u8>,
+        flags: u32,
+        exptime: i64,
+        cas: u64,
+        meta: u8,
+        value: &'a [u8],
+    },
+    Del {
+        key: Vec<u8>,
+    },
+    Flush {
+        at: i64,
+    },
+    Ping,
+}
+
+/// What `decode` found at the start of a buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded<'a> {
+    /// A whole command, and the bytes it took.
+    Cmd(Cmd<'a>, usize),
+    /// Not all of the next command is in yet.
+    More,
+    /// Not a stream command: the link is broken.
+    Bad(String),
+}
+
+/// Reads the command at the start of `buf`.
+pub fn decode(buf: &[u8]) -> Decoded<'_> {
+    let Some(nl) = memchr::memchr(b'\n', buf) else {
+        return if buf.len() > 8192 {
+            Decoded::Bad("a stream line longer than 8192 bytes".into())
+        } else {
+            Decoded::More
+        };
+    };
+    let line = buf[..nl].strip_suffix(b"\r").unwrap_or(&buf[..nl]);
+    let mut toks = line.split(|&b| b == b' ').filter(|t| !t.is_empty());
+    let bad = |what: &str| {
+        Decoded::Bad(format!(
+            "{}: {}",
+            what,
+            String::from_utf8_lossy(&line[..line.len().min(80)])
+        ))
+    };
+    match toks.next() {
+        Some(b"rep_ping") => Decoded::Cmd(Cmd::Ping, nl + 1),
+        Some(b"rep_flush") => match toks.next().and_then(parse_i64) {
+            Some(at) => Decoded::Cmd(Cmd::Flush { at }, nl + 1),
+            None => bad("bad rep_flush"),
+        },
+        Some(b"rep_del") => {
+            let (Some(k), Some(_reason)) = (toks.next(), toks.next()) else {
+                return bad("bad rep_del");
+            };
+            let b64 = toks.next() == Some(b"b");
+            match key_of(k, b64) {
+                Some(key) => Decoded::Cmd(Cmd::Del { key }, nl + 1),
+                None => bad("bad key in rep_del"),
+            }
+        }
+        Some(b"rep_set") => {
+            let f: Vec<&[u8]> = toks.collect();
+            if f.len() != 6 {
+                return bad("bad rep_set");
+            }
+            let nums = (
+                parse_u64_c(f[1]),
+                parse_i64(f[2]),
+                parse_u64_c(f[3]),
+                parse_u64_c(f[4]),
+                parse_u64_c(f[5]),
+            );
+            let (Some(flags), Some(exptime), Some(cas), Some(meta), Some(len)) = nums else {
+                return bad("bad rep_set");
+            };
+            if flags > u32::MAX as u64 || meta > 255 {
+                return bad("bad rep_set");
+            }
+            let Some(key) = key_of(f[0], meta as u8 & ITEM_KEY_BINARY != 0) else {
+                return bad("bad key in rep_set");
+            };
+            let start = nl + 1;
+            let end = start + len as usize;
+            if buf.len() < end + 2 {
+                return Decoded::More;
+            }
+            if &buf[end..end + 2] != b"\r\n" {
+                return bad("rep_set data not ended by \\r\\n");
+            }
+            Decoded::Cmd(
+                Cmd::Set {
+                    key,
+                    flags: flags as u32,
+                    exptime,
+                    cas,
+                    meta: meta as u8,
+                    value: &buf[start..end],
+                },
+                end + 2,
+            )
+        }
+        _ => bad("unknown stream command"),
+    }
+}
+
+fn key_of(tok: &[u8], b64: bool) -> Option<Vec<u8>> {
+    if b64 {
+        let mut k = Vec::new();
+        (base64_decode(tok, &mut k) && !k.is_empty()).then_some(k)
+    } else {
+        Some(tok.to_vec())
+    }
+}
+
+fn parse_i64(t: &[u8]) -> Option<i64> {
+    std::str::from_utf8(t).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change<'a>(reason: Reason, key: &'a [u8], value: &'a [u8], meta: u8) -> Change<'a> {
+        Change {
+            reason,
+            key,
+            value,
+            flags: 7,
+            exptime: 1_800_000_000,
+            cas: 42,
+            meta,
+        }
+    }
+
+    #[test]
+    fn commands_read_back_as_written() {
+        let mut out = Vec::new();
+        encode(&change(Reason::Stored, b"k", b"va\r\nl", 64), &mut out);
+        encode(&change(Reason::Evicted, b"k", b"", 0), &mut out);
+        encode(&change(Reason::Stored, b"a b", b"", 0), &mut out);
+        encode(&change(Reason::FlushAll, b"", b"", 0), &mut out);
+        assert_eq!(
+            out,
+            b"rep_set k 7 1800000000 42 64 5\r\nva\r\nl\r\n\
+              rep_del k evicted\r\n\
+              rep_set YSBi 7 1800000000 42 4 0\r\n\r\n\
+              rep_flush 1800000000\r\n"
+        );
+        let mut at = 0;
+        let mut got = Vec::new();
+        loop {
+            match decode(&out[at..]) {
+                Decoded::Cmd(c, n) => {
+                    got.push(format!("{:?}", c));
+                    at += n;
+                }
+                Decoded::More => break,
+                Decoded::Bad(e) => panic!("{}", e),
+            }
+        }
+        assert_eq!(at, out.len());
+        assert_eq!(got.len(), 4);
+        assert!(got[2].contains("key: [97, 32, 98]"));
+        // A command cut anywhere asks for more.
+        for cut in 0..31 {
+            assert_eq!(decode(&out[..cut]), Decoded::More, "cut at {}", cut);
+        }
+        assert!(matches!(decode(b"set k 0 0 1\r\n"), Decoded::Bad(_)));
+    }
+}
