@@ -375,6 +375,7 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             new_cas: m.new_cas,
             no_bump: m.no_bump,
             base64: m.base64,
+            read_only: core.repl.is_replica(),
         },
     );
     let id = r.id;

@@ -100,6 +100,12 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         return;
     }
     match toks[0] {
+        b"incr" | b"decr" | b"delete" | b"touch" | b"flush_all" | b"gat" | b"gats"
+            if core.repl.is_replica() =>
+        {
+            set_noreply_maybe(c, toks);
+            read_only(c, core);
+        }
         b"get" if n >= 2 => process_get(c, core, line, false, false),
         b"gets" if n >= 2 => process_get(c, core, line, true, false),
         b"gat" if n >= 2 => process_get(c, core, line, false, true),
@@ -110,12 +116,6 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         b"append" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Append),
         b"prepend" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Prepend),
         b"cas" if n == 6 || n == 7 => process_update(c, core, toks, StoreCmd::Cas),
-        b"incr" | b"decr" | b"delete" | b"touch" | b"flush_all" | b"gat" | b"gats"
-            if core.repl.is_replica() =>
-        {
-            set_noreply_maybe(c, toks);
-            read_only(c, core);
-        }
         b"incr" if n == 3 || n == 4 => process_arithmetic(c, core, toks, true),
         b"decr" if n == 3 || n == 4 => process_arithmetic(c, core, toks, false),
         b"delete" if (2..=4).contains(&n) => process_delete(c, core, toks),

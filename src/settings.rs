@@ -1968,9 +1968,9 @@ static EXTENDED: &[Extended] = &[
         key: "repl_timeout",
         value: whole_in(
             |s| &mut s.repl_timeout,
-            100,
+            2000,
             u32::MAX,
-            "must be at least 100 milliseconds (got {v})",
+            "must be at least 2000 milliseconds, twice the ping period (got {v})",
         ),
         also: None,
         help: Help::Listed(&[

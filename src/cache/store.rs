@@ -95,6 +95,9 @@ pub struct MgetArgs {
     pub no_bump: bool,
     /// b: the key was given in base64 (kept on a created item).
     pub base64: bool,
+    /// A replica's read: no win token is handed out (the item's meta
+    /// state is its master's to change).
+    pub read_only: bool,
 }
 
 /// What `mg` found and did.
@@ -454,6 +457,7 @@ impl Cache {
         if r.stale && f & ITEM_TOKEN_SENT == 0 {
             r.won = true;
         }
+        r.won &= !a.read_only;
         if r.won {
             let c = self.slabs.chunk_mut(id);
             set_iflags(c, f | ITEM_TOKEN_SENT);
@@ -764,7 +768,8 @@ impl Cache {
 
     /// An order-independent digest of the live items: the count and the
     /// wrapping sum of a 64-bit FNV-1a hash of each item's key, value,
-    /// flags, CAS and absolute expiry. Equal digests on a master and its
+    /// flags, CAS, absolute expiry and meta bits (stale, win token sent,
+    /// base64 key). Equal digests on a master and its
     /// replica (at equal offsets) mean equal data. Debug builds serve it
     /// as `debugdigest`.
     #[cfg_attr(not(feature = "debug-commands"), allow(dead_code))]
@@ -784,6 +789,7 @@ impl Cache {
                     buf.extend_from_slice(&flags(c).to_le_bytes());
                     buf.extend_from_slice(&cas(c).to_le_bytes());
                     buf.extend_from_slice(&self.clock.to_unix(exptime(c)).to_le_bytes());
+                    buf.push(iflags(c) & META_BITS);
                     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
                     for &b in &buf {
                         h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);

@@ -1,0 +1,65 @@
+package Repl;
+# Helpers for replication tests: `stats replication` as a hash, a bounded
+# wait until replicas have applied all their master has streamed, and the
+# order-independent digest of a server's data (memcached-debug's
+# `debugdigest`).
+use strict;
+use warnings;
+use Exporter 'import';
+use Time::HiRes qw(usleep);
+use MemcachedTest;
+
+our @EXPORT = qw(repl_stats wait_repl digest wait_synced);
+
+# `stats replication` as name => value.
+sub repl_stats {
+    my ($sock) = @_;
+    print $sock "stats replication\r\n";
+    my %st;
+    for my $line (split /\r\n/, read_until_end($sock)) {
+        $st{$1} = $2 if $line =~ /^STAT (\S+) (.*)\z/;
+    }
+    return \%st;
+}
+
+# Polls `stats replication` until `$cond->($stats)` holds; gives up after
+# `$timeout` seconds (default 30, a deadline that matters only when the
+# server is broken). Returns the last stats.
+sub wait_repl {
+    my ($sock, $cond, $timeout) = @_;
+    my $deadline = time + ($timeout // 30);
+    while (1) {
+        my $st = repl_stats($sock);
+        return $st if $cond->($st) || time >= $deadline || !%$st;
+        usleep(20_000);
+    }
+}
+
+# DIGEST <items> <hex> of a server's live data.
+sub digest {
+    my ($sock) = @_;
+    return send_recv($sock, "debugdigest\r\n");
+}
+
+# Waits until every replica reports the master's offset at one moment
+# (the master's offset read before and after the replicas' is the same),
+# then returns 1; 0 after `$timeout` seconds.
+sub wait_synced {
+    my ($master, @replicas) = @_;
+    my $deadline = time + 30;
+    while (time < $deadline) {
+        my $before = repl_stats($master)->{repl_offset} // -1;
+        my $all = 1;
+        for my $r (@replicas) {
+            my $st = repl_stats($r);
+            $all = 0 unless ($st->{repl_offset} // -2) == $before
+                && ($st->{master_link_status} // '') eq 'up';
+        }
+        my $after = repl_stats($master)->{repl_offset} // -1;
+        return 1 if $all && $before == $after;
+        usleep(20_000);
+    }
+    return 0;
+}
+
+1;

@@ -1,0 +1,164 @@
+#!/usr/bin/perl
+# Replication: a replica made at start (-o replicaof) and at run time
+# (rep_replicaof), every kind of change reaching it with the master's CAS,
+# flags, absolute expiry and meta state (the digest covers them all, and
+# gets shows the CAS), read-only replicas, memcachedb's rep_* replies, a
+# partial resync after a link was dropped, a full one when the backlog no
+# longer covers the gap, and -o no_replication. Every wait is a bounded
+# poll (t/lib/Repl.pm).
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib';
+use MemcachedTest;
+use Repl;
+
+require_debug_binary();
+
+my $master = new_memcached('-o repl_timeout=2000');
+my $m = $master->sock;
+for my $i (0 .. 199) {
+    printf $m "set pre%d %d 0 5 noreply\r\nv%04d\r\n", $i, $i, $i;
+}
+is(send_recv($m, "mn\r\n"), "MN\r\n", 'master: 200 items stored');
+
+my $mport = $master->port;
+my $replica = new_memcached("-o replicaof=127.0.0.1:$mport");
+my $r = $replica->sock;
+ok(wait_synced($m, $r), 'replica caught up (full sync)');
+is(digest($r), digest($m), 'same data after the full sync');
+like(digest($m), qr/^DIGEST 200 [0-9a-f]{16}\r\n\z/, 'the digest counts 200 items');
+
+# ---- every kind of change ----
+my @writes = (
+    "set a 1 0 3\r\nabc\r\n",                "add b 2 100 2\r\nbb\r\n",
+    "replace a 3 0 4\r\nabcd\r\n",           "append a 0 0 2\r\nEF\r\n",
+    "prepend a 0 0 2\r\n01\r\n",             "set n 0 0 2\r\n10\r\n",
+    "incr n 5\r\n",                          "decr n 3\r\n",
+    "incr n 99999999999\r\n",                "touch b 500\r\n",
+    "gat 600 a\r\n",                         "delete pre0\r\n",
+    "ms m1 2 T90 F7\r\nmm\r\n",              "ms m1 2 I C1\r\nst\r\n",
+    "mg new N30 v\r\n",                      "md pre1 I T30\r\n",
+    "md pre2 x\r\n",                         "ma ctr N0 J7\r\n",
+    "ma ctr MD D2\r\n",                       "mg pre3 R999999 v\r\n",
+    "set bin 0 0 1\r\n\x00\r\n",             "ms YmluYXJ5IGtleQ== 1 b\r\nK\r\n",
+);
+for my $w (@writes) {
+    print $m $w;
+    my $reply = <$m>;
+    $reply .= <$m> if $reply =~ /^VA /;                      # mg v: the data
+    $reply .= <$m> . <$m> if $reply =~ /^VALUE /;            # gat: data, END
+    ok(defined $reply && $reply !~ /ERROR/, "master: " . ($w =~ s/\r\n.*//sr));
+}
+my $cas_line = send_recv($m, "gets a\r\n");
+read_until_end($m);
+my ($cas) = $cas_line =~ /^VALUE a \d+ \d+ (\d+)/;
+is(send_recv($m, "cas a 9 0 1 $cas\r\nZ\r\n"), "STORED\r\n", 'master: cas with the right unique');
+ok(wait_synced($m, $r), 'replica caught up with every command');
+is(digest($r), digest($m), 'same data, CAS, flags, expiry and meta state');
+for my $k ('a', 'b', 'n', 'm1', 'new', 'pre1', 'pre2', 'ctr', 'bin') {
+    print $m "gets $k\r\n";
+    my $want = read_until_end($m);
+    print $r "gets $k\r\n";
+    is(read_until_end($r), $want, "gets $k: byte for byte the master's");
+}
+is(meta($r, "mg pre1 v\r\n"), "VA 5 X\r\nv0001\r\n", 'the stale flag (md I) reached the replica');
+is(meta($r, "mg pre1 v\r\n"), "VA 5 X\r\nv0001\r\n", 'a replica hands out no win token');
+is(meta($m, "mg pre1 v\r\n"), "VA 5 X W\r\nv0001\r\n", 'the master hands it out');
+ok(wait_synced($m, $r), 'replica caught up with the token');
+is(meta($r, "mg pre1 v\r\n"), "VA 5 Z X\r\nv0001\r\n", 'the replica shows it as sent');
+
+# flush_all, with a delay and at once.
+is(send_recv($m, "flush_all 1000\r\n"), "OK\r\n", 'master: flush_all 1000');
+is(send_recv($m, "set late 0 0 1\r\nL\r\n"), "STORED\r\n", 'master: a set after it');
+ok(wait_synced($m, $r), 'replica caught up with the delayed flush');
+is(digest($r), digest($m), 'same data with a flush pending');
+is(send_recv($m, "flush_all\r\n"), "OK\r\n", 'master: flush_all');
+ok(wait_synced($m, $r), 'replica caught up with the flush');
+is(digest($r), "DIGEST 0 0000000000000000\r\n", 'the replica is empty too');
+
+# ---- a replica is read-only ----
+my $ro = "SERVER_ERROR read-only replica of 127.0.0.1:$mport\r\n";
+for my $w ("set x 0 0 1\r\nx\r\n", "add x 0 0 1\r\nx\r\n", "cas x 0 0 1 1\r\nx\r\n",
+           "append x 0 0 1\r\nx\r\n", "incr x 1\r\n", "decr x 1\r\n", "delete x\r\n",
+           "touch x 1\r\n", "gat 1 x\r\n", "flush_all\r\n", "ms x 1\r\nx\r\n",
+           "md x\r\n", "ma x\r\n", "mg x T1 v\r\n", "mg x N1 v\r\n") {
+    is(send_recv($r, $w), $ro, 'replica refuses: ' . ($w =~ s/\r\n.*//sr));
+}
+is(send_recv($r, "get x\r\n"), "END\r\n", 'replica: reads work, the refused data was swallowed');
+is(send_recv($r, "set x 0 0 1 noreply\r\nx\r\nmn\r\n"), "MN\r\n", 'replica: noreply silences the refusal');
+
+# ---- rep_* ----
+my @rep = (
+    [$m, "rep_ismaster", "REP_TRUE"],            [$r, "rep_ismaster", "REP_FALSE"],
+    [$r, "rep_whoismaster", "127.0.0.1:$mport"], [$m, "rep_whoismaster", "127.0.0.1:$mport"],
+    [$m, "rep_get_priority", "100"],             [$m, "rep_set_priority 0", "0"],
+    [$m, "rep_get_priority", "0"],               [$m, "rep_set_ack_policy 6", "6"],
+    [$m, "rep_set_ack_policy 7", "CLIENT_ERROR bad command line format"],
+    [$m, "rep_set_ack_policy 0", "CLIENT_ERROR bad command line format"],
+    [$m, "rep_set_ack_timeout 20000", "20000"],  [$m, "rep_set_ack_timeout -1", "CLIENT_ERROR bad command line format"],
+    [$m, "rep_set_bulk 0", "0"],                 [$m, "rep_set_bulk 2", "CLIENT_ERROR bad command line format"],
+    [$m, "rep_set_request 4 400", "4/400"],      [$m, "rep_set_request 9 1", "CLIENT_ERROR bad command line format"],
+    [$m, "rep_set_priority", "CLIENT_ERROR bad command line format"],
+    [$m, "rep_nonsense", "CLIENT_ERROR bad command line format"],
+    [$m, "rep_replicaof somewhere", "CLIENT_ERROR bad command line format"],
+);
+for my $t (@rep) {
+    my ($s, $cmd, $want) = @$t;
+    is(send_recv($s, "$cmd\r\n"), "$want\r\n", "$cmd -> $want");
+}
+
+# ---- a dropped link resyncs from the backlog ----
+for my $i (0 .. 49) {
+    printf $m "set k%d 0 0 3 noreply\r\nk%02d\r\n", $i, $i;
+}
+ok(wait_synced($m, $r), 'replica caught up before the cut');
+kill 'STOP', $replica->pid;
+my $st = wait_repl($m, sub { $_[0]{connected_replicas} eq '0' });
+is($st->{connected_replicas}, '0', 'master drops the silent replica after repl_timeout');
+for my $i (50 .. 99) {
+    printf $m "set k%d 0 0 3 noreply\r\nk%02d\r\n", $i, $i;
+}
+is(send_recv($m, "mn\r\n"), "MN\r\n", 'master: writes while the replica is away');
+kill 'CONT', $replica->pid;
+ok(wait_synced($m, $r), 'replica caught up after the cut');
+is(digest($r), digest($m), 'same data after the partial resync');
+$st = repl_stats($m);
+is("$st->{sync_full} $st->{sync_partial_ok}", '1 1', 'one full sync in all, one partial');
+
+# ---- -o no_replication, and rep_replicaof at run time ----
+my $off = new_memcached('-o no_replication');
+my $o = $off->sock;
+is(send_recv($o, "rep_ismaster\r\n"), "REP_DISABLE\r\n", 'no_replication: rep_ismaster');
+is(send_recv($o, "rep_sync ? -1\r\n"), "REP_DISABLE\r\n", 'no_replication: rep_sync refused');
+is(send_recv($o, "rep_replicaof 127.0.0.1 $mport\r\n"), "REP_DISABLE\r\n",
+   'no_replication: rep_replicaof refused');
+
+my $third = new_memcached('-o repl_backlog_size=16384');
+my $t = $third->sock;
+is(send_recv($t, "set own 0 0 1\r\no\r\n"), "STORED\r\n", 'third: its own item');
+is(send_recv($t, "rep_replicaof 127.0.0.1 $mport\r\n"), "OK\r\n", 'rep_replicaof HOST PORT');
+ok(wait_synced($m, $r, $t), 'both replicas caught up');
+is(digest($t), digest($m), 'the new replica holds the master\'s data, not its own');
+is(send_recv($t, "rep_replicaof no one\r\n"), "OK\r\n", 'rep_replicaof no one');
+is(send_recv($t, "rep_ismaster\r\n"), "REP_TRUE\r\n", 'a master again');
+is(send_recv($t, "set own 0 0 1\r\no\r\n"), "STORED\r\n", 'and takes writes');
+
+# ---- a backlog too small for the gap: a full sync ----
+my $small = new_memcached('-o repl_timeout=2000,repl_backlog_size=16384');
+my $sm = $small->sock;
+my $sport = $small->port;
+my $sr = new_memcached("-o replicaof=127.0.0.1:$sport");
+my $srs = $sr->sock;
+ok(wait_synced($sm, $srs), 'replica of the small-backlog master caught up');
+kill 'STOP', $sr->pid;
+wait_repl($sm, sub { $_[0]{connected_replicas} eq '0' });
+print $sm "set big$_ 0 0 1000 noreply\r\n" . ('b' x 1000) . "\r\n" for 1 .. 40;
+is(send_recv($sm, "mn\r\n"), "MN\r\n", '40,000 bytes written while it is away');
+kill 'CONT', $sr->pid;
+ok(wait_synced($sm, $srs), 'replica caught up after the long cut');
+is(digest($srs), digest($sm), 'same data after the second full sync');
+$st = repl_stats($sm);
+is("$st->{sync_full} $st->{sync_partial_err}", '2 1', 'the backlog did not cover it: a full sync');
+
+done_testing();
