@@ -4,7 +4,7 @@
 //! operator sees.
 //!
 //! ```text
-//!   SIGUSR2 / dump_interval        fork()                 child
+//!   SIGUSR2 / dump_interval        child::spawn            child
 //!   request_dump ──> start_dump ─────────> write_file(FILE.tmp), fsync,
 //!        │ (child running:                 rename over FILE, fsync dir,
 //!        │  one more later)                "ok N B" or "error ..." on a pipe,
@@ -21,16 +21,15 @@
 //! The rooms: format.rs, the file's bytes (no cache in it); snapshot.rs,
 //! the cache to records and back, and the file's safety; this file, the
 //! event loop's side (SIGUSR2, the dump_interval timer, SIGCHLD, the stop,
-//! the stats lines) and the forked child that writes the file.
+//! the stats lines). The forked child itself is child.rs's.
 
 pub mod format;
 pub mod snapshot;
 
-use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::os::unix::io::RawFd;
+use std::fs;
 use std::time::Instant;
 
+use crate::child::{self, Child};
 use crate::server::Core;
 use crate::sys;
 
@@ -38,16 +37,6 @@ pub use snapshot::{load, LoadReport, LoadStatus};
 use snapshot::{dir_of, tmp_path, write_file};
 
 // ======================== dumping from the event loop ========================
-
-/// A dump being written by a child process.
-struct Child {
-    pid: i32,
-    /// Read end of the pipe the child reports on.
-    report_fd: RawFd,
-    started: Instant,
-    /// Unix time of the dump's instant.
-    at: i64,
-}
 
 /// Dump outcomes, reported by `stats`.
 #[derive(Debug, Default, Clone)]
@@ -77,7 +66,10 @@ pub struct DumpState {
     pub on_graceful_stop_only: bool,
     /// `dump_interval` in seconds.
     pub interval: u32,
+    /// The child writing a dump.
     child: Option<Child>,
+    /// Unix time of the running dump's instant.
+    child_at: i64,
     /// A dump was asked for while one ran: start one more after it.
     pending: bool,
     /// Monotonic ms of the last dump started (or of the start).
@@ -102,6 +94,7 @@ impl DumpState {
             on_graceful_stop_only: graceful_only,
             interval: settings.dump_interval,
             child: None,
+            child_at: 0,
             pending: false,
             last_start_ms: crate::event::monotonic_ms(),
             child_delay_ms: 0,
@@ -197,109 +190,65 @@ fn start_dump(core: &mut Core) {
     };
     core.cache.tick();
     core.dump.last_start_ms = crate::event::monotonic_ms();
-    let (rd, wr) = match sys::pipe() {
-        Ok(p) => p,
-        Err(e) => {
-            record_failure(core, 0, &format!("cannot create a pipe: {}", e));
-            return;
-        }
-    };
-    let parent = sys::getpid();
     let delay = core.dump.child_delay_ms;
-    let started = Instant::now();
-    let pid = match sys::fork() {
-        Ok(pid) => pid,
-        Err(e) => {
-            sys::close(rd);
-            sys::close(wr);
-            record_failure(core, 0, &format!("fork failed: {}", e));
-            return;
-        }
-    };
-    if pid == 0 {
-        // The child: write the snapshot, report, exit.
-        sys::detach_child(parent, wr);
+    let cache = &core.cache;
+    let spawned = child::spawn(|| {
+        // The child: write the snapshot; spawn reports and exits.
         if delay > 0 {
             std::thread::sleep(std::time::Duration::from_millis(delay));
         }
-        let (msg, status) = match write_file(&core.cache, &path) {
-            Ok(t) => (format!("ok {} {}\n", t.records, t.file_bytes), 0),
-            Err(e) => (format!("error {}\n", e), 1),
-        };
-        let mut f = unsafe_file(wr);
-        let _ = f.write_all(msg.as_bytes());
-        sys::exit_now(status);
-    }
-    core.dump.stats.last_fork_us = started.elapsed().as_micros() as u64;
-    sys::close(wr);
+        write_file(cache, &path).map(|t| format!("{} {}", t.records, t.file_bytes))
+    });
+    let child = match spawned {
+        Ok(c) => c,
+        Err(why) => {
+            record_failure(core, 0, &why);
+            return;
+        }
+    };
+    core.dump.stats.last_fork_us = child.fork_us;
     log::info!(
         "dump to {} started (child {}, fork took {} us)",
         path,
-        pid,
+        child.pid,
         core.dump.stats.last_fork_us
     );
-    core.dump.child = Some(Child {
-        pid,
-        report_fd: rd,
-        started,
-        at: core.cache.clock().now_unix(),
-    });
-}
-
-/// A File over a descriptor this process owns and gives up.
-fn unsafe_file(fd: RawFd) -> File {
-    use std::os::unix::io::FromRawFd;
-    // SAFETY: `fd` is an open descriptor owned by the caller, handed over.
-    unsafe { File::from_raw_fd(fd) }
+    core.dump.child = Some(child);
+    core.dump.child_at = core.cache.clock().now_unix();
 }
 
 /// SIGCHLD: reaps the dump child if it ended, records how it went, starts
 /// the dump asked for meanwhile.
 pub fn reap(core: &mut Core) {
-    let pid = match &core.dump.child {
-        Some(c) => c.pid,
-        None => return,
-    };
-    let exit = match sys::try_wait(pid) {
+    let ended = match child::reap(&mut core.dump.child) {
         Ok(Some(e)) => e,
         Ok(None) => return,
         Err(e) => {
+            let pid = core.dump.child.as_ref().map_or(0, |c| c.pid);
             log::warn!("waitpid on dump child {}: {}", pid, e);
             return;
         }
     };
-    let child = core.dump.child.take().expect("child checked above");
-    finish_child(core, child, exit);
+    finish_child(core, ended);
     if core.dump.pending {
         core.dump.pending = false;
         start_dump(core);
     }
 }
 
-fn finish_child(core: &mut Core, child: Child, exit: sys::ChildExit) {
-    let mut msg = String::new();
-    let _ = unsafe_file(child.report_fd).read_to_string(&mut msg);
-    let duration = child.started.elapsed().as_micros() as u64;
+/// Records how the dump child ended: "ok <items> <bytes>" or why not.
+fn finish_child(core: &mut Core, ended: child::Ended) {
+    let duration = ended.duration_us;
     let path = core.dump.path.clone().unwrap_or_default();
-    let mut words = msg.split_whitespace();
-    let ok = match (exit, words.next()) {
-        (sys::ChildExit::Exited(0), Some("ok")) => {
+    match ended.outcome("dump") {
+        Ok(report) => {
+            let mut words = report.split_whitespace();
             let items = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
             let bytes = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
-            Some((items, bytes))
+            let at = core.dump.child_at;
+            record_success(core, at, duration, items, bytes, false);
         }
-        _ => None,
-    };
-    match ok {
-        Some((items, bytes)) => record_success(core, child.at, duration, items, bytes, false),
-        None => {
-            let why = match exit {
-                _ if msg.starts_with("error ") => msg["error ".len()..].trim_end().to_string(),
-                sys::ChildExit::Signaled(s) => {
-                    format!("the dump process was killed by signal {}", s)
-                }
-                sys::ChildExit::Exited(s) => format!("the dump process exited with status {}", s),
-            };
+        Err(why) => {
             // A child that died mid-write leaves its .tmp behind.
             remove_tmp(&path);
             record_failure(core, duration, &why);
@@ -374,15 +323,13 @@ pub fn at_stop(core: &mut Core, graceful: bool) -> bool {
     let final_dump = d.path.is_some() && d.on_stop && (graceful || !d.on_graceful_stop_only);
     if let Some(child) = core.dump.child.take() {
         if final_dump {
-            sys::kill(child.pid, libc::SIGKILL);
-            let _ = sys::wait(child.pid);
-            sys::close(child.report_fd);
+            child.kill();
             remove_tmp(core.dump.path.as_deref().unwrap_or(""));
             log::info!("running dump abandoned for the final dump");
         } else {
             log::info!("waiting for the running dump to finish");
-            let exit = sys::wait(child.pid).unwrap_or(sys::ChildExit::Signaled(0));
-            finish_child(core, child, exit);
+            let ended = child.wait();
+            finish_child(core, ended);
         }
     }
     if !final_dump {
