@@ -372,6 +372,15 @@ mod tests {
         Cache::new(&settings)
     }
 
+    /// A cache that takes items of up to 2 MiB (`-I 2m`).
+    fn large_item_cache() -> Cache {
+        cache_with(Settings {
+            hashpower_init: 4,
+            item_size_max: 2 << 20,
+            ..Settings::default()
+        })
+    }
+
     fn cache() -> Cache {
         cache_with(Settings {
             hashpower_init: 4,
@@ -464,11 +473,7 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_everything() {
-        let mut c = cache_with(Settings {
-            hashpower_init: 4,
-            item_size_max: 2 << 20,
-            ..Settings::default()
-        });
+        let mut c = large_item_cache();
         put(&mut c, b"never", 0, 0, b"v1");
         let exp = c.now() + 1000;
         put(&mut c, b"ttl", u32::MAX, exp, b"");
@@ -478,11 +483,7 @@ mod tests {
         put(&mut c, b"bin", 1, 0, &bin);
         let want = contents(&c);
         let b = dump_bytes(&c);
-        let mut d = cache_with(Settings {
-            hashpower_init: 4,
-            item_size_max: 2 << 20,
-            ..Settings::default()
-        });
+        let mut d = large_item_cache();
         let (r, res) = load_bytes(&mut d, &b);
         assert_eq!(res, Ok(()));
         assert_eq!((r.items, r.expired, r.too_large, r.no_memory), (4, 0, 0, 0));
@@ -597,11 +598,7 @@ mod tests {
 
     #[test]
     fn too_large_records_are_skipped() {
-        let mut c = cache_with(Settings {
-            hashpower_init: 4,
-            item_size_max: 2 << 20,
-            ..Settings::default()
-        });
+        let mut c = large_item_cache();
         put(&mut c, b"big", 0, 0, &vec![3u8; 1_500_000]);
         put(&mut c, b"small", 0, 0, b"s");
         let b = dump_bytes(&c);
