@@ -10,6 +10,7 @@
 
 mod auth;
 mod cache;
+mod child;
 mod conn;
 mod crc32c;
 mod dump;

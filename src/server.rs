@@ -257,8 +257,16 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
+/// The owners of forked children (child.rs), each asked on SIGCHLD to
+/// reap its own child: a waitpid on that pid with WNOHANG, never a
+/// waitpid(-1) that could take another owner's child and its exit status.
+/// SIGCHLDs coalesce, so every owner is asked each time. A new owner (a
+/// replica's full sync) adds its reaper here.
+const CHILD_REAPERS: &[fn(&mut Core)] = &[dump::reap, repl::master::reap];
+
 /// Reads pending signals: INT and TERM stop the server, USR1 stops it
-/// gracefully, HUP reloads the auth file; the others are noted.
+/// gracefully, HUP reloads the auth file, USR2 asks for a dump, CHLD
+/// goes to the owners of child processes; the others are noted.
 fn handle_signals(server: &mut Server) {
     while let Ok(Some(sig)) = sys::read_signal(server.sigfd) {
         match sig {
@@ -267,8 +275,9 @@ fn handle_signals(server: &mut Server) {
             libc::SIGHUP => reload_auth_file(&mut server.core),
             libc::SIGUSR2 => dump::request_dump(&mut server.core),
             libc::SIGCHLD => {
-                dump::reap(&mut server.core);
-                repl::master::reap(&mut server.core);
+                for reap in CHILD_REAPERS {
+                    reap(&mut server.core);
+                }
             }
             _ => {}
         }

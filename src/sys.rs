@@ -933,6 +933,14 @@ fn close_fds_from(from: RawFd, keep: RawFd) {
     }
 }
 
+/// A File over a descriptor the caller owns and gives up (a pipe's end
+/// handed to a forked child's report).
+pub fn file_from_fd(fd: RawFd) -> std::fs::File {
+    use std::os::unix::io::FromRawFd;
+    // SAFETY: `fd` is an open descriptor owned by the caller, handed over.
+    unsafe { std::fs::File::from_raw_fd(fd) }
+}
+
 /// Ends the calling process at once, without running exit handlers or
 /// flushing the parent's buffers (for a forked child).
 pub fn exit_now(status: i32) -> ! {

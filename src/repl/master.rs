@@ -20,6 +20,7 @@ use std::io::{self, Read};
 use std::os::unix::io::RawFd;
 
 use super::{stream, Repl, TOKEN_FEED_BASE};
+use crate::child::{self, Child};
 use crate::event::Interest;
 use crate::server::{Core, Server};
 use crate::sys;
@@ -63,10 +64,9 @@ impl Feed {
 
 /// The snapshot child and the offset its snapshot stands at.
 struct SnapshotChild {
-    pid: i32,
+    child: Option<Child>,
     path: String,
     offset: u64,
-    started_ms: u64,
 }
 
 /// The feeds of this server.
@@ -210,33 +210,29 @@ fn start_snapshot(core: &mut Core) {
         .to_string_lossy()
         .into_owned();
     core.cache.tick();
-    let parent = sys::getpid();
-    let pid = match sys::fork() {
-        Ok(pid) => pid,
+    let cache = &core.cache;
+    let spawned = child::spawn(|| {
+        crate::dump::snapshot::write_file(cache, &path)
+            .map(|t| format!("{} {}", t.records, t.file_bytes))
+    });
+    let c = match spawned {
+        Ok(c) => c,
         Err(e) => {
-            log::warn!("replication snapshot: fork failed: {}", e);
+            log::warn!("replication snapshot: {}", e);
             drop_waiting(core);
             return;
         }
     };
-    if pid == 0 {
-        sys::detach_child(parent, -1);
-        let status = match crate::dump::write_file(&core.cache, &path) {
-            Ok(_) => 0,
-            Err(_) => 1,
-        };
-        sys::exit_now(status);
-    }
     log::info!(
-        "replication snapshot at offset {} started (child {})",
+        "replication snapshot at offset {} started (child {}, fork took {} us)",
         core.repl.offset,
-        pid
+        c.pid,
+        c.fork_us
     );
     core.repl.master.child = Some(SnapshotChild {
-        pid,
+        child: Some(c),
         path,
         offset: core.repl.offset,
-        started_ms: crate::event::monotonic_ms(),
     });
 }
 
@@ -259,22 +255,21 @@ fn drop_waiting(core: &mut Core) {
 /// SIGCHLD: if the snapshot child ended, hands its file to the feeds that
 /// wait for it.
 pub fn reap(core: &mut Core) {
-    let Some(child) = &core.repl.master.child else {
+    let Some(snap) = core.repl.master.child.as_mut() else {
         return;
     };
-    let exit = match sys::try_wait(child.pid) {
+    let ended = match child::reap(&mut snap.child) {
         Ok(Some(e)) => e,
         Ok(None) => return,
         Err(e) => {
-            log::warn!("waitpid on replication snapshot child: {}", e);
+            log::warn!("waitpid on the replication snapshot child: {}", e);
             return;
         }
     };
     let child = core.repl.master.child.take().expect("checked above");
-    let ok = matches!(exit, sys::ChildExit::Exited(0));
-    let ms = crate::event::monotonic_ms().saturating_sub(child.started_ms);
-    if !ok {
-        log::warn!("replication snapshot failed ({:?})", exit);
+    let ms = ended.duration_us / 1000;
+    if let Err(e) = ended.outcome("replication snapshot") {
+        log::warn!("replication snapshot failed: {}", e);
         let _ = std::fs::remove_file(&child.path);
         drop_waiting(core);
         return;

@@ -289,10 +289,10 @@ fn load_snapshot(core: &mut Core) -> Result<(), String> {
     let snap = std::mem::take(&mut l.snap);
     let (id, off) = l.snap_at.clone();
     let started = monotonic_ms();
-    crate::dump::verify(&snap)?;
+    crate::dump::format::verify(&snap)?;
     core.cache.clear_all();
     let mut report = crate::dump::LoadReport::default();
-    crate::dump::load_from(
+    crate::dump::snapshot::load_from(
         &mut core.cache,
         std::io::Cursor::new(&snap),
         snap.len() as u64,
