@@ -323,10 +323,17 @@ fn emit_value(c: &mut Conn, core: &mut Core, id: u32, key: &[u8], return_cas: bo
     emit_value_bytes(c, core, id);
 }
 
-/// Queues an item's value and the "\r\n" after it: copied when small (or
-/// when the item cannot take another reference), else sent from item
-/// memory with the item pinned until written.
+/// Queues an item's value and the "\r\n" after it.
 pub fn emit_value_bytes(c: &mut Conn, core: &mut Core, id: u32) {
+    emit_value_data(c, core, id);
+    c.add_bytes(b"\r\n");
+}
+
+/// Queues an item's value bytes (the binary protocol sends them without
+/// "\r\n"): copied when small (or when the item cannot take another
+/// reference), else sent from item memory with the item pinned until
+/// written.
+pub fn emit_value_data(c: &mut Conn, core: &mut Core, id: u32) {
     let nb = core.cache.item(id).nbytes();
     let start = c.wbuf.len();
     // Small values are copied, unless this connection already has a lot
@@ -335,8 +342,9 @@ pub fn emit_value_bytes(c: &mut Conn, core: &mut Core, id: u32) {
     let copy = nb <= COPY_MAX && c.out_bytes < OUT_HIGH_WATER;
     if copy || !core.cache.pin(id) {
         core.cache.value_to_vec(id, &mut c.wbuf);
-        c.wbuf.extend_from_slice(b"\r\n");
-        c.extend_buf_piece(start);
+        if c.wbuf.len() > start {
+            c.extend_buf_piece(start);
+        }
     } else {
         c.pinned.push(id);
         c.out.push(OutPiece::Item {
@@ -345,7 +353,6 @@ pub fn emit_value_bytes(c: &mut Conn, core: &mut Core, id: u32) {
             len: nb,
         });
         c.out_bytes += nb;
-        c.add_bytes(b"\r\n");
     }
 }
 
