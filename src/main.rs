@@ -15,6 +15,7 @@ mod crc32c;
 mod dump;
 mod event;
 mod logger;
+mod proto_bin;
 mod proto_meta;
 mod proto_text;
 mod server;
