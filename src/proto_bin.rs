@@ -41,8 +41,9 @@ use crate::cache::item::KEY_MAX_LENGTH;
 use crate::cache::slabs::NONE;
 use crate::cache::{AllocError, DeltaResult, MarithArgs, StoreCmd, StoreItemType};
 use crate::conn::{Conn, ConnState, Transport};
-use crate::proto_text::emit_value_data;
+use crate::proto_text::{emit_value_data, start_update};
 use crate::server::Core;
+use crate::settings::ITEM_SIZE_MAX_UPPER;
 use crate::stats::append_stat;
 
 /// First byte of a request.
@@ -51,8 +52,6 @@ pub const REQ_MAGIC: u8 = 0x80;
 const RES_MAGIC: u8 = 0x81;
 /// Bytes of the header of a request or reply.
 pub const HEADER_LEN: usize = 24;
-/// Largest body accepted (memcached's ITEM_SIZE_MAX_UPPER_LIMIT).
-const BODY_MAX: u32 = 1024 * 1024 * 1024;
 
 // Opcodes memcached 1.6 knows (protocol_binary.h).
 const GET: u8 = 0x00;
@@ -282,7 +281,8 @@ fn dispatch(c: &mut Conn, core: &mut Core, ext: &[u8], key: &[u8]) {
         close_after_write(c);
         return;
     }
-    if bodylen > BODY_MAX {
+    // memcached's ITEM_SIZE_MAX_UPPER_LIMIT, the largest -I too.
+    if bodylen > ITEM_SIZE_MAX_UPPER {
         write_error(c, EINVAL, None, 0);
         close_after_write(c);
         return;
@@ -458,22 +458,12 @@ fn process_update(
     cmd: StoreCmd,
     is_set: bool,
 ) {
-    if core.settings.detail_enabled {
-        core.prefixes.record_set(key);
-    }
-    let exptime = core.cache.realtime(exptime as i64);
-    match core.cache.alloc(key, flags, exptime, vlen) {
-        Ok(id) => {
-            c.item = id;
-            c.rlbytes = vlen;
-            c.ritem_off = 0;
+    let req_cas = c.bin_header.cas;
+    match start_update(c, core, key, flags, exptime as i64, vlen, cmd, req_cas) {
+        Ok(()) => {
             // No "\r\n" follows a binary value: count it as read.
             c.crlf = *b"\r\n";
             c.crlf_got = 2;
-            c.nread_cmd = cmd;
-            c.req_cas = c.bin_header.cas;
-            c.nread_meta = false;
-            c.set_state(ConnState::Nread);
         }
         Err(e) => {
             if e == AllocError::TooLarge {

@@ -437,20 +437,8 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
         return;
     }
     let vlen = vlen as usize;
-    if core.settings.detail_enabled {
-        core.prefixes.record_set(key);
-    }
-    let exptime = core.cache.realtime(exptime as i64);
-    match core.cache.alloc(key, flags, exptime, vlen) {
-        Ok(id) => {
-            c.item = id;
-            c.rlbytes = vlen;
-            c.ritem_off = 0;
-            c.crlf_got = 0;
-            c.nread_cmd = cmd;
-            c.req_cas = req_cas;
-            c.set_state(ConnState::Nread);
-        }
+    match start_update(c, core, key, flags, exptime as i64, vlen, cmd, req_cas) {
+        Ok(()) => {}
         Err(e) => {
             if e == AllocError::TooLarge {
                 core.stats.store_too_large += 1;
@@ -470,6 +458,37 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
             c.set_state(ConnState::Swallow);
         }
     }
+}
+
+/// The start of every storage command, text or binary: records the set
+/// for `stats detail`, allocates the item for `key` (expiry `exptime` as
+/// the client gave it) and sets the connection to read `vlen` value bytes
+/// and a "\r\n" into it (Nread). The caller replies to an allocation
+/// error.
+#[allow(clippy::too_many_arguments)]
+pub fn start_update(
+    c: &mut Conn,
+    core: &mut Core,
+    key: &[u8],
+    flags: u32,
+    exptime: i64,
+    vlen: usize,
+    cmd: StoreCmd,
+    req_cas: u64,
+) -> Result<(), AllocError> {
+    if core.settings.detail_enabled {
+        core.prefixes.record_set(key);
+    }
+    let exptime = core.cache.realtime(exptime);
+    let id = core.cache.alloc(key, flags, exptime, vlen)?;
+    c.item = id;
+    c.rlbytes = vlen;
+    c.ritem_off = 0;
+    c.crlf_got = 0;
+    c.nread_cmd = cmd;
+    c.req_cas = req_cas;
+    c.set_state(ConnState::Nread);
+    Ok(())
 }
 
 /// Called when a value and the two bytes after it are in: checks the

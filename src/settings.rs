@@ -302,7 +302,7 @@ pub enum Action {
 /// `-I` may not go below this many bytes.
 const ITEM_SIZE_MAX_LOWER: u32 = 1024;
 /// `-I` may not go above this many bytes (1024m).
-const ITEM_SIZE_MAX_UPPER: u32 = 1024 * 1024 * 1024;
+pub const ITEM_SIZE_MAX_UPPER: u32 = 1024 * 1024 * 1024;
 /// Smallest `slab_chunk_max` we take. memcached accepts any positive value
 /// and then builds odd or broken class tables; a chunk must at least hold a
 /// small item, and `-I` cannot be smaller than this anyway.
