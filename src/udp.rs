@@ -4,10 +4,10 @@
 //! A UDP socket is served as a connection (`Conn` with `Transport::Udp`)
 //! that lives as long as the server, as in memcached. Each datagram it
 //! reads is one request, run by the same command code as TCP (proto_text,
-//! proto_meta, proto_bin); the replies the commands queue are cut into datagrams when
-//! they are transmitted and sent back to the request's sender. conn.rs
-//! branches here in a few places (read, transmit, the end of a datagram,
-//! close); everything between is shared with TCP.
+//! proto_meta, proto_bin); the replies the commands queue are cut into
+//! datagrams when they are transmitted and sent back to the request's
+//! sender. conn.rs branches here in a few places (read, transmit, the end
+//! of a datagram, close); everything between is shared with TCP.
 //!
 //! Every datagram, both ways, starts with four 16-bit big-endian numbers:
 //!

@@ -432,7 +432,11 @@ impl Parser {
                 let Some(n) = whole(4) else {
                     return Ok(None);
                 };
-                if keylen != 0 || extlen != 4 || body != 4 + ks.value_size() || rest[24..28] != [0; 4] {
+                if keylen != 0
+                    || extlen != 4
+                    || body != 4 + ks.value_size()
+                    || rest[24..28] != [0; 4]
+                {
                     return Err(wrong_value(op, h, ks));
                 }
                 self.begin_value(keys[0], ks);
