@@ -779,6 +779,15 @@ const PREFETCH_MAX: usize = 32;
 /// (on a large cache they are most of what a lookup costs).
 fn prefetch_batch(c: &Conn, core: &Core) {
     let data = &c.rbuf[c.rcurr..c.rcurr + c.rbytes];
+    if c.binary {
+        let mut keys: [&[u8]; PREFETCH_MAX] = [&[]; PREFETCH_MAX];
+        let mut hvs = [0u32; PREFETCH_MAX];
+        let n = proto_bin::batch_keys(data, &mut keys);
+        for (hv, key) in hvs.iter_mut().zip(&keys[..n]) {
+            *hv = core.cache.assoc().hash(key);
+        }
+        return prefetch_hashes(core, &hvs[..n]);
+    }
     // A single command (one request in flight) gains nothing: the lookup
     // follows at once. Only look further when there is a second line.
     match memchr::memchr(b'\n', data) {
@@ -830,13 +839,19 @@ fn prefetch_batch(c: &Conn, core: &Core) {
             }
         }
     }
-    if n < 2 {
+    prefetch_hashes(core, &hvs[..n]);
+}
+
+/// Starts loading the hash buckets of `hvs`, then their chains' first
+/// items (a single lookup gains nothing: it follows at once).
+fn prefetch_hashes(core: &Core, hvs: &[u32]) {
+    if hvs.len() < 2 {
         return;
     }
-    for &hv in &hvs[..n] {
+    for &hv in hvs {
         core.cache.assoc().prefetch_bucket(hv);
     }
-    for &hv in &hvs[..n] {
+    for &hv in hvs {
         let id = core.cache.assoc().chain_head(hv);
         if id != NONE {
             core.cache.slabs().prefetch(id);

@@ -200,6 +200,35 @@ pub fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
     true
 }
 
+/// The keys of the requests whose header and key are whole in `data`
+/// (the lookups a batch will make), at most `keys.len()`, for the
+/// connection's batch prefetch (conn.rs). Returns how many it found; it
+/// stops at the first bytes that are not a request.
+pub fn batch_keys<'a>(mut data: &'a [u8], keys: &mut [&'a [u8]]) -> usize {
+    let mut n = 0;
+    while n < keys.len() && data.len() >= HEADER_LEN && data[0] == REQ_MAGIC {
+        let Ok(hb) = <&[u8; HEADER_LEN]>::try_from(&data[..HEADER_LEN]) else {
+            break;
+        };
+        let h = ReqHeader::decode(hb);
+        let start = HEADER_LEN + h.extlen as usize;
+        let end = start + h.keylen as usize;
+        if end > data.len() {
+            break;
+        }
+        if h.keylen > 0 && end - start <= KEY_MAX_LENGTH && h.opcode != STAT {
+            keys[n] = &data[start..end];
+            n += 1;
+        }
+        let total = HEADER_LEN + h.bodylen as usize;
+        if total > data.len() {
+            break;
+        }
+        data = &data[total..];
+    }
+    n
+}
+
 /// Queues a reply header for the current request.
 fn add_header(c: &mut Conn, status: u16, extlen: u8, keylen: usize, bodylen: usize, cas: u64) {
     let h = &c.bin_header;
@@ -668,6 +697,31 @@ mod tests {
                 cas: 0x0102030405060708,
             }
         );
+    }
+
+    #[test]
+    fn batch_keys_stops_at_an_incomplete_request() {
+        let req = |op: u8, key: &[u8], ext: usize, val: usize| {
+            let mut b = vec![REQ_MAGIC, op];
+            b.extend_from_slice(&(key.len() as u16).to_be_bytes());
+            b.extend_from_slice(&[ext as u8, 0, 0, 0]);
+            b.extend_from_slice(&((ext + key.len() + val) as u32).to_be_bytes());
+            b.extend_from_slice(&[0; 12]);
+            b.extend(std::iter::repeat_n(0, ext));
+            b.extend_from_slice(key);
+            b.extend(std::iter::repeat_n(b'v', val));
+            b
+        };
+        let mut data = req(GETQ, b"a", 0, 0);
+        data.extend(req(NOOP, b"", 0, 0));
+        data.extend(req(SET, b"bb", 8, 5));
+        data.extend(req(GET, b"ccc", 0, 0));
+        let mut keys: [&[u8]; 8] = [&[]; 8];
+        assert_eq!(batch_keys(&data, &mut keys), 3);
+        assert_eq!(&keys[..3], &[&b"a"[..], b"bb", b"ccc"]);
+        // The last request's key cut short: the ones before it.
+        assert_eq!(batch_keys(&data[..data.len() - 1], &mut keys), 2);
+        assert_eq!(batch_keys(b"get a\r\n", &mut keys), 0);
     }
 
     #[test]
