@@ -322,6 +322,21 @@ if (is_ours()) {
        'a 600 kB value round trip');
 }
 
+# ---- -M: out of memory, the value swallowed ----
+{
+    my $srv = new_memcached('-M -m 8');
+    my $s = $srv->sock;
+    my ($got, $g);
+    for my $i (1 .. 2000) {
+        print $s req('set', key => "k$i", ext => $setx, val => 'x' x 50_000);
+        ($got, $g) = read_res($s);
+        last if $g->{status} != 0;
+    }
+    is(unpack('H*', $got), unpack('H*', res('set', status => 0x82,
+       val => 'Out of memory allocating item')), '-M: a set that finds no memory');
+    rt($s, req('noop'), res('noop'), 'and its value was dropped');
+}
+
 # ---- quit ----
 {
     my $s = $server->new_sock;
