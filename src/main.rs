@@ -351,11 +351,7 @@ fn run(settings: Settings) -> i32 {
         log::debug!(
             "<{} server listening ({})",
             l.fd,
-            if server.core.settings.binding_protocol == settings::Protocol::Ascii {
-                "ascii"
-            } else {
-                "auto-negotiate"
-            }
+            server.core.settings.binding_protocol.name()
         );
         if let Err(e) = server
             .core

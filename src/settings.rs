@@ -63,6 +63,17 @@ pub enum Protocol {
     Auto,
 }
 
+impl Protocol {
+    /// memcached's name for it (`stats settings`, `-vv` lines).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Ascii => "ascii",
+            Protocol::Binary => "binary",
+            Protocol::Auto => "auto-negotiate",
+        }
+    }
+}
+
 /// Hash function for the item hash table (`-o hash_algorithm=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HashAlgorithm {
@@ -1068,14 +1079,7 @@ static FLAGS: &[Flag] = &[
         },
         help: &["-B, --protocol=<name>     ascii, binary or auto (default: auto-negotiate)"],
         stats: &[
-            stat(21, "binding_protocol", |s| {
-                match s.binding_protocol {
-                    Protocol::Ascii => "ascii",
-                    Protocol::Binary => "binary",
-                    Protocol::Auto => "auto-negotiate",
-                }
-                .to_string()
-            }),
+            stat(21, "binding_protocol", |s| s.binding_protocol.name().to_string()),
         ],
     },
     Flag {
