@@ -65,13 +65,16 @@ LOAD_SCENARIOS = {
     "e": dict(desc="meta get (mg <key> v f), depth 16, 50 conns, 100 B values",
               workload="mg", conns=50, depth=16, keys=1_000_000,
               quick_keys=100_000, key_size=32, value_size=100, mem=1024),
+    "g": dict(desc="binary protocol get/set (bgbs:90), depth 16, 50 conns, 100 B values",
+              workload="bgbs:90", conns=50, depth=16, keys=1_000_000,
+              quick_keys=100_000, key_size=32, value_size=100, mem=1024),
 }
 MEM_SCENARIO = dict(desc="RSS per item after prefill: 20 B keys, 100 B values, -m 1024",
                     keys=1_000_000, quick_keys=200_000, key_size=20,
                     value_size=100, mem=1024, conns=50, depth=16)
 IDLE_SCENARIO = dict(desc="idle connections",
                      conns=10_000, maxconns=11_000, mem=64)
-ALL_SCENARIOS = ("a", "b", "c", "d", "e", "f", "m")
+ALL_SCENARIOS = ("a", "b", "c", "d", "e", "g", "f", "m")
 EQUAL_LOAD_FRACTION = 0.5
 # A run during which other processes used more than this fraction of a CPU
 # on the two pinned CPUs is flagged as disturbed.
@@ -879,7 +882,7 @@ def parse_args(argv):
     ap.add_argument("--quick", action="store_true",
                     help="fast smoke run: 1 round, short runs, fewer keys (about a minute)")
     ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
-                    help="comma-separated subset of a,b,c,d,e,f,m (default: all)")
+                    help="comma-separated subset of a,b,c,d,e,g,f,m (default: all)")
     ap.add_argument("--duration", type=float, default=None,
                     help="seconds of each measured run (default 10, --quick 2)")
     ap.add_argument("--warmup", type=float, default=None,

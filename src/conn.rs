@@ -25,7 +25,7 @@ use crate::cache::{Cache, StoreCmd};
 use crate::event::Interest;
 use crate::server::{Core, Server};
 use crate::settings::Protocol;
-use crate::{proto_text, udp};
+use crate::{proto_bin, proto_text, udp};
 
 /// The states of a connection (memcached's enum conn_states).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,6 +238,10 @@ pub struct Conn {
     pub authenticated: bool,
     /// The first byte was seen (protocol negotiation is done).
     pub negotiated: bool,
+    /// The connection (for UDP, the datagram) speaks the binary protocol.
+    pub binary: bool,
+    /// The binary request being run (its value may still be read in Nread).
+    pub bin_header: proto_bin::ReqHeader,
     /// The value being read is for `ms` (its reply is a meta reply).
     pub nread_meta: bool,
     /// Scratch space for a meta command's decoded key.
@@ -296,6 +300,8 @@ impl Conn {
             last_cmd_time: now,
             authenticated: true,
             negotiated: false,
+            binary: false,
+            bin_header: proto_bin::ReqHeader::default(),
             nread_meta: false,
             meta_key: Vec::new(),
             meta_line: Vec::new(),
@@ -626,7 +632,9 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
             }
             ConnState::Nread => {
                 if c.rlbytes == 0 && c.crlf_got == 2 {
-                    if c.nread_meta {
+                    if c.binary {
+                        proto_bin::complete_nread(c, core);
+                    } else if c.nread_meta {
                         crate::proto_meta::complete_mset(c, core);
                     } else {
                         proto_text::complete_nread(c, core);
@@ -779,6 +787,15 @@ const PREFETCH_MAX: usize = 32;
 /// (on a large cache they are most of what a lookup costs).
 fn prefetch_batch(c: &Conn, core: &Core) {
     let data = &c.rbuf[c.rcurr..c.rcurr + c.rbytes];
+    if c.binary {
+        let mut keys: [&[u8]; PREFETCH_MAX] = [&[]; PREFETCH_MAX];
+        let mut hvs = [0u32; PREFETCH_MAX];
+        let n = proto_bin::batch_keys(data, &mut keys);
+        for (hv, key) in hvs.iter_mut().zip(&keys[..n]) {
+            *hv = core.cache.assoc().hash(key);
+        }
+        return prefetch_hashes(core, &hvs[..n]);
+    }
     // A single command (one request in flight) gains nothing: the lookup
     // follows at once. Only look further when there is a second line.
     match memchr::memchr(b'\n', data) {
@@ -830,13 +847,19 @@ fn prefetch_batch(c: &Conn, core: &Core) {
             }
         }
     }
-    if n < 2 {
+    prefetch_hashes(core, &hvs[..n]);
+}
+
+/// Starts loading the hash buckets of `hvs`, then their chains' first
+/// items (a single lookup gains nothing: it follows at once).
+fn prefetch_hashes(core: &Core, hvs: &[u32]) {
+    if hvs.len() < 2 {
         return;
     }
-    for &hv in &hvs[..n] {
+    for &hv in hvs {
         core.cache.assoc().prefetch_bucket(hv);
     }
-    for &hv in &hvs[..n] {
+    for &hv in hvs {
         let id = core.cache.assoc().chain_head(hv);
         if id != NONE {
             core.cache.slabs().prefetch(id);
@@ -851,14 +874,22 @@ fn prefetch_batch(c: &Conn, core: &Core) {
 fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
     if !c.negotiated {
         // memcached picks the protocol from a connection's first byte
-        // (unless -B ascii). The binary protocol is not served: its
-        // framing cannot be read as text, so such a client is closed.
+        // under -B auto, and from each datagram's whatever -B says.
         c.negotiated = true;
-        if core.settings.binding_protocol != Protocol::Ascii && c.rbuf[c.rcurr] == 0x80 {
-            log::info!("{}: binary protocol request, closing", c.fd);
-            c.set_state(ConnState::Closing);
-            return ParseResult::Ran;
-        }
+        let first_is_binary = c.rbuf[c.rcurr] == proto_bin::REQ_MAGIC;
+        c.binary = match core.settings.binding_protocol {
+            _ if c.transport == Transport::Udp => first_is_binary,
+            Protocol::Ascii => false,
+            Protocol::Binary => true,
+            Protocol::Auto => first_is_binary,
+        };
+    }
+    if c.binary {
+        return if proto_bin::try_read_command(c, core) {
+            ParseResult::Ran
+        } else {
+            ParseResult::NoLine
+        };
     }
     if !c.authenticated {
         return if proto_text::try_read_command_asciiauth(c, core) {

@@ -16,6 +16,7 @@ mod crc32c;
 mod dump;
 mod event;
 mod logger;
+mod proto_bin;
 mod proto_meta;
 mod proto_text;
 mod repl;
@@ -357,11 +358,7 @@ fn run(settings: Settings) -> i32 {
         log::debug!(
             "<{} server listening ({})",
             l.fd,
-            if server.core.settings.binding_protocol == settings::Protocol::Ascii {
-                "ascii"
-            } else {
-                "auto-negotiate"
-            }
+            server.core.settings.binding_protocol.name()
         );
         if let Err(e) = server
             .core

@@ -374,10 +374,17 @@ fn emit_value(c: &mut Conn, core: &mut Core, id: u32, key: &[u8], return_cas: bo
     emit_value_bytes(c, core, id);
 }
 
-/// Queues an item's value and the "\r\n" after it: copied when small (or
-/// when the item cannot take another reference), else sent from item
-/// memory with the item pinned until written.
+/// Queues an item's value and the "\r\n" after it.
 pub fn emit_value_bytes(c: &mut Conn, core: &mut Core, id: u32) {
+    emit_value_data(c, core, id);
+    c.add_bytes(b"\r\n");
+}
+
+/// Queues an item's value bytes (the binary protocol sends them without
+/// "\r\n"): copied when small (or when the item cannot take another
+/// reference), else sent from item memory with the item pinned until
+/// written.
+pub fn emit_value_data(c: &mut Conn, core: &mut Core, id: u32) {
     let nb = core.cache.item(id).nbytes();
     let start = c.wbuf.len();
     // Small values are copied, unless this connection already has a lot
@@ -386,8 +393,9 @@ pub fn emit_value_bytes(c: &mut Conn, core: &mut Core, id: u32) {
     let copy = nb <= COPY_MAX && c.out_bytes < OUT_HIGH_WATER;
     if copy || !core.cache.pin(id) {
         core.cache.value_to_vec(id, &mut c.wbuf);
-        c.wbuf.extend_from_slice(b"\r\n");
-        c.extend_buf_piece(start);
+        if c.wbuf.len() > start {
+            c.extend_buf_piece(start);
+        }
     } else {
         c.pinned.push(id);
         c.out.push(OutPiece::Item {
@@ -396,7 +404,6 @@ pub fn emit_value_bytes(c: &mut Conn, core: &mut Core, id: u32) {
             len: nb,
         });
         c.out_bytes += nb;
-        c.add_bytes(b"\r\n");
     }
 }
 
@@ -487,20 +494,8 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
         c.set_state(ConnState::Swallow);
         return;
     }
-    if core.settings.detail_enabled {
-        core.prefixes.record_set(key);
-    }
-    let exptime = core.cache.realtime(exptime as i64);
-    match core.cache.alloc(key, flags, exptime, vlen) {
-        Ok(id) => {
-            c.item = id;
-            c.rlbytes = vlen;
-            c.ritem_off = 0;
-            c.crlf_got = 0;
-            c.nread_cmd = cmd;
-            c.req_cas = req_cas;
-            c.set_state(ConnState::Nread);
-        }
+    match start_update(c, core, key, flags, exptime as i64, vlen, cmd, req_cas) {
+        Ok(()) => {}
         Err(e) => {
             if e == AllocError::TooLarge {
                 core.stats.store_too_large += 1;
@@ -520,6 +515,37 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
             c.set_state(ConnState::Swallow);
         }
     }
+}
+
+/// The start of every storage command, text or binary: records the set
+/// for `stats detail`, allocates the item for `key` (expiry `exptime` as
+/// the client gave it) and sets the connection to read `vlen` value bytes
+/// and a "\r\n" into it (Nread). The caller replies to an allocation
+/// error.
+#[allow(clippy::too_many_arguments)]
+pub fn start_update(
+    c: &mut Conn,
+    core: &mut Core,
+    key: &[u8],
+    flags: u32,
+    exptime: i64,
+    vlen: usize,
+    cmd: StoreCmd,
+    req_cas: u64,
+) -> Result<(), AllocError> {
+    if core.settings.detail_enabled {
+        core.prefixes.record_set(key);
+    }
+    let exptime = core.cache.realtime(exptime);
+    let id = core.cache.alloc(key, flags, exptime, vlen)?;
+    c.item = id;
+    c.rlbytes = vlen;
+    c.ritem_off = 0;
+    c.crlf_got = 0;
+    c.nread_cmd = cmd;
+    c.req_cas = req_cas;
+    c.set_state(ConnState::Nread);
+    Ok(())
 }
 
 /// Called when a value and the two bytes after it are in: checks the

@@ -366,10 +366,11 @@ fn accept_conns(server: &mut Server, i: usize) {
         core.stats.curr_conns += 1;
         core.stats.total_conns += 1;
         core.stats.conn_structs = core.stats.conn_structs.max(server.conns.len() as u64);
-        if core.settings.binding_protocol == crate::settings::Protocol::Ascii {
-            log::debug!("<{} new ascii client connection.", fd);
-        } else {
-            log::debug!("<{} new auto-negotiating client connection", fd);
+        match core.settings.binding_protocol {
+            crate::settings::Protocol::Auto => {
+                log::debug!("<{} new auto-negotiating client connection", fd)
+            }
+            p => log::debug!("<{} new {} client connection.", fd, p.name()),
         }
     }
 }
@@ -411,11 +412,7 @@ pub fn set_accepting(server: &mut Server, on: bool) {
         log::debug!(
             "<{} server listening ({})",
             l.fd,
-            if server.core.settings.binding_protocol == crate::settings::Protocol::Ascii {
-                "ascii"
-            } else {
-                "auto-negotiate"
-            }
+            server.core.settings.binding_protocol.name()
         );
         if let Err(e) = server
             .core

@@ -63,6 +63,17 @@ pub enum Protocol {
     Auto,
 }
 
+impl Protocol {
+    /// memcached's name for it (`stats settings`, `-vv` lines).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Ascii => "ascii",
+            Protocol::Binary => "binary",
+            Protocol::Auto => "auto-negotiate",
+        }
+    }
+}
+
 /// Hash function for the item hash table (`-o hash_algorithm=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HashAlgorithm {
@@ -321,7 +332,7 @@ pub enum Action {
 /// `-I` may not go below this many bytes.
 const ITEM_SIZE_MAX_LOWER: u32 = 1024;
 /// `-I` may not go above this many bytes (1024m).
-const ITEM_SIZE_MAX_UPPER: u32 = 1024 * 1024 * 1024;
+pub const ITEM_SIZE_MAX_UPPER: u32 = 1024 * 1024 * 1024;
 /// Smallest `slab_chunk_max` we take. memcached accepts any positive value
 /// and then builds odd or broken class tables; a chunk must at least hold a
 /// small item, and `-I` cannot be smaller than this anyway.
@@ -1087,14 +1098,7 @@ static FLAGS: &[Flag] = &[
         },
         help: &["-B, --protocol=<name>     ascii, binary or auto (default: auto-negotiate)"],
         stats: &[
-            stat(21, "binding_protocol", |s| {
-                match s.binding_protocol {
-                    Protocol::Ascii => "ascii",
-                    Protocol::Binary => "binary",
-                    Protocol::Auto => "auto-negotiate",
-                }
-                .to_string()
-            }),
+            stat(21, "binding_protocol", |s| s.binding_protocol.name().to_string()),
         ],
     },
     Flag {

@@ -4,17 +4,17 @@
 //! A UDP socket is served as a connection (`Conn` with `Transport::Udp`)
 //! that lives as long as the server, as in memcached. Each datagram it
 //! reads is one request, run by the same command code as TCP (proto_text,
-//! proto_meta); the replies the commands queue are cut into datagrams when
-//! they are transmitted and sent back to the request's sender. conn.rs
-//! branches here in a few places (read, transmit, the end of a datagram,
-//! close); everything between is shared with TCP.
+//! proto_meta, proto_bin); the replies the commands queue are cut into
+//! datagrams when they are transmitted and sent back to the request's
+//! sender. conn.rs branches here in a few places (read, transmit, the end
+//! of a datagram, close); everything between is shared with TCP.
 //!
 //! Every datagram, both ways, starts with four 16-bit big-endian numbers:
 //!
 //! ```text
 //!  0          2          4          6          8
 //!  +----------+----------+----------+----------+---------------------
-//!  |request id| sequence |  total   | reserved | text protocol bytes
+//!  |request id| sequence |  total   | reserved | request or reply bytes
 //!  +----------+----------+----------+----------+---------------------
 //! ```
 //!
@@ -33,6 +33,8 @@
 //!   headers included.
 //! - A line without its newline at the end of a datagram is dropped with
 //!   it: the next datagram starts afresh.
+//! - A datagram whose first byte after the header is 0x80 holds binary
+//!   requests (proto_bin.rs), whatever `-B` says; any other, text ones.
 //! - What would close a TCP connection (an over-long line, `shutdown`, a
 //!   failed send) drops the rest of the datagram and the replies queued
 //!   for it; `quit` sends the replies before it and drops the rest.
@@ -50,8 +52,6 @@
 //! - A value cut short by the end of its datagram is dropped, without a
 //!   reply; memcached reads the following datagrams, headers and all, as
 //!   the rest of the value (or as bytes to swallow).
-//! - A datagram in the binary protocol (first byte 0x80) is dropped; the
-//!   binary protocol is not served at all.
 //! - A turn reads datagrams while `-R` lasts; memcached reads one per
 //!   wake-up of each of its threads.
 

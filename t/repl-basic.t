@@ -86,6 +86,18 @@ for my $w ("set x 0 0 1\r\nx\r\n", "add x 0 0 1\r\nx\r\n", "cas x 0 0 1 1\r\nx\r
     is(send_recv($r, $w), $ro, 'replica refuses: ' . ($w =~ s/\r\n.*//sr));
 }
 is(send_recv($r, "get x\r\n"), "END\r\n", 'replica: reads work, the refused data was swallowed');
+{
+    # A binary set: status 0x86 (temporary failure) naming the master, the
+    # value dropped, the connection in step for the next request (noop).
+    my $b = $replica->new_sock;
+    print $b pack('CCnCCnNNQ>', 0x80, 0x01, 1, 8, 0, 0, 10, 7, 0) . pack('NN', 0, 0) . 'x' . 'v';
+    print $b pack('CCnCCnNNQ>', 0x80, 0x0a, 0, 0, 0, 0, 0, 8, 0);
+    my $msg = "read-only replica of 127.0.0.1:$mport";
+    my $want = pack('CCnCCnNNQ>', 0x81, 0x01, 0, 0, 0, 0x86, length $msg, 7, 0) . $msg
+             . pack('CCnCCnNNQ>', 0x81, 0x0a, 0, 0, 0, 0, 0, 8, 0);
+    is(unpack('H*', read_reply($b, length $want)), unpack('H*', $want),
+       'replica refuses a binary set, then answers noop');
+}
 is(send_recv($r, "set x 0 0 1 noreply\r\nx\r\nmn\r\n"), "MN\r\n", 'replica: noreply silences the refusal');
 
 # ---- rep_* ----

@@ -224,9 +224,14 @@ if (is_ours()) {
     udp_is(82, "set toobig 0 0 2000000\r\nabc\r\n", "SERVER_ERROR object too large for cache\r\n",
            'a value too large: refused, and the swallowing ends with the datagram');
     udp_is(83, "get nope\r\n", "END\r\n", 'the next datagram is a request');
-    $udp->send(frame(84, pack('CCnCCnNN', 0x80, 0x0a, 0, 0, 0, 0, 0, 0) . pack('NN', 0, 0)));
-    udp_is(85, "get nope\r\n", "END\r\n", 'a binary protocol datagram is dropped');
 }
+
+# A datagram whose request starts with 0x80 is in the binary protocol
+# (t/binary-protocol.t has more): a noop, and its reply.
+udp_is(84, pack('CCnCCnNNNN', 0x80, 0x0a, 0, 0, 0, 0, 0, 7, 0, 0),
+       pack('CCnCCnNNNN', 0x81, 0x0a, 0, 0, 0, 0, 0, 7, 0, 0),
+       'a binary protocol datagram is answered in the binary protocol');
+udp_is(85, "get nope\r\n", "END\r\n", 'the next datagram picks its protocol again');
 
 # ---- counters ----
 

@@ -290,6 +290,20 @@ impl Cache {
         cmd: StoreCmd,
         req_cas: u64,
     ) -> StoreItemType {
+        self.store_item_cas(cfd, id, cmd, req_cas).0
+    }
+
+    /// `store_item` that also returns the CAS the stored item now has (0
+    /// unless Stored), which the binary protocol's reply carries. A
+    /// non-zero `req_cas` with append or prepend must match the item's
+    /// CAS, as memcached's do_store_item checks it.
+    pub fn store_item_cas(
+        &mut self,
+        cfd: RawFd,
+        id: u32,
+        cmd: StoreCmd,
+        req_cas: u64,
+    ) -> (StoreItemType, u64) {
         self.count_set(id);
         // Watchers see the lookup the store makes, then its result.
         if self.log.eflags & LOG_FETCHERS != 0 {
@@ -298,12 +312,14 @@ impl Cache {
         }
         let (ret, stored) = self.do_store(id, cmd, req_cas, None);
         self.log_store(cfd, id, cmd, ret);
+        let mut new_cas = 0;
         if stored != NONE {
+            new_cas = cas(self.slabs.chunk(stored));
             self.note(Reason::Stored, stored);
         }
         // Unless it was linked, the item read off the wire is done with.
         self.free_unlinked(id);
-        ret
+        (ret, new_cas)
     }
 
     /// An item read off the wire that will not be stored (its data did not
@@ -333,13 +349,27 @@ impl Cache {
     /// delete: removes `key`. True if it was there (counted as a hit in
     /// its class).
     pub fn delete(&mut self, cfd: RawFd, key: &[u8]) -> bool {
+        self.delete_cas(cfd, key, 0) == StoreItemType::Stored
+    }
+
+    /// delete with the binary protocol's CAS: as `delete`, but when
+    /// `req_cas` is not 0 the item is only removed if its CAS matches.
+    /// Stored: deleted; NotFound: no such key; Exists: the CAS differs
+    /// (counted as nothing, as memcached's process_bin_delete).
+    pub fn delete_cas(&mut self, cfd: RawFd, key: &[u8], req_cas: u64) -> StoreItemType {
         self.log_lookup(cfd, key);
+        if req_cas != 0 {
+            let id = self.peek(key);
+            if id != NONE && cas(self.slabs.chunk(id)) != req_cas {
+                return StoreItemType::Exists;
+            }
+        }
         match self.do_delete(key) {
             Some(cls) => {
                 self.stats.slab_stats[cls].delete_hits += 1;
-                true
+                StoreItemType::Stored
             }
-            None => false,
+            None => StoreItemType::NotFound,
         }
     }
 
@@ -854,8 +884,9 @@ impl Cache {
     // ---- the primitives under the door ----
 
     /// Stores a fully written, unlinked item according to `cmd`; `req_cas`
-    /// is the client's CAS for `cas`, `new_cas` the meta E flag's CAS for
-    /// the stored item. Returns the outcome and the item now linked under
+    /// is the client's CAS for `cas` (and, when not 0, the CAS append and
+    /// prepend must match), `new_cas` the meta E flag's CAS for the stored
+    /// item. Returns the outcome and the item now linked under
     /// the key (for append/prepend a new one; NONE unless Stored). On
     /// anything but Stored the caller still owns `id`. memcached's
     /// do_store_item; no record: the door's callers make it.
@@ -924,6 +955,8 @@ impl Cache {
             StoreCmd::Append | StoreCmd::Prepend => {
                 if old == NONE {
                     StoreItemType::NotStored
+                } else if req_cas != 0 && cas(self.slabs.chunk(old)) != req_cas {
+                    StoreItemType::Exists
                 } else {
                     match self.concat(old, id, cmd == StoreCmd::Append) {
                         Ok(new) => {
@@ -1347,6 +1380,32 @@ mod tests {
         assert_eq!(take(&mut c)[0].exptime, c.clock.now_unix() - 1);
         assert_eq!(c.fetch(-1, b"f"), NONE);
         assert_eq!(take(&mut c), vec![removal(Reason::Flushed, b"f")]);
+    }
+
+    #[test]
+    fn binary_protocol_cas_on_delete_and_append() {
+        let mut c = listening();
+        let id = wire(&mut c, b"b", b"v", 0, 0);
+        let (ret, cas) = c.store_item_cas(-1, id, StoreCmd::Set, 0);
+        assert_eq!((ret, cas), (StoreItemType::Stored, c.cas_counter()));
+        take(&mut c);
+        // A wrong CAS refuses append and delete, and changes nothing.
+        let id = wire(&mut c, b"b", b"+", 0, 0);
+        assert_eq!(
+            c.store_item_cas(-1, id, StoreCmd::Append, cas + 1),
+            (StoreItemType::Exists, 0)
+        );
+        assert_eq!(c.delete_cas(-1, b"b", cas + 1), StoreItemType::Exists);
+        assert_eq!(take(&mut c), vec![]);
+        // The right one: the reply's CAS is the joined item's.
+        let id = wire(&mut c, b"b", b"+", 0, 0);
+        let (ret, cas) = c.store_item_cas(-1, id, StoreCmd::Append, cas);
+        assert_eq!(ret, StoreItemType::Stored);
+        let r = take(&mut c);
+        assert_eq!((r[0].value.as_slice(), r[0].cas), (&b"v+"[..], cas));
+        assert_eq!(c.delete_cas(-1, b"b", cas), StoreItemType::Stored);
+        assert_eq!(c.delete_cas(-1, b"b", 0), StoreItemType::NotFound);
+        assert_eq!(take(&mut c), vec![removal(Reason::Deleted, b"b")]);
     }
 
     #[test]

@@ -34,9 +34,11 @@ sub server_binary {
     return $ENV{MEMCACHED_BIN} // './memcached-debug';
 }
 
-# True when the binary under test is ours (it accepts debug commands).
+# True when the binary under test is ours (it accepts debug commands):
+# not Debian's, nor one built in a memcached source tree
+# (memcached-1.6.45/memcached).
 sub is_ours {
-    return server_binary() !~ m{/usr/bin/memcached$};
+    return server_binary() !~ m{/usr/bin/memcached$|memcached-\d+\.\d+\.\d+/memcached$};
 }
 
 # For scripts that use debug-only commands (`debugtime <seconds>` shifts the

@@ -155,6 +155,8 @@ impl Conn {
             Op::MetaGet => proto::put_mg(&mut self.wbuf, ks, keys[0]),
             Op::MetaSet => proto::put_ms(&mut self.wbuf, ks, keys[0]),
             Op::Version => proto::put_version(&mut self.wbuf),
+            Op::BinGet => proto::put_bin_get(&mut self.wbuf, ks, keys[0]),
+            Op::BinSet => proto::put_bin_set(&mut self.wbuf, ks, keys[0]),
         }
         let slot = (self.head + self.inflight) % self.ring.len();
         self.ring[slot] = Pending {

@@ -20,6 +20,9 @@ A single-threaded epoll load generator for memcached-compatible servers.
                          mg        meta get  mg <key> v f
                          ms        meta set  ms <key> <len>
                          mgms:R    mg R%, else ms
+                         bg        binary protocol get
+                         bs        binary protocol set
+                         bgbs:R    binary get R%, else binary set
   --prefill              store every key before the run (set noreply)
   --prefill-only         store every key, then exit
   --warmup SECS          unmeasured warm-up (2)
@@ -58,6 +61,8 @@ pub enum Workload {
     MultiGet(u32),
     /// Meta get R% of the time, else meta set.
     MetaMix(u32),
+    /// Binary get R% of the time, else binary set.
+    BinMix(u32),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,8 +232,11 @@ fn parse_workload(v: &str) -> Result<Workload, String> {
         ("mg", None) => Ok(Workload::MetaMix(100)),
         ("ms", None) => Ok(Workload::MetaMix(0)),
         ("mgms", Some(r)) => Ok(Workload::MetaMix(percent(r)?)),
+        ("bg", None) => Ok(Workload::BinMix(100)),
+        ("bs", None) => Ok(Workload::BinMix(0)),
+        ("bgbs", Some(r)) => Ok(Workload::BinMix(percent(r)?)),
         _ => Err(format!(
-            "unknown --workload {v:?} (getset:R, set, multiget:K, mg, ms, mgms:R)"
+            "unknown --workload {v:?} (getset:R, set, multiget:K, mg, ms, mgms:R, bg, bs, bgbs:R)"
         )),
     }
 }
@@ -276,6 +284,8 @@ mod tests {
         assert_eq!(parse_workload("mg"), Ok(Workload::MetaMix(100)));
         assert_eq!(parse_workload("ms"), Ok(Workload::MetaMix(0)));
         assert_eq!(parse_workload("mgms:50"), Ok(Workload::MetaMix(50)));
+        assert_eq!(parse_workload("bgbs:90"), Ok(Workload::BinMix(90)));
+        assert_eq!(parse_workload("bs"), Ok(Workload::BinMix(0)));
         assert!(parse_workload("getset:101").is_err());
         assert!(parse_workload("getset").is_err());
         assert!(parse_workload("multiget:0").is_err());

@@ -12,7 +12,13 @@
 //!   mg <key> v f        VA <value_size> f0\r\n <data>\r\n | EN\r\n
 //!   ms <key> <len>      HD\r\n | NS\r\n
 //!   version             VERSION <anything>\r\n
+//!   binary get <key>    header (status 0, 4 bytes of flags 0) <data>
+//!                       | header (status 1) "Not found"
+//!   binary set <key>    header (status 0, no body)
 //! ```
+//!
+//! A binary reply's 24-byte header must be whole (with the extras of a
+//! hit, or the body of a miss) before it is read, as a text line must.
 //!
 //! Everything else (ERROR, CLIENT_ERROR, SERVER_ERROR, a wrong key, flag or
 //! length, a value that differs from the key's, a bare \n) is a
@@ -37,6 +43,9 @@ pub enum Op {
     MetaGet,
     MetaSet,
     Version,
+    /// The binary protocol's get (opcode 0x00) and set (0x01).
+    BinGet,
+    BinSet,
 }
 
 impl Op {
@@ -47,6 +56,8 @@ impl Op {
             Op::MetaGet => "mg",
             Op::MetaSet => "ms",
             Op::Version => "version",
+            Op::BinGet => "binary get",
+            Op::BinSet => "binary set",
         }
     }
 }
@@ -112,6 +123,41 @@ pub fn put_ms(w: &mut Vec<u8>, ks: &Keyspace, key: u32) {
     w.extend_from_slice(b"\r\n");
 }
 
+/// A binary request header: magic 0x80, opcode, key length, extras
+/// length, data type and vbucket 0, body length, opaque and CAS 0.
+fn put_bin_header(w: &mut Vec<u8>, opcode: u8, keylen: usize, extlen: usize, bodylen: usize) {
+    w.extend_from_slice(&[0x80, opcode]);
+    w.extend_from_slice(&(keylen as u16).to_be_bytes());
+    w.extend_from_slice(&[extlen as u8, 0, 0, 0]);
+    w.extend_from_slice(&(bodylen as u32).to_be_bytes());
+    w.extend_from_slice(&[0; 12]);
+}
+
+pub fn put_bin_get(w: &mut Vec<u8>, ks: &Keyspace, key: u32) {
+    let start = w.len();
+    put_bin_header(w, 0x00, 0, 0, 0);
+    ks.put_key(w, key);
+    let klen = w.len() - start - BIN_HEADER;
+    w[start + 2..start + 4].copy_from_slice(&(klen as u16).to_be_bytes());
+    w[start + 8..start + 12].copy_from_slice(&(klen as u32).to_be_bytes());
+}
+
+/// A binary set with flags 0 and no expiry.
+pub fn put_bin_set(w: &mut Vec<u8>, ks: &Keyspace, key: u32) {
+    let start = w.len();
+    put_bin_header(w, 0x01, 0, 8, 0);
+    w.extend_from_slice(&[0; 8]);
+    ks.put_key(w, key);
+    let klen = w.len() - start - BIN_HEADER - 8;
+    w.extend_from_slice(ks.value(key));
+    let body = 8 + klen + ks.value_size();
+    w[start + 2..start + 4].copy_from_slice(&(klen as u16).to_be_bytes());
+    w[start + 8..start + 12].copy_from_slice(&(body as u32).to_be_bytes());
+}
+
+/// Bytes of a binary protocol header.
+const BIN_HEADER: usize = 24;
+
 pub fn put_version(w: &mut Vec<u8>) {
     w.extend_from_slice(b"version\r\n");
 }
@@ -174,6 +220,14 @@ impl Parser {
         let mut pos = 0;
         loop {
             match self.state {
+                State::Line if matches!(op, Op::BinGet | Op::BinSet) => {
+                    let rest = &buf[pos..];
+                    match self.bin_header(rest, op, keys, ks)? {
+                        None => return Ok(Step::More(pos)),
+                        Some((n, None)) => pos += n,
+                        Some((n, Some(outcome))) => return Ok(Step::Done(pos + n, outcome)),
+                    }
+                }
                 State::Line => {
                     let rest = &buf[pos..];
                     let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
@@ -208,6 +262,17 @@ impl Parser {
                         )));
                     }
                     pos += n;
+                    if n == left && op == Op::BinGet {
+                        // No \r\n after a binary value.
+                        self.state = State::Line;
+                        return Ok(Step::Done(
+                            pos,
+                            Outcome {
+                                hits: 1,
+                                ..Outcome::default()
+                            },
+                        ));
+                    }
                     self.state = if n == left {
                         State::DataEnd
                     } else {
@@ -320,6 +385,77 @@ impl Parser {
                 Some(_) => done(0, 0, false),
                 None => Err(unexpected(op, line)),
             },
+            Op::BinGet | Op::BinSet => Err(unexpected(op, line)),
+        }
+    }
+
+    /// Reads a binary reply's header from `rest`. None: not all of it is
+    /// there yet. Otherwise the bytes it took and, if the reply ends
+    /// there, its outcome (else the value follows, in State::Data).
+    #[allow(clippy::type_complexity)]
+    fn bin_header(
+        &mut self,
+        rest: &[u8],
+        op: Op,
+        keys: &[u32],
+        ks: &Keyspace,
+    ) -> Result<Option<(usize, Option<Outcome>)>, ProtoError> {
+        if rest.len() < BIN_HEADER {
+            if !rest.is_empty() && rest[0] != 0x81 {
+                return Err(unexpected(op, rest));
+            }
+            return Ok(None);
+        }
+        let h = &rest[..BIN_HEADER];
+        let opcode = if op == Op::BinGet { 0x00 } else { 0x01 };
+        let status = u16::from_be_bytes([h[6], h[7]]);
+        let (keylen, extlen) = (u16::from_be_bytes([h[2], h[3]]), h[4]);
+        let body = u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize;
+        if h[0] != 0x81 || h[1] != opcode {
+            return Err(unexpected(op, h));
+        }
+        let whole = |n: usize| (rest.len() >= BIN_HEADER + n).then_some(BIN_HEADER + n);
+        let done = |o: Outcome| Ok(Some((BIN_HEADER + body, Some(o))));
+        match (op, status) {
+            (Op::BinSet, 0) if body == 0 => done(Outcome::default()),
+            (Op::BinGet, 1) => {
+                // "Not found": the body must be in too.
+                if whole(body).is_none() {
+                    return Ok(None);
+                }
+                done(Outcome {
+                    misses: 1,
+                    ..Outcome::default()
+                })
+            }
+            (Op::BinGet, 0) => {
+                let Some(n) = whole(4) else {
+                    return Ok(None);
+                };
+                if keylen != 0
+                    || extlen != 4
+                    || body != 4 + ks.value_size()
+                    || rest[24..28] != [0; 4]
+                {
+                    return Err(wrong_value(op, h, ks));
+                }
+                self.begin_value(keys[0], ks);
+                if ks.value_size() == 0 {
+                    self.state = State::Line;
+                    return Ok(Some((
+                        n,
+                        Some(Outcome {
+                            hits: 1,
+                            ..Outcome::default()
+                        }),
+                    )));
+                }
+                Ok(Some((n, None)))
+            }
+            _ => {
+                let n = whole(body).unwrap_or(rest.len());
+                Err(unexpected(op, &rest[..n]))
+            }
         }
     }
 
@@ -348,6 +484,7 @@ fn plausible(op: Op, partial: &[u8]) -> bool {
         Op::MetaGet => &[b"VA ", b"EN\r"],
         Op::MetaSet => &[b"HD\r", b"NS\r"],
         Op::Version => &[b"VERSION "],
+        Op::BinGet | Op::BinSet => &[b"\x81"],
     };
     starts.iter().any(|s| {
         let n = partial.len().min(s.len());
@@ -675,6 +812,65 @@ mod tests {
             String::from_utf8_lossy(ks.value(5))
         );
         assert_eq!(String::from_utf8_lossy(&w), want);
+    }
+
+    /// A binary reply header (magic 0x81), CAS 7.
+    fn bin_reply(opcode: u8, status: u16, extlen: u8, body: &[u8]) -> Vec<u8> {
+        let mut w = vec![0x81, opcode, 0, 0, extlen, 0];
+        w.extend_from_slice(&status.to_be_bytes());
+        w.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        w.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7]);
+        w.extend_from_slice(body);
+        w
+    }
+
+    #[test]
+    fn binary_get_and_set() {
+        let ks = ks();
+        let mut hitbody = vec![0, 0, 0, 0];
+        hitbody.extend_from_slice(ks.value(3));
+        let mut wire = bin_reply(0x00, 0, 4, &hitbody);
+        wire.extend(bin_reply(0x00, 1, 0, b"Not found"));
+        wire.extend(bin_reply(0x01, 0, 0, b""));
+        wire.extend(bin_reply(0x00, 0, 4, &hitbody));
+        let reqs = [
+            (Op::BinGet, vec![3]),
+            (Op::BinGet, vec![4]),
+            (Op::BinSet, vec![4]),
+            (Op::BinGet, vec![3]),
+        ];
+        assert_eq!(
+            both(&wire, &reqs).unwrap(),
+            vec![hit(1, 0), hit(0, 1), hit(0, 0), hit(1, 0)]
+        );
+        // Flags other than 0, a wrong value, an error status: errors.
+        let mut bad = hitbody.clone();
+        bad[3] = 1;
+        assert!(both(&bin_reply(0x00, 0, 4, &bad), &reqs[..1]).is_err());
+        let mut bad = hitbody.clone();
+        bad[5] ^= 1;
+        assert!(both(&bin_reply(0x00, 0, 4, &bad), &reqs[..1]).is_err());
+        let e = both(&bin_reply(0x01, 0x82, 0, b"Out of memory"), &reqs[2..3]).unwrap_err();
+        assert!(e.0.contains("binary set"), "{}", e.0);
+        assert!(both(b"STORED\r\n", &reqs[2..3]).is_err());
+    }
+
+    #[test]
+    fn binary_encoders() {
+        let ks = ks();
+        let mut w = Vec::new();
+        put_bin_get(&mut w, &ks, 1);
+        let mut want = vec![0x80, 0x00, 0, 8, 0, 0, 0, 0, 0, 0, 0, 8];
+        want.extend_from_slice(&[0; 12]);
+        want.extend_from_slice(b"key:0001");
+        assert_eq!(w, want);
+        w.clear();
+        put_bin_set(&mut w, &ks, 2);
+        let mut want = vec![0x80, 0x01, 0, 8, 8, 0, 0, 0, 0, 0, 0, 21];
+        want.extend_from_slice(&[0; 20]);
+        want.extend_from_slice(b"key:0002");
+        want.extend_from_slice(ks.value(2));
+        assert_eq!(w, want);
     }
 
     #[test]

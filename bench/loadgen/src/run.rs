@@ -62,12 +62,12 @@ impl Counters {
     fn count(&mut self, p: &Pending, o: Outcome, now: u64) {
         self.requests += 1;
         match p.op {
-            Op::Get | Op::MetaGet => {
+            Op::Get | Op::MetaGet | Op::BinGet => {
                 self.key_lookups += (o.hits + o.misses) as u64;
                 self.hits += o.hits as u64;
                 self.misses += o.misses as u64;
             }
-            Op::Set | Op::MetaSet => self.sets += 1,
+            Op::Set | Op::MetaSet | Op::BinSet => self.sets += 1,
             Op::Version => {}
         }
         if o.not_stored {
@@ -136,6 +136,14 @@ impl Generator {
                     Op::MetaGet
                 } else {
                     Op::MetaSet
+                },
+                1,
+            ),
+            Workload::BinMix(r) => (
+                if self.rng.below(100) < r as u64 {
+                    Op::BinGet
+                } else {
+                    Op::BinSet
                 },
                 1,
             ),
