@@ -172,10 +172,6 @@ fn process_rep_sync(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.out_string("REP_DISABLE");
         return;
     }
-    if core.repl.is_replica() {
-        c.out_string("SERVER_ERROR a replica does not serve replicas yet");
-        return;
-    }
     let offset = std::str::from_utf8(toks[2])
         .ok()
         .and_then(|v| v.parse::<i64>().ok());

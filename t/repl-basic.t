@@ -173,4 +173,37 @@ is(digest($srs), digest($sm), 'same data after the second full sync');
 $st = repl_stats($sm);
 is("$st->{sync_full} $st->{sync_partial_err}", '2 1', 'the backlog did not cover it: a full sync');
 
+# ---- a chain: A -> B -> C, the same bytes and offsets all the way ----
+{
+    my $a = new_memcached('-o repl_timeout=2000');
+    my $as = $a->sock;
+    my $aport = $a->port;
+    print $as "set c$_ $_ 0 2 noreply\r\n$_\r\n" for 10 .. 99;
+    is(send_recv($as, "mn\r\n"), "MN\r\n", 'A: 90 items');
+    my $b = new_memcached("-o replicaof=127.0.0.1:$aport,repl_timeout=2000");
+    my $bs = $b->sock;
+    my $bport = $b->port;
+    ok(wait_synced($as, $bs), 'B caught up with A');
+    my $c = new_memcached("-o replicaof=127.0.0.1:$bport");
+    my $cs = $c->sock;
+    ok(wait_synced($bs, $cs), 'C caught up with B');
+    is(send_recv($cs, "rep_whoismaster\r\n"), "127.0.0.1:$bport\r\n", 'C follows B');
+    print $as "incr c50 1\r\nappend c51 0 0 1\r\n!\r\ndelete c52\r\n";
+    is(join('', map { scalar <$as> } 1 .. 3), "51\r\nSTORED\r\nDELETED\r\n", 'A: writes');
+    ok(wait_synced($as, $bs, $cs), 'A, B and C at the same offset');
+    my $d = digest($as);
+    is(digest($bs), $d, 'B holds A\'s data');
+    is(digest($cs), $d, 'C holds A\'s data');
+    is(repl_stats($cs)->{repl_id}, repl_stats($as)->{repl_id}, 'C shares A\'s replication id');
+    # C's link to B breaks; C continues from B's backlog.
+    kill 'STOP', $c->pid;
+    wait_repl($bs, sub { $_[0]{connected_replicas} eq '0' });
+    print $as "set late$_ 0 0 1 noreply\r\nL\r\n" for 1 .. 20;
+    is(send_recv($as, "mn\r\n"), "MN\r\n", 'A: writes while C is away');
+    kill 'CONT', $c->pid;
+    ok(wait_synced($as, $bs, $cs), 'the chain caught up again');
+    is(digest($cs), digest($as), 'C holds A\'s data after the cut');
+    is(repl_stats($bs)->{sync_partial_ok}, '1', 'C resynced partially from B');
+}
+
 done_testing();

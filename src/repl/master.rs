@@ -143,9 +143,12 @@ pub fn take_handoffs(server: &mut Server) {
 }
 
 fn attach(core: &mut Core, fd: RawFd, addr: String, replid: &str, offset: i64) {
-    // Records are kept from the first replica on: the backlog fills from
-    // here (Redis makes its backlog at the same moment).
-    core.cache.listen_changes(true);
+    // A master keeps records from its first replica on: the backlog fills
+    // from here (Redis makes its backlog at the same moment). A replica
+    // forwards its master's stream instead (replica.rs).
+    if !core.repl.is_replica() {
+        core.cache.listen_changes(true);
+    }
     let now = crate::event::monotonic_ms();
     let mut feed = Feed {
         fd,
@@ -425,13 +428,18 @@ pub fn after_batch(core: &mut Core) {
 }
 
 /// Once a second: a ping into the stream (it keeps an idle link alive
-/// and moves the offset, as Redis's does), and silent replicas dropped.
+/// and moves the offset, as Redis's does) on a master, and silent
+/// replicas dropped.
 pub fn on_timer(core: &mut Core, now_ms: u64) {
     reap(core);
     if !core.repl.master.any() {
         return;
     }
-    core.repl.feed(b"rep_ping\r\n");
+    // A replica forwards its master's pings; its own would make its
+    // offsets differ from the master's.
+    if !core.repl.is_replica() {
+        core.repl.feed(b"rep_ping\r\n");
+    }
     let timeout = core.repl.timeout_ms;
     let silent: Vec<usize> = core
         .repl

@@ -17,6 +17,10 @@
 //! `repl_backlog_size` bytes so a replica that reconnects with a known
 //! replication id and an offset still covered continues where it was.
 //!
+//! A replica may serve replicas of its own: it forwards the exact bytes
+//! of its master's stream (replica.rs) and adds nothing, so offsets agree
+//! down a chain.
+//!
 //! The rooms: stream.rs (the commands' text), master.rs (replica feeds,
 //! the snapshot child, the backlog), replica.rs (the link to the master,
 //! applying through the store door). This file holds the shared state, the
@@ -65,6 +69,10 @@ impl Backlog {
         let over = (self.buf.len() + bytes.len()).saturating_sub(self.cap);
         self.buf.drain(..over);
         self.buf.extend(bytes);
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
     }
 
     /// The stream from `from` to `end` (the stream's end offset), if the

@@ -87,6 +87,9 @@ impl Link {
 }
 
 /// `rep_replicaof HOST PORT`: this server follows that master from now on.
+/// Its own replicas are detached (they reconnect and sync again from it);
+/// from now on the stream it forwards is its master's, byte for byte, not
+/// its own records.
 pub fn become_replica(core: &mut Core, addr: String) {
     super::master::detach_all(core);
     core.cache.listen_changes(false);
@@ -105,6 +108,10 @@ pub fn become_master(core: &mut Core) {
     if let Some(l) = core.repl.link.take() {
         log::info!("no longer a replica of {}", l.addr);
         close_link(core, l);
+    }
+    // Its replicas now get this server's own changes.
+    if core.repl.master.any() {
+        core.cache.listen_changes(true);
     }
 }
 
@@ -290,6 +297,9 @@ fn load_snapshot(core: &mut Core) -> Result<(), String> {
     let (id, off) = l.snap_at.clone();
     let started = monotonic_ms();
     crate::dump::format::verify(&snap)?;
+    // A new history: this replica's own replicas must sync again from it.
+    super::master::detach_all(core);
+    core.repl.backlog.clear();
     core.cache.clear_all();
     let mut report = crate::dump::LoadReport::default();
     crate::dump::snapshot::load_from(
@@ -340,7 +350,9 @@ fn apply_stream(core: &mut Core) -> bool {
                     Cmd::Flush { at } => core.cache.apply_flush(at),
                     Cmd::Ping => {}
                 }
-                core.repl.offset += n as u64;
+                // The exact bytes go on to this replica's own replicas,
+                // so offsets agree down a chain.
+                core.repl.feed(&rbuf[at..at + n]);
                 at += n;
             }
             Decoded::More => break,
@@ -354,6 +366,7 @@ fn apply_stream(core: &mut Core) -> bool {
     if ok {
         rbuf.drain(..at);
         core.repl.link.as_mut().expect("a link").rbuf = rbuf;
+        super::master::after_batch(core);
     }
     ok
 }
