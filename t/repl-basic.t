@@ -173,6 +173,21 @@ is(digest($srs), digest($sm), 'same data after the second full sync');
 $st = repl_stats($sm);
 is("$st->{sync_full} $st->{sync_partial_err}", '2 1', 'the backlog did not cover it: a full sync');
 
+# ---- expiry: the replica hides what its clock says has expired; the
+# master's removal takes it away for good ----
+{
+    is(send_recv($m, "set soon 0 5 1\r\nS\r\n"), "STORED\r\n", 'master: an item with a 5 s TTL');
+    ok(wait_synced($m, $r), 'replica has it');
+    is(send_recv($r, "get soon\r\n"), "VALUE soon 0 1\r\n", 'replica serves it while it lives');
+    read_until_end($r);
+    is(send_recv($r, "debugtime 10\r\n"), "OK\r\n", 'replica: 10 s pass');
+    is(send_recv($r, "get soon\r\n"), "END\r\n", 'replica never serves it past its expiry');
+    is(send_recv($m, "debugtime 10\r\n"), "OK\r\n", 'master: 10 s pass');
+    is(send_recv($m, "get soon\r\n"), "END\r\n", 'master: expired, removed on access');
+    ok(wait_synced($m, $r), 'replica caught up with the removal');
+    is(digest($r), digest($m), 'same data after the expiry');
+}
+
 # ---- a chain: A -> B -> C, the same bytes and offsets all the way ----
 {
     my $a = new_memcached('-o repl_timeout=2000');
