@@ -1136,12 +1136,37 @@ pub(crate) fn release_output(c: &mut Conn, core: &mut Core) {
 
 /// Closes a connection and frees everything it holds.
 pub fn close_conn(server: &mut Server, token: usize) {
+    if let Some(fd) = take_conn(server, token, true) {
+        crate::sys::close(fd);
+    }
+}
+
+/// Takes a connection that asked for replication (`rep_sync`) out of the
+/// table, releasing what it held, and returns its socket and peer for
+/// repl/master.rs to serve from now on.
+pub fn hand_over(
+    server: &mut Server,
+    token: usize,
+) -> Option<(RawFd, Option<std::net::SocketAddr>)> {
+    let peer = server.conns.get(token)?.peer;
+    take_conn(server, token, false).map(|fd| (fd, peer))
+}
+
+/// Removes connection `token` from the table and the reactor and gives
+/// back everything it held (pinned items, buffers, a half-read item, its
+/// crawler dump, its watcher slot); returns its fd, still open. `closing`:
+/// the fd is about to be closed (watchers see conn_close).
+fn take_conn(server: &mut Server, token: usize, closing: bool) -> Option<RawFd> {
     let Server { conns, core, .. } = server;
     if !conns.contains(token) {
-        return;
+        return None;
     }
     let mut c = conns.remove(token);
-    log::debug!("<{} connection closed.", c.fd);
+    if closing {
+        log::debug!("<{} connection closed.", c.fd);
+    } else {
+        log::debug!("<{} handed over to replication.", c.fd);
+    }
     if c.crawler_dump {
         core.crawler.client_gone(token, &mut core.cache);
     }
@@ -1150,13 +1175,12 @@ pub fn close_conn(server: &mut Server, token: usize) {
     if !core.cache.logger().watchers.is_empty() {
         core.cache.logger_mut().remove_watcher(token);
     }
-    if core.cache.logger().eflags & crate::logger::LOG_CONNEVENTS != 0 {
+    if closing && core.cache.logger().eflags & crate::logger::LOG_CONNEVENTS != 0 {
         core.cache
             .logger_mut()
             .conn_close(c.fd, c.transport, c.peer, c.close_reason);
     }
     core.ev.del(c.fd);
-    crate::sys::close(c.fd);
     release_output(&mut c, core);
     if c.item != NONE {
         core.cache.free_unlinked(c.item);
@@ -1167,4 +1191,5 @@ pub fn close_conn(server: &mut Server, token: usize) {
     if !core.accepting && (core.stats.curr_conns as usize) < core.settings.maxconns {
         crate::server::set_accepting(server, true);
     }
+    Some(c.fd)
 }

@@ -128,17 +128,13 @@ impl Feeds {
 pub fn take_handoffs(server: &mut Server) {
     let hs = std::mem::take(&mut server.core.repl.master.handoffs);
     for (token, replid, offset) in hs {
-        if !server.conns.contains(token) {
+        let Some((fd, peer)) = crate::conn::hand_over(server, token) else {
             continue;
-        }
-        let c = server.conns.remove(token);
-        server.core.ev.del(c.fd);
-        server.core.stats.curr_conns = server.core.stats.curr_conns.saturating_sub(1);
-        let addr = c
-            .peer
+        };
+        let addr = peer
             .map(|a| a.to_string())
             .unwrap_or_else(|| "unix".to_string());
-        attach(&mut server.core, c.fd, addr, &replid, offset);
+        attach(&mut server.core, fd, addr, &replid, offset);
     }
 }
 
