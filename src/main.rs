@@ -392,6 +392,7 @@ fn run(settings: Settings) -> i32 {
         }
     }
     notify_ready(&server);
+    repl::replica::start(&mut server.core);
     let status = event_loop(&mut server);
     if let Some(path) = &pid_file {
         if let Err(msg) = sys::remove_pidfile(path) {

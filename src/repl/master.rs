@@ -16,7 +16,8 @@
 //! `repl_timeout` is dropped too.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::RawFd;
 
 use super::{stream, Repl, TOKEN_FEED_BASE};
@@ -210,9 +211,20 @@ fn start_snapshot(core: &mut Core) {
         .into_owned();
     core.cache.tick();
     let cache = &core.cache;
+    // A scratch file read back at once: no fsync, no rename (the dump's
+    // write_file keeps those for the -F file, which must survive a crash).
     let spawned = child::spawn(|| {
-        crate::dump::snapshot::write_file(cache, &path)
-            .map(|t| format!("{} {}", t.records, t.file_bytes))
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| format!("{}: {}", path, e))?;
+        let out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let (mut out, t) = crate::dump::snapshot::write_cache(cache, out)
+            .map_err(|e| format!("{}: {}", path, e))?;
+        out.flush().map_err(|e| format!("{}: {}", path, e))?;
+        Ok(format!("{} {}", t.records, t.file_bytes))
     });
     let c = match spawned {
         Ok(c) => c,

@@ -86,6 +86,14 @@ impl Link {
     }
 }
 
+/// At start with `-o replicaof`: connects at once rather than on the
+/// first timer tick.
+pub fn start(core: &mut Core) {
+    if core.repl.link.is_some() {
+        connect(core);
+    }
+}
+
 /// `rep_replicaof HOST PORT`: this server follows that master from now on.
 /// Its own replicas are detached (they reconnect and sync again from it);
 /// from now on the stream it forwards is its master's, byte for byte, not
