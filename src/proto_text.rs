@@ -100,14 +100,15 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         return;
     }
     match toks[0] {
+        b"get" if n >= 2 => process_get(c, core, line, false, false),
+        b"gets" if n >= 2 => process_get(c, core, line, true, false),
+        // Writes on a replica (storage commands check in process_update).
         b"incr" | b"decr" | b"delete" | b"touch" | b"flush_all" | b"gat" | b"gats"
             if core.repl.is_replica() =>
         {
             set_noreply_maybe(c, toks);
             read_only(c, core);
         }
-        b"get" if n >= 2 => process_get(c, core, line, false, false),
-        b"gets" if n >= 2 => process_get(c, core, line, true, false),
         b"gat" if n >= 2 => process_get(c, core, line, false, true),
         b"gats" if n >= 2 => process_get(c, core, line, true, true),
         b"set" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Set),
