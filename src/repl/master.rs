@@ -247,17 +247,21 @@ fn start_snapshot(core: &mut Core) {
     });
 }
 
-/// Drops every feed waiting for a snapshot (the snapshot failed); they
-/// reconnect and ask again.
-fn drop_waiting(core: &mut Core) {
-    let ids: Vec<usize> = core
-        .repl
+/// The feeds waiting for the snapshot being made.
+fn waiting_for_snapshot(core: &Core) -> Vec<usize> {
+    core.repl
         .master
         .feeds
         .iter()
         .filter(|(_, f)| f.state == FeedState::WaitSnapshot)
         .map(|(i, _)| i)
-        .collect();
+        .collect()
+}
+
+/// Drops every feed waiting for a snapshot (the snapshot failed); they
+/// reconnect and ask again.
+fn drop_waiting(core: &mut Core) {
+    let ids = waiting_for_snapshot(core);
     for i in ids {
         close_feed(core, i, "no snapshot");
     }
@@ -285,14 +289,7 @@ pub fn reap(core: &mut Core) {
         drop_waiting(core);
         return;
     }
-    let ids: Vec<usize> = core
-        .repl
-        .master
-        .feeds
-        .iter()
-        .filter(|(_, f)| f.state == FeedState::WaitSnapshot)
-        .map(|(i, _)| i)
-        .collect();
+    let ids = waiting_for_snapshot(core);
     let replid = core.repl.replid.clone();
     for i in ids {
         let opened = File::open(&child.path).and_then(|f| {
