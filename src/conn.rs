@@ -59,6 +59,10 @@ pub enum ConnState {
     /// A replica that sent `rep_sync`: the loop hands its socket over to
     /// replication (repl/master.rs) at the end of the turn.
     Handoff,
+    /// `rep_wait`: the connection waits (reading nothing more) until
+    /// enough replicas acknowledge its writes or its timeout passes
+    /// (repl/master.rs releases it).
+    WaitAck,
 }
 
 impl ConnState {
@@ -77,6 +81,7 @@ impl ConnState {
             ConnState::Closing => "conn_closing",
             ConnState::Watch => "conn_watch",
             ConnState::Handoff => "conn_handoff",
+            ConnState::WaitAck => "conn_wait_ack",
         }
     }
 }
@@ -725,7 +730,7 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                     Err(_) => c.set_state(ConnState::Closing),
                 }
             }
-            ConnState::Handoff => {
+            ConnState::Handoff | ConnState::WaitAck => {
                 set_interest(core, c, Interest::None);
                 stop = true;
             }

@@ -141,6 +141,7 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
             crate::proto_meta::process_meta_command(c, core, toks)
         }
         b"rep_sync" if n == 3 => process_rep_sync(c, core, toks),
+        b"rep_wait" if n == 3 => process_rep_wait(c, core, toks),
         t if t.starts_with(b"rep_") => {
             let reply = crate::repl::command(core, toks);
             c.out_string(&reply);
@@ -185,6 +186,37 @@ fn process_rep_sync(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         .handoffs
         .push((c.token, replid.to_string(), offset));
     c.set_state(ConnState::Handoff);
+}
+
+/// rep_wait <replicas> <timeout ms> (Redis's WAIT): answers how many
+/// replicas have acknowledged every write made so far, as soon as that is
+/// at least <replicas>, or when the timeout passes (0: no timeout).
+fn process_rep_wait(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    if !core.repl.enabled {
+        c.out_string("REP_DISABLE");
+        return;
+    }
+    let num = |t: &[u8]| std::str::from_utf8(t).ok()?.parse::<u64>().ok();
+    let (Some(want), Some(timeout)) = (num(toks[1]), num(toks[2])) else {
+        c.out_string("CLIENT_ERROR bad command line format");
+        return;
+    };
+    if core.repl.is_replica() {
+        c.out_string("0");
+        return;
+    }
+    // The writes of this batch go into the stream first, so the offset to
+    // wait for covers every write this connection made.
+    crate::repl::master::stream_changes(core);
+    let target = core.repl.offset;
+    let acked = core.repl.master.acked(target);
+    if acked as u64 >= want {
+        c.out_string(&acked.to_string());
+        return;
+    }
+    core.repl.master.wait_for(c.token, target, want, timeout);
+    c.write_and_go = ConnState::WaitAck;
+    c.set_state(ConnState::Mwrite);
 }
 
 /// watch [names...]: makes the connection a watcher (see logger.rs) of

@@ -155,7 +155,10 @@ pub(crate) fn event_loop(server: &mut Server) -> i32 {
         let timeout = if !server.core.ready.is_empty() {
             0
         } else {
-            let t = server.core.cache.timeout_ms(clock_timer.remaining(now));
+            let mut t = server.core.cache.timeout_ms(clock_timer.remaining(now));
+            if let Some(d) = server.core.repl.master.next_deadline_ms(now) {
+                t = t.min(d);
+            }
             match server
                 .core
                 .crawler
@@ -207,6 +210,7 @@ pub(crate) fn event_loop(server: &mut Server) -> i32 {
             cache::crawler::run_step(server, event::monotonic_us());
         }
         dispatch_changes(server);
+        repl::master::release_waiters(server);
         if server.core.cache.has_watchers() {
             flush_watchers(server);
         }

@@ -120,12 +120,24 @@ for my $t (@rep) {
     is(send_recv($s, "$cmd\r\n"), "$want\r\n", "$cmd -> $want");
 }
 
+# ---- rep_wait: how many replicas have every write so far ----
+is(send_recv($m, "set w 0 0 1\r\nw\r\n"), "STORED\r\n", 'master: a write');
+is(send_recv($m, "rep_wait 1 30000\r\n"), "1\r\n", 'rep_wait 1: the replica acknowledged it');
+is(send_recv($m, "rep_wait 0 0\r\n"), "1\r\n", 'rep_wait 0: at once');
+print $m "rep_wait 2 200\r\nget w\r\n";
+is(join('', map { scalar <$m> } 1 .. 4), "1\r\nVALUE w 0 1\r\nw\r\nEND\r\n",
+   'rep_wait 2 with one replica: 1 after the timeout, then the pipelined get');
+is(send_recv($m, "rep_wait x 1\r\n"), "CLIENT_ERROR bad command line format\r\n", 'rep_wait: bad count');
+is(send_recv($r, "rep_wait 1 10\r\n"), "0\r\n", 'rep_wait on a replica: 0');
+
 # ---- a dropped link resyncs from the backlog ----
 for my $i (0 .. 49) {
     printf $m "set k%d 0 0 3 noreply\r\nk%02d\r\n", $i, $i;
 }
 ok(wait_synced($m, $r), 'replica caught up before the cut');
 kill 'STOP', $replica->pid;
+is(send_recv($m, "set w 0 0 1\r\nW\r\n"), "STORED\r\n", 'master: a write the stopped replica cannot have');
+is(send_recv($m, "rep_wait 1 300\r\n"), "0\r\n", 'rep_wait 1 with the replica stopped: 0 after the timeout');
 my $st = wait_repl($m, sub { $_[0]{connected_replicas} eq '0' });
 is($st->{connected_replicas}, '0', 'master drops the silent replica after repl_timeout');
 for my $i (50 .. 99) {

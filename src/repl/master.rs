@@ -70,11 +70,23 @@ struct SnapshotChild {
     offset: u64,
 }
 
+/// A connection in `rep_wait`.
+struct Waiter {
+    token: usize,
+    /// The stream offset its writes end at.
+    target: u64,
+    /// Replicas it waits for.
+    want: u64,
+    /// Monotonic ms when it gives up (None: never).
+    deadline: Option<u64>,
+}
+
 /// The feeds of this server.
 #[derive(Default)]
 pub struct Feeds {
     feeds: slab::Slab<Feed>,
     child: Option<SnapshotChild>,
+    waiters: Vec<Waiter>,
     /// Connections that asked for a sync this turn: (token, replid, offset).
     pub handoffs: Vec<(usize, String, i64)>,
 }
@@ -86,6 +98,35 @@ impl Feeds {
             .iter()
             .filter(|(_, f)| f.state == FeedState::Online)
             .count()
+    }
+
+    /// Replicas that have acknowledged the stream up to `offset`.
+    pub fn acked(&self, offset: u64) -> usize {
+        self.feeds
+            .iter()
+            .filter(|(_, f)| f.state == FeedState::Online && f.ack >= offset)
+            .count()
+    }
+
+    /// Connection `token` waits until `want` replicas acknowledge
+    /// `target`, or `timeout_ms` passes (0: no timeout).
+    pub fn wait_for(&mut self, token: usize, target: u64, want: u64, timeout_ms: u64) {
+        let deadline = (timeout_ms > 0).then(|| crate::event::monotonic_ms() + timeout_ms);
+        self.waiters.push(Waiter {
+            token,
+            target,
+            want,
+            deadline,
+        });
+    }
+
+    /// Milliseconds until the next `rep_wait` gives up, if one waits.
+    pub fn next_deadline_ms(&self, now_ms: u64) -> Option<u64> {
+        self.waiters
+            .iter()
+            .filter_map(|w| w.deadline)
+            .min()
+            .map(|d| d.saturating_sub(now_ms))
     }
 
     /// True if any replica is attached.
@@ -476,6 +517,33 @@ pub fn stream_changes(core: &mut Core) {
     let r: &mut Repl = &mut core.repl;
     r.feed(&bytes);
     after_batch(core);
+}
+
+/// Answers the `rep_wait` connections whose replicas have acknowledged
+/// enough, or whose timeout has passed, and lets them go on.
+pub fn release_waiters(server: &mut Server) {
+    if server.core.repl.master.waiters.is_empty() {
+        return;
+    }
+    let now = crate::event::monotonic_ms();
+    let waiters = std::mem::take(&mut server.core.repl.master.waiters);
+    for w in waiters {
+        let acked = server.core.repl.master.acked(w.target);
+        let done = acked as u64 >= w.want || w.deadline.is_some_and(|d| now >= d);
+        let Some(c) = server.conns.get_mut(w.token) else {
+            continue;
+        };
+        if c.state != crate::conn::ConnState::WaitAck {
+            continue;
+        }
+        if !done {
+            server.core.repl.master.waiters.push(w);
+            continue;
+        }
+        c.out_string(&acked.to_string());
+        c.set_state(crate::conn::ConnState::NewCmd);
+        server.core.ready.push(w.token);
+    }
 }
 
 /// Detaches every replica (this server stops being a master).

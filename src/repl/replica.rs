@@ -373,7 +373,16 @@ fn apply_stream(core: &mut Core) -> bool {
     }
     if ok {
         rbuf.drain(..at);
-        core.repl.link.as_mut().expect("a link").rbuf = rbuf;
+        let offset = core.repl.offset;
+        let l = core.repl.link.as_mut().expect("a link");
+        l.rbuf = rbuf;
+        if at > 0 {
+            // Acknowledge what was applied at once (rep_wait on the
+            // master waits for it), besides the once-a-second ack.
+            l.out
+                .extend_from_slice(format!("rep_ack {}\r\n", offset).as_bytes());
+            ok = flush(core);
+        }
         super::master::after_batch(core);
     }
     ok
