@@ -23,7 +23,7 @@ use crate::cache::{
     StoreItemType,
 };
 use crate::conn::{Conn, ConnState};
-use crate::proto_text::{emit_value_bytes, parse_i32, tokenize, MAX_TOKENS};
+use crate::proto_text::{emit_value_bytes, parse_i32, start_nread, tokenize, MAX_TOKENS};
 use crate::server::Core;
 use crate::util;
 use crate::util::push_u64;
@@ -491,7 +491,6 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         );
         return swallow_err(c, &msg);
     }
-    let exptime = core.cache.realtime(m.ttl.unwrap_or(0) as i64);
     let client_flags = m.client_flags.unwrap_or(0);
     // Keep what the reply needs: the raw key and the flag tokens.
     c.meta_line.clear();
@@ -500,17 +499,10 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.meta_line.push(b' ');
         c.meta_line.extend_from_slice(t);
     }
-    match core.cache.alloc(&key, client_flags, exptime, vlen) {
-        Ok(id) => {
-            c.item = id;
-            c.rlbytes = vlen;
-            c.ritem_off = 0;
-            c.crlf_got = 0;
-            c.nread_cmd = cmd;
-            c.req_cas = m.cas_check.unwrap_or(0);
-            c.nread_meta = true;
-            c.set_state(ConnState::Nread);
-        }
+    let exptime = m.ttl.unwrap_or(0) as i64;
+    let req_cas = m.cas_check.unwrap_or(0);
+    match start_nread(c, core, &key, client_flags, exptime, vlen, cmd, req_cas) {
+        Ok(()) => c.nread_meta = true,
         Err(e) => {
             if e == crate::cache::AllocError::TooLarge {
                 core.stats.store_too_large += 1;

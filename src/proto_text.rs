@@ -546,11 +546,8 @@ fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) 
     }
 }
 
-/// The start of every storage command, text or binary: records the set
-/// for `stats detail`, allocates the item for `key` (expiry `exptime` as
-/// the client gave it) and sets the connection to read `vlen` value bytes
-/// and a "\r\n" into it (Nread). The caller replies to an allocation
-/// error.
+/// The start of a text or binary storage command: records the set for
+/// `stats detail` (ms does not, as memcached's), then `start_nread`.
 #[allow(clippy::too_many_arguments)]
 pub fn start_update(
     c: &mut Conn,
@@ -565,6 +562,25 @@ pub fn start_update(
     if core.settings.detail_enabled {
         core.prefixes.record_set(key);
     }
+    start_nread(c, core, key, flags, exptime, vlen, cmd, req_cas)
+}
+
+/// Allocates the unlinked item for `key` (expiry `exptime` as the client
+/// gave it) that `vlen` value bytes and a "\r\n" are read into, and sets
+/// the connection to read them (Nread); the store door links the item
+/// once it is in. The caller replies to an allocation error. Every
+/// storage command's value, text, meta or binary, starts here.
+#[allow(clippy::too_many_arguments)]
+pub fn start_nread(
+    c: &mut Conn,
+    core: &mut Core,
+    key: &[u8],
+    flags: u32,
+    exptime: i64,
+    vlen: usize,
+    cmd: StoreCmd,
+    req_cas: u64,
+) -> Result<(), AllocError> {
     let exptime = core.cache.realtime(exptime);
     let id = core.cache.alloc(key, flags, exptime, vlen)?;
     c.item = id;
