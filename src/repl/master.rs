@@ -275,6 +275,7 @@ fn start_snapshot(core: &mut Core) {
             return;
         }
     };
+    core.repl.stats.latest_fork_usec = c.fork_us;
     log::info!(
         "replication snapshot at offset {} started (child {}, fork took {} us)",
         core.repl.offset,
@@ -425,6 +426,9 @@ fn flush(core: &mut Core, idx: usize) {
                 } else {
                     f.snapshot = None;
                     f.state = FeedState::Online;
+                    let held = f.pending.len() as u64;
+                    let peak = &mut core.repl.stats.sync_buffer_peak;
+                    *peak = (*peak).max(held);
                     f.out = std::mem::take(&mut f.pending);
                     log::info!("replica {} is online", f.addr);
                 }

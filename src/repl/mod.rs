@@ -47,6 +47,13 @@ pub struct ReplStats {
     pub sync_partial_err: u64,
     /// Replicas dropped for a buffer over its bound or a silent link.
     pub replicas_dropped: u64,
+    /// How long the last snapshot's fork held the loop, in microseconds.
+    pub latest_fork_usec: u64,
+    /// The most stream bytes held for one replica while it waited for
+    /// or received a snapshot.
+    pub sync_buffer_peak: u64,
+    /// Writes whose replicas did not acknowledge within the ack timeout.
+    pub ack_timeouts: u64,
 }
 
 /// The last bytes of the stream, for partial resyncs.
@@ -284,6 +291,9 @@ pub fn append_stats(core: &crate::server::Core, out: &mut Vec<u8>) {
     append_stat(out, "sync_partial_ok", r.stats.sync_partial_ok);
     append_stat(out, "sync_partial_err", r.stats.sync_partial_err);
     append_stat(out, "replicas_dropped", r.stats.replicas_dropped);
+    append_stat(out, "latest_fork_usec", r.stats.latest_fork_usec);
+    append_stat(out, "sync_buffer_peak", r.stats.sync_buffer_peak);
+    append_stat(out, "ack_timeouts", r.stats.ack_timeouts);
     append_stat(out, "repl_backlog_size", r.backlog.cap);
     append_stat(out, "repl_backlog_histlen", r.backlog.buf.len());
     r.master.append_stats(r.offset, out);
