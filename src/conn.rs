@@ -270,6 +270,11 @@ pub struct Conn {
     pub close_reason: &'static str,
     /// A TCP client's address, as accept returned it (log lines show it).
     pub peer: Option<std::net::SocketAddr>,
+    /// While writes are watched (an ack policy, or `rep_set_bulk 0`): the
+    /// count of client writes and the output position when the current
+    /// command began, to tell at its end whether it wrote and where its
+    /// reply starts.
+    pub write_watch: Option<(u64, OutMark)>,
 }
 
 impl Conn {
@@ -315,6 +320,7 @@ impl Conn {
             crawler_dump: false,
             close_reason: "error",
             peer: None,
+            write_watch: None,
         }
     }
 
@@ -556,6 +562,12 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                     }
                     continue;
                 }
+                if let Some((writes, mark)) = c.write_watch.take() {
+                    if core.cache.changes().writes() != writes && wrote(c, core, mark) {
+                        c.set_state(ConnState::WaitAck);
+                        continue;
+                    }
+                }
                 if c.nreqs <= 0 && c.rbytes > 0 {
                     // Yield so other connections get their turn (after
                     // sending what this turn produced); come back on the
@@ -586,19 +598,27 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                     c.set_state(ConnState::Waiting);
                 }
             }
-            ConnState::ParseCmd => match try_read_command(c, core) {
-                ParseResult::Ran => {}
-                ParseResult::NeedsServer => return Pause::ConnsStats,
-                ParseResult::NoLine => {
-                    // No complete line: send what is queued, then wait.
-                    if c.has_output() {
-                        c.write_and_go = ConnState::Waiting;
-                        c.set_state(ConnState::Mwrite);
-                    } else {
-                        c.set_state(ConnState::Waiting);
+            ConnState::ParseCmd => {
+                if core.repl.watches_writes() && c.transport != Transport::Udp {
+                    if !core.cache.changes().on {
+                        core.cache.listen_changes(true);
+                    }
+                    c.write_watch = Some((core.cache.changes().writes(), c.mark()));
+                }
+                match try_read_command(c, core) {
+                    ParseResult::Ran => {}
+                    ParseResult::NeedsServer => return Pause::ConnsStats,
+                    ParseResult::NoLine => {
+                        // No complete line: send what is queued, then wait.
+                        if c.has_output() {
+                            c.write_and_go = ConnState::Waiting;
+                            c.set_state(ConnState::Mwrite);
+                        } else {
+                            c.set_state(ConnState::Waiting);
+                        }
                     }
                 }
-            },
+            }
             ConnState::Waiting => {
                 if c.transport == Transport::Udp {
                     // The datagram is done with (what is left of it is
@@ -746,6 +766,25 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
         }
     }
     Pause::Stop
+}
+
+/// The command that just ended wrote, and writes are watched: with
+/// `rep_set_bulk 0` the write goes to the replicas now; under an ack
+/// policy the connection waits for their acknowledgements (true).
+fn wrote(c: &mut Conn, core: &mut Core, mark: OutMark) -> bool {
+    if !core.repl.bulk {
+        crate::repl::master::stream_changes(core);
+    }
+    if core.repl.ack_policy == crate::repl::master::ACK_NONE {
+        return false;
+    }
+    // The reply starts at `mark` unless output was sent meanwhile.
+    let mark = if mark.out >= c.out_pos && mark.out <= c.out.len() {
+        mark
+    } else {
+        c.mark()
+    };
+    crate::repl::master::hold_write(core, c.token, mark)
 }
 
 /// Reads and drops whatever a watcher sent (memcached ignores a watcher's

@@ -273,6 +273,13 @@ fn write_error(c: &mut Conn, status: u16, msg: Option<&str>, swallow: usize) {
     }
 }
 
+/// Queues a "temporary failure" reply with `msg` for the current request,
+/// quiet or not (a held write whose replicas did not acknowledge it).
+pub fn write_tmpfail(c: &mut Conn, msg: &str) {
+    add_header(c, ETMPFAIL, 0, 0, msg.len(), 0);
+    c.add_bytes(msg.as_bytes());
+}
+
 /// Queues a success reply with `body`, unless the command is quiet.
 /// memcached's write_bin_response.
 fn write_response(c: &mut Conn, body: &[u8], cas: u64) {

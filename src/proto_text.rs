@@ -140,7 +140,7 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me" => {
             crate::proto_meta::process_meta_command(c, core, toks)
         }
-        b"rep_sync" if n == 3 => process_rep_sync(c, core, toks),
+        b"rep_sync" if n == 3 || n == 5 => process_rep_sync(c, core, toks),
         b"rep_wait" if n == 3 => process_rep_wait(c, core, toks),
         t if t.starts_with(b"rep_") => {
             let reply = crate::repl::command(core, toks);
@@ -166,9 +166,10 @@ pub fn read_only(c: &mut Conn, core: &Core) {
     c.out_string(&msg);
 }
 
-/// rep_sync <replid> <offset>: a replica asks for the stream. The reply
-/// and everything after it come from repl/master.rs, which takes the
-/// socket over at the end of this turn.
+/// rep_sync <replid> <offset> [<self host:port> <priority>]: a replica
+/// asks for the stream, and says who it is for the ack policies. The
+/// reply and everything after it come from repl/master.rs, which takes
+/// the socket over at the end of this turn.
 fn process_rep_sync(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     if !core.repl.enabled {
         c.out_string("REP_DISABLE");
@@ -181,10 +182,28 @@ fn process_rep_sync(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.out_string("CLIENT_ERROR bad command line format");
         return;
     };
+    let (id, priority) = match toks.get(3..5) {
+        Some([id, prio]) => {
+            let id = std::str::from_utf8(id).ok().filter(|v| v.contains(':'));
+            let prio = std::str::from_utf8(prio).ok().and_then(|v| v.parse().ok());
+            let (Some(id), Some(prio)) = (id, prio) else {
+                c.out_string("CLIENT_ERROR bad command line format");
+                return;
+            };
+            (Some(id.to_string()), prio)
+        }
+        _ => (None, 100),
+    };
     core.repl
         .master
         .handoffs
-        .push((c.token, replid.to_string(), offset));
+        .push(crate::repl::master::Handoff {
+            token: c.token,
+            replid: replid.to_string(),
+            offset,
+            id,
+            priority,
+        });
     c.set_state(ConnState::Handoff);
 }
 

@@ -234,6 +234,14 @@ pub struct Settings {
     /// `repl_timeout`: milliseconds without traffic after which a
     /// replication link is declared dead.
     pub repl_timeout: u32,
+    /// `repl_priority`: this server's priority in elections (0: never a
+    /// master); replicas announce it to their master.
+    pub repl_priority: u32,
+    /// `repl_ack_policy`: memcachedb's ack policy number (3: NONE).
+    pub repl_ack_policy: u32,
+    /// `repl_ack_timeout`: microseconds a write's reply waits for the
+    /// acknowledgements its ack policy needs.
+    pub repl_ack_timeout: u32,
 
     // ---- runtime state memcached keeps in `settings` ----
     /// Items stored at or before this relative time are dead (set by
@@ -314,6 +322,9 @@ impl Default for Settings {
             repl_self: None,
             repl_backlog_size: 1024 * 1024,
             repl_timeout: 10_000,
+            repl_priority: 100,
+            repl_ack_policy: 3,
+            repl_ack_timeout: 1_000_000,
             oldest_live: 0,
         }
     }
@@ -1983,6 +1994,50 @@ static EXTENDED: &[Extended] = &[
         ]),
         stats: &[stat(63, "repl_timeout", |s| s.repl_timeout.to_string())],
     },
+    Extended {
+        key: "repl_priority",
+        value: whole(|s| &mut s.repl_priority),
+        also: None,
+        help: Help::Listed(&[
+            "priority in master elections, 0 for never a master",
+            "(default: {default})",
+        ]),
+        stats: &[stat(64, "repl_priority", |s| s.repl_priority.to_string())],
+    },
+    Extended {
+        key: "repl_ack_policy",
+        value: whole_in(
+            |s| &mut s.repl_ack_policy,
+            1,
+            6,
+            "must be 1 ALL, 2 ALL_PEERS, 3 NONE, 4 ONE, 5 ONE_PEER or 6 QUORUM (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "replicas a write's reply waits for: 1 ALL, 2 ALL_PEERS,",
+            "3 NONE, 4 ONE, 5 ONE_PEER, 6 QUORUM (default: {default})",
+        ]),
+        stats: &[stat(65, "repl_ack_policy", |s| {
+            s.repl_ack_policy.to_string()
+        })],
+    },
+    Extended {
+        key: "repl_ack_timeout",
+        value: whole_in(
+            |s| &mut s.repl_ack_timeout,
+            1,
+            u32::MAX,
+            "must be at least 1 microsecond (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "microseconds a write's reply waits for its",
+            "acknowledgements (default: {default})",
+        ]),
+        stats: &[stat(66, "repl_ack_timeout", |s| {
+            s.repl_ack_timeout.to_string()
+        })],
+    },
     // Accepted by memcached 1.6 without effect here: no sandbox is applied
     // and responses are never inlined.
     Extended {
@@ -3055,14 +3110,17 @@ mod tests {
             ]
         );
         assert_eq!(
-            names[names.len() - 6..],
+            names[names.len() - 9..],
             [
                 "dump_on_shutdown",
                 "replication",
                 "replicaof",
                 "repl_self",
                 "repl_backlog_size",
-                "repl_timeout"
+                "repl_timeout",
+                "repl_priority",
+                "repl_ack_policy",
+                "repl_ack_timeout",
             ]
         );
         let get = |k: &str| setting(&stats, k);

@@ -95,9 +95,36 @@ pub struct ChangeLog {
     recs: Vec<Rec>,
     /// Keys and values of `recs`, back to back.
     bytes: Vec<u8>,
+    /// Records a client's command caused (every reason but the cache's
+    /// own removals), counted since start and never cleared: a
+    /// connection compares it before and after a command to learn
+    /// whether the command wrote (acknowledged writes, repl/master.rs).
+    writes: u64,
+}
+
+impl Reason {
+    /// True for the changes a client's command makes, false for the
+    /// removals the cache makes by itself.
+    pub fn by_client(self) -> bool {
+        !matches!(
+            self,
+            Reason::Expired | Reason::Flushed | Reason::Evicted | Reason::Reclaimed | Reason::Moved
+        )
+    }
 }
 
 impl ChangeLog {
+    /// How many records clients' commands have caused so far.
+    #[inline]
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+
+    fn push(&mut self, rec: Rec) {
+        self.writes += rec.reason.by_client() as u64;
+        self.recs.push(rec);
+    }
+
     /// Records an item as it now stands. `value` is filled by the caller
     /// through the closure, which appends the value's bytes.
     pub(super) fn push_item(
@@ -115,7 +142,7 @@ impl ChangeLog {
         let v0 = self.bytes.len();
         value(&mut self.bytes);
         let v1 = self.bytes.len();
-        self.recs.push(Rec {
+        self.push(Rec {
             reason,
             key: k0..v0,
             value: v0..v1,
@@ -131,7 +158,7 @@ impl ChangeLog {
         let k0 = self.bytes.len();
         self.bytes.extend_from_slice(key);
         let k1 = self.bytes.len();
-        self.recs.push(Rec {
+        self.push(Rec {
             reason,
             key: k0..k1,
             value: k1..k1,
@@ -145,7 +172,7 @@ impl ChangeLog {
     /// Records a flush_all taking effect at unix time `at`.
     pub(super) fn push_flush(&mut self, at: i64) {
         let n = self.bytes.len();
-        self.recs.push(Rec {
+        self.push(Rec {
             reason: Reason::FlushAll,
             key: n..n,
             value: n..n,

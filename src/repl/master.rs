@@ -22,6 +22,7 @@ use std::os::unix::io::RawFd;
 
 use super::{stream, Repl, TOKEN_FEED_BASE};
 use crate::child::{self, Child};
+use crate::conn::{ConnState, OutMark};
 use crate::event::Interest;
 use crate::server::{Core, Server};
 use crate::sys;
@@ -44,6 +45,11 @@ enum FeedState {
 struct Feed {
     fd: RawFd,
     addr: String,
+    /// The replica's own address (`repl_self`, as it announced it in
+    /// `rep_sync`), else `addr`: the name it is known by in `known`.
+    id: String,
+    /// Its priority (0: never to be master, so not an electable peer).
+    priority: u32,
     state: FeedState,
     /// Bytes to send, from `out_pos` on.
     out: Vec<u8>,
@@ -70,15 +76,35 @@ struct SnapshotChild {
     offset: u64,
 }
 
-/// A connection in `rep_wait`.
+/// A connection in `rep_wait`, or holding a write's reply under an ack
+/// policy.
 struct Waiter {
     token: usize,
     /// The stream offset its writes end at.
     target: u64,
-    /// Replicas it waits for.
+    /// `rep_wait`: the replicas it waits for. A held write asks the ack
+    /// policy each time instead, as replicas come and go.
     want: u64,
     /// Monotonic ms when it gives up (None: never).
     deadline: Option<u64>,
+    /// A held write: where its reply starts in the connection's output,
+    /// replaced by an error if the deadline passes first.
+    hold: Option<OutMark>,
+}
+
+/// memcachedb's ack policies (`rep_set_ack_policy`, `repl_ack_policy`).
+pub const ACK_ALL: u32 = 1;
+pub const ACK_ALL_PEERS: u32 = 2;
+pub const ACK_NONE: u32 = 3;
+pub const ACK_ONE: u32 = 4;
+pub const ACK_ONE_PEER: u32 = 5;
+pub const ACK_QUORUM: u32 = 6;
+
+/// A replica this master has served since it became a master: the group
+/// the ack policies count, whether it is connected now or not.
+struct Known {
+    id: String,
+    priority: u32,
 }
 
 /// The feeds of this server.
@@ -87,8 +113,20 @@ pub struct Feeds {
     feeds: slab::Slab<Feed>,
     child: Option<SnapshotChild>,
     waiters: Vec<Waiter>,
-    /// Connections that asked for a sync this turn: (token, replid, offset).
-    pub handoffs: Vec<(usize, String, i64)>,
+    known: Vec<Known>,
+    /// Connections that asked for a sync this turn.
+    pub handoffs: Vec<Handoff>,
+}
+
+/// A `rep_sync` request: the connection, the replication id and offset
+/// the replica asks from, and its own address and priority if it gave
+/// them.
+pub struct Handoff {
+    pub token: usize,
+    pub replid: String,
+    pub offset: i64,
+    pub id: Option<String>,
+    pub priority: u32,
 }
 
 impl Feeds {
@@ -102,10 +140,68 @@ impl Feeds {
 
     /// Replicas that have acknowledged the stream up to `offset`.
     pub fn acked(&self, offset: u64) -> usize {
+        self.acked_by(offset, false)
+    }
+
+    /// As `acked`, counting only electable peers (priority above 0) if
+    /// `peers`.
+    fn acked_by(&self, offset: u64, peers: bool) -> usize {
         self.feeds
             .iter()
-            .filter(|(_, f)| f.state == FeedState::Online && f.ack >= offset)
+            .filter(|(_, f)| {
+                f.state == FeedState::Online && f.ack >= offset && (!peers || f.priority > 0)
+            })
             .count()
+    }
+
+    /// Replicas known to this master (connected or not), and how many of
+    /// them are electable peers.
+    pub fn known(&self) -> (usize, usize) {
+        let peers = self.known.iter().filter(|k| k.priority > 0).count();
+        (self.known.len(), peers)
+    }
+
+    /// Whether `policy` is met for the stream up to `offset`: the
+    /// acknowledgements it needs and whether they have come.
+    pub fn policy_met(&self, policy: u32, offset: u64) -> bool {
+        let (all, peers) = self.known();
+        let (need, peers_only) = match policy {
+            ACK_ALL => (all, false),
+            ACK_ALL_PEERS => (peers, true),
+            ACK_ONE => (1, false),
+            ACK_ONE_PEER => (1, true),
+            // A majority of the group, the master included.
+            ACK_QUORUM => (peers.div_ceil(2), true),
+            _ => (0, false),
+        };
+        need == 0 || self.acked_by(offset, peers_only) >= need
+    }
+
+    /// Forgets the replicas known so far (this server stops being a
+    /// master, or starts a new group).
+    pub fn forget_known(&mut self) {
+        self.known.clear();
+    }
+
+    /// Forgets the known replica `id` (`rep_forget`); false if unknown.
+    pub fn forget(&mut self, id: &str) -> bool {
+        let before = self.known.len();
+        self.known.retain(|k| k.id != id);
+        self.known.len() != before
+    }
+
+    /// One line per known replica for `stats replication`.
+    fn append_known(&self, out: &mut Vec<u8>) {
+        for (i, k) in self.known.iter().enumerate() {
+            let connected = self.feeds.iter().any(|(_, f)| f.id == k.id);
+            let v = format!(
+                "id={},priority={},connected={}",
+                k.id,
+                k.priority,
+                if connected { "yes" } else { "no" }
+            );
+            crate::stats::append_stat(out, &format!("known{}", i), v);
+        }
     }
 
     /// Connection `token` waits until `want` replicas acknowledge
@@ -117,6 +213,7 @@ impl Feeds {
             target,
             want,
             deadline,
+            hold: None,
         });
     }
 
@@ -154,14 +251,17 @@ impl Feeds {
                 FeedState::Online => "online",
             };
             let v = format!(
-                "addr={},state={},ack={},lag={}",
+                "addr={},id={},priority={},state={},ack={},lag={}",
                 f.addr,
+                f.id,
+                f.priority,
                 state,
                 f.ack,
                 offset.saturating_sub(f.ack)
             );
             crate::stats::append_stat(out, &format!("replica{}", i), v);
         }
+        self.append_known(out);
     }
 }
 
@@ -169,18 +269,44 @@ impl Feeds {
 /// connection table and attaches them as feeds.
 pub fn take_handoffs(server: &mut Server) {
     let hs = std::mem::take(&mut server.core.repl.master.handoffs);
-    for (token, replid, offset) in hs {
-        let Some((fd, peer)) = crate::conn::hand_over(server, token) else {
+    for h in hs {
+        let Some((fd, peer)) = crate::conn::hand_over(server, h.token) else {
             continue;
         };
         let addr = peer
             .map(|a| a.to_string())
             .unwrap_or_else(|| "unix".to_string());
-        attach(&mut server.core, fd, addr, &replid, offset);
+        attach(&mut server.core, fd, addr, h);
     }
 }
 
-fn attach(core: &mut Core, fd: RawFd, addr: String, replid: &str, offset: i64) {
+/// Adds replica `id` to the group the ack policies count, or updates its
+/// priority. A feed of the same replica still attached (its old link,
+/// not yet found dead) is closed: one replica, one acknowledgement.
+fn know(core: &mut Core, id: &str, priority: u32) {
+    let m = &mut core.repl.master;
+    match m.known.iter_mut().find(|k| k.id == id) {
+        Some(k) => k.priority = priority,
+        None => m.known.push(Known {
+            id: id.to_string(),
+            priority,
+        }),
+    }
+    let old: Vec<usize> = m
+        .feeds
+        .iter()
+        .filter(|(_, f)| f.id == id)
+        .map(|(i, _)| i)
+        .collect();
+    for i in old {
+        close_feed(core, i, "replaced by its new link");
+    }
+}
+
+fn attach(core: &mut Core, fd: RawFd, addr: String, h: Handoff) {
+    let (replid, offset) = (h.replid.as_str(), h.offset);
+    let id = h.id.unwrap_or_else(|| addr.clone());
+    know(core, &id, h.priority);
     // A master keeps records from its first replica on: the backlog fills
     // from here (Redis makes its backlog at the same moment). A replica
     // forwards its master's stream instead (replica.rs).
@@ -191,6 +317,8 @@ fn attach(core: &mut Core, fd: RawFd, addr: String, replid: &str, offset: i64) {
     let mut feed = Feed {
         fd,
         addr,
+        id,
+        priority: h.priority,
         state: FeedState::WaitSnapshot,
         out: Vec::new(),
         out_pos: 0,
@@ -523,8 +651,33 @@ pub fn stream_changes(core: &mut Core) {
     after_batch(core);
 }
 
-/// Answers the `rep_wait` connections whose replicas have acknowledged
-/// enough, or whose timeout has passed, and lets them go on.
+/// Under an ack policy, after a command of connection `token` wrote:
+/// puts the write into the stream and, unless the policy is met already,
+/// holds the connection (its reply from `mark` on, and everything after
+/// it) until the replicas acknowledge or `repl_ack_timeout` passes.
+/// True if the connection must wait.
+pub fn hold_write(core: &mut Core, token: usize, mark: OutMark) -> bool {
+    stream_changes(core);
+    let r = &mut core.repl;
+    let target = r.offset;
+    if r.master.policy_met(r.ack_policy, target) {
+        return false;
+    }
+    let timeout_ms = (r.ack_timeout as u64).div_ceil(1000);
+    let deadline = (timeout_ms > 0).then(|| crate::event::monotonic_ms() + timeout_ms);
+    r.master.waiters.push(Waiter {
+        token,
+        target,
+        want: 0,
+        deadline,
+        hold: Some(mark),
+    });
+    true
+}
+
+/// Lets go the connections waiting on replicas whose acknowledgements
+/// have come or whose timeout has passed: a `rep_wait` gets its count, a
+/// held write its reply (or, timed out, an error in its place).
 pub fn release_waiters(server: &mut Server) {
     if server.core.repl.master.waiters.is_empty() {
         return;
@@ -532,21 +685,38 @@ pub fn release_waiters(server: &mut Server) {
     let now = crate::event::monotonic_ms();
     let waiters = std::mem::take(&mut server.core.repl.master.waiters);
     for w in waiters {
-        let acked = server.core.repl.master.acked(w.target);
-        let done = acked as u64 >= w.want || w.deadline.is_some_and(|d| now >= d);
+        let core = &mut server.core;
+        let met = match w.hold {
+            Some(_) => core.repl.master.policy_met(core.repl.ack_policy, w.target),
+            None => core.repl.master.acked(w.target) as u64 >= w.want,
+        };
+        let late = w.deadline.is_some_and(|d| now >= d);
         let Some(c) = server.conns.get_mut(w.token) else {
             continue;
         };
-        if c.state != crate::conn::ConnState::WaitAck {
+        if c.state != ConnState::WaitAck {
             continue;
         }
-        if !done {
-            server.core.repl.master.waiters.push(w);
+        if !met && !late {
+            core.repl.master.waiters.push(w);
             continue;
         }
-        c.out_string(&acked.to_string());
-        c.set_state(crate::conn::ConnState::NewCmd);
-        server.core.ready.push(w.token);
+        match w.hold {
+            None => c.out_string(&core.repl.master.acked(w.target).to_string()),
+            Some(_) if met => {}
+            Some(mark) => {
+                core.repl.stats.ack_timeouts += 1;
+                c.rollback(mark, &mut core.cache);
+                let msg = "replicas did not acknowledge the write in time";
+                if c.binary {
+                    crate::proto_bin::write_tmpfail(c, msg);
+                } else {
+                    c.out_errstring(&format!("SERVER_ERROR {}", msg));
+                }
+            }
+        }
+        c.set_state(ConnState::NewCmd);
+        core.ready.push(w.token);
     }
 }
 
@@ -556,4 +726,5 @@ pub fn detach_all(core: &mut Core) {
     for i in ids {
         close_feed(core, i, "this server is now a replica");
     }
+    core.repl.master.forget_known();
 }

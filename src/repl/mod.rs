@@ -111,10 +111,13 @@ pub struct Repl {
     /// The address this server is known by (`repl_self`).
     pub self_addr: String,
     pub timeout_ms: u64,
-    /// memcachedb's tunables, kept and reported (elections and ack
-    /// policies act on them in a later release).
+    /// memcachedb's tunables. The priority is announced to the master
+    /// (elections use it); the ack policy and timeout hold write replies
+    /// (master.rs); bulk off sends each write as it is made; request is
+    /// the replica's reconnection backoff, MIN and MAX milliseconds.
     pub priority: u32,
     pub ack_policy: u32,
+    /// Microseconds.
     pub ack_timeout: u32,
     pub bulk: bool,
     pub request: (u32, u32),
@@ -156,11 +159,11 @@ impl Repl {
                 .map(|hp| replica::Link::new(hp.clone())),
             self_addr,
             timeout_ms: settings.repl_timeout as u64,
-            priority: 100,
-            ack_policy: 3,
-            ack_timeout: 0,
+            priority: settings.repl_priority,
+            ack_policy: settings.repl_ack_policy,
+            ack_timeout: settings.repl_ack_timeout,
             bulk: true,
-            request: (1, 1000),
+            request: (100, 5000),
             stats: ReplStats::default(),
         }
     }
@@ -169,6 +172,13 @@ impl Repl {
     #[inline]
     pub fn is_replica(&self) -> bool {
         self.link.is_some()
+    }
+
+    /// True if connections must tell the loop when a command wrote: on a
+    /// master with an ack policy, or with the bulk stream off.
+    #[inline]
+    pub fn watches_writes(&self) -> bool {
+        (self.ack_policy != master::ACK_NONE || !self.bulk) && self.enabled && !self.is_replica()
     }
 
     /// The master's `host:port` on a replica.
@@ -203,7 +213,8 @@ pub fn command(core: &mut crate::server::Core, toks: &[&[u8]]) -> String {
             | b"rep_set_ack_timeout"
             | b"rep_set_bulk"
             | b"rep_set_request"
-            | b"rep_replicaof" => "REP_DISABLE".to_string(),
+            | b"rep_replicaof"
+            | b"rep_forget" => "REP_DISABLE".to_string(),
             _ => "ERROR".to_string(),
         };
     }
@@ -235,11 +246,11 @@ pub fn command(core: &mut crate::server::Core, toks: &[&[u8]]) -> String {
             _ => bad(),
         },
         (b"rep_set_ack_timeout", 2) => match num(toks[1]) {
-            Some(v) => {
+            Some(v) if v > 0 => {
                 r.ack_timeout = v;
                 v.to_string()
             }
-            None => bad(),
+            _ => bad(),
         },
         (b"rep_set_bulk", 2) => match toks[1] {
             b"0" | b"1" => {
@@ -249,11 +260,16 @@ pub fn command(core: &mut crate::server::Core, toks: &[&[u8]]) -> String {
             _ => bad(),
         },
         (b"rep_set_request", 3) => match (num(toks[1]), num(toks[2])) {
-            (Some(lo), Some(hi)) if lo <= hi => {
+            (Some(lo), Some(hi)) if lo > 0 && lo <= hi => {
                 r.request = (lo, hi);
                 format!("{}/{}", lo, hi)
             }
             _ => bad(),
+        },
+        (b"rep_forget", 2) => match std::str::from_utf8(toks[1]) {
+            Ok(id) if r.master.forget(id) => "OK".to_string(),
+            Ok(_) => "NOT_FOUND".to_string(),
+            Err(_) => bad(),
         },
         (b"rep_replicaof", 3) if toks[1] == b"no" && toks[2] == b"one" => {
             replica::become_master(core);

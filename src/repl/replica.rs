@@ -24,7 +24,6 @@ use crate::server::{Core, Server};
 use crate::sys;
 
 /// Longest wait between two connection attempts.
-const BACKOFF_MAX_MS: u64 = 5000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LinkState {
@@ -71,7 +70,7 @@ impl Link {
             snap_at: (String::new(), 0),
             last_heard_ms: 0,
             next_attempt_ms: 0,
-            backoff_ms: 100,
+            backoff_ms: 0,
             synced: false,
         }
     }
@@ -133,6 +132,7 @@ fn close_link(core: &mut Core, mut l: Link) {
 
 /// Drops the link after an error; the timer reconnects it.
 fn link_down(core: &mut Core, why: &str) {
+    let (lo, hi) = core.repl.request;
     let Some(l) = core.repl.link.as_mut() else {
         return;
     };
@@ -150,8 +150,11 @@ fn link_down(core: &mut Core, why: &str) {
     l.rbuf.clear();
     l.out.clear();
     l.snap = Vec::new();
-    l.next_attempt_ms = monotonic_ms() + l.backoff_ms;
-    l.backoff_ms = (l.backoff_ms * 2).min(BACKOFF_MAX_MS);
+    // rep_set_request MIN MAX: the first retry after MIN ms, each next
+    // one twice as late, never later than MAX.
+    let wait = l.backoff_ms.clamp(lo as u64, hi as u64);
+    l.next_attempt_ms = monotonic_ms() + wait;
+    l.backoff_ms = wait.saturating_mul(2);
 }
 
 /// Starts connecting to the master.
@@ -192,7 +195,13 @@ pub fn on_event(server: &mut Server) {
         } else {
             ("?".to_string(), -1)
         };
-        l.out = format!("rep_sync {} {}\r\n", id, off).into_bytes();
+        // Its own address and priority name it in the master's group
+        // (the ack policies count it).
+        l.out = format!(
+            "rep_sync {} {} {} {}\r\n",
+            id, off, core.repl.self_addr, core.repl.priority
+        )
+        .into_bytes();
         l.state = LinkState::Handshake;
         let _ = core.ev.modify(l.fd, TOKEN_LINK, Interest::Read);
     }
@@ -259,7 +268,7 @@ fn process(core: &mut Core) -> bool {
                         core.repl.offset = off;
                         let l = core.repl.link.as_mut().expect("a link");
                         l.state = LinkState::Streaming;
-                        l.backoff_ms = 100;
+                        l.backoff_ms = 0;
                         log::info!("link to master {} up: continuing at offset {}", l.addr, off);
                     }
                     ["REP_FULLSYNC", id, off, len] => {
@@ -322,7 +331,7 @@ fn load_snapshot(core: &mut Core) -> Result<(), String> {
     let l = core.repl.link.as_mut().expect("a link");
     l.state = LinkState::Streaming;
     l.synced = true;
-    l.backoff_ms = 100;
+    l.backoff_ms = 0;
     log::info!(
         "full sync from {} done: {} items loaded in {} ms; streaming from offset {}",
         l.addr,
