@@ -292,8 +292,9 @@ fn load_dump(
         None => return Ok(()),
     };
     match dump::load(cache, &path) {
-        Ok(report) => {
+        Ok((report, position)) => {
             dump.stats.load = report;
+            dump.loaded_position = position;
             // As memcached's -e: the file is good for one restart; a crash
             // later must not bring back this old state, so a file that
             // cannot be removed refuses the start.
@@ -390,6 +391,9 @@ fn run(settings: Settings) -> i32 {
         if let Err(msg) = sys::write_pidfile(path) {
             eprintln!("{}", msg);
         }
+    }
+    if let Some(pos) = server.core.dump.loaded_position.take() {
+        server.core.repl.resume(pos);
     }
     notify_ready(&server);
     repl::replica::start(&mut server.core);

@@ -32,7 +32,7 @@ END { local $?; remove_tree($top) if $top && -d $top; }
 
 # ---- the format (doc/dump-format.md) ----
 
-my $HEADER_LEN  = 64;
+my $HEADER_LEN  = 96;
 my $BLOCK_HDR   = 24;
 my $RECORD_HDR  = 32;
 my $TRAILER_LEN = 32;
@@ -50,13 +50,14 @@ sub parse_dump {
     my $len = length $b;
     die "shorter than header and trailer\n" if $len < $HEADER_LEN + $TRAILER_LEN;
     my %h;
-    @h{qw(magic version hlen time cas flush items imax)}
-        = unpack('a8 V V q< Q< q< Q< V', $b);
+    @h{qw(magic version hlen time cas flush items imax rflags roffset replid)}
+        = unpack('a8 V V q< Q< q< Q< V V Q< H40', $b);
     die "bad magic\n" unless $h{magic} eq 'MEMCDUMP';
-    die "version $h{version}\n" unless $h{version} == 1;
+    die "version $h{version}\n" unless $h{version} == 2;
     die "header length $h{hlen}\n" unless $h{hlen} == $HEADER_LEN;
-    die "header reserved bytes\n" unless substr($b, 52, 8) eq "\0" x 8;
-    die "header checksum\n" if $verify && unpack('V', substr($b, 60, 4)) != crc32c(substr($b, 0, 60));
+    die "replication flags $h{rflags}\n" unless $h{rflags} <= 3;
+    die "header reserved bytes\n" unless substr($b, 84, 8) eq "\0" x 8;
+    die "header checksum\n" if $verify && unpack('V', substr($b, 92, 4)) != crc32c(substr($b, 0, 92));
     my @blocks;
     my $off = $HEADER_LEN;
     while (substr($b, $off, 4) eq 'MCBK') {
@@ -96,7 +97,7 @@ sub parse_dump {
 # Rewrites the header checksum of a dump held in a string.
 sub fix_header {
     my $b = shift;
-    substr($b, 60, 4) = pack('V', crc32c(substr($b, 0, 60)));
+    substr($b, 92, 4) = pack('V', crc32c(substr($b, 0, 92)));
     return $b;
 }
 
@@ -228,6 +229,8 @@ ok($G, 'reference: the dump follows doc/dump-format.md, every checksum right')
     or BAIL_OUT('cannot read the reference dump: ' . ($@ // ''));
 my @B = @{$G->{blocks}};
 is(scalar @B, 5, 'reference: 5 blocks');
+like("$G->{header}{rflags} $G->{header}{roffset} $G->{header}{replid}", qr/\A1 0 [0-9a-f]{40}\z/,
+     'reference: a master with no replica keeps its replication id at offset 0');
 is($G->{trailer}{nrecords}, 1200, 'reference: trailer counts 1200 records');
 my $L = length $good;
 my $T = $G->{trailer_off};
@@ -342,16 +345,18 @@ push @off, $T;    # "block 5" starts where the trailer does
 damaged_case(name => 'empty file', bytes => '', loaded => 0, verified => 0, at => [0, 0]);
 damaged_case(name => 'shorter than the header (40 bytes)', bytes => substr($good, 0, 40),
              loaded => 0, verified => 0, at => [0, 40]);
-damaged_case(name => 'one byte short of the header (63 bytes)', bytes => substr($good, 0, 63),
-             loaded => 0, verified => 0, at => [0, 63]);
+damaged_case(name => 'one byte short of the header (95 bytes)', bytes => substr($good, 0, 95),
+             loaded => 0, verified => 0, at => [0, 95]);
 damaged_case(name => 'bad magic', bytes => 'X' . substr($good, 1),
-             loaded => 0, verified => 0, at => [0, 63]);
-damaged_case(name => 'unknown version 2 (header checksum valid)',
-             bytes => fix_header(put32($good, 8, 2)), loaded => 0, verified => 0, at => [0, 63]);
+             loaded => 0, verified => 0, at => [0, 95]);
+damaged_case(name => 'unknown version 3 (header checksum valid)',
+             bytes => fix_header(put32($good, 8, 3)), loaded => 0, verified => 0, at => [0, 95]);
 damaged_case(name => 'header checksum mismatch', bytes => flip($good, 20),
-             loaded => 0, verified => 0, at => [0, 63]);
+             loaded => 0, verified => 0, at => [0, 95]);
 damaged_case(name => 'header reserved bytes not zero (checksum valid)',
-             bytes => fix_header(put32($good, 52, 1)), loaded => 0, verified => 0, at => [0, 63]);
+             bytes => fix_header(put32($good, 84, 1)), loaded => 0, verified => 0, at => [0, 95]);
+damaged_case(name => 'unknown replication flag (checksum valid)',
+             bytes => fix_header(put32($good, 52, 4)), loaded => 0, verified => 0, at => [0, 95]);
 damaged_case(name => 'header only', bytes => substr($good, 0, $HEADER_LEN),
              loaded => 0, verified => $HEADER_LEN, at => [$HEADER_LEN, $HEADER_LEN]);
 
@@ -631,6 +636,22 @@ SKIP: {
        'default -I: load_status ok, 3 items loaded, load_too_large 1');
     mem_get_is($sock, 'big', undef, 'default -I: the 1.5 MB item is absent');
     mem_get_is($sock, "small$_", "smal$_", "default -I: small$_ present", $_) for 1 .. 3;
+}
+
+# ---- a version 1 file (64-byte header, no replication fields) loads ----
+{
+    my $file = fresh_file();
+    my $v1 = substr($good, 0, 52);
+    substr($v1, 8, 8) = pack('V V', 1, 64);
+    $v1 .= "\0" x 8;
+    $v1 .= pack('V', crc32c($v1));
+    spew($file, $v1 . substr($good, $HEADER_LEN));
+    my $srv = new_memcached(['-F', $file]);
+    my $sock = $srv->sock;
+    my $st = stats_of($sock);
+    is("$st->{load_status} $st->{load_items} $st->{load_bytes}", 'ok 1200 ' . (length($good) - 32),
+       'version 1: load_status ok, every item, every byte verified');
+    mem_get_is($sock, key_of(7), value_of(7), 'version 1: an item is back', 7);
 }
 
 done_testing();

@@ -6,7 +6,9 @@
 //! so a replica's full sync can speak the same format over a socket.
 //!
 //! ```text
-//!   header  64 B   MEMCDUMP, version, created, cas, flush_at, items, -I, crc
+//!   header  96 B   MEMCDUMP, version, created, cas, flush_at, items, -I,
+//!                  replication flags, offset and id, crc (version 1: 64 B,
+//!                  no replication fields; still read)
 //!   block   24 B   MCBK, seq, payload length, records, payload crc, crc
 //!           payload: records back to back
 //!   ...
@@ -22,8 +24,13 @@ use crate::cache::item;
 use crate::crc32c::crc32c;
 
 pub const MAGIC: [u8; 8] = *b"MEMCDUMP";
-pub const VERSION: u32 = 1;
-pub const HEADER_LEN: usize = 64;
+pub const VERSION: u32 = 2;
+pub const HEADER_LEN: usize = 96;
+/// The header of version 1 files (no replication position), still read.
+pub const HEADER_LEN_V1: usize = 64;
+/// Replication flag bits of the header.
+pub const REPL_POSITION: u32 = 1;
+pub const REPL_BY_REPLICA: u32 = 2;
 pub const BLOCK_MAGIC: [u8; 4] = *b"MCBK";
 pub const BLOCK_HEADER_LEN: usize = 24;
 pub const TRAILER_MAGIC: [u8; 4] = *b"MCEN";
@@ -67,6 +74,33 @@ pub struct Header {
     pub items: u64,
     /// The writer's `-I`.
     pub item_size_max: u32,
+    /// The replication history the data belongs to and how far into it
+    /// (None in version 1 files, or when replication was off).
+    pub repl: Option<ReplPosition>,
+}
+
+/// Where a dump's data stands in a replication history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplPosition {
+    /// 40 hex digits.
+    pub replid: String,
+    pub offset: u64,
+    /// Written by a replica (its master's history) rather than a master.
+    pub by_replica: bool,
+}
+
+/// 40 hex digits as 20 bytes; None if that is not what `id` is.
+fn replid_bytes(id: &str) -> Option<[u8; 20]> {
+    let b = id.as_bytes();
+    if b.len() != 40 {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (i, pair) in b.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
 }
 
 impl Header {
@@ -80,31 +114,68 @@ impl Header {
         b[32..40].copy_from_slice(&self.flush_at.to_le_bytes());
         b[40..48].copy_from_slice(&self.items.to_le_bytes());
         b[48..52].copy_from_slice(&self.item_size_max.to_le_bytes());
-        let crc = crc32c(&b[..60]);
-        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        if let Some(r) = &self.repl {
+            if let Some(id) = replid_bytes(&r.replid) {
+                let flags = REPL_POSITION | if r.by_replica { REPL_BY_REPLICA } else { 0 };
+                b[52..56].copy_from_slice(&flags.to_le_bytes());
+                b[56..64].copy_from_slice(&r.offset.to_le_bytes());
+                b[64..84].copy_from_slice(&id);
+            }
+        }
+        let crc = crc32c(&b[..92]);
+        b[92..96].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
-    pub fn decode(b: &[u8; HEADER_LEN]) -> Result<Header, String> {
-        if b[0..8] != MAGIC {
+    /// The header's length for the version its first 16 bytes name.
+    pub fn len_of(first: &[u8]) -> Result<usize, String> {
+        if first[0..8] != MAGIC {
             return Err("not a dump file (bad magic)".to_string());
         }
-        let version = le32(b, 8);
-        if version != VERSION {
-            return Err(format!("unknown format version {}", version));
+        match le32(first, 8) {
+            1 => Ok(HEADER_LEN_V1),
+            VERSION => Ok(HEADER_LEN),
+            v => Err(format!("unknown format version {}", v)),
         }
-        if le32(b, 60) != crc32c(&b[..60]) {
+    }
+
+    /// Decodes a whole header, of `len_of` bytes.
+    pub fn decode(b: &[u8]) -> Result<Header, String> {
+        let len = Self::len_of(b)?;
+        let crc_at = len - 4;
+        if b.len() != len || le32(b, crc_at) != crc32c(&b[..crc_at]) {
             return Err("header checksum mismatch".to_string());
         }
-        if le32(b, 12) as usize != HEADER_LEN || b[52..60].iter().any(|&x| x != 0) {
+        let reserved = if len == HEADER_LEN_V1 {
+            &b[52..60]
+        } else {
+            &b[84..92]
+        };
+        if le32(b, 12) as usize != len || reserved.iter().any(|&x| x != 0) {
             return Err("malformed header".to_string());
         }
+        let repl = if len == HEADER_LEN_V1 {
+            None
+        } else {
+            let flags = le32(b, 52);
+            if flags & !(REPL_POSITION | REPL_BY_REPLICA) != 0
+                || (flags & REPL_POSITION == 0 && b[52..84].iter().any(|&x| x != 0))
+            {
+                return Err("malformed header".to_string());
+            }
+            (flags & REPL_POSITION != 0).then(|| ReplPosition {
+                replid: b[64..84].iter().map(|x| format!("{:02x}", x)).collect(),
+                offset: le64(b, 56),
+                by_replica: flags & REPL_BY_REPLICA != 0,
+            })
+        };
         Ok(Header {
             created: le64(b, 16) as i64,
             cas: le64(b, 24),
             flush_at: le64(b, 32) as i64,
             items: le64(b, 40),
             item_size_max: le32(b, 48),
+            repl,
         })
     }
 }
@@ -276,16 +347,24 @@ impl<R: Read> Reader<R> {
     /// Reads and checks the header of a file of `len` bytes.
     pub fn open(mut inp: R, len: u64) -> Result<Reader<R>, Damage> {
         let damage = |what: String| Damage { offset: 0, what };
-        if len < HEADER_LEN as u64 {
-            return Err(damage(format!("truncated: {} bytes, no header", len)));
+        let truncated = || damage(format!("truncated: {} bytes, no header", len));
+        if len < 16 {
+            return Err(truncated());
         }
-        let mut h = [0u8; HEADER_LEN];
+        let mut h = vec![0u8; 16];
         inp.read_exact(&mut h)
+            .map_err(|e| damage(format!("read error: {}", e)))?;
+        let hlen = Header::len_of(&h).map_err(damage)?;
+        if len < hlen as u64 {
+            return Err(truncated());
+        }
+        h.resize(hlen, 0);
+        inp.read_exact(&mut h[16..])
             .map_err(|e| damage(format!("read error: {}", e)))?;
         let header = Header::decode(&h).map_err(damage)?;
         Ok(Reader {
             inp,
-            offset: HEADER_LEN as u64,
+            offset: hlen as u64,
             len,
             seq: 0,
             records: 0,
@@ -526,11 +605,30 @@ mod tests {
             flush_at: -1,
             items: 7,
             item_size_max: 1 << 20,
+            repl: Some(ReplPosition {
+                replid: "00ff".repeat(10),
+                offset: 123_456,
+                by_replica: true,
+            }),
         };
         let b = h.encode();
         assert_eq!(&b[..8], b"MEMCDUMP");
-        assert_eq!(le32(&b, 8), 1);
+        assert_eq!(le32(&b, 8), 2);
+        assert_eq!(le32(&b, 52), 3);
         assert_eq!(Header::decode(&b), Ok(h.clone()));
+        let none = Header {
+            repl: None,
+            ..h.clone()
+        };
+        assert_eq!(Header::decode(&none.encode()), Ok(none.clone()));
+        // Version 1: 64 bytes, no replication position.
+        let mut v1 = none.encode()[..64].to_vec();
+        v1[8] = 1;
+        v1[12] = 64;
+        v1[52..64].fill(0);
+        let crc = crc32c(&v1[..60]);
+        v1[60..64].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(Header::decode(&v1), Ok(none));
         let mut bad = b;
         bad[0] = b'X';
         assert_eq!(
@@ -538,10 +636,10 @@ mod tests {
             "not a dump file (bad magic)"
         );
         let mut bad = b;
-        bad[8] = 2;
+        bad[8] = 3;
         assert_eq!(
             Header::decode(&bad).unwrap_err(),
-            "unknown format version 2"
+            "unknown format version 3"
         );
         let mut bad = b;
         bad[30] ^= 1;

@@ -77,6 +77,9 @@ pub struct DumpState {
     /// Debug builds: the child sleeps this long before writing (tests).
     pub child_delay_ms: u64,
     pub stats: DumpStats,
+    /// The replication position of the file loaded at start, until
+    /// replication takes it (`Repl::resume`).
+    pub loaded_position: Option<format::ReplPosition>,
 }
 
 impl DumpState {
@@ -98,6 +101,7 @@ impl DumpState {
             pending: false,
             last_start_ms: crate::event::monotonic_ms(),
             child_delay_ms: 0,
+            loaded_position: None,
             stats: DumpStats {
                 last_status: "none",
                 ..DumpStats::default()
@@ -191,13 +195,16 @@ fn start_dump(core: &mut Core) {
     core.cache.tick();
     core.dump.last_start_ms = crate::event::monotonic_ms();
     let delay = core.dump.child_delay_ms;
+    // The stream covers every change the snapshot holds.
+    crate::repl::master::stream_changes(core);
+    let position = core.repl.position();
     let cache = &core.cache;
     let spawned = child::spawn(|| {
         // The child: write the snapshot; spawn reports and exits.
         if delay > 0 {
             std::thread::sleep(std::time::Duration::from_millis(delay));
         }
-        write_file(cache, &path).map(|t| format!("{} {}", t.records, t.file_bytes))
+        write_file(cache, position, &path).map(|t| format!("{} {}", t.records, t.file_bytes))
     });
     let child = match spawned {
         Ok(c) => c,
@@ -339,7 +346,9 @@ pub fn at_stop(core: &mut Core, graceful: bool) -> bool {
     let path = core.dump.path.clone().unwrap_or_default();
     let at = core.cache.clock().now_unix();
     let started = Instant::now();
-    match write_file(&core.cache, &path) {
+    crate::repl::master::stream_changes(core);
+    let position = core.repl.position();
+    match write_file(&core.cache, position, &path) {
         Ok(t) => {
             let us = started.elapsed().as_micros() as u64;
             record_success(core, at, us, t.records, t.file_bytes, true);

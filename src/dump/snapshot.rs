@@ -14,7 +14,7 @@ use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::time::Instant;
 
-use super::format::{Damage, Header, Reader, Record, RecordHead, Totals, Writer};
+use super::format::{Damage, Header, Reader, Record, RecordHead, ReplPosition, Totals, Writer};
 use super::format::{RECORD_HEADER_LEN, R_ACTIVE, R_FETCHED, R_KEY_BINARY, R_STALE, R_TOKEN_SENT};
 use crate::cache::item;
 use crate::cache::{Cache, RestoreError, Restored};
@@ -33,8 +33,13 @@ const PROGRESS_EVERY: u64 = 1_000_000;
 
 // ======================== writing ========================
 
-/// The header and records of the cache as it is now, written to `out`.
-pub fn write_cache<W: Write>(cache: &Cache, out: W) -> io::Result<(W, Totals)> {
+/// The header and records of the cache as it is now, written to `out`,
+/// with the replication position the data stands at.
+pub fn write_cache<W: Write>(
+    cache: &Cache,
+    repl: Option<ReplPosition>,
+    out: W,
+) -> io::Result<(W, Totals)> {
     let clock = cache.clock();
     let now = clock.current_time;
     let header = Header {
@@ -43,6 +48,7 @@ pub fn write_cache<W: Write>(cache: &Cache, out: W) -> io::Result<(W, Totals)> {
         flush_at: cache.flush_at(),
         items: cache.item_stats().curr_items,
         item_size_max: cache.item_size_max() as u32,
+        repl,
     };
     let mut w = Writer::new(out, &header)?;
     let mut result = Ok(());
@@ -84,7 +90,7 @@ pub(super) fn tmp_path(path: &str) -> String {
 /// Writes the cache to `path` the safe way: `path.tmp` (mode 0600, a
 /// leftover one replaced), fsync, rename over `path`, fsync the directory.
 /// On failure `path` is untouched and the `.tmp` removed.
-pub fn write_file(cache: &Cache, path: &str) -> Result<Totals, String> {
+pub fn write_file(cache: &Cache, repl: Option<ReplPosition>, path: &str) -> Result<Totals, String> {
     let tmp = tmp_path(path);
     match fs::remove_file(&tmp) {
         Ok(()) => {}
@@ -97,7 +103,7 @@ pub fn write_file(cache: &Cache, path: &str) -> Result<Totals, String> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| format!("cannot create {}: {}", tmp, e))?;
-    let written = write_cache(cache, file)
+    let written = write_cache(cache, repl, file)
         .map_err(|e| format!("writing {}: {}", tmp, e))
         .and_then(|(file, totals)| {
             file.sync_all()
@@ -174,7 +180,9 @@ pub struct LoadReport {
 
 /// Loads `path` into an empty cache. Err means the server must not start
 /// (the file exists but cannot be read, so a later dump would destroy it).
-pub fn load(cache: &mut Cache, path: &str) -> Result<LoadReport, String> {
+/// The replication position comes back only when the cache now holds
+/// exactly what the file does (every live record loaded).
+pub fn load(cache: &mut Cache, path: &str) -> Result<(LoadReport, Option<ReplPosition>), String> {
     let started = Instant::now();
     let mut report = LoadReport::default();
     let meta = match fs::metadata(path) {
@@ -185,7 +193,7 @@ pub fn load(cache: &mut Cache, path: &str) -> Result<LoadReport, String> {
                 path
             );
             report.status = LoadStatus::Missing;
-            return Ok(report);
+            return Ok((report, None));
         }
         Err(e) => return Err(format!("cannot read dump file {}: {}", path, e)),
     };
@@ -209,8 +217,12 @@ pub fn load(cache: &mut Cache, path: &str) -> Result<LoadReport, String> {
         &mut report,
     );
     report.duration_us = started.elapsed().as_micros() as u64;
+    let mut position = None;
     match result {
-        Ok(()) => {
+        Ok(pos) => {
+            if report.too_large == 0 && report.no_memory == 0 && report.duplicates == 0 {
+                position = pos;
+            }
             report.status = LoadStatus::Ok;
             // Whatever the verbosity, as memcached's own restart messages:
             // the operator wants to see what came back.
@@ -241,17 +253,18 @@ pub fn load(cache: &mut Cache, path: &str) -> Result<LoadReport, String> {
             report.duplicates
         );
     }
-    Ok(report)
+    Ok((report, position))
 }
 
 /// Loads every verified record; stops at the first damage. Never evicts:
-/// what does not fit is left out and counted.
+/// what does not fit is left out and counted. Returns the replication
+/// position the header gives.
 pub fn load_from<R: Read>(
     cache: &mut Cache,
     inp: R,
     len: u64,
     report: &mut LoadReport,
-) -> Result<(), Damage> {
+) -> Result<Option<ReplPosition>, Damage> {
     let saved = cache.set_evict_to_free(false);
     let result = load_records(cache, inp, len, report);
     cache.set_evict_to_free(saved);
@@ -263,7 +276,7 @@ fn load_records<R: Read>(
     inp: R,
     len: u64,
     report: &mut LoadReport,
-) -> Result<(), Damage> {
+) -> Result<Option<ReplPosition>, Damage> {
     let mut reader = Reader::open(inp, len)?;
     let h = reader.header.clone();
     let now_unix = cache.clock().now_unix();
@@ -298,7 +311,7 @@ fn load_records<R: Read>(
         }
     }
     report.bytes = reader.offset();
-    Ok(())
+    Ok(h.repl)
 }
 
 /// Puts one live record back into the cache; false if it was left out.
@@ -426,13 +439,13 @@ mod tests {
     }
 
     fn dump_bytes(c: &Cache) -> Vec<u8> {
-        write_cache(c, Vec::new()).unwrap().0
+        write_cache(c, None, Vec::new()).unwrap().0
     }
 
     fn load_bytes(c: &mut Cache, bytes: &[u8]) -> (LoadReport, Result<(), Damage>) {
         let mut r = LoadReport::default();
         let res = load_from(c, bytes, bytes.len() as u64, &mut r);
-        (r, res)
+        (r, res.map(|_| ()))
     }
 
     #[test]

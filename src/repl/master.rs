@@ -329,7 +329,8 @@ fn attach(core: &mut Core, fd: RawFd, addr: String, h: Handoff) {
         rbuf: Vec::new(),
     };
     let r = &mut core.repl;
-    let partial = (replid == r.replid && offset >= 0)
+    let partial = r
+        .same_history(replid, offset)
         .then(|| r.backlog.since(offset as u64, r.offset))
         .flatten();
     match partial {
@@ -379,6 +380,7 @@ fn start_snapshot(core: &mut Core) {
         .to_string_lossy()
         .into_owned();
     core.cache.tick();
+    let position = core.repl.position();
     let cache = &core.cache;
     // A scratch file read back at once: no fsync, no rename (the dump's
     // write_file keeps those for the -F file, which must survive a crash).
@@ -390,7 +392,7 @@ fn start_snapshot(core: &mut Core) {
             .open(&path)
             .map_err(|e| format!("{}: {}", path, e))?;
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let (mut out, t) = crate::dump::snapshot::write_cache(cache, out)
+        let (mut out, t) = crate::dump::snapshot::write_cache(cache, position, out)
             .map_err(|e| format!("{}: {}", path, e))?;
         out.flush().map_err(|e| format!("{}: {}", path, e))?;
         Ok(format!("{} {}", t.records, t.file_bytes))

@@ -103,6 +103,11 @@ pub struct Repl {
     pub replid: String,
     /// Master: the end of its stream. Replica: how far it has applied.
     pub offset: u64,
+    /// The history this server's data belonged to before `replid` (a
+    /// restart from a dump file, a master that took a new id), and the
+    /// offset it ends at: a replica of that history continues from here
+    /// up to that offset.
+    pub replid2: Option<(String, u64)>,
     pub backlog: Backlog,
     /// Master side: the replicas attached to this server.
     pub master: master::Feeds,
@@ -148,6 +153,7 @@ impl Repl {
             enabled: settings.replication,
             replid: new_replid(),
             offset: 0,
+            replid2: None,
             backlog: Backlog {
                 buf: VecDeque::new(),
                 cap: settings.repl_backlog_size as usize,
@@ -184,6 +190,53 @@ impl Repl {
     /// The master's `host:port` on a replica.
     pub fn master_addr(&self) -> Option<&str> {
         self.link.as_ref().map(|l| l.addr.as_str())
+    }
+
+    /// Where this server's data stands in its history, for the dump file:
+    /// None when replication is off or a replica has not synced yet.
+    pub fn position(&self) -> Option<crate::dump::format::ReplPosition> {
+        let synced = self.link.as_ref().is_none_or(|l| l.synced());
+        (self.enabled && synced).then(|| crate::dump::format::ReplPosition {
+            replid: self.replid.clone(),
+            offset: self.offset,
+            by_replica: self.is_replica(),
+        })
+    }
+
+    /// At start, the position of the dump file just loaded. A replica
+    /// takes it as its own and asks its master to continue from there. A
+    /// master starts a new history at that offset and keeps the old id as
+    /// `replid2`, so a replica that holds exactly what the file holds
+    /// continues, and one that got further (from a stream this server
+    /// lost when it stopped) cannot graft a different future onto it.
+    pub fn resume(&mut self, pos: crate::dump::format::ReplPosition) {
+        if !self.enabled {
+            return;
+        }
+        self.offset = pos.offset;
+        match self.link.as_mut() {
+            Some(l) => {
+                l.mark_synced();
+                self.replid = pos.replid;
+            }
+            None => self.replid2 = Some((pos.replid, pos.offset)),
+        }
+        log::info!(
+            "replication: resuming at offset {} of {}",
+            self.offset,
+            self.replid2.as_ref().map_or(&self.replid, |r| &r.0)
+        );
+    }
+
+    /// True if a replica asking for `replid` at `offset` may continue
+    /// from this server's stream (if the backlog still holds it).
+    pub fn same_history(&self, replid: &str, offset: i64) -> bool {
+        offset >= 0
+            && (replid == self.replid
+                || self
+                    .replid2
+                    .as_ref()
+                    .is_some_and(|(id, end)| id == replid && offset as u64 <= *end))
     }
 
     /// Appends bytes of stream: to the backlog, to every attached
@@ -298,6 +351,10 @@ pub fn append_stats(core: &crate::server::Core, out: &mut Vec<u8>) {
     append_stat(out, "repl_enabled", if r.enabled { "yes" } else { "no" });
     append_stat(out, "repl_id", &r.replid);
     append_stat(out, "repl_offset", r.offset);
+    if let Some((id, end)) = &r.replid2 {
+        append_stat(out, "repl_id2", id);
+        append_stat(out, "repl_id2_offset", end);
+    }
     if let Some(l) = &r.link {
         append_stat(out, "master", &l.addr);
         append_stat(out, "master_link_status", l.status());

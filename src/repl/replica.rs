@@ -75,6 +75,17 @@ impl Link {
         }
     }
 
+    /// True once this replica holds its master's history (a sync, or a
+    /// dump file that says so): it asks for a partial sync.
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+
+    /// The data loaded at start is this history's (`repl::resume`).
+    pub fn mark_synced(&mut self) {
+        self.synced = true;
+    }
+
     /// `master_link_status`: up, down or sync.
     pub fn status(&self) -> &'static str {
         match self.state {
@@ -264,7 +275,13 @@ fn process(core: &mut Core) -> bool {
                             link_down(core, &format!("bad answer: {}", line));
                             return false;
                         };
-                        core.repl.replid = id.to_string();
+                        if *id != core.repl.replid {
+                            // The master took a new id (it restarted): the
+                            // old one stays good up to here for this
+                            // server's own replicas.
+                            let old = std::mem::replace(&mut core.repl.replid, id.to_string());
+                            core.repl.replid2 = Some((old, core.repl.offset));
+                        }
                         core.repl.offset = off;
                         let l = core.repl.link.as_mut().expect("a link");
                         l.state = LinkState::Streaming;
