@@ -106,6 +106,14 @@ impl AuthFile {
         Ok(AuthFile { entries })
     }
 
+    /// The first entry's user and password (a replica's credentials for
+    /// its master, `-o repl_auth_file`).
+    pub fn first(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.entries
+            .first()
+            .map(|e| (e.user.clone(), e.pass.clone()))
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()

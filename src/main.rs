@@ -212,13 +212,35 @@ fn load_auth_file(settings: &Settings) -> Result<Option<AuthFile>, i32> {
     }
 }
 
+/// `-o repl_auth_file`: the credentials a replica gives its master (the
+/// first `user:password` line of a file in `-Y`'s format). Read with the
+/// -Y file, for the same reasons.
+fn load_repl_auth(settings: &Settings) -> Result<ReplAuth, i32> {
+    let Some(path) = settings.repl_auth_file.as_deref() else {
+        return Ok(None);
+    };
+    let fail = |why: String, code: i32| {
+        eprintln!("-o repl_auth_file={}: {}", path, why);
+        Err(code)
+    };
+    match AuthFile::load(path) {
+        Ok(a) => match a.first() {
+            Some(c) => Ok(Some(c)),
+            None => fail("no user:password line".to_string(), EX_USAGE),
+        },
+        Err(e @ LoadError::Io(_)) => fail(e.to_string(), EX_OSERR),
+        Err(e) => fail(e.to_string(), EX_USAGE),
+    }
+}
+
 /// Process setup in memcached's order: limits while still root, then the
 /// user, then the daemon fork. The auth file is read in between: as the
 /// user the server runs as, like memcached (so a reload on SIGHUP sees the
 /// same permissions as the start), but before the fork, so that a bad file
 /// is reported on the terminal and in the exit status even with `-d`.
-/// Returns the auth file, or the exit status on failure.
-fn setup_process(settings: &Settings) -> Result<Option<AuthFile>, i32> {
+/// Returns the auth file and a replica's credentials, or the exit status
+/// on failure.
+fn setup_process(settings: &Settings) -> Result<(Option<AuthFile>, ReplAuth), i32> {
     let fatal = |f: sys::Fatal| {
         eprintln!("{}", f.msg);
         f.status
@@ -229,6 +251,7 @@ fn setup_process(settings: &Settings) -> Result<Option<AuthFile>, i32> {
     sys::raise_nofile(settings.maxconns).map_err(fatal)?;
     sys::drop_privileges(settings.username.as_deref()).map_err(fatal)?;
     let auth = load_auth_file(settings)?;
+    let repl_auth = load_repl_auth(settings)?;
     // As the user the server runs as, and before -d leaves the terminal:
     // a dump directory that user cannot write refuses the start here.
     let dump_path = settings
@@ -254,8 +277,11 @@ fn setup_process(settings: &Settings) -> Result<Option<AuthFile>, i32> {
             eprintln!("warning: -k invalid, mlockall() failed: {}", e);
         }
     }
-    Ok(auth)
+    Ok((auth, repl_auth))
 }
+
+/// A replica's user and password for its master.
+type ReplAuth = Option<(Vec<u8>, Vec<u8>)>;
 
 /// Debug builds: environment knobs for tests. MEMCACHED_DEBUG_CLOCK_FROZEN
 /// stops the wall clock at start, so only `debugtime` moves server time
@@ -317,7 +343,7 @@ fn load_dump(
 fn run(settings: Settings) -> i32 {
     // Before daemonizing: a relative dump path is taken from here.
     let mut dump = dump::DumpState::new(&settings);
-    let auth = match setup_process(&settings) {
+    let (auth, repl_auth) = match setup_process(&settings) {
         Ok(a) => a,
         Err(code) => return code,
     };
@@ -351,6 +377,7 @@ fn run(settings: Settings) -> i32 {
         }
     };
     let mut server = Server::new(settings, auth, cache, dump, ev, listeners, sigfd);
+    server.core.repl.auth = repl_auth;
     let now = server.core.cache.now();
     for l in &mut server.listeners {
         l.opened = now;

@@ -242,6 +242,8 @@ pub struct Settings {
     /// `repl_ack_timeout`: microseconds a write's reply waits for the
     /// acknowledgements its ack policy needs.
     pub repl_ack_timeout: u32,
+    /// `repl_auth_file`: a replica's credentials for a master with -Y.
+    pub repl_auth_file: Option<String>,
 
     // ---- runtime state memcached keeps in `settings` ----
     /// Items stored at or before this relative time are dead (set by
@@ -325,6 +327,7 @@ impl Default for Settings {
             repl_priority: 100,
             repl_ack_policy: 3,
             repl_ack_timeout: 1_000_000,
+            repl_auth_file: None,
             oldest_live: 0,
         }
     }
@@ -2038,6 +2041,24 @@ static EXTENDED: &[Extended] = &[
             s.repl_ack_timeout.to_string()
         })],
     },
+    Extended {
+        key: "repl_auth_file",
+        value: Value::Text {
+            set: |s, _, v| {
+                s.repl_auth_file = Some(v.to_string());
+                Ok(())
+            },
+            show: None,
+        },
+        also: None,
+        help: Help::Listed(&[
+            "FILE: user:password a replica gives a master",
+            "started with -Y",
+        ]),
+        stats: &[stat(67, "repl_auth_file", |s| {
+            or_null(&s.repl_auth_file, "NULL")
+        })],
+    },
     // Accepted by memcached 1.6 without effect here: no sandbox is applied
     // and responses are never inlined.
     Extended {
@@ -3110,7 +3131,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            names[names.len() - 9..],
+            names[names.len() - 10..],
             [
                 "dump_on_shutdown",
                 "replication",
@@ -3121,6 +3142,7 @@ mod tests {
                 "repl_priority",
                 "repl_ack_policy",
                 "repl_ack_timeout",
+                "repl_auth_file",
             ]
         );
         let get = |k: &str| setting(&stats, k);

@@ -18,6 +18,7 @@ use MIME::Base64 qw(encode_base64);
 use Errno qw(EAGAIN EWOULDBLOCK);
 use Time::HiRes qw(time usleep);
 use lib 't/lib';
+use Repl;
 use MemcachedTest;
 use DumpFile;
 
@@ -90,12 +91,12 @@ sub read_or_eof {
 sub parse_dump {
     my $data = shift;
     my %d;
-    die "short file\n" if length $data < 96;
-    my $hdr = substr($data, 0, 64);
-    @d{qw(magic version hlen time cas flush_at items max_item reserved hcrc)} =
-        unpack('a8 V V q< Q< q< Q< V a8 V', $hdr);
-    $d{hcrc_ok} = crc32c(substr($hdr, 0, 60)) == $d{hcrc};
-    my $pos = 64;
+    die "short file\n" if length $data < 128;
+    my $hdr = substr($data, 0, 96);
+    @d{qw(magic version hlen time cas flush_at items max_item rflags roffset replid reserved hcrc)} =
+        unpack('a8 V V q< Q< q< Q< V V Q< H40 a8 V', $hdr);
+    $d{hcrc_ok} = crc32c(substr($hdr, 0, 92)) == $d{hcrc};
+    my $pos = 96;
     my $end = length($data) - 32;
     my $seq = 0;
     while ($pos < $end) {
@@ -198,14 +199,14 @@ is(sprintf('%08x', crc32c('123456789')), 'e3069283', 'the test\'s own crc32c mat
     is($st->{last_dump_bytes}, length $data, 'last_dump_bytes is the file size (' . length($data) . ')');
     my $payload = 0;
     $payload += 32 + length($_) + length($val{$_}) for keys %val;
-    is(length $data, 64 + 24 + $payload + 32,
+    is(length $data, 96 + 24 + $payload + 32,
        "file size: header, one block of $payload bytes of records, trailer");
 
     my $d = eval { parse_dump($data) };
     is($@, '', 'the file parses: every block checksum and record length holds');
     $d //= {};
-    is($d->{version}, 1, 'header: version 1');
-    is($d->{hlen}, 64, 'header: length 64');
+    is($d->{version}, 2, 'header: version 2');
+    is($d->{hlen}, 96, 'header: length 96');
     ok($d->{hcrc_ok}, 'header: checksum');
     is($d->{time}, $st->{last_dump_time}, 'header: the instant is last_dump_time');
     is($d->{cas}, $last_cas, "header: the CAS counter is the last cas handed out ($last_cas)");
@@ -213,6 +214,9 @@ is(sprintf('%08x', crc32c('123456789')), 'e3069283', 'the test\'s own crc32c mat
     is($d->{items}, 11, 'header: 11 items in the cache');
     is($d->{max_item}, 1048576, 'header: -I 1048576');
     is($d->{reserved}, "\0" x 8, 'header: reserved bytes zero');
+    is($d->{rflags}, 1, 'header: a replication position (a master)');
+    is($d->{replid}, repl_stats($s)->{repl_id}, "header: the server's replication id");
+    is($d->{roffset}, repl_stats($s)->{repl_offset}, "header: and its offset");
     is($d->{blocks}, 1, 'one block');
     is($d->{tmagic}, 'MCEN', 'trailer: magic MCEN');
     ok($d->{tcrc_ok}, 'trailer: checksum');

@@ -127,6 +127,8 @@ pub struct Repl {
     pub bulk: bool,
     pub request: (u32, u32),
     pub stats: ReplStats,
+    /// A replica's user and password for its master (`repl_auth_file`).
+    pub auth: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A new replication id: 40 hex digits from the kernel's random source.
@@ -171,6 +173,7 @@ impl Repl {
             bulk: true,
             request: (100, 5000),
             stats: ReplStats::default(),
+            auth: None,
         }
     }
 

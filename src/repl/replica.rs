@@ -206,13 +206,29 @@ pub fn on_event(server: &mut Server) {
         } else {
             ("?".to_string(), -1)
         };
+        // A master with -Y asks for credentials first, in the ascii
+        // form: a set whose data is "user password".
+        l.out.clear();
+        if let Some((user, pass)) = &core.repl.auth {
+            let n = user.len() + 1 + pass.len();
+            l.out.extend_from_slice(b"set ");
+            l.out.extend_from_slice(user);
+            l.out
+                .extend_from_slice(format!(" 0 0 {}\r\n", n).as_bytes());
+            l.out.extend_from_slice(user);
+            l.out.push(b' ');
+            l.out.extend_from_slice(pass);
+            l.out.extend_from_slice(b"\r\n");
+        }
         // Its own address and priority name it in the master's group
         // (the ack policies count it).
-        l.out = format!(
-            "rep_sync {} {} {} {}\r\n",
-            id, off, core.repl.self_addr, core.repl.priority
-        )
-        .into_bytes();
+        l.out.extend_from_slice(
+            format!(
+                "rep_sync {} {} {} {}\r\n",
+                id, off, core.repl.self_addr, core.repl.priority
+            )
+            .as_bytes(),
+        );
         l.state = LinkState::Handshake;
         let _ = core.ev.modify(l.fd, TOKEN_LINK, Interest::Read);
     }
@@ -270,6 +286,8 @@ fn process(core: &mut Core) -> bool {
                 let line = String::from_utf8_lossy(&line).trim_end().to_string();
                 let t: Vec<&str> = line.split(' ').collect();
                 match t.as_slice() {
+                    // The master accepted the credentials.
+                    ["STORED"] if core.repl.auth.is_some() => {}
                     ["REP_CONTINUE", id, off] => {
                         let Ok(off) = off.parse::<u64>() else {
                             link_down(core, &format!("bad answer: {}", line));
