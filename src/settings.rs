@@ -244,6 +244,9 @@ pub struct Settings {
     pub repl_ack_timeout: u32,
     /// `repl_auth_file`: a replica's credentials for a master with -Y.
     pub repl_auth_file: Option<String>,
+    /// `repl_buffer_limit`: stream bytes a master holds for one replica
+    /// before it drops that replica.
+    pub repl_buffer_limit: u32,
 
     // ---- runtime state memcached keeps in `settings` ----
     /// Items stored at or before this relative time are dead (set by
@@ -328,6 +331,7 @@ impl Default for Settings {
             repl_ack_policy: 3,
             repl_ack_timeout: 1_000_000,
             repl_auth_file: None,
+            repl_buffer_limit: 256 * 1024 * 1024,
             oldest_live: 0,
         }
     }
@@ -2059,6 +2063,23 @@ static EXTENDED: &[Extended] = &[
             or_null(&s.repl_auth_file, "NULL")
         })],
     },
+    Extended {
+        key: "repl_buffer_limit",
+        value: whole_in(
+            |s| &mut s.repl_buffer_limit,
+            64 * 1024,
+            u32::MAX,
+            "must be at least 65536 bytes (got {v})",
+        ),
+        also: None,
+        help: Help::Listed(&[
+            "bytes of stream held for a replica that reads too",
+            "slowly before it is dropped to resync (default: {default})",
+        ]),
+        stats: &[stat(68, "repl_buffer_limit", |s| {
+            s.repl_buffer_limit.to_string()
+        })],
+    },
     // Accepted by memcached 1.6 without effect here: no sandbox is applied
     // and responses are never inlined.
     Extended {
@@ -3131,7 +3152,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            names[names.len() - 10..],
+            names[names.len() - 11..],
             [
                 "dump_on_shutdown",
                 "replication",
@@ -3143,6 +3164,7 @@ mod tests {
                 "repl_ack_policy",
                 "repl_ack_timeout",
                 "repl_auth_file",
+                "repl_buffer_limit",
             ]
         );
         let get = |k: &str| setting(&stats, k);

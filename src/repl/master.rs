@@ -11,7 +11,7 @@
 //! socket takes them, then the waiting stream. Every feed that asks while
 //! a snapshot is being made shares it.
 //!
-//! A feed's buffered bytes are bounded (`FEED_MAX_BUFFER`); a replica that
+//! A feed's buffered bytes are bounded (`repl_buffer_limit`); a replica that
 //! falls further behind is dropped and will resync. A feed silent for
 //! `repl_timeout` is dropped too.
 
@@ -27,8 +27,6 @@ use crate::event::Interest;
 use crate::server::{Core, Server};
 use crate::sys;
 
-/// A replica whose buffered stream passes this many bytes is dropped.
-const FEED_MAX_BUFFER: usize = 256 * 1024 * 1024;
 /// Bytes of snapshot file read into a feed's buffer at a time.
 const SNAPSHOT_PIECE: usize = 256 * 1024;
 
@@ -595,7 +593,7 @@ fn close_feed(core: &mut Core, idx: usize, why: &str) {
 pub fn after_batch(core: &mut Core) {
     let ids: Vec<usize> = core.repl.master.feeds.iter().map(|(i, _)| i).collect();
     for i in ids {
-        if core.repl.master.feeds[i].buffered() > FEED_MAX_BUFFER {
+        if core.repl.master.feeds[i].buffered() > core.repl.buffer_limit {
             core.repl.stats.replicas_dropped += 1;
             close_feed(core, i, "too far behind");
             continue;

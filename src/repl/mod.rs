@@ -129,6 +129,9 @@ pub struct Repl {
     pub stats: ReplStats,
     /// A replica's user and password for its master (`repl_auth_file`).
     pub auth: Option<(Vec<u8>, Vec<u8>)>,
+    /// A replica whose buffered stream passes this many bytes is dropped
+    /// (`repl_buffer_limit`).
+    pub buffer_limit: usize,
 }
 
 /// A new replication id: 40 hex digits from the kernel's random source.
@@ -174,6 +177,7 @@ impl Repl {
             request: (100, 5000),
             stats: ReplStats::default(),
             auth: None,
+            buffer_limit: settings.repl_buffer_limit as usize,
         }
     }
 

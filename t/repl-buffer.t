@@ -1,0 +1,37 @@
+#!/usr/bin/perl
+# A replica that stops reading (SIGSTOP) while its master takes writes:
+# once the stream the master holds for it passes -o repl_buffer_limit,
+# the master drops it (replicas_dropped) instead of holding ever more;
+# let run again, it resyncs by itself to the same data.
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib';
+use MemcachedTest;
+use Repl;
+
+require_debug_binary();
+
+my $master = new_memcached('-m 256 -o repl_buffer_limit=1048576,repl_timeout=60000');
+my $m = $master->sock;
+my $mport = $master->port;
+my $replica = new_memcached("-m 256 -o replicaof=127.0.0.1:$mport");
+my $r = $replica->sock;
+ok(wait_synced($m, $r), 'replica caught up');
+kill 'STOP', $replica->pid;
+my $value = 'x' x 10_000;
+# 40 MB: more than both socket buffers and the 1 MiB limit together.
+printf $m "set k%d 0 0 10000 noreply\r\n%s\r\n", $_, $value for 1 .. 4000;
+is(send_recv($m, "mn\r\n"), "MN\r\n", 'master: 4000 writes of 10 KB with the replica stopped');
+my $st = wait_repl($m, sub { $_[0]{replicas_dropped} eq '1' });
+is("$st->{replicas_dropped} $st->{connected_replicas}", '1 0',
+   'the master dropped the replica whose buffer passed the limit');
+kill 'CONT', $replica->pid;
+ok(wait_synced($m, $r), 'the replica came back by itself and caught up');
+$st = repl_stats($m);
+is("$st->{sync_full} $st->{sync_partial_err}", '2 1',
+   'a full sync: the backlog no longer covered what it missed');
+is(digest($r), digest($m), 'same data');
+like(digest($m), qr/^DIGEST 4000 /, 'all 4000 items');
+
+done_testing();
