@@ -980,6 +980,7 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         }
         b"items" => crate::stats::items_stats(&core.cache, &mut c.wbuf),
         b"replication" => crate::repl::append_stats(core, &mut c.wbuf),
+        g if crate::repl::append_group(core, g, &mut c.wbuf) => {}
         _ => {
             c.out_string("ERROR");
             return;

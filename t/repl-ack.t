@@ -133,7 +133,33 @@ is(repl_stats($m)->{known1}, undef, 'known lists replica 1 alone');
 is(send_recv($m, "set g 0 0 1\r\nG\r\n"), "STORED\r\n", 'ALL: replica 1 is all there is');
 is(get_all($r1, "get g\r\n"), "VALUE g 0 1\r\nG\r\nEND\r\n", 'and it has the write');
 
+# ---- memcachedb's stats groups ----
+my $r1port = $rep1->port;
+is(stats_group($m, 'repcfg'),
+   "STAT rep_priority 100\r\nSTAT rep_ack_policy 1\r\nSTAT rep_ack_timeout 100000\r\n"
+   . "STAT rep_bulk 1\r\nSTAT rep_request 100/5000\r\nSTAT rep_nsites 2\r\nEND\r\n",
+   'stats repcfg on the master');
+is(stats_group($m, 'repms'),
+   "STAT site-00 127.0.0.1:$mport/MASTER/--\r\nSTAT site-01 $id1/CLIENT/CONNECTED\r\nEND\r\n",
+   'stats repms on the master: itself and the replica it knows');
+is(stats_group($r1, 'repms'),
+   "STAT site-00 127.0.0.1:$r1port/CLIENT/--\r\nSTAT site-01 127.0.0.1:$mport/MASTER/CONNECTED\r\nEND\r\n",
+   'stats repms on the replica: itself and its master');
+is(stats_group($m, 'repmgr'),
+   "STAT st_perm_failed 15\r\nSTAT st_msgs_queued 0\r\nSTAT st_connection_drop 0\r\nSTAT st_connect_fail 0\r\nEND\r\n",
+   'stats repmgr: st_perm_failed counts the ack timeouts');
+my $rep_re = "\\ASTAT st_env_priority 50\r\nSTAT st_log_queued 0\r\nSTAT st_log_records [1-9]\\d*\r\n"
+    . "STAT st_master_changes 0\r\nSTAT st_msgs_sent 0\r\nSTAT st_nsites 2\r\nSTAT st_startup_complete 1\r\nEND\r\n\\z";
+like(stats_group($r1, 'rep'), qr/$rep_re/, 'stats rep on the replica');
+is(send_recv($m, "stats repnope\r\n"), "ERROR\r\n", 'an unknown group: ERROR');
+
 done_testing();
+
+sub stats_group {
+    my ($sock, $group) = @_;
+    print $sock "stats $group\r\n";
+    return read_until_end($sock);
+}
 
 # Sends a request and reads its reply through END.
 sub get_all {

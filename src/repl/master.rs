@@ -224,6 +224,29 @@ impl Feeds {
             .map(|d| d.saturating_sub(now_ms))
     }
 
+    /// Stream bytes waiting to be sent, over every replica.
+    pub fn queued(&self) -> usize {
+        self.feeds.iter().map(|(_, f)| f.buffered()).sum()
+    }
+
+    /// The memcachedb-style site lines of `stats repms` for the known
+    /// replicas, numbered from `first`.
+    pub fn site_lines(&self, first: usize, out: &mut Vec<u8>) {
+        for (i, k) in self.known.iter().enumerate() {
+            let connected = self.feeds.iter().any(|(_, f)| f.id == k.id);
+            let v = format!(
+                "{}/CLIENT/{}",
+                k.id,
+                if connected {
+                    "CONNECTED"
+                } else {
+                    "DISCONNECTED"
+                }
+            );
+            crate::stats::append_stat(out, &format!("site-{:02}", first + i), v);
+        }
+    }
+
     /// True if any replica is attached.
     pub fn any(&self) -> bool {
         !self.feeds.is_empty()
@@ -644,6 +667,7 @@ pub fn stream_changes(core: &mut Core) {
     let mut bytes = Vec::new();
     for ch in core.cache.changes().iter() {
         stream::encode(&ch, &mut bytes);
+        core.repl.stats.records_sent += 1;
     }
     core.cache.clear_changes();
     let r: &mut Repl = &mut core.repl;

@@ -54,6 +54,15 @@ pub struct ReplStats {
     pub sync_buffer_peak: u64,
     /// Writes whose replicas did not acknowledge within the ack timeout.
     pub ack_timeouts: u64,
+    /// Change records this master put into its stream.
+    pub records_sent: u64,
+    /// Stream commands this replica applied (pings included).
+    pub records_applied: u64,
+    /// Times this server's master changed (`rep_replicaof`).
+    pub master_changes: u64,
+    /// Links to the master that failed to connect, or dropped when up.
+    pub connect_fail: u64,
+    pub links_dropped: u64,
 }
 
 /// The last bytes of the stream, for partial resyncs.
@@ -344,6 +353,68 @@ pub fn command(core: &mut crate::server::Core, toks: &[&[u8]]) -> String {
         },
         _ => bad(),
     }
+}
+
+/// memcachedb's replication stats groups, with this server's numbers
+/// under memcachedb's names: `rep` (its st_* counters), `repmgr`,
+/// `repcfg` (the tunables) and `repms` (the sites). False for any other
+/// group.
+pub fn append_group(core: &crate::server::Core, group: &[u8], out: &mut Vec<u8>) -> bool {
+    use crate::stats::append_stat;
+    let r = &core.repl;
+    let (known, _) = r.master.known();
+    let nsites = 1 + if r.is_replica() { 1 } else { known };
+    let up = r.link.as_ref().map(|l| l.status() == "up");
+    match group {
+        b"rep" => {
+            append_stat(out, "st_env_priority", r.priority);
+            append_stat(out, "st_log_queued", r.master.queued());
+            append_stat(out, "st_log_records", r.stats.records_applied);
+            append_stat(out, "st_master_changes", r.stats.master_changes);
+            append_stat(out, "st_msgs_sent", r.stats.records_sent);
+            append_stat(out, "st_nsites", nsites);
+            append_stat(out, "st_startup_complete", up.unwrap_or(true) as u8);
+        }
+        b"repmgr" => {
+            append_stat(out, "st_perm_failed", r.stats.ack_timeouts);
+            append_stat(out, "st_msgs_queued", r.master.queued());
+            append_stat(
+                out,
+                "st_connection_drop",
+                r.stats.replicas_dropped + r.stats.links_dropped,
+            );
+            append_stat(out, "st_connect_fail", r.stats.connect_fail);
+        }
+        b"repcfg" => {
+            append_stat(out, "rep_priority", r.priority);
+            append_stat(out, "rep_ack_policy", r.ack_policy);
+            append_stat(out, "rep_ack_timeout", r.ack_timeout);
+            append_stat(out, "rep_bulk", r.bulk as u8);
+            append_stat(
+                out,
+                "rep_request",
+                format!("{}/{}", r.request.0, r.request.1),
+            );
+            append_stat(out, "rep_nsites", nsites);
+        }
+        b"repms" => {
+            let role = if r.is_replica() { "CLIENT" } else { "MASTER" };
+            append_stat(out, "site-00", format!("{}/{}/--", r.self_addr, role));
+            match &r.link {
+                Some(l) => {
+                    let state = if up == Some(true) {
+                        "CONNECTED"
+                    } else {
+                        "DISCONNECTED"
+                    };
+                    append_stat(out, "site-01", format!("{}/MASTER/{}", l.addr, state));
+                }
+                None => r.master.site_lines(1, out),
+            }
+        }
+        _ => return false,
+    }
+    true
 }
 
 /// `stats replication`.

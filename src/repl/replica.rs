@@ -115,6 +115,7 @@ pub fn become_replica(core: &mut Core, addr: String) {
         close_link(core, l);
     }
     log::info!("replica of {}", addr);
+    core.repl.stats.master_changes += 1;
     core.repl.link = Some(Link::new(addr));
     connect(core);
 }
@@ -124,6 +125,7 @@ pub fn become_replica(core: &mut Core, addr: String) {
 /// same master can continue from it.
 pub fn become_master(core: &mut Core) {
     if let Some(l) = core.repl.link.take() {
+        core.repl.stats.master_changes += 1;
         log::info!("no longer a replica of {}", l.addr);
         close_link(core, l);
     }
@@ -153,6 +155,7 @@ fn link_down(core: &mut Core, why: &str) {
         l.fd = -1;
     }
     if l.state == LinkState::Streaming {
+        core.repl.stats.links_dropped += 1;
         log::warn!("link to master {} down: {}", l.addr, why);
     } else {
         log::info!("link to master {}: {}", l.addr, why);
@@ -184,7 +187,10 @@ fn connect(core: &mut Core) {
             l.last_heard_ms = monotonic_ms();
             let _ = core.ev.add(fd, TOKEN_LINK, Interest::Write);
         }
-        Err(e) => link_down(core, &format!("connect: {}", e)),
+        Err(e) => {
+            core.repl.stats.connect_fail += 1;
+            link_down(core, &format!("connect: {}", e))
+        }
     }
 }
 
@@ -199,6 +205,7 @@ pub fn on_event(server: &mut Server) {
     }
     if l.state == LinkState::Connecting {
         if let Err(e) = sys::socket_error(l.fd) {
+            core.repl.stats.connect_fail += 1;
             return link_down(core, &format!("connect: {}", e));
         }
         let (id, off) = if l.synced {
@@ -402,6 +409,7 @@ fn apply_stream(core: &mut Core) -> bool {
                     Cmd::Flush { at } => core.cache.apply_flush(at),
                     Cmd::Ping => {}
                 }
+                core.repl.stats.records_applied += 1;
                 // The exact bytes go on to this replica's own replicas,
                 // so offsets agree down a chain.
                 core.repl.feed(&rbuf[at..at + n]);
