@@ -34,4 +34,15 @@ is("$st->{sync_full} $st->{sync_partial_err}", '2 1',
 is(digest($r), digest($m), 'same data');
 like(digest($m), qr/^DIGEST 4000 /, 'all 4000 items');
 
+# ---- a replica with less memory than its master never evicts ----
+my $small = new_memcached("-v -m 8 -o replicaof=127.0.0.1:$mport");
+my $sm = $small->sock;
+ok(wait_synced($m, $sm), 'a replica with -m 8 caught up as far as it can');
+my $st_small = stats_of($sm);
+is($st_small->{evictions}, 0, 'it evicted nothing of its own choice');
+cmp_ok($st_small->{curr_items}, '<', 4000, 'what did not fit was left out');
+my $left = 4000 - $st_small->{curr_items};
+like($small->output, qr/: $left items left out \($left for lack of memory, 0 larger than -I\)/,
+     'and logged, with the count');
+
 done_testing();

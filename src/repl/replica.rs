@@ -100,6 +100,7 @@ impl Link {
 /// first timer tick.
 pub fn start(core: &mut Core) {
     if core.repl.link.is_some() {
+        core.cache.set_evict_to_free(false);
         connect(core);
     }
 }
@@ -116,6 +117,9 @@ pub fn become_replica(core: &mut Core, addr: String) {
     }
     log::info!("replica of {}", addr);
     core.repl.stats.master_changes += 1;
+    // A replica holds what its master holds: it never evicts by its own
+    // choice (an item that does not fit is left out, and logged).
+    core.cache.set_evict_to_free(false);
     core.repl.link = Some(Link::new(addr));
     connect(core);
 }
@@ -127,6 +131,7 @@ pub fn become_master(core: &mut Core) {
     if let Some(l) = core.repl.link.take() {
         core.repl.stats.master_changes += 1;
         log::info!("no longer a replica of {}", l.addr);
+        core.cache.set_evict_to_free(core.settings.evict_to_free);
         close_link(core, l);
     }
     // Its replicas now get this server's own changes.
@@ -381,6 +386,17 @@ fn load_snapshot(core: &mut Core) -> Result<(), String> {
         monotonic_ms().saturating_sub(started),
         off
     );
+    let left_out = report.no_memory + report.too_large;
+    if left_out > 0 {
+        // Whatever the verbosity: this replica is no longer an exact copy.
+        log::warn!(
+            "full sync from {}: {} items left out ({} for lack of memory, {} larger than -I)",
+            l.addr,
+            left_out,
+            report.no_memory,
+            report.too_large
+        );
+    }
     Ok(())
 }
 
