@@ -247,6 +247,9 @@ pub struct Settings {
     /// `repl_buffer_limit`: stream bytes a master holds for one replica
     /// before it drops that replica.
     pub repl_buffer_limit: u32,
+    /// `repl_sites`: servers in the replication group, master included
+    /// (0: count the replicas the master knows).
+    pub repl_sites: u32,
 
     // ---- runtime state memcached keeps in `settings` ----
     /// Items stored at or before this relative time are dead (set by
@@ -332,6 +335,7 @@ impl Default for Settings {
             repl_ack_timeout: 1_000_000,
             repl_auth_file: None,
             repl_buffer_limit: 256 * 1024 * 1024,
+            repl_sites: 0,
             oldest_live: 0,
         }
     }
@@ -2080,6 +2084,16 @@ static EXTENDED: &[Extended] = &[
             s.repl_buffer_limit.to_string()
         })],
     },
+    Extended {
+        key: "repl_sites",
+        value: whole(|s| &mut s.repl_sites),
+        also: None,
+        help: Help::Listed(&[
+            "servers in the replication group, master included: QUORUM",
+            "waits for a majority of them (default: 0, the known replicas)",
+        ]),
+        stats: &[stat(69, "repl_sites", |s| s.repl_sites.to_string())],
+    },
     // Accepted by memcached 1.6 without effect here: no sandbox is applied
     // and responses are never inlined.
     Extended {
@@ -3152,7 +3166,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            names[names.len() - 11..],
+            names[names.len() - 12..],
             [
                 "dump_on_shutdown",
                 "replication",
@@ -3165,6 +3179,7 @@ mod tests {
                 "repl_ack_timeout",
                 "repl_auth_file",
                 "repl_buffer_limit",
+                "repl_sites",
             ]
         );
         let get = |k: &str| setting(&stats, k);

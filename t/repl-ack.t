@@ -153,6 +153,17 @@ my $rep_re = "\\ASTAT st_env_priority 50\r\nSTAT st_log_queued 0\r\nSTAT st_log_
 like(stats_group($r1, 'rep'), qr/$rep_re/, 'stats rep on the replica');
 is(send_recv($m, "stats repnope\r\n"), "ERROR\r\n", 'an unknown group: ERROR');
 
+# ---- repl_sites: QUORUM counts the configured group, not the known one ----
+my $g = new_memcached('-o repl_ack_policy=6,repl_sites=3,repl_ack_timeout=100000');
+my $gs = $g->sock;
+my $gport = $g->port;
+is(send_recv($gs, "set s 0 0 1\r\n1\r\n"), $LATE,
+   'QUORUM of 3 sites with no replica yet: the write times out');
+like(stats_group($gs, 'repcfg'), qr/STAT rep_nsites 3\r\n/, 'rep_nsites 3');
+my $gr = new_memcached("-o replicaof=127.0.0.1:$gport");
+ok(wait_synced($gs, $gr->sock), 'one replica of the three-site group');
+is(send_recv($gs, "set s 0 0 1\r\n2\r\n"), "STORED\r\n", 'master + 1 of 3: a majority');
+
 done_testing();
 
 sub stats_group {

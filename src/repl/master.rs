@@ -160,16 +160,22 @@ impl Feeds {
     }
 
     /// Whether `policy` is met for the stream up to `offset`: the
-    /// acknowledgements it needs and whether they have come.
-    pub fn policy_met(&self, policy: u32, offset: u64) -> bool {
+    /// acknowledgements it needs and whether they have come. `sites`, if
+    /// not 0, is the group's size, master included (`repl_sites`).
+    pub fn policy_met(&self, policy: u32, sites: u32, offset: u64) -> bool {
         let (all, peers) = self.known();
+        // The replicas a majority needs besides the master.
+        let others = match sites {
+            0 => peers,
+            n => n as usize - 1,
+        };
         let (need, peers_only) = match policy {
             ACK_ALL => (all, false),
             ACK_ALL_PEERS => (peers, true),
             ACK_ONE => (1, false),
             ACK_ONE_PEER => (1, true),
             // A majority of the group, the master included.
-            ACK_QUORUM => (peers.div_ceil(2), true),
+            ACK_QUORUM => (others.div_ceil(2), true),
             _ => (0, false),
         };
         need == 0 || self.acked_by(offset, peers_only) >= need
@@ -684,7 +690,7 @@ pub fn hold_write(core: &mut Core, token: usize, mark: OutMark) -> bool {
     stream_changes(core);
     let r = &mut core.repl;
     let target = r.offset;
-    if r.master.policy_met(r.ack_policy, target) {
+    if r.master.policy_met(r.ack_policy, r.sites, target) {
         return false;
     }
     let timeout_ms = (r.ack_timeout as u64).div_ceil(1000);
@@ -711,7 +717,10 @@ pub fn release_waiters(server: &mut Server) {
     for w in waiters {
         let core = &mut server.core;
         let met = match w.hold {
-            Some(_) => core.repl.master.policy_met(core.repl.ack_policy, w.target),
+            Some(_) => core
+                .repl
+                .master
+                .policy_met(core.repl.ack_policy, core.repl.sites, w.target),
             None => core.repl.master.acked(w.target) as u64 >= w.want,
         };
         let late = w.deadline.is_some_and(|d| now >= d);

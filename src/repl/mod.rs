@@ -141,6 +141,9 @@ pub struct Repl {
     /// A replica whose buffered stream passes this many bytes is dropped
     /// (`repl_buffer_limit`).
     pub buffer_limit: usize,
+    /// The group's size, master included (`repl_sites`; 0: the known
+    /// replicas and this server).
+    pub sites: u32,
 }
 
 /// A new replication id: 40 hex digits from the kernel's random source.
@@ -187,6 +190,7 @@ impl Repl {
             stats: ReplStats::default(),
             auth: None,
             buffer_limit: settings.repl_buffer_limit as usize,
+            sites: settings.repl_sites,
         }
     }
 
@@ -363,7 +367,10 @@ pub fn append_group(core: &crate::server::Core, group: &[u8], out: &mut Vec<u8>)
     use crate::stats::append_stat;
     let r = &core.repl;
     let (known, _) = r.master.known();
-    let nsites = 1 + if r.is_replica() { 1 } else { known };
+    let nsites = match r.sites {
+        0 => 1 + if r.is_replica() { 1 } else { known },
+        n => n as usize,
+    };
     let up = r.link.as_ref().map(|l| l.status() == "up");
     match group {
         b"rep" => {
