@@ -753,6 +753,15 @@ pub fn release_waiters(server: &mut Server) {
     }
 }
 
+/// Closes every replica's link so each reconnects and continues under
+/// this server's new replication id (its known replicas stay known).
+pub fn reconnect_all(core: &mut Core) {
+    let ids: Vec<usize> = core.repl.master.feeds.iter().map(|(i, _)| i).collect();
+    for i in ids {
+        close_feed(core, i, "a new replication id");
+    }
+}
+
 /// Detaches every replica (this server stops being a master).
 pub fn detach_all(core: &mut Core) {
     let ids: Vec<usize> = core.repl.master.feeds.iter().map(|(i, _)| i).collect();

@@ -147,7 +147,7 @@ pub struct Repl {
 }
 
 /// A new replication id: 40 hex digits from the kernel's random source.
-fn new_replid() -> String {
+pub(crate) fn new_replid() -> String {
     let mut b = [0u8; 20];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         use std::io::Read;

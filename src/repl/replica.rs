@@ -120,24 +120,38 @@ pub fn become_replica(core: &mut Core, addr: String) {
     // A replica holds what its master holds: it never evicts by its own
     // choice (an item that does not fit is left out, and logged).
     core.cache.set_evict_to_free(false);
-    core.repl.link = Some(Link::new(addr));
+    // It asks to continue its own history (the new master may share it:
+    // a sibling promoted, or its own former replica); a master that does
+    // not know it answers with a full sync.
+    let mut link = Link::new(addr);
+    link.mark_synced();
+    core.repl.link = Some(link);
     connect(core);
 }
 
-/// `rep_replicaof no one`: this server is a master again; its history
-/// (replication id and offset) goes on, so replicas that followed the
-/// same master can continue from it.
+/// `rep_replicaof no one`: this server is a master again. Its data goes
+/// on at the same offset under a new replication id, the old one kept
+/// as `replid2` up to that offset (see below).
 pub fn become_master(core: &mut Core) {
     if let Some(l) = core.repl.link.take() {
         core.repl.stats.master_changes += 1;
         log::info!("no longer a replica of {}", l.addr);
         core.cache.set_evict_to_free(core.settings.evict_to_free);
         close_link(core, l);
+        // Its writes from now on are a new history. The old id stays good
+        // up to here: replicas of the old master that have no more than
+        // this server continue from it, and one that has more (the old
+        // master's writes this server never got) syncs in full instead
+        // of grafting this server's future onto them. Its own replicas
+        // reconnect to learn the new id.
+        let old = std::mem::replace(&mut core.repl.replid, super::new_replid());
+        core.repl.replid2 = Some((old, core.repl.offset));
+        super::master::reconnect_all(core);
     }
-    // Its replicas now get this server's own changes.
-    if core.repl.master.any() {
-        core.cache.listen_changes(true);
-    }
+    // Its own changes go into its stream from now on, replicas or not:
+    // a replica of its history that connects later continues from the
+    // backlog and must find every change made since.
+    core.cache.listen_changes(true);
 }
 
 fn close_link(core: &mut Core, mut l: Link) {
