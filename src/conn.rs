@@ -1214,6 +1214,10 @@ fn take_conn(server: &mut Server, token: usize, closing: bool) -> Option<RawFd> 
     if c.crawler_dump {
         core.crawler.client_gone(token, &mut core.cache);
     }
+    // A connection that waited on replicas (it may have hung up while
+    // waiting): its waiter goes, so a new connection that gets the token
+    // is not let go by it.
+    core.repl.master.forget_waiter(token);
     // A watcher may be closing from any state (it hung up while in
     // Watch, which set Closing).
     if !core.cache.logger().watchers.is_empty() {

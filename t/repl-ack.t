@@ -86,6 +86,17 @@ is(unpack('H*', read_reply($bin, 24 + length $msg)),
    'binary set: 0x86 and the message');
 is(get_all($m, "get b\r\n"), "VALUE b 0 1\r\nv\r\nEND\r\n", 'the binary write stays too');
 is(repl_stats($m)->{ack_timeouts}, 10, 'ack_timeouts counts every held write that timed out');
+# A client that hangs up while its write is held: its write still waits
+# its turn (and counts), and the next connection waits for itself.
+{
+    my $gone = $master->new_sock;
+    print $gone "set gone 0 0 1\r\ng\r\n";
+    is(send_recv($m2, "get gone\r\n") . <$m2> . <$m2>, "VALUE gone 0 1\r\ng\r\nEND\r\n", 'the write is applied');
+    close $gone;
+    my $next = $master->new_sock;
+    is(send_recv($next, "set next 0 0 1\r\nn\r\n"), $LATE, 'the next connection gets its own timeout');
+    is(repl_stats($m)->{ack_timeouts}, 12, 'both writes count as timed out');
+}
 kill 'CONT', $rep1->pid;
 ok(wait_synced($m, $r1), 'the replica catches up once it runs again');
 is(digest($r1), digest($m), 'same data: the timed-out writes reached it');
@@ -146,7 +157,7 @@ is(stats_group($r1, 'repms'),
    "STAT site-00 127.0.0.1:$r1port/CLIENT/--\r\nSTAT site-01 127.0.0.1:$mport/MASTER/CONNECTED\r\nEND\r\n",
    'stats repms on the replica: itself and its master');
 is(stats_group($m, 'repmgr'),
-   "STAT st_perm_failed 15\r\nSTAT st_msgs_queued 0\r\nSTAT st_connection_drop 0\r\nSTAT st_connect_fail 0\r\nEND\r\n",
+   "STAT st_perm_failed 17\r\nSTAT st_msgs_queued 0\r\nSTAT st_connection_drop 0\r\nSTAT st_connect_fail 0\r\nEND\r\n",
    'stats repmgr: st_perm_failed counts the ack timeouts');
 my $rep_re = "\\ASTAT st_env_priority 50\r\nSTAT st_log_queued 0\r\nSTAT st_log_records [1-9]\\d*\r\n"
     . "STAT st_master_changes 0\r\nSTAT st_msgs_sent 0\r\nSTAT st_nsites 2\r\nSTAT st_startup_complete 1\r\nEND\r\n\\z";

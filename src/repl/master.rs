@@ -221,6 +221,13 @@ impl Feeds {
         });
     }
 
+    /// Drops connection `token`'s waiter (it is closing).
+    pub fn forget_waiter(&mut self, token: usize) {
+        if !self.waiters.is_empty() {
+            self.waiters.retain(|w| w.token != token);
+        }
+    }
+
     /// Milliseconds until the next `rep_wait` gives up, if one waits.
     pub fn next_deadline_ms(&self, now_ms: u64) -> Option<u64> {
         self.waiters
