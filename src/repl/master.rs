@@ -112,6 +112,8 @@ pub struct Feeds {
     child: Option<SnapshotChild>,
     waiters: Vec<Waiter>,
     known: Vec<Known>,
+    /// The buffer a batch's records are encoded into.
+    scratch: Vec<u8>,
     /// Connections that asked for a sync this turn.
     pub handoffs: Vec<Handoff>,
 }
@@ -542,7 +544,8 @@ pub fn on_event(server: &mut Server, idx: usize) {
 
 /// Reads what the replica sent: `rep_ack <offset>` lines.
 fn read_acks(core: &mut Core, idx: usize) {
-    let mut buf = [0u8; 4096];
+    // Acknowledgements are short lines: a small buffer, read until empty.
+    let mut buf = [0u8; 256];
     let f = &mut core.repl.master.feeds[idx];
     loop {
         match sys::read(f.fd, &mut buf) {
@@ -677,7 +680,9 @@ pub fn stream_changes(core: &mut Core) {
     if core.cache.changes().is_empty() {
         return;
     }
-    let mut bytes = Vec::new();
+    // One buffer kept from batch to batch: no allocation per batch.
+    let mut bytes = std::mem::take(&mut core.repl.master.scratch);
+    bytes.clear();
     for ch in core.cache.changes().iter() {
         stream::encode(&ch, &mut bytes);
         core.repl.stats.records_sent += 1;
@@ -685,6 +690,9 @@ pub fn stream_changes(core: &mut Core) {
     core.cache.clear_changes();
     let r: &mut Repl = &mut core.repl;
     r.feed(&bytes);
+    if bytes.capacity() <= 1 << 20 {
+        r.master.scratch = bytes;
+    }
     after_batch(core);
 }
 

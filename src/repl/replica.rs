@@ -55,6 +55,8 @@ pub struct Link {
     backoff_ms: u64,
     /// True once a first sync has given this replica its master's history.
     synced: bool,
+    /// The buffer reads from the master go through.
+    scratch: Vec<u8>,
 }
 
 impl Link {
@@ -72,6 +74,7 @@ impl Link {
             next_attempt_ms: 0,
             backoff_ms: 0,
             synced: false,
+            scratch: Vec::new(),
         }
     }
 
@@ -261,22 +264,34 @@ pub fn on_event(server: &mut Server) {
     if !flush(core) {
         return;
     }
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
+    // The read buffer is kept on the link: a fresh 64 KiB per wake-up
+    // would cost an allocation and a memset each time.
+    let l = core.repl.link.as_mut().expect("link checked above");
+    let mut buf = std::mem::take(&mut l.scratch);
+    if buf.is_empty() {
+        buf = vec![0u8; 64 * 1024];
+    }
+    let failed = loop {
         let l = core.repl.link.as_mut().expect("link checked above");
         match sys::read(l.fd, &mut buf) {
-            Ok(0) => return link_down(core, "closed by the master"),
+            Ok(0) => break Some("closed by the master".to_string()),
             Ok(n) => {
                 l.rbuf.extend_from_slice(&buf[..n]);
                 l.last_heard_ms = monotonic_ms();
                 if !process(core) {
-                    return;
+                    break None;
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return link_down(core, &format!("read: {}", e)),
+            Err(e) => break Some(format!("read: {}", e)),
         }
+    };
+    if let Some(l) = core.repl.link.as_mut() {
+        l.scratch = buf;
+    }
+    if let Some(why) = failed {
+        link_down(core, &why);
     }
 }
 

@@ -22,7 +22,12 @@ use crate::util::{base64_decode, base64_encode, parse_u64_c, push_u64};
 
 /// True if `key` can stand as a token on a text line.
 fn text_safe(key: &[u8]) -> bool {
-    !key.is_empty() && key.iter().all(|&b| b > b' ' && b < 0x7f)
+    // Every byte in 0x21..=0x7e; written without an early exit so the
+    // compiler can check many bytes at once.
+    !key.is_empty()
+        && key
+            .iter()
+            .fold(true, |ok, &b| ok & (b.wrapping_sub(0x21) < 0x5e))
 }
 
 /// The name a removal's reason goes by in `rep_del`.
