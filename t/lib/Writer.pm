@@ -6,6 +6,8 @@ package Writer;
 # for byte.
 #
 #   my $w = Writer->start($master->port);                # keys w0..w199, c0..c9
+#   my $w = Writer->start($port, tag => 'x');            # keys xw0.., xc0..: a
+#                        # writer's keys must not hold items when it starts
 #   my $w = Writer->start($port, update => [ 'item', 200_000, sub { "v$_[0]" } ]);
 #                        # only rewrites existing keys item0..item199999,
 #                        # whose values start as the sub says: the number
@@ -84,6 +86,7 @@ sub run {
     my $stop = IO::Select->new($stop_r);
     my ($ops, $bad, $first) = (0, 0, '');
     my %val;                              # key => value (absent: no item)
+    my $tag = $opt{tag} // '';
     my ($prefix, $nkeys, $init) = @{ $opt{update} // [] };
     my $update = defined $prefix;
     my $value_of = sub {
@@ -117,8 +120,8 @@ sub run {
     };
     unless ($update) {
         for my $c (0 .. 9) {
-            $check->("set c$c 0 0 1\r\n0\r\n", "STORED\r\n");
-            $val{"c$c"} = 0;
+            $check->("set ${tag}c$c 0 0 1\r\n0\r\n", "STORED\r\n");
+            $val{"${tag}c$c"} = 0;
         }
     }
     my $i = 0;
@@ -127,8 +130,8 @@ sub run {
             last if time >= $end || $stop->can_read(0);
         }
         $i++;
-        my $k = $update ? $prefix . int(rand($nkeys)) : 'w' . ($i * 7919 % 200);
-        my $c = 'c' . ($i % 10);
+        my $k = $update ? $prefix . int(rand($nkeys)) : "${tag}w" . ($i * 7919 % 200);
+        my $c = "${tag}c" . ($i % 10);
         my $cur = $value_of->($k);
         my $op = $update ? (0, 2, 3, 4, 5, 9, 10)[$i % 7] : $i % 14;
         if ($op == 0) {
