@@ -8,10 +8,11 @@ package Writer;
 #   my $w = Writer->start($master->port);                # keys w0..w199, c0..c9
 #   my $w = Writer->start($port, tag => 'x');            # keys xw0.., xc0..: a
 #                        # writer's keys must not hold items when it starts
-#   my $w = Writer->start($port, update => [ 'item', 200_000, sub { "v$_[0]" } ]);
-#                        # only rewrites existing keys item0..item199999,
-#                        # whose values start as the sub says: the number
-#                        # of items never changes
+#   my $w = Writer->start($port, update => [ 'item', 200_000 ]);
+#                        # only rewrites existing keys item0..item199999
+#                        # (reading each one's value the first time; a
+#                        # third element, a sub, gives it instead): the
+#                        # number of items never changes
 #   my $r = $w->stop;    # { ops => N, bad => M, first => 'first mismatch' }
 #
 # The writer stops when told to, after `max_ops` requests (default
@@ -49,6 +50,9 @@ sub pid { $_[0]{pid} }
 sub stop {
     my $self = shift;
     return $self->{report} if $self->{report};
+    # A byte, not just the close: other forked helpers may hold a copy of
+    # the pipe's end, and the writer would never see it close.
+    syswrite($self->{stop_w}, "s");
     close $self->{stop_w};
     my %r = (ops => 0, bad => 1, first => 'no report from the writer');
     if (IO::Select->new($self->{res_r})->can_read(30)) {
@@ -89,13 +93,19 @@ sub run {
     my $tag = $opt{tag} // '';
     my ($prefix, $nkeys, $init) = @{ $opt{update} // [] };
     my $update = defined $prefix;
+    my $reply;
     my $value_of = sub {
         my $k = shift;
         return $val{$k} if exists $val{$k};
-        return $update ? $init->($k =~ s/^\Q$prefix\E//r) : undef;
+        return undef unless $update;
+        return $init->($k =~ s/^\Q$prefix\E//r) if $init;
+        # Learns the value the first time it uses the key.
+        print $s "mg $k v\r\n";
+        my $got = $reply->();
+        return $val{$k} = $got =~ /^VA \d+\r\n(.*)\r\n\z/s ? $1 : undef;
     };
     # One reply: a line, and the data block after a VA or VALUE line.
-    my $reply = sub {
+    $reply = sub {
         my $got = <$s> // '';
         if ($got =~ /^VA (\d+)/ || $got =~ /^VALUE \S+ \d+ (\d+)/) {
             my ($len, $data) = ($1 + 2, '');
