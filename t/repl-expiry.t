@@ -1,0 +1,148 @@
+#!/usr/bin/perl
+# Expiry and eviction under replication. The master streams an item's
+# absolute expiry; a replica hides the item once its own clock passes it
+# (and never serves it after), and the master's own removals, lazy expiry
+# on access, the crawler's reclaim and evictions for memory, reach
+# replicas as rep_del with their reason, read here byte for byte from a
+# connection of the test's own that asks for the stream as a replica
+# does. Clocks are frozen (MEMCACHED_DEBUG_CLOCK_FROZEN) and moved only
+# with memcached-debug's `debugtime`, so every expiry is exact. Every wait
+# is a bounded poll.
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib';
+use MemcachedTest;
+use Repl;
+
+require_debug_binary();
+
+my %frozen = (env => { MEMCACHED_DEBUG_CLOCK_FROZEN => 1 });
+
+sub gets_line {
+    my ($sock, $key) = @_;
+    print $sock "gets $key\r\n";
+    return read_until_end($sock);
+}
+
+# Neither the LRU maintainer nor the crawler runs on the master until the
+# test asks, so an expired item is found by the access the test makes.
+my $master = new_memcached('-o no_lru_maintainer,no_lru_crawler', %frozen);
+my $m = $master->sock;
+my $mport = $master->port;
+my $replica = new_memcached("-o replicaof=127.0.0.1:$mport", %frozen);
+my $r = $replica->sock;
+my $rport = $replica->port;
+# C is a replica of the replica: a chain whose middle expires items by
+# its own clock must still forward exactly its master's stream.
+my $chained = new_memcached("-o replicaof=127.0.0.1:$rport", %frozen);
+my $c = $chained->sock;
+ok(wait_synced($m, $r, $c), 'replica and chained replica caught up');
+my ($f, $hello) = stream_open($master);
+like($hello, qr/^REP_FULLSYNC [0-9a-f]{40} \d+ \d+\r\n\z/, 'the test\'s own replica connection gets a full sync');
+my $t = stats_of($m)->{time};
+like($t, qr/^\d{10}\z/, 'the master\'s unix time');
+
+# ---- the absolute expiry is streamed ----
+is(send_recv($m, "set soon 3 100 1\r\nS\r\n"), "STORED\r\n", 'master: an item with a 100 s TTL');
+my ($cas) = gets_line($m, 'soon') =~ /^VALUE soon 3 1 (\d+)\r\n/;
+is(stream_next($f), "rep_set soon 3 " . ($t + 100) . " $cas 0 1\r\nS\r\n",
+   'the stream carries its absolute expiry and CAS');
+is(send_recv($m, "set keep 0 0 1\r\nK\r\n"), "STORED\r\n", 'master: an item that never expires');
+($cas) = gets_line($m, 'keep') =~ /^VALUE keep 0 1 (\d+)\r\n/;
+is(stream_next($f), "rep_set keep 0 0 $cas 0 1\r\nK\r\n", 'exptime 0 stays 0');
+is(send_recv($m, "set ext 0 50 1\r\nE\r\n"), "STORED\r\n", 'master: an item with a 50 s TTL');
+is(stream_next($f) =~ s/ \d+ 0 1\r\n/ CAS 0 1\r\n/r, "rep_set ext 0 " . ($t + 50) . " CAS 0 1\r\nE\r\n",
+   'its expiry');
+is(send_recv($m, "touch ext 1000\r\n"), "TOUCHED\r\n", 'master: touch it to 1000 s');
+is(stream_next($f) =~ s/ \d+ 0 1\r\n/ CAS 0 1\r\n/r, "rep_set ext 0 " . ($t + 1000) . " CAS 0 1\r\nE\r\n",
+   'touch streams the new absolute expiry');
+ok(wait_synced($m, $r, $c), 'the replicas have them');
+for my $k ('soon', 'keep', 'ext') {
+    my $want = gets_line($m, $k);
+    is(gets_line($r, $k), $want, "replica: gets $k as on the master");
+}
+is(digest($r), digest($m), 'replica: the master\'s data');
+
+# ---- the replica's own clock passes the expiry ----
+my $rt = stats_of($r)->{time};
+ok($rt >= $t, 'the replica\'s clock is not behind the master\'s');
+is(send_recv($r, "debugtime " . ($t + 100 - $rt) . "\r\n"), "OK\r\n", 'replica: its clock reaches the expiry');
+is(stats_of($r)->{time}, $t + 100, 'replica: its unix time is the item\'s expiry');
+is(send_recv($r, "mg soon v\r\n"), "EN\r\n", 'replica: mg misses the expired item');
+is(gets_line($r, 'soon'), "END\r\n", 'replica: gets misses it');
+print $r "get keep soon ext\r\n";
+is(read_until_end($r), "VALUE keep 0 1\r\nK\r\nVALUE ext 0 1\r\nE\r\nEND\r\n",
+   'replica: a multi-get serves the others only (ext was touched past it)');
+is(send_recv($r, "me soon\r\n"), "EN\r\n", 'replica: me misses it');
+is(send_recv($m, "mg soon v\r\n"), "VA 1\r\n", 'master: its clock has not got there, it still serves it');
+read_reply($m, 3);
+ok(wait_synced($m, $r, $c), 'the chain is still at one offset: the replica streamed nothing of its own');
+is(send_recv($c, "mg soon v\r\n"), "VA 1\r\n", 'chained replica: by its clock the item lives');
+read_reply($c, 3);
+
+# ---- the master expires it: rep_del expired ----
+is(send_recv($m, "debugtime 100\r\n"), "OK\r\n", 'master: 100 s pass');
+is(send_recv($m, "get soon\r\n"), "END\r\n", 'master: the item expired, found on access');
+is(stream_next($f), "rep_del soon expired\r\n", 'the stream: rep_del soon expired');
+ok(wait_synced($m, $r, $c), 'the replicas caught up with the removal');
+is(send_recv($c, "mg soon v\r\n"), "EN\r\n", 'chained replica: the master\'s removal took it away');
+is(digest($r), digest($m), 'replica: the master\'s data');
+is(digest($c), digest($m), 'chained replica: the master\'s data');
+
+# ---- the crawler reclaims expired items: rep_del reclaimed ----
+for my $k (qw(crawl1 crawl2 crawl3)) {
+    is(send_recv($m, "set $k 0 10 2\r\nxx\r\n"), "STORED\r\n", "master: $k with a 10 s TTL");
+    like(stream_next($f), qr/^rep_set $k 0 \d+ \d+ 0 2\r\nxx\r\n\z/, "the stream: $k");
+}
+ok(wait_synced($m, $r, $c), 'the replicas have them');
+is(send_recv($m, "debugtime 20\r\n"), "OK\r\n", 'master: 20 s pass');
+is(send_recv($m, "lru_crawler enable\r\n"), "OK\r\n", 'master: lru_crawler enable');
+is(send_recv($m, "lru_crawler crawl all\r\n"), "OK\r\n", 'master: lru_crawler crawl all');
+my @dels = sort map { stream_next($f) // 'nothing' } 1 .. 3;
+is(join('', @dels), "rep_del crawl1 reclaimed\r\nrep_del crawl2 reclaimed\r\nrep_del crawl3 reclaimed\r\n",
+   'the stream: the crawler\'s three removals, reclaimed');
+ok(wait_synced($m, $r, $c), 'the replicas caught up');
+is(stats_of($c)->{curr_items}, stats_of($m)->{curr_items},
+   'chained replica: the same number of items as the master, expired ones gone for good');
+is(digest($c), digest($m), 'chained replica: the master\'s data');
+
+# ---- evictions for memory: rep_del evicted ----
+# 4,000 values of 1,000 bytes in -m 2: most are evicted. One replica has
+# the master's -m, one far more; neither evicts on its own.
+my $small = new_memcached('-m 2');
+my $sm = $small->sock;
+my $sport = $small->port;
+my $same = new_memcached("-m 2 -o replicaof=127.0.0.1:$sport");
+my $big = new_memcached("-m 64 -o replicaof=127.0.0.1:$sport");
+my ($ss, $bs) = ($same->sock, $big->sock);
+ok(wait_synced($sm, $ss, $bs), 'two replicas of the small master caught up');
+my ($sf) = stream_open($small);
+my $val = 'e' x 1000;
+print $sm "set ev$_ 0 0 1000 noreply\r\n$val\r\n" for 1 .. 4000;
+is(send_recv($sm, "mn\r\n"), "MN\r\n", 'small master: 4,000 items of 1,000 bytes');
+my $st = stats_of($sm);
+ok($st->{evictions} > 1000, 'the small master evicted most of them');
+is($st->{evictions} + $st->{curr_items}, 4000, 'every item is stored or evicted');
+my ($sets, $evicted, $other) = (0, 0, 0);
+while ($sets < 4000) {
+    my $cmd = stream_next($sf) // last;
+    if ($cmd =~ /^rep_set ev\d+ 0 0 \d+ 0 1000\r\n/) {
+        $sets++;
+    } elsif ($cmd =~ /^rep_del ev\d+ evicted\r\n\z/) {
+        $evicted++;
+    } else {
+        $other++;
+    }
+}
+# The last evictions come before the last set they made room for.
+is("$sets $evicted $other", "4000 $st->{evictions} 0",
+   'the stream: 4,000 rep_set and one rep_del evicted per eviction');
+ok(wait_synced($sm, $ss, $bs), 'both replicas caught up');
+my $d = digest($sm);
+is(digest($bs), $d, 'the replica with more memory holds the master\'s data');
+is(stats_of($bs)->{evictions}, 0, 'it evicted nothing on its own');
+is(digest($ss), $d, 'the replica with the master\'s -m holds the master\'s data');
+is(stats_of($ss)->{evictions}, 0, 'it evicted nothing on its own');
+
+done_testing();
