@@ -248,6 +248,13 @@ fn process(core: &mut Core) -> bool {
                 };
                 let line: Vec<u8> = l.rbuf.drain(..=nl).collect();
                 let line = String::from_utf8_lossy(&line).trim_end().to_string();
+                // A blank line is a keepalive: a master may send one while
+                // its snapshot is being made (as Redis's does), so a slow
+                // snapshot does not look like a silent link. Reading it
+                // has already moved last_heard_ms.
+                if line.is_empty() {
+                    continue;
+                }
                 let t: Vec<&str> = line.split(' ').collect();
                 match t.as_slice() {
                     ["REP_CONTINUE", id, off] => {
