@@ -15,8 +15,14 @@ use MemcachedTest;
 use Repl;
 use Proxy;
 use Writer;
+use IO::Select;
+use IO::Socket::INET;
+use Socket qw(SOL_SOCKET SO_RCVTIMEO);
+use Time::HiRes qw(time);
 
 require_debug_binary();
+# A link the server closed fails a check rather than killing the script.
+$SIG{PIPE} = 'IGNORE';
 
 # The counters of `stats replication` that count syncs, as one string.
 sub syncs {
@@ -32,6 +38,17 @@ sub stream_moves {
     my $from = repl_stats($sock)->{repl_offset};
     my $st = wait_repl($sock, sub { $_[0]{repl_offset} >= $from + $bytes });
     return $st->{repl_offset} >= $from + $bytes;
+}
+
+# Asks `$server` for a full sync on a socket of the test's own; returns
+# the socket and the REP_FULLSYNC line with the snapshot's bytes after it.
+sub stream_open_raw {
+    my ($server) = @_;
+    my $s = $server->new_sock;
+    print $s "rep_sync ? -1\r\n";
+    my $line = <$s> // '';
+    $line .= read_reply($s, $1) if $line =~ /^REP_FULLSYNC \S+ \d+ (\d+)\r\n\z/;
+    return ($s, $line);
 }
 
 # ---- link cuts under a write load: partial resyncs ----
@@ -151,6 +168,46 @@ is(digest($srs), digest($sm), 'same data as the small-backlog master');
 is(syncs($sm), 'sync_full=4 sync_partial_ok=0 sync_partial_err=3 replicas_dropped=0',
    'small-backlog master: four full syncs in all, three asked as partial');
 like(digest($srs), qr/^DIGEST 20[0-9]{3} /, 'the replica holds the 20,000 items and the writer\'s');
+
+# ---- a master slow to make its snapshot keeps the link alive ----
+# The test plays the master: it takes the replica's rep_sync, sends blank
+# lines (keepalives) for three seconds, longer than the replica's
+# repl_timeout of two, then relays a real master's REP_FULLSYNC and
+# snapshot. The replica must wait, not drop the link and reconnect.
+{
+    my $real = new_memcached('');
+    my $rs = $real->sock;
+    print $rs "set relay$_ $_ 0 4 noreply\r\nr$_\r\n" for 100 .. 199;
+    is(send_recv($rs, "mn\r\n"), "MN\r\n", 'a master with 100 items');
+    my ($feed, $head) = (stream_open_raw($real));
+    like($head, qr/^REP_FULLSYNC [0-9a-f]{40} \d+ \d+\r\n/, 'its snapshot, taken as a replica would');
+    my $fake = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+                                     Listen => 5, ReuseAddr => 1) or die "listen: $!";
+    my $fport = $fake->sockport;
+    my $slow = new_memcached("-o replicaof=127.0.0.1:$fport,repl_timeout=2000");
+    my $ss = $slow->sock;
+    my $sel = IO::Select->new($fake);
+    my $link = $sel->can_read(30) ? $fake->accept : undef;
+    ok($link, 'the replica connects to the test\'s master');
+    $link->autoflush(1);
+    setsockopt($link, SOL_SOCKET, SO_RCVTIMEO, pack('l!l!', 30, 0));
+    is(scalar <$link>, "rep_sync ? -1\r\n", 'it asks for a full sync');
+    my $end = time + 3;
+    my $blank = 0;
+    while (time < $end) {
+        print $link "\r\n";
+        $blank++;
+        select(undef, undef, undef, 0.25);      # the keepalives' pace
+    }
+    ok($blank >= 10, 'blank lines for three seconds');
+    is(repl_stats($ss)->{master_link_status}, 'sync', 'the replica still waits for its snapshot');
+    ok(!$sel->can_read(0), 'and has not connected again');
+    print $link $head;
+    is(wait_repl($ss, sub { $_[0]{master_link_status} eq 'up' })->{master_link_status}, 'up',
+       'the replica loaded the snapshot');
+    is(digest($ss), digest($rs), 'the replica holds the master\'s 100 items');
+    close $link;
+}
 
 $proxy->stop;
 $sproxy->stop;

@@ -55,6 +55,36 @@ sub proc_state {
     return $line =~ /^\d+ \(.*\) (\S)/ ? $1 : '';
 }
 
+# Makes the master fork a snapshot child (`$ask` asks for a full sync)
+# and stops the child with SIGSTOP before it ends; the child may be
+# faster than the test, so up to five tries. Returns the stopped child's
+# pid (undef if every try was too late).
+sub hold_snapshot_child {
+    my ($server, $ask) = @_;
+    for my $attempt (1 .. 5) {
+        my $before = () = snapshot_children($server);
+        $ask->();
+        my $deadline = time + 30;
+        my @now;
+        while (time < $deadline) {
+            @now = snapshot_children($server);
+            last if @now > $before;
+            usleep(2_000);
+        }
+        next unless @now > $before;
+        kill 'STOP', $now[-1];
+        # The signal takes a moment: the child is stopped, or it had ended.
+        my $state = proc_state($now[-1]);
+        $deadline = time + 30;
+        while ($state =~ /^[RSD]\z/ && time < $deadline) {
+            usleep(2_000);
+            $state = proc_state($now[-1]);
+        }
+        return $now[-1] if $state eq 'T';
+    }
+    return undef;
+}
+
 my $master = new_memcached('-v -m 256');
 my $m = $master->sock;
 print $m "set item$_ 0 0 " . length("v$_") . " noreply\r\nv$_\r\n" for 0 .. $N - 1;
@@ -87,32 +117,13 @@ is(scalar @kids, 1, 'one snapshot child');
 # child may be faster than the test).
 $writer = Writer->start($master->port, update => $update);
 ok(stream_moves($m, 20_000), 'the writer rewrites the items again');
-my ($child, $trigger);
-for my $attempt (1 .. 5) {
+my $trigger;
+my $child = hold_snapshot_child($master, sub {
+    close $trigger if $trigger;
     $trigger = $master->new_sock;
     print $trigger "rep_sync ? -1\r\n";
-    my $deadline = time + 30;
-    my @now;
-    while (time < $deadline) {
-        @now = snapshot_children($master);
-        last if @now > @kids;
-        usleep(2_000);
-    }
-    @kids = @now;
-    kill 'STOP', $kids[-1];
-    # The signal takes a moment: the child is stopped, or it had ended.
-    my $state = proc_state($kids[-1]);
-    $deadline = time + 30;
-    while ($state =~ /^[RSD]\z/ && time < $deadline) {
-        usleep(2_000);
-        $state = proc_state($kids[-1]);
-    }
-    if ($state eq 'T') {
-        $child = $kids[-1];
-        last;
-    }
-    close $trigger;
-}
+});
+@kids = snapshot_children($master);
 ok($child, 'a snapshot child is held');
 $st = repl_stats($m);
 my $at = $st->{repl_offset};
@@ -145,9 +156,44 @@ is("$st->{sync_full} $st->{sync_partial_ok} $st->{sync_partial_err}", ($#kids + 
 {
     local $TODO = 'BUG: a replica that attaches while a snapshot is being made gets it without '
                 . 'the stream between the snapshot\'s offset and its own attach';
-    ok(wait_synced($m, $r2s, $r3s), 'the replicas that shared the snapshot reach the master\'s offset');
+    # They stream already (above) and the writer has stopped: ten seconds
+    # is plenty for a correct server, and the bug costs no more than that.
+    ok(wait_synced_within(10, $m, $r2s, $r3s), 'the replicas that shared the snapshot reach the master\'s offset');
     is(digest($r2s), $d, 'the second replica holds the master\'s data');
     is(digest($r3s), $d, 'the third replica holds the master\'s data');
 }
+
+# ---- a snapshot slower than the replica's repl_timeout ----
+# The replica asks for a full sync and the master's child takes longer
+# than the replica's repl_timeout (2 s) to make the snapshot: the master
+# is alive and working, and the replica must wait for it rather than
+# drop the link and ask again.
+my $r4 = new_memcached('-m 256 -o repl_timeout=2000');
+my $r4s = $r4->sock;
+my $mport = $master->port;
+my $syncs = repl_stats($m)->{sync_full};
+$child = hold_snapshot_child($master, sub {
+    is(send_recv($r4s, "rep_replicaof 127.0.0.1 $mport\r\n"), "OK\r\n", 'rep_replicaof: a replica with repl_timeout=2000');
+    $syncs++;
+});
+ok($child, 'its snapshot child is held');
+is(wait_repl($r4s, sub { $_[0]{master_link_status} eq 'sync' })->{master_link_status}, 'sync',
+   'the replica waits for the snapshot');
+{
+    local $TODO = 'BUG: a replica waiting longer than repl_timeout for a snapshot drops the link '
+                . 'and asks again; the master sends it nothing while its child works';
+    # Waits five seconds for the failure (the replica asking again); a
+    # correct server passes whatever the timing.
+    $st = wait_repl($m, sub { $_[0]{sync_full} > $syncs }, 5);
+    is($st->{sync_full}, $syncs, 'the replica did not ask again while the child worked');
+}
+kill 'CONT', $child;
+$st = wait_repl($r4s, sub { $_[0]{master_link_status} eq 'up' });
+is($st->{master_link_status}, 'up', 'the replica loaded the slow snapshot');
+{
+    local $TODO = 'BUG: the replica asked again and shared the snapshot (see above)';
+    ok(wait_synced_within(10, $m, $r4s), 'the replica caught up');
+}
+is(digest($r4s), $d, 'the replica holds the master\'s data (nothing but pings was written meanwhile)');
 
 done_testing();

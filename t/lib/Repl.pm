@@ -9,7 +9,8 @@ use Exporter 'import';
 use Time::HiRes qw(usleep);
 use MemcachedTest;
 
-our @EXPORT = qw(repl_stats wait_repl digest wait_synced stream_open stream_next);
+our @EXPORT = qw(repl_stats wait_repl digest wait_synced wait_synced_within
+                 stream_open stream_next);
 
 # `stats replication` as name => value.
 sub repl_stats {
@@ -46,7 +47,14 @@ sub digest {
 # then returns 1; 0 after `$timeout` seconds.
 sub wait_synced {
     my ($master, @replicas) = @_;
-    my $deadline = time + 30;
+    return wait_synced_within(30, $master, @replicas);
+}
+
+# wait_synced with a deadline of `$secs` seconds, for a check that
+# already knows the replicas are streaming and only have a short way to go.
+sub wait_synced_within {
+    my ($secs, $master, @replicas) = @_;
+    my $deadline = time + $secs;
     while (time < $deadline) {
         my $before = repl_stats($master)->{repl_offset} // -1;
         my $all = 1;
