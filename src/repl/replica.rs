@@ -87,9 +87,10 @@ impl Link {
 }
 
 /// At start with `-o replicaof`: connects at once rather than on the
-/// first timer tick.
+/// first timer tick. A replica never evicts (see `become_replica`).
 pub fn start(core: &mut Core) {
     if core.repl.link.is_some() {
+        core.cache.set_evict_to_free(false);
         connect(core);
     }
 }
@@ -105,6 +106,9 @@ pub fn become_replica(core: &mut Core, addr: String) {
         close_link(core, l);
     }
     log::info!("replica of {}", addr);
+    // A replica holds what its master holds: it never evicts by its own
+    // choice (an item that does not fit is left out, and logged).
+    core.cache.set_evict_to_free(false);
     core.repl.link = Some(Link::new(addr));
     connect(core);
 }
@@ -117,6 +121,8 @@ pub fn become_master(core: &mut Core) {
         log::info!("no longer a replica of {}", l.addr);
         close_link(core, l);
     }
+    // A master evicts for memory again, unless -M says otherwise.
+    core.cache.set_evict_to_free(core.settings.evict_to_free);
     // Its replicas now get this server's own changes.
     if core.repl.master.any() {
         core.cache.listen_changes(true);
