@@ -145,4 +145,32 @@ is(stats_of($bs)->{evictions}, 0, 'it evicted nothing on its own');
 is(digest($ss), $d, 'the replica with the master\'s -m holds the master\'s data');
 is(stats_of($ss)->{evictions}, 0, 'it evicted nothing on its own');
 
+# A replica with less memory than its master holds what fits and leaves
+# the rest out (logged); it never evicts to make room, which would drop
+# items its master still holds while it goes on taking others.
+{
+    my $roomy = new_memcached('-m 8');
+    my $rm = $roomy->sock;
+    my $tight = new_memcached('-m 2 -o replicaof=127.0.0.1:' . $roomy->port);
+    my $ts = $tight->sock;
+    ok(wait_synced($rm, $ts), 'a replica with -m 2 of a master with -m 8');
+    print $rm "set fit$_ 0 0 1000 noreply\r\n$val\r\n" for 1 .. 4000;
+    is(send_recv($rm, "mn\r\n"), "MN\r\n", 'master: 4,000 items of 1,000 bytes');
+    is(stats_of($rm)->{evictions}, 0, 'the master has room for them all');
+    ok(wait_synced($rm, $ts), 'the replica caught up');
+    my $st = stats_of($ts);
+    is($st->{evictions}, 0, 'the replica evicted nothing');
+    my $left_out = () = $tight->output =~ /no memory for an item of 1000 bytes/g;
+    ok($left_out > 0, 'it left items out, and logged each');
+    is($st->{curr_items} + $left_out, 4000, 'every item is held or logged as left out');
+    print $rm "gets fit1\r\n";
+    my $want = read_until_end($rm);
+    print $ts "gets fit1\r\n";
+    is(read_until_end($ts), $want, 'the first item is held as on the master');
+    # Made a master, it evicts for memory again, as any master without -M.
+    is(send_recv($ts, "rep_replicaof no one\r\n"), "OK\r\n", 'the tight replica becomes a master');
+    is(send_recv($ts, "set more 0 0 1000\r\n$val\r\n"), "STORED\r\n", 'and stores into its full memory');
+    ok(stats_of($ts)->{evictions} > 0, 'by evicting');
+}
+
 done_testing();
