@@ -23,6 +23,9 @@ use crate::event::{monotonic_ms, Interest};
 use crate::server::{Core, Server};
 use crate::sys;
 
+/// The most a snapshot's buffer is sized for before its bytes arrive.
+const SNAPSHOT_PREALLOC_MAX: usize = 64 * 1024 * 1024;
+
 /// Longest wait between two connection attempts.
 const BACKOFF_MAX_MS: u64 = 5000;
 
@@ -282,7 +285,9 @@ fn process(core: &mut Core) -> bool {
                         };
                         l.snap_at = (id.to_string(), off);
                         l.snap_len = len;
-                        l.snap = Vec::with_capacity(len);
+                        // The length is the master's word: the buffer
+                        // grows as the bytes come, from at most 64 MiB.
+                        l.snap = Vec::with_capacity(len.min(SNAPSHOT_PREALLOC_MAX));
                         l.state = LinkState::Snapshot;
                         log::info!("full sync from {}: {} bytes at offset {}", l.addr, len, off);
                     }
