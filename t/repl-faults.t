@@ -207,6 +207,36 @@ like(digest($srs), qr/^DIGEST 20[0-9]{3} /, 'the replica holds the 20,000 items 
        'the replica loaded the snapshot');
     is(digest($ss), digest($rs), 'the replica holds the master\'s 100 items');
     close $link;
+
+    # ---- a damaged stream or answer drops the link, never the replica ----
+    # A listener of its own: the first replica is reconnecting to the
+    # first one.
+    my ($id, $off) = $head =~ /^REP_FULLSYNC (\S+) (\d+) /;
+    $fake = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+                                  Listen => 5, ReuseAddr => 1) or die "listen: $!";
+    $sel = IO::Select->new($fake);
+    my $hurt = new_memcached('-o replicaof=127.0.0.1:' . $fake->sockport);
+    my $hs = $hurt->sock;
+    $link = $sel->can_read(30) ? $fake->accept : undef;
+    ok($link, 'another replica connects to the test\'s master');
+    setsockopt($link, SOL_SOCKET, SO_RCVTIMEO, pack('l!l!', 30, 0));
+    is(scalar <$link>, "rep_sync ? -1\r\n", 'it asks for a full sync');
+    print $link $head . "rep_set k 0 0 1 0 18446744073709551615\r\n";
+    my $again = $sel->can_read(30) ? $fake->accept : undef;
+    ok($again, 'after a rep_set announcing 2**64-1 bytes the replica connects again');
+    setsockopt($again, SOL_SOCKET, SO_RCVTIMEO, pack('l!l!', 30, 0));
+    is(scalar <$again>, "rep_sync $id $off\r\n", 'and asks to continue after the snapshot it loaded');
+    ok($hurt->is_running, 'the replica is running');
+    is(digest($hs), digest($rs), 'with the snapshot\'s data');
+    print $again "REP_FULLSYNC $id $off 18446744073709551615\r\n";
+    close $again;
+    $again = $sel->can_read(30) ? $fake->accept : undef;
+    ok($again, 'after a REP_FULLSYNC of 2**64-1 bytes and a closed link it connects again');
+    setsockopt($again, SOL_SOCKET, SO_RCVTIMEO, pack('l!l!', 30, 0));
+    is(scalar <$again>, "rep_sync $id $off\r\n", 'and asks to continue, as before');
+    ok($hurt->is_running, 'the replica is running');
+    is(digest($hs), digest($rs), 'with its data as it was');
+    close $again;
 }
 
 $proxy->stop;
