@@ -129,6 +129,42 @@ mem_get_is($es, 'onb', 'AA', 'E: A\'s cas on onb', 6);
 ok(wait_synced($bs, $cs), 'B and C unaffected');
 is(digest($cs), digest($bs), 'C still holds B\'s data');
 
+# ---- the middle of a chain needs a full sync: its replica syncs again ----
+# A2 keeps a 16 KiB backlog; B2's link to it is held down while more than
+# that is written, so B2 gets a full sync, a new start for its data: it
+# detaches C2, which syncs again, in full, from B2.
+{
+    my $a2 = new_memcached('-o repl_backlog_size=16384');
+    my $a2s = $a2->sock;
+    my $p2 = Proxy->new($a2->port);
+    my $b2 = new_memcached('-o replicaof=127.0.0.1:' . $p2->port);
+    my $b2s = $b2->sock;
+    my $c2 = new_memcached('-o replicaof=127.0.0.1:' . $b2->port);
+    my $c2s = $c2->sock;
+    ok(wait_synced($a2s, $b2s, $c2s), 'A2 -> B2 -> C2 at one offset');
+    my $wr = Writer->start($a2->port);
+    ok(stream_moves($a2s, 5_000), 'a writer on A2');
+    is($p2->hold, 'OK', 'hold B2\'s reconnection');
+    is($p2->cut, 'OK 1', 'cut A2-B2');
+    ok(stream_moves($a2s, 40_000), '40,000 bytes while B2 is away, more than A2\'s backlog');
+    is($p2->wait_status(sub { $_[0]{held} == 1 })->{held}, 1, 'B2 knocks again');
+    is($p2->resume, 'OK', 'resume');
+    my $st = wait_repl($b2s, sub { $_[0]{sync_full} >= 2 });
+    is($st->{sync_full}, 2, 'B2 served C2 a second full sync');
+    ok(stream_moves($a2s, 5_000), 'the writer goes on');
+    my $res = $wr->stop;
+    is($res->{bad}, 0, "the writer got every reply it expected ($res->{ops} requests) $res->{first}");
+    ok(wait_synced($a2s, $b2s, $c2s), 'the chain caught up');
+    my $dd = digest($a2s);
+    is(digest($b2s), $dd, 'B2 holds A2\'s data');
+    is(digest($c2s), $dd, 'C2 holds A2\'s data');
+    is(syncs($a2s), 'sync_full=2 sync_partial_ok=0 sync_partial_err=1 replicas_dropped=0',
+       'A2: B2 asked to continue and got a full sync');
+    is(syncs($b2s), 'sync_full=2 sync_partial_ok=0 sync_partial_err=1 replicas_dropped=0',
+       'B2: so did C2');
+    $p2->stop;
+}
+
 # ---- two histories under one replication id ----
 # X is a master with replicas Y and Z (Z through a proxy). Y is promoted
 # and keeps X's replication id; X writes on, Z following it; Z's link is
