@@ -5,7 +5,9 @@
 # meanwhile follow it, and the replica converges to the master's digest.
 # Then two replicas join while one snapshot is being made (its child held
 # with SIGSTOP, so the sharing is certain): both must end at the master's
-# offset with its data. Every wait is a bounded poll.
+# offset with its data. Last, a replica with repl_timeout=2000 waits for
+# a snapshot held longer than that, without asking again. Every wait is a
+# bounded poll.
 use strict;
 use warnings;
 use Test::More;

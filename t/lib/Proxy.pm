@@ -124,8 +124,9 @@ sub DESTROY {
 
 # ---- the proxy process ----
 
-# One forwarded connection: the client's socket, the target's (undef
-# while held), and what waits to be written to each.
+# The proxy's loop. A pair is one forwarded connection: the client's
+# socket (c), the target's (t, undef while held), and what waits to be
+# written to each (to_c, to_t).
 sub run {
     my ($listen, $ctl, $target_port) = @_;
     $SIG{PIPE} = 'IGNORE';
