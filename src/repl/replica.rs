@@ -23,6 +23,9 @@ use crate::event::{monotonic_ms, Interest};
 use crate::server::{Core, Server};
 use crate::sys;
 
+/// The most a snapshot's buffer is sized for before its bytes arrive.
+const SNAPSHOT_PREALLOC_MAX: usize = 64 * 1024 * 1024;
+
 /// Longest wait between two connection attempts.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +103,7 @@ impl Link {
 }
 
 /// At start with `-o replicaof`: connects at once rather than on the
-/// first timer tick.
+/// first timer tick. A replica never evicts (see `become_replica`).
 pub fn start(core: &mut Core) {
     if core.repl.link.is_some() {
         core.cache.set_evict_to_free(false);
@@ -325,6 +328,13 @@ fn process(core: &mut Core) -> bool {
                 };
                 let line: Vec<u8> = l.rbuf.drain(..=nl).collect();
                 let line = String::from_utf8_lossy(&line).trim_end().to_string();
+                // A blank line is a keepalive: a master may send one while
+                // its snapshot is being made (as Redis's does), so a slow
+                // snapshot does not look like a silent link. Reading it
+                // has already moved last_heard_ms.
+                if line.is_empty() {
+                    continue;
+                }
                 let t: Vec<&str> = line.split(' ').collect();
                 match t.as_slice() {
                     // The master accepted the credentials.
@@ -354,7 +364,9 @@ fn process(core: &mut Core) -> bool {
                         };
                         l.snap_at = (id.to_string(), off);
                         l.snap_len = len;
-                        l.snap = Vec::with_capacity(len);
+                        // The length is the master's word: the buffer
+                        // grows as the bytes come, from at most 64 MiB.
+                        l.snap = Vec::with_capacity(len.min(SNAPSHOT_PREALLOC_MAX));
                         l.state = LinkState::Snapshot;
                         log::info!("full sync from {}: {} bytes at offset {}", l.addr, len, off);
                     }

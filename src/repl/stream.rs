@@ -20,6 +20,9 @@ use crate::cache::item::ITEM_KEY_BINARY;
 use crate::cache::{Change, Reason};
 use crate::util::{base64_decode, base64_encode, parse_u64_c, push_u64};
 
+/// The longest value a `rep_set` may carry: `-I`'s upper bound.
+const MAX_VALUE: u64 = crate::settings::ITEM_SIZE_MAX_UPPER as u64;
+
 /// True if `key` can stand as a token on a text line.
 fn text_safe(key: &[u8]) -> bool {
     // Every byte in 0x21..=0x7e; written without an early exit so the
@@ -200,6 +203,11 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
             let Some(key) = key_of(f[0], meta as u8 & ITEM_KEY_BINARY != 0) else {
                 return bad("bad key in rep_set");
             };
+            // No item is larger than -I allows (at most 1 GiB): a longer
+            // value is a damaged stream, not one to wait for.
+            if len > MAX_VALUE {
+                return bad("rep_set value too long");
+            }
             let start = nl + 1;
             let end = start + len as usize;
             if buf.len() < end + 2 {
@@ -287,5 +295,15 @@ mod tests {
             assert_eq!(decode(&out[..cut]), Decoded::More, "cut at {}", cut);
         }
         assert!(matches!(decode(b"set k 0 0 1\r\n"), Decoded::Bad(_)));
+        // A length no item can have is damage, whatever follows it.
+        assert!(matches!(
+            decode(b"rep_set k 0 0 1 0 18446744073709551615\r\n"),
+            Decoded::Bad(_)
+        ));
+        assert!(matches!(
+            decode(b"rep_set k 0 0 1 0 1073741825\r\n"),
+            Decoded::Bad(_)
+        ));
+        assert_eq!(decode(b"rep_set k 0 0 1 0 1073741824\r\n"), Decoded::More);
     }
 }

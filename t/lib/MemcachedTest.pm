@@ -29,6 +29,8 @@ our @EXPORT = qw(new_memcached server_binary is_ours free_port
                  require_debug_binary meta mg_cas);
 
 my @servers;
+# Servers started so far: each one's output file has a name of its own.
+my $started = 0;
 
 sub server_binary {
     return $ENV{MEMCACHED_BIN} // './memcached-debug';
@@ -144,7 +146,8 @@ sub new_memcached {
             push @full, '-U', $udpport;
         }
         push @full, '-u', 'root' if $< == 0 && !grep { $_ eq '-u' } @full;
-        my $errfile = "/tmp/mctest.$$.$attempt.err";
+        $started++;
+        my $errfile = "/tmp/mctest.$$.$started.err";
         my $pid = fork();
         die "fork: $!" unless defined $pid;
         if ($pid == 0) {

@@ -9,7 +9,8 @@ use Exporter 'import';
 use Time::HiRes qw(usleep);
 use MemcachedTest;
 
-our @EXPORT = qw(repl_stats wait_repl digest wait_synced);
+our @EXPORT = qw(repl_stats wait_repl digest wait_synced wait_synced_within
+                 stream_open stream_next);
 
 # `stats replication` as name => value.
 sub repl_stats {
@@ -46,7 +47,14 @@ sub digest {
 # then returns 1; 0 after `$timeout` seconds.
 sub wait_synced {
     my ($master, @replicas) = @_;
-    my $deadline = time + 30;
+    return wait_synced_within(30, $master, @replicas);
+}
+
+# wait_synced with a deadline of `$secs` seconds, for a check that
+# already knows the replicas are streaming and only have a short way to go.
+sub wait_synced_within {
+    my ($secs, $master, @replicas) = @_;
+    my $deadline = time + $secs;
     while (time < $deadline) {
         my $before = repl_stats($master)->{repl_offset} // -1;
         my $all = 1;
@@ -60,6 +68,33 @@ sub wait_synced {
         usleep(20_000);
     }
     return 0;
+}
+
+# Attaches to `$server` as a replica with a socket of the test's own:
+# sends `rep_sync ? -1`, reads the REP_FULLSYNC line and the snapshot, and
+# returns the socket (reads give up after 30 s) and the line.
+sub stream_open {
+    my ($server) = @_;
+    my $s = $server->new_sock;
+    print $s "rep_sync ? -1\r\n";
+    my $line = <$s> // '';
+    read_reply($s, $1) if $line =~ /^REP_FULLSYNC \S+ \d+ (\d+)\r\n\z/;
+    return ($s, $line);
+}
+
+# The next command of the stream, pings left out, as its exact bytes
+# (undef if none comes within 30 s). Acknowledges as a replica does, so the
+# master keeps the link.
+sub stream_next {
+    my ($s) = @_;
+    while (1) {
+        print $s "rep_ack 0\r\n";
+        my $line = <$s>;
+        return undef unless defined $line;
+        next if $line eq "rep_ping\r\n";
+        $line .= read_reply($s, $1 + 2) if $line =~ /^rep_set \S+ \d+ -?\d+ \d+ \d+ (\d+)\r\n\z/;
+        return $line;
+    }
 }
 
 1;
