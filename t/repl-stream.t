@@ -61,6 +61,7 @@ sub cas_of {
     return $cas;
 }
 
+my $last_cas;
 my @cases = (
     ["set a 5 0 3\r\nabc\r\n", "STORED", sub { "rep_set a 5 0 " . cas_of('a') . " 0 3\r\nabc\r\n" }, 'set'],
     ["set t 1 100 2\r\ntt\r\n", "STORED", sub { "rep_set t 1 " . ($now + 100) . " " . cas_of('t') . " 0 2\r\ntt\r\n" },
@@ -78,9 +79,13 @@ my @cases = (
     ["md c I\r\n", "HD", sub { "rep_set c 9 0 " . cas_of('c') . " 64 2\r\nCC\r\n" }, 'md I: meta bit 64, stale'],
     ["ms a2V5IGI= 1 b\r\nK\r\n", "HD", sub { "rep_set a2V5IGI= 0 0 " . mg_cas($m, 'a2V5IGI= b') . " 4 1\r\nK\r\n" },
      'a base64 key: written in base64, meta bit 4'],
-    ["ma n D7\r\n", "HD", sub { "rep_set n 0 0 " . cas_of('n') . " 0 2\r\n7 \r\n" }, 'ma'],
-    ["flush_all\r\n", "OK", sub { "rep_flush " . ($now - 1) . "\r\n" },
-     'flush_all: items last changed up to the second before are gone'],
+    ["ma n D7\r\n", "HD", sub { $last_cas = cas_of('n'); "rep_set n 0 0 $last_cas 0 2\r\n7 \r\n" }, 'ma'],
+    # The flush takes the next CAS as its cut-off; a replica takes that
+    # number rather than one of its own.
+    ["flush_all\r\n", "OK", sub { "rep_flush " . ($now - 1) . " " . ($last_cas + 1) . "\r\n" },
+     'flush_all: the time and the CAS cut-off'],
+    ["flush_all 100\r\n", "OK", sub { "rep_flush " . ($now + 99) . " 0\r\n" },
+     'a delayed flush_all: its time, no CAS cut-off'],
 );
 for my $c (@cases) {
     my ($req, $reply, $want, $name) = @$c;

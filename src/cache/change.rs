@@ -169,8 +169,10 @@ impl ChangeLog {
         });
     }
 
-    /// Records a flush_all taking effect at unix time `at`.
-    pub(super) fn push_flush(&mut self, at: i64) {
+    /// Records a flush_all taking effect at unix time `at`; `cas` is the
+    /// CAS below which items are gone from now on (0: the flush is for
+    /// later and cuts by time only).
+    pub(super) fn push_flush(&mut self, at: i64, cas: u64) {
         let n = self.bytes.len();
         self.push(Rec {
             reason: Reason::FlushAll,
@@ -178,7 +180,7 @@ impl ChangeLog {
             value: n..n,
             flags: 0,
             exptime: at,
-            cas: 0,
+            cas,
             meta: 0,
         });
     }

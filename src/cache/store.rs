@@ -405,7 +405,14 @@ impl Cache {
         self.do_flush_all(exptime);
         if self.changes.on {
             let at = self.clock.to_unix(self.oldest_live.max(1));
-            self.changes.push_flush(at);
+            // The CAS cut-off this flush set, if it took effect now: a
+            // replica takes it as it is rather than minting its own.
+            let cas = if self.use_cas && self.oldest_live <= self.clock.current_time {
+                self.oldest_cas
+            } else {
+                0
+            };
+            self.changes.push_flush(at, cas);
         }
         self.oldest_live
     }
@@ -764,15 +771,17 @@ impl Cache {
     }
 
     /// A replica applies its master's flush_all: items last updated before
-    /// unix time `at` are gone.
-    pub fn apply_flush(&mut self, at: i64) {
-        let rel = self.clock.from_unix(at);
-        self.oldest_live = rel;
-        if self.use_cas && rel <= self.clock.current_time {
-            self.oldest_cas = self.next_cas();
+    /// unix time `at` are gone, and, if `cas` is not 0, items whose CAS is
+    /// below it (the master's cut-off: a replica never takes a CAS of its
+    /// own, so its cut-off agrees with the master's whatever its clock).
+    pub fn apply_flush(&mut self, at: i64, cas: u64) {
+        self.oldest_live = self.clock.from_unix(at);
+        if cas != 0 {
+            self.oldest_cas = cas;
+            self.bump_cas_floor(cas);
         }
         if self.changes.on {
-            self.changes.push_flush(at);
+            self.changes.push_flush(at, cas);
         }
     }
 

@@ -54,6 +54,10 @@ struct Feed {
     out_pos: usize,
     /// Stream made while the snapshot is prepared or sent.
     pending: Vec<u8>,
+    /// It attached while a snapshot was being made and the backlog no
+    /// longer held the stream since that snapshot's offset: it waits for
+    /// the next one.
+    next_snapshot: bool,
     snapshot: Option<(File, u64)>,
     /// The offset the replica has acknowledged.
     ack: u64,
@@ -359,6 +363,7 @@ fn attach(core: &mut Core, fd: RawFd, addr: String, h: Handoff) {
         out: Vec::new(),
         out_pos: 0,
         pending: Vec::new(),
+        next_snapshot: false,
         snapshot: None,
         ack: 0,
         last_heard_ms: now,
@@ -389,6 +394,15 @@ fn attach(core: &mut Core, fd: RawFd, addr: String, h: Handoff) {
             }
             r.stats.sync_full += 1;
             log::info!("replica {} needs a full sync", feed.addr);
+            // A snapshot already being made stands at an older offset:
+            // this replica shares it if the backlog still holds the
+            // stream since then, else it waits for the next one.
+            if let Some(child) = &r.master.child {
+                match r.backlog.since(child.offset, r.offset) {
+                    Some(since) => feed.pending = since,
+                    None => feed.next_snapshot = true,
+                }
+            }
         }
     }
     let online = feed.state == FeedState::Online;
@@ -461,15 +475,37 @@ fn waiting_for_snapshot(core: &Core) -> Vec<usize> {
         .master
         .feeds
         .iter()
-        .filter(|(_, f)| f.state == FeedState::WaitSnapshot)
+        .filter(|(_, f)| f.state == FeedState::WaitSnapshot && !f.next_snapshot)
         .map(|(i, _)| i)
         .collect()
+}
+
+/// After a snapshot: the feeds that waited for the next one get one.
+fn start_next_snapshot(core: &mut Core) {
+    let mut any = false;
+    for (_, f) in core.repl.master.feeds.iter_mut() {
+        if f.next_snapshot {
+            f.next_snapshot = false;
+            f.pending.clear();
+            any = true;
+        }
+    }
+    if any && core.repl.master.child.is_none() {
+        start_snapshot(core);
+    }
 }
 
 /// Drops every feed waiting for a snapshot (the snapshot failed); they
 /// reconnect and ask again.
 fn drop_waiting(core: &mut Core) {
-    let ids = waiting_for_snapshot(core);
+    let ids: Vec<usize> = core
+        .repl
+        .master
+        .feeds
+        .iter()
+        .filter(|(_, f)| f.state == FeedState::WaitSnapshot)
+        .map(|(i, _)| i)
+        .collect();
     for i in ids {
         close_feed(core, i, "no snapshot");
     }
@@ -528,6 +564,7 @@ pub fn reap(core: &mut Core) {
     }
     // Open files keep the data; the name goes now.
     let _ = std::fs::remove_file(&child.path);
+    start_next_snapshot(core);
 }
 
 /// The loop saw feed `idx`'s socket ready.
@@ -651,6 +688,21 @@ pub fn on_timer(core: &mut Core, now_ms: u64) {
     reap(core);
     if !core.repl.master.any() {
         return;
+    }
+    // A replica waiting for its snapshot hears a blank line each second
+    // (outside the stream, as Redis's newline): a snapshot slower than
+    // repl_timeout does not look like a dead link.
+    let waiting: Vec<usize> = core
+        .repl
+        .master
+        .feeds
+        .iter()
+        .filter(|(_, f)| f.state == FeedState::WaitSnapshot)
+        .map(|(i, _)| i)
+        .collect();
+    for i in waiting {
+        core.repl.master.feeds[i].out.extend_from_slice(b"\n");
+        flush(core, i);
     }
     // A replica forwards its master's pings; its own would make its
     // offsets differ from the master's.

@@ -463,7 +463,7 @@ fn apply_stream(core: &mut Core) -> bool {
                         }
                     }
                     Cmd::Del { key } => core.cache.apply_delete(&key),
-                    Cmd::Flush { at } => core.cache.apply_flush(at),
+                    Cmd::Flush { at, cas } => core.cache.apply_flush(at, cas),
                     Cmd::Ping => {}
                 }
                 core.repl.stats.records_applied += 1;

@@ -7,7 +7,7 @@
 //! ```text
 //!  rep_set <key> <flags> <exptime> <cas> <meta> <bytes>\r\n<data>\r\n
 //!  rep_del <key> <reason>[ b]\r\n
-//!  rep_flush <unix time>\r\n
+//!  rep_flush <unix time> <cas>\r\n    (cas: the cut-off, 0 for a later flush)
 //!  rep_ping\r\n
 //! ```
 //!
@@ -52,6 +52,8 @@ pub fn encode(ch: &Change<'_>, out: &mut Vec<u8>) {
         Reason::FlushAll => {
             out.extend_from_slice(b"rep_flush ");
             push_i64(out, ch.exptime);
+            out.push(b' ');
+            push_u64(out, ch.cas);
             out.extend_from_slice(b"\r\n");
         }
         r if is_removal(r) => {
@@ -133,6 +135,7 @@ pub enum Cmd<'a> {
     },
     Flush {
         at: i64,
+        cas: u64,
     },
     Ping,
 }
@@ -168,9 +171,13 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
     };
     match toks.next() {
         Some(b"rep_ping") => Decoded::Cmd(Cmd::Ping, nl + 1),
-        Some(b"rep_flush") => match toks.next().and_then(parse_i64) {
-            Some(at) => Decoded::Cmd(Cmd::Flush { at }, nl + 1),
-            None => bad("bad rep_flush"),
+        Some(b"rep_flush") => match (toks.next().and_then(parse_i64), toks.next()) {
+            (Some(at), None) => Decoded::Cmd(Cmd::Flush { at, cas: 0 }, nl + 1),
+            (Some(at), Some(c)) => match parse_u64_c(c) {
+                Some(cas) => Decoded::Cmd(Cmd::Flush { at, cas }, nl + 1),
+                None => bad("bad rep_flush"),
+            },
+            _ => bad("bad rep_flush"),
         },
         Some(b"rep_del") => {
             let (Some(k), Some(_reason)) = (toks.next(), toks.next()) else {
@@ -273,7 +280,7 @@ mod tests {
             b"rep_set k 7 1800000000 42 64 5\r\nva\r\nl\r\n\
               rep_del k evicted\r\n\
               rep_set YSBi 7 1800000000 42 4 0\r\n\r\n\
-              rep_flush 1800000000\r\n"
+              rep_flush 1800000000 42\r\n"
         );
         let mut at = 0;
         let mut got = Vec::new();
