@@ -12,6 +12,8 @@ use std::os::unix::io::RawFd;
 pub enum Interest {
     Read,
     Write,
+    /// Both: a replica's feed waiting to write still reads its acks.
+    ReadWrite,
     None,
 }
 
@@ -35,6 +37,7 @@ fn mask(i: Interest) -> u32 {
     match i {
         Interest::Read => (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
         Interest::Write => libc::EPOLLOUT as u32,
+        Interest::ReadWrite => (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP) as u32,
         Interest::None => 0,
     }
 }

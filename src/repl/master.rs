@@ -275,6 +275,12 @@ impl Feeds {
     pub fn append(&mut self, bytes: &[u8]) {
         for (_, f) in self.feeds.iter_mut() {
             if f.state == FeedState::Online {
+                // A replica slow to read: drop the part already sent
+                // before the buffer grows again.
+                if f.out_pos >= 64 * 1024 && f.out_pos * 2 >= f.out.len() {
+                    f.out.drain(..f.out_pos);
+                    f.out_pos = 0;
+                }
                 f.out.extend_from_slice(bytes);
             } else {
                 f.pending.extend_from_slice(bytes);
@@ -646,9 +652,11 @@ fn flush(core: &mut Core, idx: usize) {
         match sys::write(f.fd, &f.out[f.out_pos..]) {
             Ok(n) => f.out_pos += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Still reading: a replica that is slow to take the stream
+                // goes on acknowledging what it applied.
                 let _ = core
                     .ev
-                    .modify(f.fd, TOKEN_FEED_BASE + idx as u64, Interest::Write);
+                    .modify(f.fd, TOKEN_FEED_BASE + idx as u64, Interest::ReadWrite);
                 return;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -102,6 +102,9 @@ impl Link {
     }
 }
 
+/// Bytes of stream a replica reads per wake-up of its link.
+const READ_TURN: usize = 1024 * 1024;
+
 /// At start with `-o replicaof`: connects at once rather than on the
 /// first timer tick. A replica never evicts (see `become_replica`).
 pub fn start(core: &mut Core) {
@@ -274,11 +277,19 @@ pub fn on_event(server: &mut Server) {
     if buf.is_empty() {
         buf = vec![0u8; 64 * 1024];
     }
+    // At most READ_TURN bytes per wake-up: a master streaming faster than
+    // this replica applies must not keep the loop from its clients (the
+    // socket stays readable and the loop comes back to it).
+    let mut taken = 0;
     let failed = loop {
+        if taken >= READ_TURN {
+            break None;
+        }
         let l = core.repl.link.as_mut().expect("link checked above");
         match sys::read(l.fd, &mut buf) {
             Ok(0) => break Some("closed by the master".to_string()),
             Ok(n) => {
+                taken += n;
                 l.rbuf.extend_from_slice(&buf[..n]);
                 l.last_heard_ms = monotonic_ms();
                 if !process(core) {
