@@ -168,13 +168,17 @@ atexit.register(_stop_all_children)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def proc_cpu_s(pid):
-    """utime+stime of the whole process (all threads), in seconds."""
+def proc_cpu_s(pid, reaped_children=False):
+    """utime+stime of the whole process (all threads), in seconds; with
+    reaped_children, plus that of the children it has reaped (a master's
+    snapshot child)."""
     with open(f"/proc/{pid}/stat") as f:
         data = f.read()
     fields = data[data.rindex(")") + 2:].split()
-    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15,
+    # cutime and cstime 16 and 17.
+    n = 4 if reaped_children else 2
+    return sum(int(x) for x in fields[11:11 + n]) / CLK_TCK
 
 
 def proc_rss_kb(pid):
@@ -238,9 +242,11 @@ def recv_until(sock, terminator, limit=1 << 20):
     return buf
 
 
-def server_stats(port):
+def server_stats(port, group=""):
+    """`stats` (or `stats GROUP`, e.g. "replication") as a dict."""
+    cmd = f"stats {group}".strip().encode() + b"\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"stats\r\n")
+        s.sendall(cmd)
         reply = recv_until(s, b"END\r\n").decode("ascii", "replace")
     stats = {}
     for line in reply.splitlines():
@@ -283,20 +289,26 @@ def log(msg):
 # --------------------------------------------------------------------------
 
 class Server:
-    def __init__(self, kind, cfg, mem_mb, maxconns, tag):
+    """One server process.  `cpu` defaults to --server-cpu; `extra` are more
+    options (a replica's `-o replicaof=...`); `role` names the log file
+    when two servers of one kind run at once (master and replica)."""
+
+    def __init__(self, kind, cfg, mem_mb, maxconns, tag, cpu=None, extra=(), role=None):
         self.kind = kind
         self.cfg = cfg
         self.port = free_port()
         binary = cfg.ours if kind == "ours" else cfg.reference
-        cmd = ["taskset", "-c", str(cfg.server_cpu), binary]
+        cpu = cfg.server_cpu if cpu is None else cpu
+        cmd = ["taskset", "-c", str(cpu), binary]
         if kind == "memcached":
             cmd += ["-t", "1"]
         cmd += ["-p", str(self.port), "-l", "127.0.0.1", "-m", str(mem_mb),
-                "-c", str(maxconns)]
+                "-c", str(maxconns)] + list(extra)
         if os.geteuid() == 0:
             cmd += ["-u", "root"]   # memcached refuses to run as root without -u
         self.cmd = cmd
-        self.log_path = os.path.join(cfg.workdir, f"{tag}-{kind}-server.log")
+        self.what = role or kind
+        self.log_path = os.path.join(cfg.workdir, f"{tag}-{self.what}-server.log")
         self.proc = None
 
     @property
@@ -329,7 +341,7 @@ class Server:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise BenchError(f"{self.kind} server did not accept connections on "
+                raise BenchError(f"{self.what} server did not accept connections on "
                                  f"port {self.port} within {timeout:g}s\n{self.log_tail()}")
             time.sleep(0.05)
 
@@ -343,7 +355,7 @@ class Server:
         rc = self.proc.returncode
         how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
         tail = self.log_tail()
-        return f"{self.kind} server {how}" + (f"\n{tail}" if tail else "")
+        return f"{self.what} server {how}" + (f"\n{tail}" if tail else "")
 
     def wait_items(self, expected, timeout=30.0):
         """Wait until curr_items reaches `expected` (noreply sets may still be in
@@ -386,19 +398,42 @@ class McloadResult:
         return f"mcload exited with status {self.rc}\n{tail}"
 
 
-def run_mcload(cfg, port, args, timeout, tag):
+def run_mcload(cfg, port, args, timeout, tag, sample=None, every=0.5):
+    """Run mcload to its end and return its McloadResult.  With `sample`,
+    call it every `every` seconds while mcload runs (it must not raise)."""
+    return finish_mcload(start_mcload(cfg, port, args, tag), timeout, sample, every)
+
+
+def start_mcload(cfg, port, args, tag):
+    """Start mcload in the background; finish_mcload waits for it."""
     json_path = os.path.join(cfg.workdir, f"{tag}.json")
     log_path = os.path.join(cfg.workdir, f"{tag}.log")
     if os.path.exists(json_path):
         os.unlink(json_path)
     cmd = (["taskset", "-c", str(cfg.client_cpu), cfg.mcload,
             "--server", f"127.0.0.1:{port}"] + args + ["--json", json_path])
-    p = spawn(cmd, log_path)
+    return spawn(cmd, log_path), cmd, json_path, log_path
+
+
+def finish_mcload(handle, timeout, sample=None, every=0.5):
+    p, cmd, json_path, log_path = handle
+    deadline = time.monotonic() + timeout
     try:
-        rc = p.wait(timeout)
+        while True:
+            try:
+                left = max(0.0, deadline - time.monotonic())
+                rc = p.wait(min(every, left) if sample else left)
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    raise
+                sample()
     except subprocess.TimeoutExpired:
         stop_process(p, 2.0)
         raise BenchError(f"mcload did not finish within {timeout:g}s: {' '.join(cmd)}")
+    except BaseException:
+        stop_process(p, 2.0)
+        raise
     finally:
         _children.pop(p.pid, None)
     with open(log_path, "rb") as f:
