@@ -74,7 +74,15 @@ MEM_SCENARIO = dict(desc="RSS per item after prefill: 20 B keys, 100 B values, -
                     value_size=100, mem=1024, conns=50, depth=16)
 IDLE_SCENARIO = dict(desc="idle connections",
                      conns=10_000, maxconns=11_000, mem=64)
-ALL_SCENARIOS = ("a", "b", "c", "d", "e", "g", "f", "m")
+# Replication, ours only (memcached has none).  r: the master's throughput
+# in the workloads of b and c with one replica of ours attached against the
+# same master with none; the replica runs on the client CPU, next to mcload.
+REPL_SCENARIO = dict(desc="master with one replica attached vs. none, workloads of b and c; "
+                          "replica on the client CPU",
+                     workloads=("b", "c"))
+# The two columns of r: the master with a replica, and alone.
+REPL_PAIR = ("replica", "alone")
+ALL_SCENARIOS = ("a", "b", "c", "d", "e", "g", "f", "m", "r")
 EQUAL_LOAD_FRACTION = 0.5
 # A run during which other processes used more than this fraction of a CPU
 # on the two pinned CPUs is flagged as disturbed.
@@ -90,6 +98,9 @@ TARGETS = {
     "a_eq.p99_us": ("<=", 1.0),
     "m.rss_bytes_per_item": ("<=", 0.8),
     "f.rss_total_kb": ("<=", 1.0),
+    # r: ratio (master with one replica) / (master alone).
+    "rb.ops_per_sec": (">=", 0.9),
+    "rc.ops_per_sec": (">=", 0.9),
 }
 
 
@@ -265,6 +276,8 @@ def fmt_num(v, kind):
         return f"{v:,.1f}" if v < 1000 else f"{v:,.0f}"
     if kind == "cpu":
         return f"{v:.2f}"
+    if kind == "pct":
+        return f"{v * 100:.0f}%"
     return f"{v:,.3g}"
 
 
@@ -495,40 +508,171 @@ def failed(rec, server, exc):
     return rec
 
 
-def run_load(cfg, kind, name, p, rnd, rate=None):
+# --------------------------------------------------------------------------
+# Replication probes (scenario r)
+# --------------------------------------------------------------------------
+
+def parse_feed(line):
+    """`addr=...,state=online,ack=N,lag=N` (a master's replicaN stat) as a
+    dict with ack and lag as ints."""
+    feed = dict(kv.split("=", 1) for kv in line.split(",") if "=" in kv)
+    for k in ("ack", "lag"):
+        if k in feed:
+            feed[k] = int(feed[k])
+    return feed
+
+
+def repl_offsets(master, replica):
+    """The replica's `stats replication`, then the master's, asked in that
+    order: master repl_offset - replica repl_offset is then an upper bound
+    of how far the replica was behind when it was asked.  replica may be
+    None (a master alone is asked the same way, so both runs of r carry
+    the same probe)."""
+    rst = server_stats(replica.port, "replication") if replica else {}
+    mst = server_stats(master.port, "replication")
+    return mst, rst
+
+
+def repl_sample(master, replica, t0):
+    """One sample of the replica's lag during a measured run; never raises
+    (a server that stops answering is noted, and found out after the run)."""
+    smp = dict(t=round(time.monotonic() - t0, 3))
+    try:
+        mst, rst = repl_offsets(master, replica)
+    except (OSError, ValueError) as e:
+        smp["error"] = f"{type(e).__name__}: {e}"
+        return smp
+    smp["master_offset"] = int(mst.get("repl_offset", 0))
+    if replica:
+        smp["replica_offset"] = int(rst.get("repl_offset", 0))
+        smp["lag"] = smp["master_offset"] - smp["replica_offset"]
+        smp["link"] = rst.get("master_link_status")
+        if "replica0" in mst:
+            smp["replica0"] = mst["replica0"]
+            feed = parse_feed(mst["replica0"])
+            smp["state"], smp["ack_lag"] = feed.get("state"), feed.get("lag")
+    return smp
+
+
+def wait_caught_up(master, replica, timeout, when):
+    """Wait until the replica's link is up and it has applied the stream up
+    to the master's offset as read when the wait began (pings advance it
+    once a second, so "equal" would chase a moving target); returns the
+    seconds it took.  Raises BenchError, saying where the replica stands,
+    if that takes longer than `timeout`."""
+    t0 = time.monotonic()
+    target = int(server_stats(master.port, "replication").get("repl_offset", 0))
+    while True:
+        mst, rst = repl_offsets(master, replica)
+        if (rst.get("master_link_status") == "up"
+                and int(rst.get("repl_offset", -1)) >= target):
+            return time.monotonic() - t0
+        for srv in (master, replica):
+            if not srv.alive():
+                raise BenchError(f"replication {when}: {srv.exit_note()}")
+        if time.monotonic() - t0 > timeout:
+            raise BenchError(
+                f"the replica did not catch up {when} within {timeout:g} s: master offset "
+                f"{mst.get('repl_offset')} (was {target}), replica offset "
+                f"{rst.get('repl_offset')}, link {rst.get('master_link_status')}, "
+                f"master's view: {mst.get('replica0', 'no replica attached')}, "
+                f"sync_full {mst.get('sync_full')}, replicas_dropped "
+                f"{mst.get('replicas_dropped')}\n{replica.log_tail()}")
+        time.sleep(0.02)
+
+
+def repl_after_run(master, replica, samples, t0):
+    """What a measured run of r leaves to report: the lag samples taken
+    during it, one more right after mcload ended, and (with a replica) how
+    long the replica then took to apply everything the master had
+    streamed by the end of the run."""
+    out = dict(repl_samples=samples)
+    end = repl_sample(master, replica, t0)
+    out["repl_end"] = end
+    mst = server_stats(master.port, "replication")
+    out["master_sync_full"] = int(mst.get("sync_full", 0))
+    out["master_replicas_dropped"] = int(mst.get("replicas_dropped", 0))
+    if not replica:
+        return out
+    lags = [smp["lag"] for smp in samples if "lag" in smp]
+    out.update(lag_max=max(lags) if lags else None,
+               lag_median=statistics.median(lags) if lags else None,
+               lag_end=end.get("lag"), ack_lag_end=end.get("ack_lag"),
+               feed_end=end.get("replica0"))
+    out["catchup_ms"] = wait_caught_up(master, replica, 60.0, "after the measured run") * 1000
+    notes = []
+    bad = [smp for smp in samples + [end]
+           if smp.get("error") or smp.get("link") != "up" or smp.get("state") != "online"]
+    if bad:
+        notes.append(f"{len(bad)} of {len(samples) + 1} samples found the link not up/online "
+                     f"(first: {bad[0]})")
+    if out["master_sync_full"] != 1 or out["master_replicas_dropped"]:
+        notes.append(f"the master made {out['master_sync_full']} full syncs and dropped "
+                     f"{out['master_replicas_dropped']} replicas (expected 1 and 0)")
+    if notes:
+        out["repl_warning"] = "; ".join(notes)
+    return out
+
+
+def run_load(cfg, kind, name, p, rnd, rate=None, with_replica=None):
+    """One load measurement.  with_replica (scenario r, ours only): True
+    attaches a replica of ours, pinned to the client CPU, before the
+    prefill, and samples its lag during the measured run; False measures
+    the same master alone (the replication stats are sampled the same
+    way, so both runs carry the same probe).  The record's `server` is
+    then "replica" or "alone"."""
     keys = p["keys_used"]
+    label = kind if with_replica is None else REPL_PAIR[0 if with_replica else 1]
     tag = f"r{rnd}-{name}"
-    rec = dict(scenario=name, server=kind, round=rnd, workload=p["workload"],
+    rec = dict(scenario=name, server=label, round=rnd, workload=p["workload"],
                conns=p["conns"], depth=p["depth"], keys=keys,
                key_size=p["key_size"], value_size=p["value_size"], rate=rate,
                status="ok", error=None)
     seed = 1000 + rnd
-    server = Server(kind, cfg, p["mem"], max(1024, p["conns"] + 100), tag)
+    server = Server(kind, cfg, p["mem"], max(1024, p["conns"] + 100), tag,
+                    role=None if with_replica is None else f"master-{label}")
+    replica = None
     try:
         server.start()
-        status, err, info = prefill(cfg, server, p, keys, seed, f"{tag}-{kind}")
+        if with_replica:
+            replica = Server(kind, cfg, p["mem"], 1024, tag, cpu=cfg.client_cpu,
+                             extra=["-o", f"replicaof=127.0.0.1:{server.port}"],
+                             role="replica")
+            replica.start()
+            wait_caught_up(server, replica, 30.0, "after its start")
+        status, err, info = prefill(cfg, server, p, keys, seed, f"{tag}-{label}")
         rec.update(info)
         if status != "ok":
             rec.update(status=status, error=err)
             return rec
+        if replica:
+            rec["prefill_catchup_s"] = wait_caught_up(server, replica, 120.0,
+                                                      "after the prefill")
         run_args = mcload_base_args(p, keys, seed) + ["--warmup", "0"]
         if rate:
             run_args += ["--rate", str(int(rate))]
         if cfg.warmup > 0:
             res = run_mcload(cfg, server.port, run_args + ["--duration", fmt_secs(cfg.warmup)],
-                             cfg.warmup + 60, f"{tag}-{kind}-warmup")
+                             cfg.warmup + 60, f"{tag}-{label}-warmup")
             if not res.ok:
                 status, err = classify_failure(kind, server, res, "warm-up")
                 rec.update(status=status, error=err)
                 return rec
         pinned = (cfg.server_cpu, cfg.client_cpu)
+        samples, sample, every = [], None, None
+        if with_replica is not None:
+            t_run = time.monotonic()
+            every = min(0.5, max(0.1, cfg.duration / 20))
+            sample = lambda: samples.append(repl_sample(server, replica, t_run))
         busy0, kids0 = pinned_cpu_busy_s(pinned), children_cpu_s()
         cpu0 = proc_cpu_s(server.pid)
+        rcpu0 = proc_cpu_s(replica.pid) if replica else 0.0
         t0 = time.monotonic()
         res = run_mcload(cfg, server.port, run_args + ["--duration", fmt_secs(cfg.duration)],
-                         cfg.duration + 60, f"{tag}-{kind}-run")
+                         cfg.duration + 60, f"{tag}-{label}-run", sample=sample, every=every)
         wall = time.monotonic() - t0
         cpu1 = proc_cpu_s(server.pid) if server.alive() else None
+        rcpu1 = (proc_cpu_s(replica.pid) if replica.alive() else None) if replica else 0.0
         busy1, kids1 = pinned_cpu_busy_s(pinned), children_cpu_s()
         if not res.ok:
             status, err = classify_failure(kind, server, res, "measured run")
@@ -536,6 +680,13 @@ def run_load(cfg, kind, name, p, rnd, rate=None):
             return rec
         if cpu1 is None:
             raise BenchError(f"measured run: {server.exit_note()}")
+        if rcpu1 is None:
+            raise BenchError(f"measured run: replica: {replica.exit_note()}")
+        if with_replica is not None:
+            rec.update(repl_after_run(server, replica, samples, t_run))
+            if replica:
+                rec["replica_cpu_s"] = rcpu1 - rcpu0
+                rec["replica_cpu_util"] = (rcpu1 - rcpu0) / wall if wall > 0 else None
         d = res.data
         rec["mcload"] = d
         requests = d.get("requests") or 0
@@ -548,11 +699,14 @@ def run_load(cfg, kind, name, p, rnd, rate=None):
             server_cpu_util=(cpu1 - cpu0) / wall if wall > 0 else None,
             cpu_us_per_req=(cpu1 - cpu0) * 1e6 / requests if requests else None,
             client_cpu_s=d.get("client_cpu_s"),
+            client_cpu_util=(d["client_cpu_s"] / d["duration_s"]
+                             if d.get("client_cpu_s") is not None and d.get("duration_s")
+                             else None),
             mcload_errors=d.get("errors"))
         if busy0 is not None and busy1 is not None and wall > 0:
-            # CPU time on the two pinned CPUs not used by the server or mcload:
-            # other processes competing with the measurement.
-            other = (busy1 - busy0) - (cpu1 - cpu0) - (kids1 - kids0)
+            # CPU time on the two pinned CPUs not used by the server, its
+            # replica or mcload: other processes competing with the measurement.
+            other = (busy1 - busy0) - (cpu1 - cpu0) - (rcpu1 - rcpu0) - (kids1 - kids0)
             rec["other_cpu_frac"] = max(0.0, other / wall)
             if rec["other_cpu_frac"] > DISTURBED_FRAC:
                 rec["warning"] = (f"other processes used {rec['other_cpu_frac'] * 100:.0f}% of a "
@@ -562,8 +716,12 @@ def run_load(cfg, kind, name, p, rnd, rate=None):
             rec["miss_ratio"] = d["misses"] / lookups
         return rec
     except (BenchError, OSError, ValueError) as e:
+        if replica and not replica.alive():
+            return failed(rec, replica, e)
         return failed(rec, server, e)
     finally:
+        if replica:
+            replica.stop()
         server.stop()
 
 
@@ -681,14 +839,36 @@ def metric_rows(name, p, equal_rate=None):
         n = p["conns_used"]
         return [("f.rss_total_kb", f"(f) RSS KiB with {n:,} idle conns", "rss_total_kb", "int"),
                 ("f.rss_bytes_per_conn", "(f) RSS B per idle conn", "rss_bytes_per_conn", "int")]
+    if name in ("rb", "rc"):
+        label = f"(r) {name[1]}: {p['workload']} d{p['depth']}"
+        return [(f"{name}.ops_per_sec", f"{label} master ops/s", "ops_per_sec", "int"),
+                (f"{name}.cpu_us_per_req", f"{label} master CPU us/req", "cpu_us_per_req",
+                 "cpu"),
+                (f"{name}.p50_us", f"{label} p50 us", "p50_us", "us"),
+                (f"{name}.p99_us", f"{label} p99 us", "p99_us", "us"),
+                (f"{name}.client_cpu_util", f"{label} mcload CPU", "client_cpu_util", "pct"),
+                (f"{name}.replica_cpu_util", f"{label} replica CPU", "replica_cpu_util", "pct"),
+                (f"{name}.lag_median", f"{label} replica lag B, median sample",
+                 "lag_median", "int"),
+                (f"{name}.lag_max", f"{label} replica lag B, max sample", "lag_max", "int"),
+                (f"{name}.lag_end", f"{label} replica lag B, end of run", "lag_end", "int"),
+                (f"{name}.ack_lag_end", f"{label} master's lag= B, end of run",
+                 "ack_lag_end", "int"),
+                (f"{name}.catchup_ms", f"{label} replica caught up after end, ms",
+                 "catchup_ms", "int")]
     return []
 
 
-def summarize(records, name, rows):
+def summarize(records, name, rows, pair=SERVERS):
+    """Medians per metric for the two columns of `pair` (ours and memcached,
+    or for r the master with a replica and alone), their ratio, and the
+    ratio against TARGETS."""
     out = []
     for mid, label, field, kind in rows:
         entry = dict(id=mid, label=label, format=kind)
-        for srv in SERVERS:
+        if pair != SERVERS:
+            entry["columns"] = list(pair)
+        for srv in pair:
             recs = [r for r in records if r["scenario"] == name and r["server"] == srv]
             # A row where ours is "unsupported" still has valid prefill numbers.
             vals = [r[field] for r in recs
@@ -700,9 +880,10 @@ def summarize(records, name, rows):
             else:
                 entry[srv] = None
                 entry[f"{srv}_status"] = ("unsupported" if "unsupported" in statuses else
-                                          "failed" if "failed" in statuses else "not run")
+                                          "failed" if "failed" in statuses else
+                                          "-" if statuses == {"ok"} else "not run")
             entry[f"{srv}_values"] = vals
-        o, m = entry["ours"], entry["memcached"]
+        o, m = entry[pair[0]], entry[pair[1]]
         entry["ratio"] = o / m if o is not None and m else None
         tgt = TARGETS.get(mid)
         entry["target"] = f"{tgt[0]} {tgt[1]}" if tgt else None
@@ -715,8 +896,33 @@ def summarize(records, name, rows):
     return out
 
 
+def met_cell(e):
+    if e["target"] is None:
+        return ""
+    if e["met"] is None:
+        return "n/a"
+    return "yes" if e["met"] else "NO"
+
+
 def print_table(summary):
-    head = ["metric", "ours", "memcached", "ratio", "target", "met?"]
+    """One table per kind of row: ours against memcached; r, the master with
+    a replica against alone."""
+    groups = [
+        ([e for e in summary if "columns" not in e],
+         SERVERS, ["metric", "ours", "memcached", "ratio", "target", "met?"]),
+        ([e for e in summary if "columns" in e],
+         REPL_PAIR, ["metric", "with replica", "alone", "ratio", "target", "met?"]),
+    ]
+    first = True
+    for entries, pair, head in groups:
+        if entries:
+            if not first:
+                print()
+            print_rows(entries, pair, head)
+            first = False
+
+
+def print_rows(summary, pair, head):
     lines = []
     for e in summary:
         def cell(srv):
@@ -724,14 +930,8 @@ def print_table(summary):
                 return fmt_num(e[srv], e["format"])
             return e[f"{srv}_status"]
         ratio = f"{e['ratio']:.2f}" if e["ratio"] is not None else "-"
-        if e["target"] is None:
-            met = ""
-        elif e["met"] is None:
-            met = "n/a"
-        else:
-            met = "yes" if e["met"] else "NO"
-        lines.append([e["label"], cell("ours"), cell("memcached"), ratio,
-                      e["target"] or "", met])
+        lines.append([e["label"], cell(pair[0]), cell(pair[1]), ratio,
+                      e["target"] or "", met_cell(e)])
     widths = [max(len(r[i]) for r in lines + [head]) for i in range(len(head))]
 
     def fmt(row):
@@ -745,10 +945,13 @@ def print_table(summary):
 
 
 def why_missing(entry):
-    for srv in SERVERS:
+    pair = entry.get("columns", SERVERS)
+    for srv in pair:
         st = entry.get(f"{srv}_status", "-")
+        if st == "-":           # no value by design (r's lag rows when alone)
+            return "-"
         if st != "ok":
-            return st if srv == "ours" else f"{srv} {st}"
+            return st if srv == pair[0] else f"{srv} {st}"
     return "-"
 
 
@@ -765,12 +968,18 @@ def print_compare(old, new):
         o = old_by_id.get(e["id"])
         if o is None:
             continue
+        kind = e.get("format", "num")
         r0, r1 = o.get("ratio"), e.get("ratio")
         change = f"{(r1 / r0 - 1) * 100:+.1f}%" if r0 and r1 is not None else "-"
-        kind = e.get("format", "num")
+        first = e.get("columns", SERVERS)[0]      # "ours", or r's "replica"
+        v0, v1 = o.get(first), e.get(first)
+        if r0 is None and r1 is None and v0 and v1 is not None:
+            # A row with one column only (r's replica lag): the change is
+            # that of the value.
+            change = f"{(v1 / v0 - 1) * 100:+.1f}%"
         rows.append([e["label"], f"{r0:.2f}" if r0 is not None else why_missing(o),
                      f"{r1:.2f}" if r1 is not None else why_missing(e), change,
-                     fmt_num(o.get("ours"), kind), fmt_num(e.get("ours"), kind),
+                     fmt_num(o.get(first), kind), fmt_num(e.get(first), kind),
                      e.get("target") or ""])
     if not rows:
         print("  (no metric in common)")
@@ -917,7 +1126,7 @@ def parse_args(argv):
     ap.add_argument("--quick", action="store_true",
                     help="fast smoke run: 1 round, short runs, fewer keys (about a minute)")
     ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
-                    help="comma-separated subset of a,b,c,d,e,g,f,m (default: all)")
+                    help="comma-separated subset of a,b,c,d,e,g,f,m,r (default: all)")
     ap.add_argument("--duration", type=float, default=None,
                     help="seconds of each measured run (default 10, --quick 2)")
     ap.add_argument("--warmup", type=float, default=None,
@@ -971,6 +1180,10 @@ def load_json(path):
 
 
 def scenario_params(cfg, name):
+    if name == "r":
+        p = dict(REPL_SCENARIO)
+        p["loads"] = {w: scenario_params(cfg, w) for w in p["workloads"]}
+        return p
     if name in LOAD_SCENARIOS or name == "m":
         p = dict(LOAD_SCENARIOS[name] if name != "m" else MEM_SCENARIO)
         p["keys_used"] = cfg.keys or (p["quick_keys"] if cfg.quick else p["keys"])
@@ -1023,8 +1236,12 @@ def main(argv):
     for name in cfg.scenario_list:
         p = params[name]
         extra = (f", {p['keys_used']:,} keys" if "keys_used" in p
-                 else f", {p['conns_used']:,} connections")
+                 else f", {p['conns_used']:,} connections" if "conns_used" in p
+                 else "")
         log(f"  ({name}) {p['desc']}{extra}")
+        if name == "r":
+            log(f"      master on CPU {cfg.server_cpu}; replica and mcload on CPU "
+                f"{cfg.client_cpu}")
 
     records = []
     unsupported = set()   # (scenario) where ours answered with a protocol error
@@ -1054,7 +1271,11 @@ def main(argv):
         if rec.get("rss_total_kb") is not None:
             bits.append(f"{rec['conns_open']:,} conns: RSS {rec['rss_total_kb']:,} KiB, "
                         f"{rec['rss_bytes_per_conn']:.0f} B/conn")
-        for key in ("warning",):
+        if rec.get("lag_max") is not None:
+            bits.append(f"replica lag max {rec['lag_max']:,} B, at end {rec['lag_end']:,} B, "
+                        f"caught up {rec['catchup_ms']:.0f} ms after; replica CPU "
+                        f"{rec['replica_cpu_util'] * 100:.0f}%")
+        for key in ("warning", "repl_warning"):
             if rec.get(key):
                 bits.append(f"WARNING {rec[key]}")
         if rec.get("mcload_errors"):
@@ -1093,6 +1314,13 @@ def main(argv):
         for rnd in range(1, cfg.rounds + 1):
             for name in cfg.scenario_list:
                 p = params[name]
+                if name == "r":
+                    # Ours with and without a replica, alternating which goes first.
+                    for w in p["workloads"]:
+                        for with_replica in (True, False) if rnd % 2 == 1 else (False, True):
+                            note(measure(lambda: run_load(cfg, "ours", "r" + w, p["loads"][w],
+                                                          rnd, with_replica=with_replica)))
+                    continue
                 for kind in order(rnd):
                     if kind == "ours" and name in unsupported:
                         continue
@@ -1132,13 +1360,20 @@ def main(argv):
     elapsed = time.monotonic() - t_start
     summary = []
     for name in cfg.scenario_list:
+        if name == "r":
+            for w in params["r"]["workloads"]:
+                summary += summarize(records, "r" + w,
+                                     metric_rows("r" + w, params["r"]["loads"][w]), REPL_PAIR)
+            continue
         summary += summarize(records, name, metric_rows(name, params[name]))
         if name == "a" and equal_rate:
             summary += summarize(records, "a_eq", metric_rows("a_eq", params["a"], equal_rate))
 
     print()
     print(f"Results: medians of {cfg.rounds} round(s); ratio = ours / memcached "
-          f"(memcached -t 1, both pinned to one CPU). Took {elapsed:.0f} s.")
+          f"(memcached -t 1, both pinned to one CPU)"
+          + ("; for (r), ratio = our master with one replica / the same master alone"
+             if "r" in params else "") + f". Took {elapsed:.0f} s.")
     print_table(summary)
     met = [e for e in summary if e["met"] is not None]
     print(f"\nTargets met: {sum(1 for e in met if e['met'])} of {len(met)} measured"
