@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -26,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -82,7 +84,17 @@ REPL_SCENARIO = dict(desc="master with one replica attached vs. none, workloads 
                      workloads=("b", "c"))
 # The two columns of r: the master with a replica, and alone.
 REPL_PAIR = ("replica", "alone")
-ALL_SCENARIOS = ("a", "b", "c", "d", "e", "g", "f", "m", "r")
+# s: a full sync of a prefilled master to an empty replica while mcload
+# writes to the master; `rate` 0 is a closed loop (as fast as it answers).
+SYNC_SCENARIO = dict(desc="full sync to an empty replica while the master takes sets",
+                     workload="set", conns=50, depth=1, rate=0, keys=1_000_000,
+                     quick_keys=1_000_000, key_size=32, value_size=100, mem=1024)
+# s: mcload writes this long before `rep_replicaof`, and for SYNC_WINDOW
+# seconds after it; a sync that takes longer is still timed (until
+# --sync-timeout), with fewer writes at its end.
+SYNC_LEAD = 1.0
+SYNC_WINDOW = 5.0
+ALL_SCENARIOS = ("a", "b", "c", "d", "e", "g", "f", "m", "r", "s")
 EQUAL_LOAD_FRACTION = 0.5
 # A run during which other processes used more than this fraction of a CPU
 # on the two pinned CPUs is flagged as disturbed.
@@ -101,6 +113,10 @@ TARGETS = {
     # r: ratio (master with one replica) / (master alone).
     "rb.ops_per_sec": (">=", 0.9),
     "rc.ops_per_sec": (">=", 0.9),
+}
+# Targets on a value rather than a ratio (scenario s).
+ABS_TARGETS = {
+    "s.sync_s": ("<", 2.0),
 }
 
 
@@ -276,9 +292,15 @@ def fmt_num(v, kind):
         return f"{v:,.1f}" if v < 1000 else f"{v:,.0f}"
     if kind == "cpu":
         return f"{v:.2f}"
+    if kind == "secs":
+        return f"{v:.2f}"
     if kind == "pct":
         return f"{v * 100:.0f}%"
     return f"{v:,.3g}"
+
+
+def fmt_opt(v, spec=".2f"):
+    return "-" if v is None else format(v, spec)
 
 
 def fmt_secs(v):
@@ -509,7 +531,7 @@ def failed(rec, server, exc):
 
 
 # --------------------------------------------------------------------------
-# Replication probes (scenario r)
+# Replication probes (scenarios r and s)
 # --------------------------------------------------------------------------
 
 def parse_feed(line):
@@ -725,6 +747,222 @@ def run_load(cfg, kind, name, p, rnd, rate=None, with_replica=None):
         server.stop()
 
 
+def ask(sock, cmd, ends=1):
+    """Send `cmd` on an open connection and read until `ends` replies
+    ending in END (stats, get) have arrived."""
+    sock.sendall(cmd)
+    buf = b""
+    while buf.count(b"END\r\n") < ends or not buf.endswith(b"END\r\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"connection closed, got {buf[:80]!r}")
+        buf += chunk
+    return buf.decode("ascii", "replace")
+
+
+def procs_cpu_s(pids):
+    """CPU seconds of these processes and the children they reaped, or None
+    if one of them is gone."""
+    try:
+        return sum(proc_cpu_s(pid, reaped_children=True) for pid in pids)
+    except (OSError, ValueError):
+        return None
+
+
+def stats_of(text):
+    return {parts[1]: parts[2] for parts in (l.split(" ", 2) for l in text.splitlines())
+            if len(parts) == 3 and parts[0] == "STAT"}
+
+
+def time_full_sync(master, replica, marker, timeout):
+    """Make the empty `replica` a replica of `master` with rep_replicaof and
+    time, from that command: when the master has the replica attached
+    (`started`; the marker key is then set on the master, a write made
+    after the sync started: `marker_stored`), when the master's feed is
+    `online` (the snapshot is sent: `snapshot_sent`), when the replica's
+    link is `up` and when the marker is readable on the replica
+    (`readable`).  The master and the replica are polled every 10 ms, each
+    from its own thread, since a replica loading a snapshot answers only
+    when it is done; each state is timed when its reply arrived.  Returns
+    the times in seconds (None for what did not happen within `timeout`)
+    and the last stats seen of each."""
+    t = dict(started=None, marker_stored=None, snapshot_sent=None, up=None, readable=None)
+    last = dict(master={}, replica={})
+    errors = []
+    done = threading.Event()
+
+    def poll_master(ms, t0):
+        try:
+            while not done.is_set() and time.monotonic() - t0 < timeout:
+                mst = stats_of(ask(ms, b"stats replication\r\n"))
+                now = time.monotonic() - t0
+                last["master"] = mst
+                feed = parse_feed(mst["replica0"]) if "replica0" in mst else {}
+                if t["started"] is None and (feed or int(mst.get("sync_full", 0)) > 0):
+                    t["started"] = now
+                    ms.sendall(b"set " + marker + b" 0 0 5\r\nfresh\r\n")
+                    reply = recv_until(ms, b"\r\n")
+                    if reply != b"STORED\r\n":
+                        raise BenchError(f"set of the marker key answered {reply!r}")
+                    t["marker_stored"] = time.monotonic() - t0
+                if feed.get("state") == "online":
+                    t["snapshot_sent"] = now
+                    return
+                time.sleep(0.01)
+        except (BenchError, OSError, ValueError) as e:
+            errors.append(e)
+
+    with socket.create_connection(("127.0.0.1", master.port), timeout=10) as ms, \
+            socket.create_connection(("127.0.0.1", replica.port), timeout=10) as rs:
+        t0 = time.monotonic()
+        rs.sendall(f"rep_replicaof 127.0.0.1 {master.port}\r\n".encode())
+        reply = recv_until(rs, b"\r\n")
+        if reply != b"OK\r\n":
+            raise BenchError(f"rep_replicaof answered {reply!r}")
+        poller = threading.Thread(target=poll_master, args=(ms, t0), daemon=True)
+        poller.start()
+        get_marker = b"get " + marker + b"\r\n"
+        rs.settimeout(max(10.0, timeout))     # a replica loading a snapshot answers late
+        try:
+            while time.monotonic() - t0 < timeout and not errors:
+                text = ask(rs, b"stats replication\r\n" + get_marker, ends=2)
+                now = time.monotonic() - t0
+                rst = stats_of(text)
+                last["replica"] = rst
+                if t["up"] is None and rst.get("master_link_status") == "up":
+                    t["up"] = now
+                if t["readable"] is None and t["marker_stored"] is not None \
+                        and f"VALUE {marker.decode()} " in text:
+                    t["readable"] = now
+                if t["up"] is not None and t["readable"] is not None:
+                    break
+                for srv in (master, replica):
+                    if not srv.alive():
+                        raise BenchError(f"full sync: {srv.exit_note()}")
+                time.sleep(0.01)
+        finally:
+            done.set()
+            poller.join(15)
+    if errors:
+        raise errors[0]
+    return t, last
+
+
+def sync_log_facts(master, replica):
+    """The snapshot's size and the times the servers log with -v (for the
+    record; None when a line is missing)."""
+    facts = dict(snapshot_bytes=None, snapshot_made_ms=None, replica_load_ms=None,
+                 replica_loaded_items=None)
+    try:
+        with open(master.log_path, "rb") as f:
+            mlog = f.read().decode("utf-8", "replace")
+        with open(replica.log_path, "rb") as f:
+            rlog = f.read().decode("utf-8", "replace")
+    except OSError:
+        return facts
+    m = re.search(r"sending a snapshot of (\d+) bytes \(made in (\d+) ms\)", mlog)
+    if m:
+        facts.update(snapshot_bytes=int(m.group(1)), snapshot_made_ms=int(m.group(2)))
+    m = re.search(r"done: (\d+) items loaded in (\d+) ms", rlog)
+    if m:
+        facts.update(replica_loaded_items=int(m.group(1)), replica_load_ms=int(m.group(2)))
+    return facts
+
+
+def run_sync(cfg, p, rnd):
+    """Scenario s: prefill a master, start an empty server on the client
+    CPU, start mcload writing to the master, and after SYNC_LEAD seconds
+    make the empty server its replica (rep_replicaof) and time the full
+    sync until the replica serves a key written after the sync started."""
+    keys = p["keys_used"]
+    tag = f"r{rnd}-s"
+    rec = dict(scenario="s", server="ours", round=rnd, workload=p["workload"],
+               conns=p["conns"], depth=p["depth"], rate=p["rate"] or None, keys=keys,
+               key_size=p["key_size"], value_size=p["value_size"], status="ok", error=None)
+    seed = 1000 + rnd
+    master = Server("ours", cfg, p["mem"], 1024, tag, extra=["-v"], role="master")
+    replica = Server("ours", cfg, p["mem"], 1024, tag, cpu=cfg.client_cpu, extra=["-v"],
+                     role="replica")
+    load = None
+    try:
+        master.start()
+        replica.start()
+        status, err, info = prefill(cfg, master, p, keys, seed, f"{tag}-master")
+        rec.update(curr_items=info.get("curr_items"), warning=info.get("warning"))
+        if status != "ok":
+            rec.update(status="failed", error=err)
+            return rec
+        args = mcload_base_args(p, keys, seed) + [
+            "--warmup", "0", "--duration", fmt_secs(SYNC_LEAD + SYNC_WINDOW)]
+        if p["rate"]:
+            args += ["--rate", str(int(p["rate"]))]
+        load = start_mcload(cfg, master.port, args, f"{tag}-writes")
+        time.sleep(SYNC_LEAD)
+        if load[0].poll() is not None:
+            raise BenchError(f"mcload writing during the sync ended early "
+                             f"(status {load[0].returncode}); see {load[3]}")
+        marker = f"replbench:marker:{rnd}".encode()
+        pids = (master.pid, replica.pid, load[0].pid)
+        pinned = (cfg.server_cpu, cfg.client_cpu)
+        busy0, cpu0, w0 = pinned_cpu_busy_s(pinned), procs_cpu_s(pids), time.monotonic()
+        t, last = time_full_sync(master, replica, marker, cfg.sync_timeout)
+        busy1, cpu1, wall = pinned_cpu_busy_s(pinned), procs_cpu_s(pids), time.monotonic() - w0
+        if None not in (busy0, busy1, cpu0, cpu1) and wall > 0:
+            # As in run_load: CPU time on the pinned CPUs that neither server
+            # (nor the master's snapshot child) nor mcload used.
+            rec["other_cpu_frac"] = max(0.0, ((busy1 - busy0) - (cpu1 - cpu0)) / wall)
+            if rec["other_cpu_frac"] > DISTURBED_FRAC:
+                rec["warning"] = (f"other processes used {rec['other_cpu_frac'] * 100:.0f}% "
+                                  f"of a CPU on CPUs {cfg.server_cpu},{cfg.client_cpu} "
+                                  "during the sync")
+        rec["timeline_s"] = t
+        rec.update(started_s=t["started"], snapshot_sent_s=t["snapshot_sent"],
+                   link_up_s=t["up"], readable_s=t["readable"])
+        mst, rst = last.get("master", {}), last.get("replica", {})
+        if t["up"] is None or t["readable"] is None:
+            raise BenchError(
+                f"the replica did not serve the new data within {cfg.sync_timeout:g} s of "
+                f"rep_replicaof: master saw rep_sync after {t['started']} s, snapshot sent "
+                f"after {t['snapshot_sent']} s, link {rst.get('master_link_status')} "
+                f"(up after {t['up']} s), marker readable: {t['readable'] is not None}; "
+                f"master's view: {mst.get('replica0', 'no replica attached')}\n"
+                f"{replica.log_tail()}")
+        rec["sync_s"] = max(t["up"], t["readable"])
+        # mcload wrote during the whole sync only if it was done in the window.
+        rec["writes_cover_sync"] = rec["sync_s"] <= SYNC_WINDOW
+        res = finish_mcload(load, SYNC_WINDOW + 60)
+        load = None
+        if not res.ok:
+            raise BenchError(f"mcload writing during the sync: {res.describe()}")
+        d = res.data
+        rec["mcload"] = d
+        rec.update(write_ops_per_sec=d.get("ops_per_sec"),
+                   write_p99_us=(d.get("latency_us") or {}).get("p99"),
+                   mcload_errors=d.get("errors"))
+        rec["catchup_after_writes_ms"] = wait_caught_up(
+            master, replica, 60.0, "after the writes stopped") * 1000
+        mst = server_stats(master.port, "replication")
+        rst = server_stats(replica.port)
+        rec.update(latest_fork_usec=int(mst.get("latest_fork_usec", 0)),
+                   sync_buffer_peak=int(mst.get("sync_buffer_peak", 0)),
+                   master_sync_full=int(mst.get("sync_full", 0)),
+                   master_replicas_dropped=int(mst.get("replicas_dropped", 0)),
+                   replica_curr_items=int(rst.get("curr_items", 0)))
+        rec.update(sync_log_facts(master, replica))
+        if rec["replica_curr_items"] < rec["curr_items"] or rec["master_sync_full"] != 1:
+            rec["repl_warning"] = (f"replica holds {rec['replica_curr_items']:,} items, master "
+                                   f"{rec['curr_items']:,}; master made "
+                                   f"{rec['master_sync_full']} full syncs (expected 1)")
+        return rec
+    except (BenchError, OSError, ValueError) as e:
+        return failed(rec, replica if not replica.alive() else master, e)
+    finally:
+        if load is not None:
+            stop_process(load[0], 2.0)
+        replica.stop()
+        master.stop()
+
+
 def run_memory(cfg, kind, p, rnd):
     keys = p["keys_used"]
     tag = f"r{rnd}-m"
@@ -856,6 +1094,30 @@ def metric_rows(name, p, equal_rate=None):
                  "ack_lag_end", "int"),
                 (f"{name}.catchup_ms", f"{label} replica caught up after end, ms",
                  "catchup_ms", "int")]
+    if name == "s":
+        label = "(s)"
+        return [("s.sync_s", f"{label} full sync, s: rep_replicaof to new key read", "sync_s",
+                 "secs"),
+                ("s.started_s", f"{label}   master attached the replica, s", "started_s",
+                 "secs"),
+                ("s.snapshot_sent_s", f"{label}   snapshot sent (feed online), s",
+                 "snapshot_sent_s", "secs"),
+                ("s.link_up_s", f"{label}   replica link up, s", "link_up_s", "secs"),
+                ("s.snapshot_made_ms", f"{label} snapshot written by the child, ms",
+                 "snapshot_made_ms", "int"),
+                ("s.replica_load_ms", f"{label} replica loaded the snapshot, ms",
+                 "replica_load_ms", "int"),
+                ("s.snapshot_bytes", f"{label} snapshot bytes", "snapshot_bytes", "int"),
+                ("s.latest_fork_usec", f"{label} latest_fork_usec (fork pause)",
+                 "latest_fork_usec", "int"),
+                ("s.sync_buffer_peak", f"{label} sync_buffer_peak, bytes", "sync_buffer_peak",
+                 "int"),
+                ("s.write_ops_per_sec", f"{label} sets/s the master answered meanwhile",
+                 "write_ops_per_sec", "int"),
+                ("s.catchup_after_writes_ms", f"{label} replica caught up after the writes, ms",
+                 "catchup_after_writes_ms", "int"),
+                ("s.replica_curr_items", f"{label} items on the replica after", "replica_curr_items",
+                 "int")]
     return []
 
 
@@ -896,6 +1158,30 @@ def summarize(records, name, rows, pair=SERVERS):
     return out
 
 
+def summarize_abs(records, name, rows):
+    """Scenario s, ours alone: the median of each metric and the rounds'
+    values, checked against ABS_TARGETS."""
+    out = []
+    for mid, label, field, kind in rows:
+        recs = [r for r in records if r["scenario"] == name]
+        vals = [r[field] for r in recs if r["status"] == "ok" and r.get(field) is not None]
+        statuses = {r["status"] for r in recs}
+        entry = dict(id=mid, label=label, format=kind, absolute=True,
+                     value=statistics.median(vals) if vals else None, values=vals,
+                     status="ok" if vals else "failed" if "failed" in statuses else
+                     "-" if statuses == {"ok"} else "not run")
+        tgt = ABS_TARGETS.get(mid)
+        entry["target"] = f"{tgt[0]} {tgt[1]:g}" if tgt else None
+        if tgt and entry["value"] is not None:
+            v = entry["value"]
+            entry["met"] = {"<": v < tgt[1], "<=": v <= tgt[1],
+                            ">": v > tgt[1], ">=": v >= tgt[1]}[tgt[0]]
+        else:
+            entry["met"] = None
+        out.append(entry)
+    return out
+
+
 def met_cell(e):
     if e["target"] is None:
         return ""
@@ -906,9 +1192,9 @@ def met_cell(e):
 
 def print_table(summary):
     """One table per kind of row: ours against memcached; r, the master with
-    a replica against alone."""
+    a replica against alone; s, absolute values."""
     groups = [
-        ([e for e in summary if "columns" not in e],
+        ([e for e in summary if "columns" not in e and not e.get("absolute")],
          SERVERS, ["metric", "ours", "memcached", "ratio", "target", "met?"]),
         ([e for e in summary if "columns" in e],
          REPL_PAIR, ["metric", "with replica", "alone", "ratio", "target", "met?"]),
@@ -920,6 +1206,22 @@ def print_table(summary):
                 print()
             print_rows(entries, pair, head)
             first = False
+    entries = [e for e in summary if e.get("absolute")]
+    if entries:
+        if not first:
+            print()
+        head = ["metric", "median", "rounds", "target", "met?"]
+        lines = [[e["label"], fmt_num(e["value"], e["format"]) if e["value"] is not None
+                  else e["status"], " ".join(fmt_num(v, e["format"]) for v in e["values"]),
+                  e["target"] or "", met_cell(e)] for e in entries]
+        widths = [max(len(r[i]) for r in lines + [head]) for i in range(len(head))]
+        fmt = lambda row: " | ".join([row[0].ljust(widths[0]), row[1].rjust(widths[1]),
+                                      row[2].ljust(widths[2]), row[3].ljust(widths[3]),
+                                      row[4]]).rstrip()
+        print(fmt(head))
+        print("-+-".join("-" * w for w in widths))
+        for row in lines:
+            print(fmt(row))
 
 
 def print_rows(summary, pair, head):
@@ -969,6 +1271,13 @@ def print_compare(old, new):
         if o is None:
             continue
         kind = e.get("format", "num")
+        if e.get("absolute"):
+            # Scenario s has no ratio: the change is that of the value.
+            v0, v1 = o.get("value"), e.get("value")
+            change = f"{(v1 / v0 - 1) * 100:+.1f}%" if v0 and v1 is not None else "-"
+            rows.append([e["label"], "-", "-", change, fmt_num(v0, kind), fmt_num(v1, kind),
+                         e.get("target") or ""])
+            continue
         r0, r1 = o.get("ratio"), e.get("ratio")
         change = f"{(r1 / r0 - 1) * 100:+.1f}%" if r0 and r1 is not None else "-"
         first = e.get("columns", SERVERS)[0]      # "ours", or r's "replica"
@@ -1126,7 +1435,7 @@ def parse_args(argv):
     ap.add_argument("--quick", action="store_true",
                     help="fast smoke run: 1 round, short runs, fewer keys (about a minute)")
     ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
-                    help="comma-separated subset of a,b,c,d,e,g,f,m,r (default: all)")
+                    help="comma-separated subset of a,b,c,d,e,g,f,m,r,s (default: all)")
     ap.add_argument("--duration", type=float, default=None,
                     help="seconds of each measured run (default 10, --quick 2)")
     ap.add_argument("--warmup", type=float, default=None,
@@ -1150,6 +1459,11 @@ def parse_args(argv):
     ap.add_argument("--retries", type=int, default=2,
                     help="repeat a measured run up to N times when other processes took "
                          "CPU time on the pinned CPUs during it (default 2)")
+    ap.add_argument("--sync-rate", type=int, default=SYNC_SCENARIO["rate"],
+                    help="scenario s: sets/s mcload sends to the master during the full "
+                         "sync (default 0: closed loop, as fast as it answers)")
+    ap.add_argument("--sync-timeout", type=float, default=60.0,
+                    help="scenario s: give up on a full sync after this many seconds (60)")
     ap.add_argument("--keep-logs", action="store_true",
                     help="keep the server and mcload logs even when all went well")
     a = ap.parse_args(argv)
@@ -1166,6 +1480,8 @@ def parse_args(argv):
         ap.error(f"unknown scenario(s) {','.join(bad)}; choose from {','.join(ALL_SCENARIOS)}")
     a.scenario_list = [s for s in ALL_SCENARIOS if s in chosen]
     a.prefill_timeout = 600.0
+    if a.sync_rate < 0 or a.sync_timeout <= 0:
+        ap.error("--sync-rate >= 0 and --sync-timeout > 0 please")
     return a
 
 
@@ -1183,6 +1499,15 @@ def scenario_params(cfg, name):
     if name == "r":
         p = dict(REPL_SCENARIO)
         p["loads"] = {w: scenario_params(cfg, w) for w in p["workloads"]}
+        return p
+    if name == "s":
+        p = dict(SYNC_SCENARIO)
+        p["keys_used"] = cfg.keys or (p["quick_keys"] if cfg.quick else p["keys"])
+        p["rate"] = cfg.sync_rate
+        how = f"open loop {p['rate']:,} sets/s" if p["rate"] else "closed loop"
+        p["desc"] = (f"{p['desc']} ({p['workload']}, {how}, {p['conns']} conns, "
+                     f"{p['key_size']} B keys, {p['value_size']} B values); replica on the "
+                     "client CPU")
         return p
     if name in LOAD_SCENARIOS or name == "m":
         p = dict(LOAD_SCENARIOS[name] if name != "m" else MEM_SCENARIO)
@@ -1275,6 +1600,15 @@ def main(argv):
             bits.append(f"replica lag max {rec['lag_max']:,} B, at end {rec['lag_end']:,} B, "
                         f"caught up {rec['catchup_ms']:.0f} ms after; replica CPU "
                         f"{rec['replica_cpu_util'] * 100:.0f}%")
+        if rec.get("sync_s") is not None:
+            t = rec["timeline_s"]
+            bits.append(f"full sync {rec['sync_s']:.2f} s (master attached it at "
+                        f"{t['started']:.2f} s, snapshot sent {fmt_opt(t['snapshot_sent'])} s, "
+                        f"link up {t['up']:.2f} s, new key readable {t['readable']:.2f} s); "
+                        f"fork {rec['latest_fork_usec']:,} us, sync buffer peak "
+                        f"{rec['sync_buffer_peak']:,} B; writes {rec['write_ops_per_sec']:,.0f} "
+                        f"sets/s, replica caught up {rec['catchup_after_writes_ms']:.0f} ms "
+                        "after they stopped")
         for key in ("warning", "repl_warning"):
             if rec.get(key):
                 bits.append(f"WARNING {rec[key]}")
@@ -1321,6 +1655,9 @@ def main(argv):
                             note(measure(lambda: run_load(cfg, "ours", "r" + w, p["loads"][w],
                                                           rnd, with_replica=with_replica)))
                     continue
+                if name == "s":
+                    note(measure(lambda: run_sync(cfg, p, rnd)))
+                    continue
                 for kind in order(rnd):
                     if kind == "ours" and name in unsupported:
                         continue
@@ -1364,6 +1701,9 @@ def main(argv):
             for w in params["r"]["workloads"]:
                 summary += summarize(records, "r" + w,
                                      metric_rows("r" + w, params["r"]["loads"][w]), REPL_PAIR)
+            continue
+        if name == "s":
+            summary += summarize_abs(records, "s", metric_rows("s", params["s"]))
             continue
         summary += summarize(records, name, metric_rows(name, params[name]))
         if name == "a" and equal_rate:
