@@ -605,25 +605,46 @@ def wait_caught_up(master, replica, timeout, when):
 
 def repl_after_run(master, replica, samples, t0):
     """What a measured run of r leaves to report: the lag samples taken
-    during it, one more right after mcload ended, and (with a replica) how
-    long the replica then took to apply everything the master had
-    streamed by the end of the run."""
+    during it (the last one, a fraction of a second before mcload ended,
+    is the lag at the end of the run), the stream's rate over them, one
+    more sample right after mcload exited, and how long the replica then
+    took to apply everything the master had streamed by then."""
     out = dict(repl_samples=samples)
-    end = repl_sample(master, replica, t0)
-    out["repl_end"] = end
+    after = repl_sample(master, replica, t0)
+    out["repl_after"] = after
     mst = server_stats(master.port, "replication")
     out["master_sync_full"] = int(mst.get("sync_full", 0))
     out["master_replicas_dropped"] = int(mst.get("replicas_dropped", 0))
     if not replica:
         return out
-    lags = [smp["lag"] for smp in samples if "lag" in smp]
-    out.update(lag_max=max(lags) if lags else None,
+    # Two measures of the lag, both upper bounds of the true one: the
+    # master's lag= (its offset minus what the replica acknowledged, taken
+    # inside the master at one instant) and master offset - replica offset
+    # (which also counts the stream made while the stats request waited
+    # its turn in the busy master).
+    timed = [smp for smp in samples if "lag" in smp]
+    lags = [smp["lag"] for smp in timed]
+    acks = [smp["ack_lag"] for smp in timed if smp.get("ack_lag") is not None]
+    last = timed[-1] if timed else {}
+    out.update(ack_lag_max=max(acks) if acks else None,
+               ack_lag_median=statistics.median(acks) if acks else None,
+               ack_lag_end=last.get("ack_lag"),
+               lag_max=max(lags) if lags else None,
                lag_median=statistics.median(lags) if lags else None,
-               lag_end=end.get("lag"), ack_lag_end=end.get("ack_lag"),
-               feed_end=end.get("replica0"))
+               lag_end=last.get("lag"), lag_end_t=last.get("t"),
+               feed_end=last.get("replica0"),
+               lag_after=after.get("lag"), ack_lag_after=after.get("ack_lag"))
+    if len(timed) >= 2 and timed[-1]["t"] > timed[0]["t"]:
+        rate = ((timed[-1]["master_offset"] - timed[0]["master_offset"])
+                / (timed[-1]["t"] - timed[0]["t"]))
+        out["stream_mb_per_sec"] = rate / 1e6
+        # How far behind the replica was in time, at worst: the largest
+        # lag= over the rate at which the master made stream.
+        if rate > 0 and acks:
+            out["ack_lag_max_ms"] = max(acks) / rate * 1000
     out["catchup_ms"] = wait_caught_up(master, replica, 60.0, "after the measured run") * 1000
     notes = []
-    bad = [smp for smp in samples + [end]
+    bad = [smp for smp in samples + [after]
            if smp.get("error") or smp.get("link") != "up" or smp.get("state") != "online"]
     if bad:
         notes.append(f"{len(bad)} of {len(samples) + 1} samples found the link not up/online "
@@ -1086,14 +1107,26 @@ def metric_rows(name, p, equal_rate=None):
                 (f"{name}.p99_us", f"{label} p99 us", "p99_us", "us"),
                 (f"{name}.client_cpu_util", f"{label} mcload CPU", "client_cpu_util", "pct"),
                 (f"{name}.replica_cpu_util", f"{label} replica CPU", "replica_cpu_util", "pct"),
-                (f"{name}.lag_median", f"{label} replica lag B, median sample",
-                 "lag_median", "int"),
-                (f"{name}.lag_max", f"{label} replica lag B, max sample", "lag_max", "int"),
-                (f"{name}.lag_end", f"{label} replica lag B, end of run", "lag_end", "int"),
-                (f"{name}.ack_lag_end", f"{label} master's lag= B, end of run",
+                (f"{name}.ack_lag_median", f"{label} replica lag B (lag=), median sample",
+                 "ack_lag_median", "int"),
+                (f"{name}.ack_lag_max", f"{label} replica lag B (lag=), max sample",
+                 "ack_lag_max", "int"),
+                (f"{name}.ack_lag_end", f"{label} replica lag B (lag=), last sample",
                  "ack_lag_end", "int"),
-                (f"{name}.catchup_ms", f"{label} replica caught up after end, ms",
-                 "catchup_ms", "int")]
+                (f"{name}.lag_median", f"{label} replica lag B (offsets), median sample",
+                 "lag_median", "int"),
+                (f"{name}.lag_max", f"{label} replica lag B (offsets), max sample",
+                 "lag_max", "int"),
+                (f"{name}.lag_end", f"{label} replica lag B (offsets), last sample",
+                 "lag_end", "int"),
+                (f"{name}.stream_mb_per_sec", f"{label} stream MB/s", "stream_mb_per_sec",
+                 "num"),
+                (f"{name}.ack_lag_max_ms", f"{label} replica lag ms, max lag= / stream rate",
+                 "ack_lag_max_ms", "us"),
+                (f"{name}.lag_after", f"{label} replica lag B (offsets), after mcload exited",
+                 "lag_after", "int"),
+                (f"{name}.catchup_ms", f"{label} replica caught up after that, ms",
+                 "catchup_ms", "us")]
     if name == "s":
         label = "(s)"
         return [("s.sync_s", f"{label} full sync, s: rep_replicaof to new key read", "sync_s",
@@ -1597,9 +1630,12 @@ def main(argv):
             bits.append(f"{rec['conns_open']:,} conns: RSS {rec['rss_total_kb']:,} KiB, "
                         f"{rec['rss_bytes_per_conn']:.0f} B/conn")
         if rec.get("lag_max") is not None:
-            bits.append(f"replica lag max {rec['lag_max']:,} B, at end {rec['lag_end']:,} B, "
-                        f"caught up {rec['catchup_ms']:.0f} ms after; replica CPU "
-                        f"{rec['replica_cpu_util'] * 100:.0f}%")
+            bits.append(f"replica lag= max {fmt_opt(rec['ack_lag_max'], ',')} B "
+                        f"({fmt_opt(rec.get('ack_lag_max_ms'), '.1f')} ms of stream), last "
+                        f"{fmt_opt(rec['ack_lag_end'], ',')} B; offsets max "
+                        f"{rec['lag_max']:,} B, last {fmt_opt(rec['lag_end'], ',')} B; "
+                        f"caught up {rec['catchup_ms']:.1f} ms after mcload exited; "
+                        f"replica CPU {rec['replica_cpu_util'] * 100:.0f}%")
         if rec.get("sync_s") is not None:
             t = rec["timeline_s"]
             bits.append(f"full sync {rec['sync_s']:.2f} s (master attached it at "
