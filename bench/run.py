@@ -84,6 +84,8 @@ REPL_SCENARIO = dict(desc="master with one replica attached vs. none, workloads 
                      workloads=("b", "c"))
 # The two columns of r: the master with a replica, and alone.
 REPL_PAIR = ("replica", "alone")
+# r: how long a lag sample waits for the replica's answer.
+REPLICA_ANSWER_TIMEOUT = 1.0
 # s: a full sync of a prefilled master to an empty replica while mcload
 # writes to the master; `rate` 0 is a closed loop (as fast as it answers).
 SYNC_SCENARIO = dict(desc="full sync to an empty replica while the master takes sets",
@@ -269,10 +271,10 @@ def recv_until(sock, terminator, limit=1 << 20):
     return buf
 
 
-def server_stats(port, group=""):
+def server_stats(port, group="", timeout=5.0):
     """`stats` (or `stats GROUP`, e.g. "replication") as a dict."""
     cmd = f"stats {group}".strip().encode() + b"\r\n"
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(cmd)
         reply = recv_until(s, b"END\r\n").decode("ascii", "replace")
     stats = {}
@@ -556,23 +558,39 @@ def repl_offsets(master, replica):
 
 
 def repl_sample(master, replica, t0):
-    """One sample of the replica's lag during a measured run; never raises
-    (a server that stops answering is noted, and found out after the run)."""
+    """One sample of the replica's lag during a measured run: the master's
+    `stats replication` (its offset, and its replica0 line with lag=),
+    then the replica's, then the master's again, so that the second master
+    offset - the replica's is an upper bound of the lag when the replica
+    answered.  The replica gets REPLICA_ANSWER_TIMEOUT seconds to answer:
+    one too busy applying the stream to serve its clients shows as such
+    (`replica_silent`) instead of stalling the sampling.  A master alone
+    is asked once.  Never raises (a server that stops answering is noted,
+    and found out after the run)."""
     smp = dict(t=round(time.monotonic() - t0, 3))
     try:
-        mst, rst = repl_offsets(master, replica)
-    except (OSError, ValueError) as e:
-        smp["error"] = f"{type(e).__name__}: {e}"
-        return smp
-    smp["master_offset"] = int(mst.get("repl_offset", 0))
-    if replica:
-        smp["replica_offset"] = int(rst.get("repl_offset", 0))
-        smp["lag"] = smp["master_offset"] - smp["replica_offset"]
-        smp["link"] = rst.get("master_link_status")
+        mst = server_stats(master.port, "replication")
+        smp["master_offset"] = int(mst.get("repl_offset", 0))
+        if not replica:
+            return smp
         if "replica0" in mst:
             smp["replica0"] = mst["replica0"]
             feed = parse_feed(mst["replica0"])
             smp["state"], smp["ack_lag"] = feed.get("state"), feed.get("lag")
+        t1 = time.monotonic()
+        try:
+            rst = server_stats(replica.port, "replication", timeout=REPLICA_ANSWER_TIMEOUT)
+        except TimeoutError:
+            smp["replica_answer_ms"] = (time.monotonic() - t1) * 1000
+            smp["replica_silent"] = True
+            return smp
+        smp["replica_answer_ms"] = (time.monotonic() - t1) * 1000
+        mst = server_stats(master.port, "replication")
+        smp["replica_offset"] = int(rst.get("repl_offset", 0))
+        smp["lag"] = int(mst.get("repl_offset", 0)) - smp["replica_offset"]
+        smp["link"] = rst.get("master_link_status")
+    except (OSError, ValueError) as e:
+        smp["error"] = f"{type(e).__name__}: {e}"
     return smp
 
 
@@ -622,9 +640,10 @@ def repl_after_run(master, replica, samples, t0):
     # inside the master at one instant) and master offset - replica offset
     # (which also counts the stream made while the stats request waited
     # its turn in the busy master).
-    timed = [smp for smp in samples if "lag" in smp]
-    lags = [smp["lag"] for smp in timed]
+    timed = [smp for smp in samples if "master_offset" in smp]
+    lags = [smp["lag"] for smp in timed if "lag" in smp]
     acks = [smp["ack_lag"] for smp in timed if smp.get("ack_lag") is not None]
+    answers = [smp["replica_answer_ms"] for smp in timed if "replica_answer_ms" in smp]
     last = timed[-1] if timed else {}
     out.update(ack_lag_max=max(acks) if acks else None,
                ack_lag_median=statistics.median(acks) if acks else None,
@@ -633,7 +652,10 @@ def repl_after_run(master, replica, samples, t0):
                lag_median=statistics.median(lags) if lags else None,
                lag_end=last.get("lag"), lag_end_t=last.get("t"),
                feed_end=last.get("replica0"),
-               lag_after=after.get("lag"), ack_lag_after=after.get("ack_lag"))
+               lag_after=after.get("lag"), ack_lag_after=after.get("ack_lag"),
+               replica_answer_max_ms=max(answers) if answers else None,
+               replica_silent_samples=sum(1 for smp in samples if smp.get("replica_silent")),
+               samples=len(samples))
     if len(timed) >= 2 and timed[-1]["t"] > timed[0]["t"]:
         rate = ((timed[-1]["master_offset"] - timed[0]["master_offset"])
                 / (timed[-1]["t"] - timed[0]["t"]))
@@ -645,10 +667,15 @@ def repl_after_run(master, replica, samples, t0):
     out["catchup_ms"] = wait_caught_up(master, replica, 60.0, "after the measured run") * 1000
     notes = []
     bad = [smp for smp in samples + [after]
-           if smp.get("error") or smp.get("link") != "up" or smp.get("state") != "online"]
+           if smp.get("error") or smp.get("state") != "online"
+           or smp.get("link", "up") != "up"]
     if bad:
         notes.append(f"{len(bad)} of {len(samples) + 1} samples found the link not up/online "
                      f"(first: {bad[0]})")
+    if out["replica_silent_samples"]:
+        notes.append(f"the replica left `stats replication` unanswered for "
+                     f"{REPLICA_ANSWER_TIMEOUT:g} s in {out['replica_silent_samples']} of "
+                     f"{len(samples)} samples")
     if out["master_sync_full"] != 1 or out["master_replicas_dropped"]:
         notes.append(f"the master made {out['master_sync_full']} full syncs and dropped "
                      f"{out['master_replicas_dropped']} replicas (expected 1 and 0)")
@@ -1123,6 +1150,12 @@ def metric_rows(name, p, equal_rate=None):
                  "num"),
                 (f"{name}.ack_lag_max_ms", f"{label} replica lag ms, max lag= / stream rate",
                  "ack_lag_max_ms", "us"),
+                (f"{name}.replica_answer_max_ms",
+                 f"{label} replica's stats answer ms, slowest sample",
+                 "replica_answer_max_ms", "us"),
+                (f"{name}.replica_silent_samples",
+                 f"{label} samples the replica left unanswered {REPLICA_ANSWER_TIMEOUT:g} s",
+                 "replica_silent_samples", "int"),
                 (f"{name}.lag_after", f"{label} replica lag B (offsets), after mcload exited",
                  "lag_after", "int"),
                 (f"{name}.catchup_ms", f"{label} replica caught up after that, ms",
@@ -1629,11 +1662,12 @@ def main(argv):
         if rec.get("rss_total_kb") is not None:
             bits.append(f"{rec['conns_open']:,} conns: RSS {rec['rss_total_kb']:,} KiB, "
                         f"{rec['rss_bytes_per_conn']:.0f} B/conn")
-        if rec.get("lag_max") is not None:
+        if rec.get("catchup_ms") is not None:
             bits.append(f"replica lag= max {fmt_opt(rec['ack_lag_max'], ',')} B "
                         f"({fmt_opt(rec.get('ack_lag_max_ms'), '.1f')} ms of stream), last "
                         f"{fmt_opt(rec['ack_lag_end'], ',')} B; offsets max "
-                        f"{rec['lag_max']:,} B, last {fmt_opt(rec['lag_end'], ',')} B; "
+                        f"{fmt_opt(rec['lag_max'], ',')} B, last "
+                        f"{fmt_opt(rec['lag_end'], ',')} B; "
                         f"caught up {rec['catchup_ms']:.1f} ms after mcload exited; "
                         f"replica CPU {rec['replica_cpu_util'] * 100:.0f}%")
         if rec.get("sync_s") is not None:
