@@ -594,6 +594,21 @@ def repl_sample(master, replica, t0):
     return smp
 
 
+def foreign_replica(mst, ours):
+    """On a shared machine a replica started elsewhere, whose master once
+    had the port the benchmark's master now has, may attach to it and
+    take a full sync.  Given the master's `stats replication` and how many
+    replicas the benchmark attached (0 or 1), say so if there are more."""
+    attached = int(mst.get("connected_replicas", 0))
+    syncs = int(mst.get("sync_full", 0))
+    lines = sum(1 for k in mst if re.fullmatch(r"replica\d+", k))
+    if max(attached, lines) > ours or (ours == 0 and syncs > 0):
+        return (f"a replica from outside the benchmark attached to the master (it has "
+                f"{max(attached, lines)} replicas and made {syncs} full syncs; the benchmark "
+                f"attached {ours})")
+    return None
+
+
 def wait_caught_up(master, replica, timeout, when):
     """Wait until the replica's link is up and it has applied the stream up
     to the master's offset as read when the wait began (pings advance it
@@ -633,6 +648,9 @@ def repl_after_run(master, replica, samples, t0):
     mst = server_stats(master.port, "replication")
     out["master_sync_full"] = int(mst.get("sync_full", 0))
     out["master_replicas_dropped"] = int(mst.get("replicas_dropped", 0))
+    foreign = foreign_replica(mst, 1 if replica else 0)
+    if foreign:
+        out["foreign_replica"] = foreign
     if not replica:
         return out
     # Two measures of the lag, both upper bounds of the true one: the
@@ -949,6 +967,10 @@ def run_sync(cfg, p, rnd):
         if load[0].poll() is not None:
             raise BenchError(f"mcload writing during the sync ended early "
                              f"(status {load[0].returncode}); see {load[3]}")
+        foreign = foreign_replica(server_stats(master.port, "replication"), 0)
+        if foreign:
+            rec.update(status="failed", error=foreign, foreign_replica=foreign)
+            return rec
         marker = f"replbench:marker:{rnd}".encode()
         pids = (master.pid, replica.pid, load[0].pid)
         pinned = (cfg.server_cpu, cfg.client_cpu)
@@ -1695,6 +1717,15 @@ def main(argv):
         for attempt in range(cfg.retries + 1):
             rec = run()
             rec["attempts"] = attempt + 1
+            if rec.get("foreign_replica"):
+                # Replication scenarios: another process's replica on the
+                # master's port; fresh servers get other ports.
+                if attempt < cfg.retries:
+                    log(f"[round {rec['round']}/{cfg.rounds}] ({rec['scenario']}) "
+                        f"{rec['server']:>9}: {rec['foreign_replica']}, measuring again")
+                    continue
+                rec["warning"] = rec["foreign_replica"]
+                return rec
             frac = rec.get("other_cpu_frac")
             if rec["status"] != "ok" or frac is None or frac <= DISTURBED_FRAC:
                 return rec
