@@ -1019,6 +1019,9 @@ def run_sync(cfg, p, rnd):
                    master_replicas_dropped=int(mst.get("replicas_dropped", 0)),
                    replica_curr_items=int(rst.get("curr_items", 0)))
         rec.update(sync_log_facts(master, replica))
+        foreign = foreign_replica(mst, 1)
+        if foreign:
+            rec["foreign_replica"] = foreign
         if rec["replica_curr_items"] < rec["curr_items"] or rec["master_sync_full"] != 1:
             rec["repl_warning"] = (f"replica holds {rec['replica_curr_items']:,} items, master "
                                    f"{rec['curr_items']:,}; master made "
