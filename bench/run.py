@@ -552,7 +552,8 @@ def repl_offsets(master, replica):
     of how far the replica was behind when it was asked.  replica may be
     None (a master alone is asked the same way, so both runs of r carry
     the same probe)."""
-    rst = server_stats(replica.port, "replication") if replica else {}
+    # A replica busy applying a heavy stream can take seconds to answer.
+    rst = server_stats(replica.port, "replication", timeout=30.0) if replica else {}
     mst = server_stats(master.port, "replication")
     return mst, rst
 
@@ -637,12 +638,19 @@ def wait_caught_up(master, replica, timeout, when):
 
 
 def repl_after_run(master, replica, samples, t0):
-    """What a measured run of r leaves to report: the lag samples taken
-    during it (the last one, a fraction of a second before mcload ended,
-    is the lag at the end of the run), the stream's rate over them, one
-    more sample right after mcload exited, and how long the replica then
-    took to apply everything the master had streamed by then."""
+    """What a measured run of r leaves to report, called as soon as mcload
+    has exited: how long the replica then took to apply everything the
+    master had streamed by then, the lag samples taken during the run
+    (the last one, a fraction of a second before mcload ended, is the lag
+    at the end of the run), the stream's rate over them, and one more
+    sample once the replica has caught up."""
     out = dict(repl_samples=samples)
+    if replica:
+        # First, while nothing else has asked the replica anything: from
+        # the master's offset now, right after mcload exited, until the
+        # replica has applied that much.
+        out["catchup_ms"] = wait_caught_up(master, replica, 60.0,
+                                           "after the measured run") * 1000
     after = repl_sample(master, replica, t0)
     out["repl_after"] = after
     mst = server_stats(master.port, "replication")
@@ -682,7 +690,6 @@ def repl_after_run(master, replica, samples, t0):
         # lag= over the rate at which the master made stream.
         if rate > 0 and acks:
             out["ack_lag_max_ms"] = max(acks) / rate * 1000
-    out["catchup_ms"] = wait_caught_up(master, replica, 60.0, "after the measured run") * 1000
     notes = []
     bad = [smp for smp in samples + [after]
            if smp.get("error") or smp.get("state") != "online"
@@ -1181,9 +1188,7 @@ def metric_rows(name, p, equal_rate=None):
                 (f"{name}.replica_silent_samples",
                  f"{label} samples the replica left unanswered {REPLICA_ANSWER_TIMEOUT:g} s",
                  "replica_silent_samples", "int"),
-                (f"{name}.lag_after", f"{label} replica lag B (offsets), after mcload exited",
-                 "lag_after", "int"),
-                (f"{name}.catchup_ms", f"{label} replica caught up after that, ms",
+                (f"{name}.catchup_ms", f"{label} replica caught up after mcload exited, ms",
                  "catchup_ms", "us")]
     if name == "s":
         label = "(s)"
