@@ -2809,7 +2809,7 @@ mod tests {
             assert!(matches!(parse(line), Ok(Action::Exit(0))), "{line}");
         }
         let help = help_text();
-        assert!(help.starts_with("memcached 1.6.18 (Rust server"));
+        assert!(help.starts_with("memcached 1.6.45 (Rust server"));
         assert!(help.contains("-s, --unix-socket=<file>"));
         assert!(help.contains("--dump-file=<file>"));
         assert!(help.contains("-F, --disable-flush-all"));
