@@ -331,6 +331,12 @@ fn run(settings: Settings) -> i32 {
     };
     // The cache and its dump come back before the server listens.
     let mut cache = Cache::new(&settings);
+    // memcached 1.6.45's counter starts at 1 and is raised before each
+    // use, so its first CAS unique is 2; ours is the same. (With
+    // -o track_sizes the size histogram has taken one already.)
+    if !settings.track_sizes {
+        cache.next_cas();
+    }
     debug_knobs(&mut cache, &mut dump);
     if let Err(code) = load_dump(&settings, &mut cache, &mut dump) {
         return code;

@@ -568,7 +568,7 @@ gets foo\r\nincr n 1\r\nset n 0 0 2\r\n41\r\nincr n 1\r\ndelete foo\r\nbogus\r\n
 set bad 0 0 1\r\nxy\r\nversion\r\n";
         let expect: &[u8] = b"STORED\r\nVALUE foo 5 3\r\nbar\r\nEND\r\nSTORED\r\n\
 VALUE foo 5 5 2\r\nbarzz\r\nEND\r\nNOT_FOUND\r\nSTORED\r\n42\r\nDELETED\r\nERROR\r\n\
-CLIENT_ERROR bad data chunk\r\nERROR\r\nVERSION 1.6.45\r\n";
+CLIENT_ERROR bad data chunk\r\nCLIENT_ERROR bad command line format\r\nVERSION 1.6.45\r\n";
 
         assert_same_reply_bytewise(script, expect);
     }
