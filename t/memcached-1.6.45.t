@@ -178,4 +178,27 @@ my $x = new_memcached('-X');
 is(reply_to($x->sock, "lru_crawler mgdump all\r\n"), "ERROR key dump not allowed\r\n", '-X: mgdump refused');
 is(reply_to($x->sock, "stats detail on\r\n"), "CLIENT_ERROR stats detail not allowed\r\n", '-X: stats detail refused');
 
+# ---- options ----
+
+my $o = new_memcached('-I 256k -o slab_chunk_max=128');
+is(stats_of($o->sock, 'settings')->{slab_chunk_max}, 131072,
+   '-o slab_chunk_max is read in kilobytes (1.6.18: bytes)');
+my ($st, $out) = run_refused('-o', 'slab_chunk_max=131072');
+isnt($st, 0, '-o slab_chunk_max in bytes: refused');
+like($out, qr/slab_chunk_max/, '-o slab_chunk_max in bytes: the error names it');
+
+my $pf = "/tmp/mctest.$$.ports";
+unlink $pf;
+my $p = new_memcached('-l 127.0.0.1', udp => 1, env => { MEMCACHED_PORT_FILENAME => $pf });
+my $ports = '';
+if (open(my $fh, '<', $pf)) {
+    local $/;
+    $ports = <$fh>;
+    close $fh;
+}
+is($ports, "TCP INET: " . $p->port . "\nUDP INET: " . $p->udpport . "\n",
+   'MEMCACHED_PORT_FILENAME: the TCP then the UDP port');
+ok(!-e "$pf.lck", 'MEMCACHED_PORT_FILENAME: written under .lck, then renamed');
+unlink $pf;
+
 done_testing();
