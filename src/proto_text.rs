@@ -932,9 +932,10 @@ fn process_lru(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     let s = &mut core.settings;
     match toks[1] {
         b"tune" if n >= 6 => {
+            // The percentages read strictly, as memcached 1.6.45 does.
             let nums = (
-                parse_flags(toks[2]),
-                parse_flags(toks[3]),
+                util::parse_tok_u32(toks[2]),
+                util::parse_tok_u32(toks[3]),
                 crate::sys::safe_strtod(toks[4]),
                 crate::sys::safe_strtod(toks[5]),
             );
@@ -954,18 +955,19 @@ fn process_lru(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
                 c.out_string("OK");
             }
         }
-        b"mode" if n >= 3 && maint => match toks[2] {
-            b"flat" => {
+        // Any start of flat or segmented names it (memcached 1.6.45).
+        b"mode" if n >= 3 && maint => {
+            if b"flat".starts_with(toks[2]) {
                 s.lru_segmented = false;
                 c.out_string("OK");
-            }
-            b"segmented" => {
+            } else if b"segmented".starts_with(toks[2]) {
                 s.lru_segmented = true;
                 c.out_string("OK");
+            } else {
+                c.out_string("ERROR");
             }
-            _ => c.out_string("ERROR"),
-        },
-        b"temp_ttl" if n >= 3 && maint => match parse_i32(toks[2]) {
+        }
+        b"temp_ttl" if n >= 3 && maint => match util::parse_tok_i32(toks[2]) {
             Some(ttl) => {
                 if ttl < 0 {
                     s.temp_lru = false;

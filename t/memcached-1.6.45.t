@@ -108,6 +108,10 @@ is(reply_to($sock, "stats sizes_enable\r\n"), "ERROR\r\n", 'stats sizes_enable: 
 is(reply_to($sock, "lru_crawler c 1\r\n"), "OK\r\n", 'lru_crawler c: crawl');
 is(reply_to($sock, "lru t 10 10 0.1 2\r\n"), "OK\r\n", 'lru t: tune');
 is(reply_to($sock, "slabs r 1 2\r\n"), "NOSPARE source class has no spare pages\r\n", 'slabs r: reassign');
+is(reply_to($sock, "lru mode f\r\n"), "OK\r\n", 'lru mode f: flat');
+is(reply_to($sock, "lru mode s\r\n"), "OK\r\n", 'lru mode s: segmented');
+is(reply_to($sock, "lru tune 4294967296 1 1 1\r\n"), "ERROR\r\n", 'lru tune over 32 bits: ERROR (1.6.18 kept the low bits)');
+is(reply_to($sock, "lru temp_ttl 2147483648\r\n"), "ERROR\r\n", 'lru temp_ttl over 31 bits: ERROR');
 
 # ---- HTTP, shutdown ----
 
