@@ -962,7 +962,13 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
             return ParseResult::NoLine;
         }
     };
-    let end = command_end(data, el);
+    // As memcached 1.6.45, a NUL is a byte like any other; only the
+    // authentication lines end at one (command_end).
+    let end = if el > 0 && data[el - 1] == b'\r' {
+        el - 1
+    } else {
+        el
+    };
     let start = c.rcurr;
     c.rcurr += el + 1;
     c.rbytes -= el + 1;
@@ -974,7 +980,13 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
     if c.wbuf.capacity() == 0 {
         c.wbuf = core.pool.take_wbuf();
     }
-    proto_text::process_command(c, core, &rbuf[start..start + end]);
+    if el + 1 < 4 {
+        // As memcached 1.6.45: a line shorter than 4 bytes with its
+        // newline cannot hold a command.
+        c.out_string("CLIENT_ERROR bad command line format");
+    } else {
+        proto_text::process_command(c, core, &rbuf[start..start + end]);
+    }
     c.rbuf = rbuf;
     if c.state == ConnState::ParseCmd {
         if c.stats_conns {

@@ -151,6 +151,53 @@ fn open_listeners(settings: &Settings) -> Result<(Vec<Listener>, Vec<RawFd>), St
     Ok((out, udp))
 }
 
+/// memcached's MEMCACHED_PORT_FILENAME: when the variable names a file and
+/// the server listens on ports (not a unix socket), the port of every TCP
+/// socket, then of every UDP socket, is written to `<name>.lck` as
+/// memcached 1.6.45 writes it (`TCP INET: 11211`, `UDP INET6: 11211`),
+/// and the file is renamed to `<name>` once complete, so a script that
+/// waits for the name reads every line. A file that cannot be written is
+/// reported and the start goes on, as memcached's does.
+fn write_port_file(settings: &Settings, listeners: &[Listener], udp_fds: &[RawFd]) {
+    let Some(name) = std::env::var_os("MEMCACHED_PORT_FILENAME") else {
+        return;
+    };
+    if settings.socketpath.is_some() {
+        return;
+    }
+    let mut lck = name.clone();
+    lck.push(".lck");
+    let tcp = listeners
+        .iter()
+        .filter(|l| l.transport == Transport::Tcp)
+        .map(|l| ("TCP", l.fd));
+    let mut text = String::new();
+    for (proto, fd) in tcp.chain(udp_fds.iter().map(|&fd| ("UDP", fd))) {
+        match sys::sock_name(fd) {
+            Ok(sys::SockName::Inet(SocketAddr::V4(a))) => {
+                text.push_str(&format!("{proto} INET: {}\n", a.port()))
+            }
+            Ok(sys::SockName::Inet(SocketAddr::V6(a))) => {
+                text.push_str(&format!("{proto} INET6: {}\n", a.port()))
+            }
+            _ => {}
+        }
+    }
+    let written = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&lck)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    match written {
+        Ok(()) => {
+            if let Err(e) = std::fs::rename(&lck, &name) {
+                eprintln!("Failed to rename \"{}\": {}", lck.to_string_lossy(), e);
+            }
+        }
+        Err(e) => eprintln!("Failed to open \"{}\": {}", lck.to_string_lossy(), e),
+    }
+}
+
 /// Makes each UDP socket a connection of the loop: a UDP socket is served
 /// like a client, not accepted from. They do not count as client
 /// connections (`curr_connections`, `-c`).
@@ -358,6 +405,12 @@ fn run(settings: Settings) -> i32 {
     };
     // The cache and its dump come back before the server listens.
     let mut cache = Cache::new(&settings);
+    // memcached 1.6.45's counter starts at 1 and is raised before each
+    // use, so its first CAS unique is 2; ours is the same. (With
+    // -o track_sizes the size histogram has taken one already.)
+    if !settings.track_sizes {
+        cache.next_cas();
+    }
     debug_knobs(&mut cache, &mut dump);
     if let Err(code) = load_dump(&settings, &mut cache, &mut dump) {
         return code;
@@ -369,6 +422,7 @@ fn run(settings: Settings) -> i32 {
             return EX_OSERR;
         }
     };
+    write_port_file(&settings, &listeners, &udp_fds);
     let ev = match EventLoop::new() {
         Ok(e) => e,
         Err(e) => {

@@ -546,6 +546,10 @@ pub fn complete_nread(c: &mut Conn, core: &mut Core) {
     c.item = NONE;
     c.set_state(ConnState::NewCmd);
     let (ret, cas) = core.cache.store_item_cas(c.fd, id, c.nread_cmd, c.req_cas);
+    if ret != StoreItemType::Stored {
+        // As memcached 1.6.45, a failed store uses up a CAS unique too.
+        core.cache.next_cas();
+    }
     match ret {
         StoreItemType::Stored => write_response(c, &[], cas),
         StoreItemType::Exists => write_error(c, KEY_EEXISTS, None, 0),

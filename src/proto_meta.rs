@@ -23,7 +23,7 @@ use crate::cache::{
     StoreItemType,
 };
 use crate::conn::{Conn, ConnState};
-use crate::proto_text::{emit_value_bytes, parse_i32, start_nread, tokenize, MAX_TOKENS};
+use crate::proto_text::{emit_value_bytes, start_nread, tokenize, MAX_TOKENS};
 use crate::server::Core;
 use crate::util;
 use crate::util::push_u64;
@@ -72,66 +72,53 @@ fn bit(f: u8) -> u64 {
     1u64 << ((f & 0x3f) as u64)
 }
 
-/// A set of flag letters as a bitmask (letters map to 6 bits, so upper
-/// and lower case of a letter never collide for the letters used here).
-const fn mask(letters: &[u8]) -> u64 {
-    let mut m = 0u64;
-    let mut i = 0;
-    while i < letters.len() {
-        m |= 1u64 << ((letters[i] & 0x3f) as u64);
-        i += 1;
-    }
-    m
-}
+/// The flag letters memcached 1.6.45 knows. Every meta command accepts
+/// all of them and ignores those it has no use for.
+const KNOWN_FLAGS: &[u8] = b"bNTRlOPLkstcfvhuqxFCEMJDI";
 
-/// The flags each command takes, acted on or silently accepted.
-fn allowed(cmd: Cmd) -> (&'static [u8], u64) {
-    const GET: &[u8] = b"bcfhklOqstuvCDEFIJLMNPRT";
-    const SET: &[u8] = b"bcCEFIkOqsTMNPLtfhluv";
-    const DEL: &[u8] = b"bCEIkOqTxPLcfhlstuv";
-    const ARITH: &[u8] = b"bCENJDTMOqtcvkPL";
-    match cmd {
-        Cmd::Get => (GET, const { mask(GET) }),
-        Cmd::Set => (SET, const { mask(SET) }),
-        Cmd::Delete => (DEL, const { mask(DEL) }),
-        Cmd::Arith => (ARITH, const { mask(ARITH) }),
-    }
-}
+/// The most tokens, command and key included, a meta command may have.
+const MAX_META_TOKENS: usize = 20;
 
-/// Parses the flag tokens of a meta command.
+/// Parses the flag tokens of a meta command, as memcached 1.6.45's
+/// _meta_flag_preparse: a repeated or unknown flag stops at once; a bad
+/// number is remembered and reported once every flag was looked at,
+/// unless one of those stops first. ma answers every error with the same
+/// line.
 fn parse_flags(toks: &[&[u8]], cmd: Cmd) -> Result<MetaFlags, &'static str> {
-    let generic = matches!(cmd, Cmd::Delete | Cmd::Arith);
     let err = |specific: &'static str| -> &'static str {
-        if generic {
+        if cmd == Cmd::Arith {
             "CLIENT_ERROR invalid or duplicate flag"
         } else {
             specific
         }
     };
-    let bad_token = err("CLIENT_ERROR bad token in command line format");
-    let u64_tok = |t: &[u8]| util::parse_u64_c(t).ok_or(bad_token);
-    let i32_tok = |t: &[u8]| parse_i32(t).ok_or(bad_token);
+    let bad_token = "CLIENT_ERROR bad token in command line format";
+    // A flag's number: digits only (a leading `-` for the signed ones),
+    // at least one.
+    let nonempty = |t: &[u8]| if t.is_empty() { None } else { Some(()) };
+    let u64_tok = |t: &[u8]| nonempty(t).and_then(|()| util::parse_tok_u64(t));
+    let i32_tok = |t: &[u8]| nonempty(t).and_then(|()| util::parse_tok_i32(t));
     let mut m = MetaFlags::default();
+    let mut seen = [false; 128];
+    let mut pending: Option<&'static str> = None;
+    let mut long_opaque = false;
     for t in toks {
         let f = t[0];
         let tok = &t[1..];
-        // The mask is a fast pre-check; letters that share 6 bits with an
-        // allowed one (e.g. a digit) are then checked exactly.
-        let (letters, m_allowed) = allowed(cmd);
-        if m_allowed & bit(f) == 0 || !letters.contains(&f) {
-            return Err(err("CLIENT_ERROR invalid flag"));
-        }
-        if m.has(f) && f != b'P' && f != b'L' {
+        if f >= 127 || seen[f as usize] {
             return Err(err("CLIENT_ERROR duplicate flag"));
         }
-        m.seen |= bit(f);
-        if f == b'O' && t.len() > MAX_OPAQUE {
-            return Err("CLIENT_ERROR opaque token too long");
+        seen[f as usize] = true;
+        if !KNOWN_FLAGS.contains(&f) {
+            return Err(err("CLIENT_ERROR invalid flag"));
         }
-        // mg accepts some flags of other commands and ignores them.
-        if cmd == Cmd::Get && matches!(f, b'D' | b'F' | b'I' | b'J' | b'M') {
+        m.seen |= bit(f);
+        long_opaque |= f == b'O' && t.len() > MAX_OPAQUE;
+        // mg accepts the flags of other commands and ignores them.
+        if cmd == Cmd::Get && matches!(f, b'D' | b'F' | b'I' | b'J' | b'M' | b'x') {
             continue;
         }
+        let mut bad = |e: &'static str| pending = Some(e);
         match f {
             b'b' => m.base64 = true,
             b'q' => m.q = true,
@@ -139,27 +126,65 @@ fn parse_flags(toks: &[&[u8]], cmd: Cmd) -> Result<MetaFlags, &'static str> {
             b'u' => m.no_bump = true,
             b'I' => m.invalidate = true,
             b'x' => m.remove_value = true,
-            b'C' => m.cas_check = Some(u64_tok(tok)?),
-            b'E' => m.new_cas = Some(u64_tok(tok)?),
-            b'F' => {
-                let v = util::parse_u64_c(tok).ok_or("CLIENT_ERROR bad command line format")?;
-                m.client_flags = Some(v as u32);
-            }
-            b'T' => m.ttl = Some(i32_tok(tok)?),
-            b'N' => m.vivify = Some(i32_tok(tok)?),
-            b'R' => m.recache = Some(i32_tok(tok)?),
-            b'J' => m.initial = Some(u64_tok(tok)?),
-            b'D' => m.delta = Some(u64_tok(tok)?),
-            b'M' => {
-                if tok.len() != 1 {
-                    return Err(err("CLIENT_ERROR incorrect length for M token"));
-                }
-                m.mode = Some(tok[0]);
-            }
+            b'C' => match u64_tok(tok) {
+                Some(v) => m.cas_check = Some(v),
+                None => bad(bad_token),
+            },
+            b'E' => match u64_tok(tok) {
+                Some(v) => m.new_cas = Some(v),
+                None => bad(bad_token),
+            },
+            b'F' => match nonempty(tok).and_then(|()| util::parse_tok_u32(tok)) {
+                Some(v) => m.client_flags = Some(v),
+                None => bad("CLIENT_ERROR bad command line format"),
+            },
+            b'T' => match i32_tok(tok) {
+                Some(v) => m.ttl = Some(v),
+                None => bad(bad_token),
+            },
+            b'N' => match i32_tok(tok) {
+                Some(v) => m.vivify = Some(v),
+                None => bad(bad_token),
+            },
+            b'R' => match i32_tok(tok) {
+                Some(v) => m.recache = Some(v),
+                None => bad(bad_token),
+            },
+            b'J' => match u64_tok(tok) {
+                Some(v) => m.initial = Some(v),
+                None => bad("CLIENT_ERROR invalid numeric initial value"),
+            },
+            b'D' => match u64_tok(tok) {
+                Some(v) => m.delta = Some(v),
+                None => bad("CLIENT_ERROR invalid numeric delta value"),
+            },
+            // Only the letter after M counts (none: an invalid mode).
+            b'M' => m.mode = Some(tok.first().copied().unwrap_or(0)),
             _ => {}
         }
     }
-    Ok(m)
+    match pending {
+        Some(e) => Err(err(e)),
+        // Each command looks at the opaque's length after the flags.
+        None if long_opaque => Err("CLIENT_ERROR opaque token too long"),
+        None => Ok(m),
+    }
+}
+
+/// As memcached 1.6.45's tokenizer: every flag token must start with a
+/// letter (or one of ``[\]^_` ``) or a digit, and a meta command has at
+/// most 20 tokens. The first is a bad command line, the second its own
+/// error.
+pub fn check_meta_line(toks: &[&[u8]]) -> Result<(), &'static str> {
+    let first_flag = if toks[0] == b"ms" { 3 } else { 2 };
+    let ok = |t: &&[u8]| (65..123).contains(&t[0]) || t[0].is_ascii_digit();
+    if !toks.iter().skip(first_flag).all(ok) {
+        return Err("CLIENT_ERROR bad command line format");
+    }
+    if toks.len() > MAX_META_TOKENS && toks[0] != b"mn" && toks[0] != b"me" {
+        return Err("CLIENT_ERROR options flags are too long");
+    }
+    Ok(())
 }
 
 /// The key of a meta command, base64-decoded with `b`. The length limit
@@ -302,10 +327,15 @@ fn reply_line(
 
 /// Runs mg, ms, md, ma, mn or me. `toks[0]` is the command.
 pub fn process_meta_command(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
+    if toks[0] != b"mn" {
+        if let Err(e) = check_meta_line(toks) {
+            return c.out_errstring(e);
+        }
+    }
     match toks[0] {
         b"mn" => c.add_bytes(b"MN\r\n"),
         b"me" => process_mdebug(c, core, toks),
-        _ if toks.len() < 2 => c.out_errstring("ERROR"),
+        _ if toks.len() < 2 => c.out_errstring("CLIENT_ERROR bad command line format"),
         b"mg" => process_mget(c, core, toks),
         b"ms" => process_mset(c, core, toks),
         b"md" => process_mdelete(c, core, toks),
@@ -327,12 +357,14 @@ fn request(c: &mut Conn, toks: &[&[u8]], cmd: Cmd) -> Option<(MetaFlags, Vec<u8>
     };
     let decode_err = match cmd {
         Cmd::Get | Cmd::Set => "CLIENT_ERROR error decoding key",
-        Cmd::Delete | Cmd::Arith => "CLIENT_ERROR invalid or duplicate flag",
+        Cmd::Delete => "CLIENT_ERROR error decoding key",
+        Cmd::Arith => "CLIENT_ERROR invalid or duplicate flag",
     };
     let mut key = std::mem::take(&mut c.meta_key);
     if let Err(e) = meta_key(toks[1], m.base64, &mut key, decode_err) {
         c.meta_key = key;
-        c.out_errstring(e);
+        // ma answers every error of its flags and key alike (1.6.45).
+        c.out_errstring(if cmd == Cmd::Arith { decode_err } else { e });
         return None;
     }
     Some((m, key))
@@ -443,11 +475,12 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 /// ms <key> <datalen> <flags>*: parses, allocates and starts reading the
 /// value; `complete_mset` answers once it is in.
 fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
-    if toks.len() < 3 || toks[1].len() > KEY_MAX_LENGTH {
+    if toks.len() < 3 {
         return c.out_errstring("CLIENT_ERROR bad command line format");
     }
-    let vlen = match parse_i32(toks[2]) {
-        Some(v) if v >= 0 && util::parse_u64_c(toks[2]).is_some() => v as usize,
+    // As memcached 1.6.45: the length is read strictly (digits only).
+    let vlen = match util::parse_tok_i32(toks[2]) {
+        Some(v) if (0..=i32::MAX - 2).contains(&v) => v as usize,
         _ => return c.out_errstring("CLIENT_ERROR bad command line format"),
     };
     // From here on the client will send the value whatever we answer:
@@ -457,6 +490,9 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.sbytes = vlen + 2;
         c.set_state(ConnState::Swallow);
     };
+    if toks[1].len() > KEY_MAX_LENGTH {
+        return swallow_err(c, "CLIENT_ERROR bad command line format");
+    }
     let flags = &toks[3..];
     let m = match parse_flags(flags, Cmd::Set) {
         Ok(m) => m,
@@ -535,8 +571,13 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     let flags = &toks[1..n.max(1)];
     // Parsed once already when the command arrived.
     let m = parse_flags(flags, Cmd::Set).unwrap_or_default();
+    // memcached 1.6.45 takes the CAS unique of an ms without E when its
+    // command line is read, so a bad chunk or a failed store uses one up.
     if &c.crlf != b"\r\n" {
         core.cache.discard_item(id);
+        if m.new_cas.is_none() {
+            core.cache.next_cas();
+        }
         c.out_errstring("CLIENT_ERROR bad data chunk");
         c.meta_line = line;
         return;
@@ -553,6 +594,9 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
             base64: m.base64,
         },
     );
+    if result != StoreItemType::Stored && m.new_cas.is_none() {
+        core.cache.next_cas();
+    }
     let v = if live != NONE {
         view(core, live)
     } else {
@@ -703,10 +747,11 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 
 /// me <key> [b]: the item's metadata in memcached's words.
 fn process_mdebug(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
-    if toks.len() < 2 || toks.len() > 3 {
+    // As memcached 1.6.45, words after the key and `b` are ignored.
+    if toks.len() < 2 {
         return c.out_errstring("CLIENT_ERROR bad command line format");
     }
-    let base64 = toks.len() == 3 && toks[2] == b"b";
+    let base64 = toks.len() >= 3 && toks[2] == b"b";
     let mut key = std::mem::take(&mut c.meta_key);
     if let Err(e) = meta_key(
         toks[1],
@@ -733,9 +778,9 @@ fn process_mdebug(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         let start = c.wbuf.len();
         c.wbuf.extend_from_slice(b"ME ");
         c.wbuf.extend_from_slice(&echo);
-        // memcached 1.6 prints the time left as a negative number.
+        // The time left (memcached 1.6.18 printed it negated; 1.6.45 not).
         c.wbuf.extend_from_slice(b" exp=");
-        push_i64(&mut c.wbuf, if v.ttl == -1 { -1 } else { -v.ttl });
+        push_i64(&mut c.wbuf, v.ttl);
         c.wbuf.extend_from_slice(b" la=");
         push_u64(&mut c.wbuf, v.la as u64);
         c.wbuf.extend_from_slice(b" cas=");

@@ -58,9 +58,10 @@ fn parse_flags(t: &[u8]) -> Option<u32> {
     util::parse_u64_c(t).map(|v| v as u32)
 }
 
-/// A 32-bit unsigned decimal (cache_memlimit).
+/// A 32-bit unsigned decimal (cache_memlimit), read strictly as memcached
+/// 1.6.45 reads it: digits only.
 fn parse_u32(t: &[u8]) -> Option<u32> {
-    u32::try_from(util::parse_u64_c(t)?).ok()
+    util::parse_tok_u32(t)
 }
 
 /// memcached's safe_strtol as 1.6 uses it: a signed decimal read as a
@@ -94,14 +95,30 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
     }
     let mut toks: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
     let n = tokenize(line, &mut toks);
+    if n > 1 {
+        toks[1] = full_subcommand(toks[0], toks[1]);
+    }
     let toks = &toks[..n];
     if n == 0 {
         c.out_string("ERROR");
         return;
     }
-    match toks[0] {
-        b"get" if n >= 2 => process_get(c, core, line, false, false),
-        b"gets" if n >= 2 => process_get(c, core, line, true, false),
+    // As memcached 1.6.45: the command is what comes before the first
+    // space, so a line starting with a space names no command.
+    let name = if line[0] == b' ' { &b""[..] } else { toks[0] };
+    if n < min_tokens(name) {
+        c.out_string("CLIENT_ERROR bad command line format");
+        return;
+    }
+    // memcached 1.6.45 reads a last `noreply` for every command its
+    // parser does not know itself (the admin commands, and unknown ones,
+    // whose ERROR it silences); ours (`rep_*`) are left as they were.
+    if !parsed_by_memcached(name) && !name.starts_with(b"rep_") {
+        set_noreply_maybe(c, toks);
+    }
+    match name {
+        b"get" => process_get(c, core, line, false, false),
+        b"gets" => process_get(c, core, line, true, false),
         // Writes on a replica (storage commands check in process_update).
         b"incr" | b"decr" | b"delete" | b"touch" | b"flush_all" | b"gat" | b"gats"
             if core.repl.is_replica() =>
@@ -109,20 +126,20 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
             set_noreply_maybe(c, toks);
             read_only(c, core);
         }
-        b"gat" if n >= 2 => process_get(c, core, line, false, true),
-        b"gats" if n >= 2 => process_get(c, core, line, true, true),
-        b"set" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Set),
-        b"add" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Add),
-        b"replace" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Replace),
-        b"append" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Append),
-        b"prepend" if n == 5 || n == 6 => process_update(c, core, toks, StoreCmd::Prepend),
-        b"cas" if n == 6 || n == 7 => process_update(c, core, toks, StoreCmd::Cas),
-        b"incr" if n == 3 || n == 4 => process_arithmetic(c, core, toks, true),
-        b"decr" if n == 3 || n == 4 => process_arithmetic(c, core, toks, false),
-        b"delete" if (2..=4).contains(&n) => process_delete(c, core, toks),
-        b"touch" if n == 3 || n == 4 => process_touch(c, core, toks),
+        b"gat" => process_get(c, core, line, false, true),
+        b"gats" => process_get(c, core, line, true, true),
+        b"set" => process_update(c, core, toks, StoreCmd::Set),
+        b"add" => process_update(c, core, toks, StoreCmd::Add),
+        b"replace" => process_update(c, core, toks, StoreCmd::Replace),
+        b"append" => process_update(c, core, toks, StoreCmd::Append),
+        b"prepend" => process_update(c, core, toks, StoreCmd::Prepend),
+        b"cas" => process_update(c, core, toks, StoreCmd::Cas),
+        b"incr" => process_arithmetic(c, core, toks, true),
+        b"decr" => process_arithmetic(c, core, toks, false),
+        b"delete" => process_delete(c, core, toks),
+        b"touch" => process_touch(c, core, toks),
         b"stats" => process_stats(c, core, toks),
-        b"flush_all" if (1..=3).contains(&n) => process_flush_all(c, core, toks),
+        b"flush_all" => process_flush_all(c, core, toks),
         b"version" => c.out_string(concat!("VERSION ", env!("CARGO_PKG_VERSION"))),
         b"quit" => {
             c.close_reason = "normal";
@@ -130,8 +147,8 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
             c.set_state(ConnState::Mwrite);
         }
         b"shutdown" => process_shutdown(c, core, toks),
-        b"verbosity" if n == 2 || n == 3 => process_verbosity(c, core, toks),
-        b"cache_memlimit" if n == 2 || n == 3 => process_memlimit(c, core, toks),
+        b"verbosity" => process_verbosity(c, core, toks),
+        b"cache_memlimit" if n >= 2 => process_memlimit(c, core, toks),
         b"slabs" if n == 4 && toks[1] == b"reassign" => process_slabs_reassign(c, core, toks),
         b"slabs" if n >= 3 && toks[1] == b"automove" => process_slabs_automove(c, core, toks),
         b"lru" if n >= 2 => process_lru(c, core, toks),
@@ -153,7 +170,84 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
             let (items, sum) = core.cache.digest();
             c.out_string(&format!("DIGEST {} {:016x}", items, sum));
         }
+        // As memcached 1.6.45 (and 1.6.18): an unknown command whose last
+        // word starts with "HTTP/" is an HTTP request; the connection is
+        // closed without a reply.
+        _ if n > 1 && toks[n - 1].starts_with(b"HTTP/") => {
+            c.close_reason = "error";
+            c.set_state(ConnState::Closing);
+        }
         _ => c.out_string("ERROR"),
+    }
+}
+
+/// As memcached 1.6.45 reads the subcommands of lru_crawler, slabs and
+/// lru: any start of a subcommand's name names it, the first in
+/// memcached's order winning (`lru_crawler c 1` is a crawl).
+fn full_subcommand<'a>(cmd: &[u8], sub: &'a [u8]) -> &'a [u8] {
+    let names: &[&'static [u8]] = match cmd {
+        b"lru_crawler" => &[
+            b"crawl",
+            b"metadump",
+            b"mgdump",
+            b"tocrawl",
+            b"sleep",
+            b"enable",
+            b"disable",
+        ],
+        b"slabs" => &[b"reassign", b"automove"],
+        b"lru" => &[b"tune", b"mode", b"temp_ttl"],
+        _ => return sub,
+    };
+    names
+        .iter()
+        .copied()
+        .find(|name| name.starts_with(sub))
+        .unwrap_or(sub)
+}
+
+/// The commands memcached 1.6.45's request parser knows by name; the
+/// others it hands to a table of admin commands, or answers ERROR.
+fn parsed_by_memcached(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"get"
+            | b"gets"
+            | b"gat"
+            | b"gats"
+            | b"set"
+            | b"add"
+            | b"cas"
+            | b"replace"
+            | b"append"
+            | b"prepend"
+            | b"incr"
+            | b"decr"
+            | b"touch"
+            | b"delete"
+            | b"stats"
+            | b"watch"
+            | b"version"
+            | b"quit"
+            | b"mg"
+            | b"ms"
+            | b"md"
+            | b"mn"
+            | b"ma"
+            | b"me"
+    )
+}
+
+/// The fewest tokens, the command's name included, a command line needs
+/// before memcached 1.6.45 looks at it; fewer is `CLIENT_ERROR bad command
+/// line format`. Tokens past those a command reads are ignored (a last
+/// `noreply` still counts).
+fn min_tokens(name: &[u8]) -> usize {
+    match name {
+        b"get" | b"gets" | b"delete" | b"mg" | b"md" | b"ma" | b"me" => 2,
+        b"gat" | b"gats" | b"incr" | b"decr" | b"touch" | b"ms" => 3,
+        b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" => 5,
+        _ => 0,
     }
 }
 
@@ -241,12 +335,11 @@ fn process_rep_wait(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 /// watch [names...]: makes the connection a watcher (see logger.rs) of
 /// the named event kinds, fetchers when none is named. Replies, as
 /// memcached 1.6.18: `CLIENT_ERROR watch commands not allowed` with -W,
-/// `ERROR` for a name it does not know (noreply, which is read as a name,
-/// silences that), `WATCHER_TOO_MANY log watcher limit reached` past 20
+/// `ERROR` for a name it does not know (noreply among them: memcached
+/// 1.6.45 does not read it here), `WATCHER_TOO_MANY log watcher limit reached` past 20
 /// watchers, else `OK`, after which the connection runs no more commands:
 /// what it already sent and what it sends later is dropped.
 fn process_watch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
-    set_noreply_maybe(c, toks);
     if !core.settings.watch_enabled {
         c.out_string("CLIENT_ERROR watch commands not allowed");
         return;
@@ -462,7 +555,7 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
     let mut exptime = 0;
     if touch {
         let t = words.next().unwrap_or(b"");
-        match parse_i32(t) {
+        match util::parse_tok_i32(t) {
             Some(v) => exptime = core.cache.realtime(v as i64),
             None => {
                 c.out_string("CLIENT_ERROR invalid exptime argument");
@@ -507,35 +600,32 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
 
 /// set/add/replace/append/prepend/cas: parse, allocate, read the value.
 fn process_update(c: &mut Conn, core: &mut Core, toks: &[&[u8]], cmd: StoreCmd) {
+    // As memcached 1.6.45: the length is read first, strictly (an error
+    // there is sent even with noreply); once it is known, any other error
+    // swallows the value that follows.
+    let vlen = match util::parse_tok_i32(toks[4]) {
+        Some(v) if (0..=i32::MAX - 2).contains(&v) => v as usize,
+        _ => {
+            c.out_string("CLIENT_ERROR bad command line format");
+            return;
+        }
+    };
     set_noreply_maybe(c, toks);
     let key = toks[1];
-    if key.len() > KEY_MAX_LENGTH {
+    let flags_exptime = match (parse_flags(toks[2]), parse_i32(toks[3])) {
+        (Some(f), Some(e)) if key.len() <= KEY_MAX_LENGTH => Some((f, e)),
+        _ => None,
+    };
+    let req_cas = match cmd {
+        StoreCmd::Cas => toks.get(5).and_then(|t| util::parse_tok_u64(t)),
+        _ => Some(0),
+    };
+    let (Some((flags, exptime)), Some(req_cas)) = (flags_exptime, req_cas) else {
         c.out_string("CLIENT_ERROR bad command line format");
+        c.sbytes = vlen + 2;
+        c.set_state(ConnState::Swallow);
         return;
-    }
-    let (flags, exptime, vlen) =
-        match (parse_flags(toks[2]), parse_i32(toks[3]), parse_i32(toks[4])) {
-            (Some(f), Some(e), Some(v)) => (f, e, v),
-            _ => {
-                c.out_string("CLIENT_ERROR bad command line format");
-                return;
-            }
-        };
-    let mut req_cas = 0;
-    if cmd == StoreCmd::Cas {
-        match util::parse_u64_c(toks[5]) {
-            Some(v) => req_cas = v,
-            None => {
-                c.out_string("CLIENT_ERROR bad command line format");
-                return;
-            }
-        }
-    }
-    if !(0..=i32::MAX - 2).contains(&vlen) {
-        c.out_string("CLIENT_ERROR bad command line format");
-        return;
-    }
-    let vlen = vlen as usize;
+    };
     if core.repl.is_replica() {
         read_only(c, core);
         c.sbytes = vlen + 2;
@@ -625,6 +715,11 @@ pub fn complete_nread(c: &mut Conn, core: &mut Core) {
     }
     // The store counts set commands and cas hits, misses and bad values.
     let ret = core.cache.store_item(c.fd, id, c.nread_cmd, c.req_cas);
+    if ret != StoreItemType::Stored {
+        // memcached 1.6.45 takes the new item's CAS unique before it tries
+        // the store, so a store that fails uses one up too.
+        core.cache.next_cas();
+    }
     c.out_string(match ret {
         StoreItemType::Stored => "STORED",
         StoreItemType::NotStored => "NOT_STORED",
@@ -641,7 +736,7 @@ fn process_arithmetic(c: &mut Conn, core: &mut Core, toks: &[&[u8]], incr: bool)
         c.out_string("CLIENT_ERROR bad command line format");
         return;
     }
-    let delta = match util::parse_u64_c(toks[2]) {
+    let delta = match util::parse_tok_u64(toks[2]) {
         Some(d) => d,
         None => {
             c.out_string("CLIENT_ERROR invalid numeric delta argument");
@@ -679,17 +774,9 @@ fn process_arithmetic(c: &mut Conn, core: &mut Core, toks: &[&[u8]], incr: bool)
 
 /// delete <key> [0] [noreply].
 fn process_delete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
-    let n = toks.len();
-    if n > 2 {
-        let hold_is_zero = toks[2] == b"0";
-        let sets_noreply = set_noreply_maybe(c, toks);
-        let valid =
-            (n == 3 && (hold_is_zero || sets_noreply)) || (n == 4 && hold_is_zero && sets_noreply);
-        if !valid {
-            c.out_string("CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
-            return;
-        }
-    }
+    // As memcached 1.6.45: words after the key are ignored, but for a
+    // last `noreply`.
+    set_noreply_maybe(c, toks);
     let key = toks[1];
     if key.len() > KEY_MAX_LENGTH {
         c.out_string("CLIENT_ERROR bad command line format");
@@ -714,7 +801,7 @@ fn process_touch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.out_string("CLIENT_ERROR bad command line format");
         return;
     }
-    let exptime = match parse_i32(toks[2]) {
+    let exptime = match util::parse_tok_i32(toks[2]) {
         Some(e) => core.cache.realtime(e as i64),
         None => {
             c.out_string("CLIENT_ERROR invalid exptime argument");
@@ -740,7 +827,7 @@ fn process_flush_all(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
     let mut exptime = 0i64;
     if toks.len() != if noreply { 2 } else { 1 } {
-        match parse_i32(toks[1]) {
+        match util::parse_tok_i32(toks[1]) {
             Some(v) => exptime = v as i64,
             None => {
                 c.out_string("CLIENT_ERROR invalid exptime argument");
@@ -755,7 +842,7 @@ fn process_flush_all(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 /// shutdown [graceful] (only with -A).
 fn process_shutdown(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     if !core.settings.shutdown_command {
-        c.out_string("ERROR: shutdown not enabled");
+        c.out_string("SERVER_ERROR: shutdown not enabled");
         return;
     }
     match toks.len() {
@@ -772,7 +859,7 @@ fn process_shutdown(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 /// verbosity <level> [noreply].
 fn process_verbosity(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     set_noreply_maybe(c, toks);
-    match util::parse_u64_c(toks[1]) {
+    match toks.get(1).and_then(|t| util::parse_tok_u32(t)) {
         Some(level) => {
             core.set_verbosity(level.min(3) as u8);
             c.out_string("OK");
@@ -811,7 +898,7 @@ fn process_slabs_reassign(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.out_string("CLIENT_ERROR slab reassignment disabled");
         return;
     }
-    let (src, dst) = match (parse_i32(toks[2]), parse_i32(toks[3])) {
+    let (src, dst) = match (util::parse_tok_i32(toks[2]), util::parse_tok_i32(toks[3])) {
         (Some(s), Some(d)) => (s, d),
         _ => {
             c.out_string("CLIENT_ERROR bad command line format");
@@ -831,7 +918,7 @@ fn process_slabs_reassign(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 /// after the mode are ignored, a last `noreply` silences the reply.
 fn process_slabs_automove(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     set_noreply_maybe(c, toks);
-    let level = match parse_u32_trunc(toks[2]) {
+    let level = match util::parse_tok_u32(toks[2]) {
         Some(v) => v,
         None => {
             c.out_string("CLIENT_ERROR bad command line format");
@@ -864,9 +951,10 @@ fn process_lru(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     let s = &mut core.settings;
     match toks[1] {
         b"tune" if n >= 6 => {
+            // The percentages read strictly, as memcached 1.6.45 does.
             let nums = (
-                parse_flags(toks[2]),
-                parse_flags(toks[3]),
+                util::parse_tok_u32(toks[2]),
+                util::parse_tok_u32(toks[3]),
                 crate::sys::safe_strtod(toks[4]),
                 crate::sys::safe_strtod(toks[5]),
             );
@@ -886,18 +974,19 @@ fn process_lru(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
                 c.out_string("OK");
             }
         }
-        b"mode" if n >= 3 && maint => match toks[2] {
-            b"flat" => {
+        // Any start of flat or segmented names it (memcached 1.6.45).
+        b"mode" if n >= 3 && maint => {
+            if b"flat".starts_with(toks[2]) {
                 s.lru_segmented = false;
                 c.out_string("OK");
-            }
-            b"segmented" => {
+            } else if b"segmented".starts_with(toks[2]) {
                 s.lru_segmented = true;
                 c.out_string("OK");
+            } else {
+                c.out_string("ERROR");
             }
-            _ => c.out_string("ERROR"),
-        },
-        b"temp_ttl" if n >= 3 && maint => match parse_i32(toks[2]) {
+        }
+        b"temp_ttl" if n >= 3 && maint => match util::parse_tok_i32(toks[2]) {
             Some(ttl) => {
                 if ttl < 0 {
                     s.temp_lru = false;
@@ -938,10 +1027,31 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.extend_buf_piece(start);
         return;
     }
-    match toks[1] {
+    // As memcached 1.6.45: reset, detail, settings, cachedump and conns
+    // answer to any start of their name, in that order ("stats s" is
+    // settings); the other groups only to their whole name.
+    let sub = toks[1];
+    let group: &[u8] = match [
+        &b"reset"[..],
+        b"detail",
+        b"settings",
+        b"cachedump",
+        b"conns",
+    ]
+    .into_iter()
+    .find(|g| g.starts_with(sub))
+    {
+        Some(g) => g,
+        None => sub,
+    };
+    match group {
         b"reset" => {
             crate::stats::reset(core);
             c.out_string("RESET");
+            return;
+        }
+        b"detail" if !core.settings.dump_enabled => {
+            c.out_string("CLIENT_ERROR stats detail not allowed");
             return;
         }
         b"detail" => return process_stats_detail(c, core, toks.get(2).copied()),
@@ -960,24 +1070,8 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         }
         b"slabs" => crate::stats::slabs_stats(&core.cache, &mut c.wbuf),
         b"sizes" => crate::stats::sizes_stats(&core.cache, &mut c.wbuf),
-        // These two answer with a status line and no END, as memcached.
-        b"sizes_enable" => {
-            match core.cache.enable_sizes() {
-                Ok(()) => append_stat(&mut c.wbuf, "sizes_status", "enabled"),
-                Err(crate::cache::SizesError::CasDisabled) => {
-                    append_stat(&mut c.wbuf, "sizes_status", "error");
-                    append_stat(&mut c.wbuf, "sizes_error", "cas_support_disabled");
-                }
-            }
-            c.extend_buf_piece(start);
-            return;
-        }
-        b"sizes_disable" => {
-            core.cache.disable_sizes();
-            append_stat(&mut c.wbuf, "sizes_status", "disabled");
-            c.extend_buf_piece(start);
-            return;
-        }
+        // memcached 1.6.45 has no sizes_enable or sizes_disable (ERROR):
+        // the histogram is kept only with -o track_sizes.
         b"items" => crate::stats::items_stats(&core.cache, &mut c.wbuf),
         b"replication" => crate::repl::append_stats(core, &mut c.wbuf),
         g if crate::repl::append_group(core, g, &mut c.wbuf) => {}
@@ -994,6 +1088,13 @@ fn process_stats(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 /// on and off only change whether requests are recorded; the counters
 /// stay until `stats reset`.
 fn process_stats_detail(c: &mut Conn, core: &mut Core, arg: Option<&[u8]>) {
+    // As memcached 1.6.45, any start of on, off or dump names it (on
+    // first, so "o" is on).
+    let arg = arg.and_then(|a| {
+        [&b"on"[..], b"off", b"dump"]
+            .into_iter()
+            .find(|w| w.starts_with(a))
+    });
     match arg {
         Some(b"on") => {
             core.settings.detail_enabled = true;
@@ -1039,7 +1140,7 @@ fn process_lru_crawler(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
     let kind = match toks[1] {
         b"sleep" => {
-            match parse_u32_trunc(toks[2]) {
+            match util::parse_tok_u32(toks[2]) {
                 None => c.out_string("CLIENT_ERROR bad command line format"),
                 Some(v) if v > 1_000_000 => {
                     c.out_string("CLIENT_ERROR sleep must be one second or less")
@@ -1052,7 +1153,7 @@ fn process_lru_crawler(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             return;
         }
         b"tocrawl" => {
-            match parse_u32_trunc(toks[2]) {
+            match util::parse_tok_u32(toks[2]) {
                 None => c.out_string("CLIENT_ERROR bad command line format"),
                 Some(v) => {
                     core.settings.lru_crawler_tocrawl = v;
@@ -1079,7 +1180,7 @@ fn process_lru_crawler(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             return;
         }
         CrawlKind::Mgdump if !core.settings.dump_enabled => {
-            c.out_string("ERROR mgdump not allowed");
+            c.out_string("ERROR key dump not allowed");
             return;
         }
         // A dump's lines go straight after the command's own place in the
@@ -1126,7 +1227,11 @@ fn process_lru_crawler(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     match core.crawler.start(kind, &classes, client, hash_base) {
         Err(crawler::StartError::Busy) => c.out_string("BUSY currently processing crawler request"),
         Ok(()) if kind == CrawlKind::Expired => c.out_string("OK"),
-        Ok(()) => c.crawler_dump = true,
+        Ok(()) => {
+            // As memcached 1.6.45: a dump starts with OK.
+            c.add_bytes(b"OK\r\n");
+            c.crawler_dump = true;
+        }
     }
 }
 
@@ -1146,7 +1251,8 @@ fn process_cachedump(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.out_string("CLIENT_ERROR bad command line");
         return;
     }
-    let (Some(cls), Some(limit)) = (parse_u32_trunc(toks[2]), parse_u32_trunc(toks[3])) else {
+    let (Some(cls), Some(limit)) = (util::parse_tok_u32(toks[2]), util::parse_tok_u32(toks[3]))
+    else {
         c.out_string("CLIENT_ERROR bad command line format");
         return;
     };

@@ -568,7 +568,7 @@ gets foo\r\nincr n 1\r\nset n 0 0 2\r\n41\r\nincr n 1\r\ndelete foo\r\nbogus\r\n
 set bad 0 0 1\r\nxy\r\nversion\r\n";
         let expect: &[u8] = b"STORED\r\nVALUE foo 5 3\r\nbar\r\nEND\r\nSTORED\r\n\
 VALUE foo 5 5 2\r\nbarzz\r\nEND\r\nNOT_FOUND\r\nSTORED\r\n42\r\nDELETED\r\nERROR\r\n\
-CLIENT_ERROR bad data chunk\r\nERROR\r\nVERSION 1.6.18\r\n";
+CLIENT_ERROR bad data chunk\r\nCLIENT_ERROR bad command line format\r\nVERSION 1.6.45\r\n";
 
         assert_same_reply_bytewise(script, expect);
     }
@@ -634,9 +634,9 @@ CLIENT_ERROR bad command line termination\r\nCLIENT_ERROR authentication failure
         send(peer, b"version\r\nstats conns\r\nversion\r\n");
         conn::drive_machine(&mut server, token);
         let expect = format!(
-            "VERSION 1.6.18\r\nSTAT {fd}:addr ?:<AF 0>\r\nSTAT {fd}:listen_addr unix:<AF 1>\r\n\
+            "VERSION 1.6.45\r\nSTAT {fd}:addr ?:<AF 0>\r\nSTAT {fd}:listen_addr unix:<AF 1>\r\n\
              STAT {fd}:state conn_parse_cmd\r\nSTAT {fd}:secs_since_last_cmd 0\r\nEND\r\n\
-             VERSION 1.6.18\r\n"
+             VERSION 1.6.45\r\n"
         );
         assert_eq!(String::from_utf8_lossy(&recv_all(peer)), expect);
         assert!(!server.conns[token].stats_conns);
@@ -655,14 +655,14 @@ CLIENT_ERROR bad command line termination\r\nCLIENT_ERROR authentication failure
         send(peer, b"version\r\nversion\r\nversion\r\n");
         conn::drive_machine(&mut server, token);
         assert_eq!(server.core.ready, vec![token]);
-        assert_eq!(recv_all(peer), b"VERSION 1.6.18\r\n");
+        assert_eq!(recv_all(peer), b"VERSION 1.6.45\r\n");
         let mut turns = 1;
         while !server.core.ready.is_empty() {
             server.core.ready.clear();
             conn::drive_machine(&mut server, token);
             turns += 1;
         }
-        assert_eq!(recv_all(peer), b"VERSION 1.6.18\r\nVERSION 1.6.18\r\n");
+        assert_eq!(recv_all(peer), b"VERSION 1.6.45\r\nVERSION 1.6.45\r\n");
         assert_eq!(turns, 3);
         assert_eq!(server.core.stats.conn_yields, 2);
     }

@@ -355,10 +355,9 @@ pub enum Action {
 const ITEM_SIZE_MAX_LOWER: u32 = 1024;
 /// `-I` may not go above this many bytes (1024m).
 pub const ITEM_SIZE_MAX_UPPER: u32 = 1024 * 1024 * 1024;
-/// Smallest `slab_chunk_max` we take. memcached accepts any positive value
-/// and then builds odd or broken class tables; a chunk must at least hold a
-/// small item, and `-I` cannot be smaller than this anyway.
-const SLAB_CHUNK_MAX_LOWER: u32 = 1024;
+/// Largest `-o slab_chunk_max`, in kilobytes (memcached 1.6.45 refuses
+/// more, taking it for a value given in bytes).
+const SLAB_CHUNK_MAX_KB_UPPER: u32 = 1024;
 /// Most classes `slab_sizes` may list (memcached keeps one class slot spare).
 const SLAB_SIZES_MAX: usize = 62;
 /// Range of `-o hashpower`. memcached also wants it above its item lock
@@ -1714,18 +1713,15 @@ static EXTENDED: &[Extended] = &[
     },
     Extended {
         key: "slab_chunk_max",
-        value: whole_in(
-            |s| &mut s.slab_chunk_size_max,
-            SLAB_CHUNK_MAX_LOWER,
-            u32::MAX,
-            "must be at least 1024 bytes (got {v}; the value is in bytes)",
-        ),
+        // In kilobytes, as memcached reads it since 1.6.24 (1.6.18 read
+        // bytes); kept in bytes. `check` refuses 0 and over 1024.
+        value: Value::Kilobytes(|s| &mut s.slab_chunk_size_max),
         // A chosen chunk size survives no_modern, no_chunked_items and -I.
         also: Some(|_, st| st.slab_chunk_max_changed = true),
         help: Help::Listed(&[
-            "(EXPERIMENTAL) largest slab chunk, in bytes (as",
-            "memcached 1.6 reads it); larger items are chained",
-            "from chunks of this size (default: {default})",
+            "(EXPERIMENTAL) largest slab chunk, in kilobytes;",
+            "larger items are chained from chunks of this size",
+            "(default: {default})",
         ]),
         stats: &[stat(31, "slab_chunk_max", |s| {
             s.slab_chunk_size_max.to_string()
@@ -2342,6 +2338,14 @@ fn check(s: &mut Settings, st: &ParseState) -> Result<(), String> {
             s.item_size_max, s.maxbytes
         ));
     }
+    if st.slab_chunk_max_changed
+        && !(1..=SLAB_CHUNK_MAX_KB_UPPER * 1024).contains(&s.slab_chunk_size_max)
+    {
+        return Err(format!(
+            "-o slab_chunk_max: must be 1 to {SLAB_CHUNK_MAX_KB_UPPER} kilobytes (got {} bytes); the value is in kilobytes",
+            s.slab_chunk_size_max
+        ));
+    }
     if s.item_size_max > 1024 * 1024 && !st.slab_chunk_max_changed {
         // Chunked items: keep chunks at half a page rather than growing them
         // with -I.
@@ -2355,7 +2359,7 @@ fn check(s: &mut Settings, st: &ParseState) -> Result<(), String> {
             )
         } else {
             format!(
-                "-I: item size limit ({} bytes) is below slab_chunk_max ({} bytes); lower it with -o slab_chunk_max=<bytes>",
+                "-I: item size limit ({} bytes) is below slab_chunk_max ({} bytes); lower it with -o slab_chunk_max=<kilobytes>",
                 s.item_size_max, s.slab_chunk_size_max
             )
         });
@@ -2797,10 +2801,14 @@ mod tests {
         // Above 1m the chunks stay at half a page.
         assert_eq!(run("-I 4m").slab_chunk_size_max, 512 * 1024);
         // Small items need a smaller chunk limit, as in memcached.
-        let s = run("-I 256k -o slab_chunk_max=131072");
+        let s = run("-I 256k -o slab_chunk_max=128");
         assert_eq!(s.item_size_max, 256 << 10);
-        let s = run("-I 1k -m 1 -o slab_chunk_max=1024");
+        assert_eq!(s.slab_chunk_size_max, 128 << 10);
+        let s = run("-I 1k -m 1 -o slab_chunk_max=1");
         assert_eq!(s.item_size_max, 1024);
+        // Kilobytes since memcached 1.6.24: a number of bytes is refused.
+        fails_with("-o slab_chunk_max=131072", "slab_chunk_max");
+        fails_with("-o slab_chunk_max=0", "slab_chunk_max");
         fails_with("-I 512", "-I");
         fails_with("-I 1023", "-I");
         fails_with("-I 1025m -m 4096", "-I");
@@ -2920,7 +2928,7 @@ mod tests {
             assert!(matches!(parse(line), Ok(Action::Exit(0))), "{line}");
         }
         let help = help_text();
-        assert!(help.starts_with("memcached 1.6.18 (Rust server"));
+        assert!(help.starts_with("memcached 1.6.45 (Rust server"));
         assert!(help.contains("-s, --unix-socket=<file>"));
         assert!(help.contains("--dump-file=<file>"));
         assert!(help.contains("-F, --disable-flush-all"));
@@ -3003,7 +3011,7 @@ mod tests {
         assert_eq!(s.slab_automove, 2);
         // A chosen slab_chunk_max survives no_modern.
         assert_eq!(
-            run("-o slab_chunk_max=2048,no_modern").slab_chunk_size_max,
+            run("-o slab_chunk_max=2,no_modern").slab_chunk_size_max,
             2048
         );
         assert_eq!(run("-o no_chunked_items").slab_chunk_size_max, 1024 * 1024);
@@ -3071,7 +3079,7 @@ mod tests {
         fails_with("-o slab_sizes=47", "-o slab_sizes");
         fails_with("-n 100 -o slab_sizes=60", "-o slab_sizes");
         fails_with("-o slab_sizes=524289", "-o slab_sizes");
-        fails_with("-o slab_chunk_max=2048,slab_sizes=3000", "-o slab_sizes");
+        fails_with("-o slab_chunk_max=2,slab_sizes=3000", "-o slab_sizes");
         fails_with("-o slab_sizes=100-100", "-o slab_sizes");
         fails_with("-o slab_sizes=200-100", "-o slab_sizes");
         fails_with(
@@ -3084,20 +3092,18 @@ mod tests {
 
     #[test]
     fn extended_chunk_max() {
-        assert_eq!(
-            run("-o slab_chunk_max=1048576").slab_chunk_size_max,
-            1 << 20
-        );
-        assert_eq!(
-            run("-I 2m -o slab_chunk_max=4096").slab_chunk_size_max,
-            4096
-        );
+        // Kilobytes, as memcached 1.6.45 reads it.
+        assert_eq!(run("-o slab_chunk_max=1024").slab_chunk_size_max, 1 << 20);
+        assert_eq!(run("-I 2m -o slab_chunk_max=4").slab_chunk_size_max, 4096);
         fails_with("-o slab_chunk_max", "-o slab_chunk_max");
         fails_with("-o slab_chunk_max=abc", "-o slab_chunk_max");
         fails_with("-o slab_chunk_max=0", "-o slab_chunk_max");
         fails_with("-o slab_chunk_max=1025", "slab_chunk_max");
-        fails_with("-I 2m -o slab_chunk_max=2097152", "-o slab_chunk_max");
-        fails_with("-I 4k -m 1 -o slab_chunk_max=8192", "-o slab_chunk_max");
+        fails_with(
+            "-o slab_chunk_max=3",
+            "must be a multiple of slab_chunk_max",
+        );
+        fails_with("-I 4k -m 1 -o slab_chunk_max=8", "-o slab_chunk_max");
     }
 
     #[test]

@@ -45,6 +45,54 @@ pub fn parse_u64_c(s: &[u8]) -> Option<u64> {
     }
 }
 
+/// Reads a whole token as an unsigned decimal the way memcached 1.6.45's
+/// command parser does: digits only (no sign, no spaces), at most
+/// `max_len` bytes, no overflow of `max`. An empty token reads as 0.
+fn parse_tok_unsigned(t: &[u8], max_len: usize, max: u64) -> Option<u64> {
+    if t.len() > max_len {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in t {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((b - b'0') as u64)?;
+        if v > max {
+            return None;
+        }
+    }
+    Some(v)
+}
+
+/// A token read strictly as a 32-bit unsigned number (at most 11 bytes),
+/// as memcached 1.6.45 reads verbosity, lru_crawler sleep and the like.
+pub fn parse_tok_u32(t: &[u8]) -> Option<u32> {
+    parse_tok_unsigned(t, 11, u32::MAX as u64).map(|v| v as u32)
+}
+
+/// A token read strictly as a 64-bit unsigned number (at most 22 bytes):
+/// memcached 1.6.45's incr/decr delta and cas unique.
+pub fn parse_tok_u64(t: &[u8]) -> Option<u64> {
+    parse_tok_unsigned(t, 22, u64::MAX)
+}
+
+/// A token read strictly as a 32-bit signed number (at most 11 bytes, a
+/// leading `-` allowed, no `+`): memcached 1.6.45's value lengths and the
+/// exptime of touch, gat and flush_all.
+pub fn parse_tok_i32(t: &[u8]) -> Option<i32> {
+    if t.len() > 11 {
+        return None;
+    }
+    match t.strip_prefix(b"-") {
+        Some(rest) => {
+            let v = parse_tok_unsigned(rest, 11, 1 << 31)?;
+            Some((v as i64).wrapping_neg() as i32)
+        }
+        None => parse_tok_unsigned(t, 11, i32::MAX as u64).map(|v| v as i32),
+    }
+}
+
 /// C's isspace.
 #[inline]
 pub fn is_c_space(b: u8) -> bool {
@@ -193,6 +241,27 @@ mod tests {
             push_u64(&mut b, v);
             assert_eq!(b, format!("x{}", v).into_bytes(), "{}", v);
         }
+    }
+
+    #[test]
+    fn strict_token_numbers() {
+        assert_eq!(parse_tok_u32(b"12"), Some(12));
+        assert_eq!(parse_tok_u32(b"+12"), None);
+        assert_eq!(parse_tok_u32(b"-1"), None);
+        assert_eq!(parse_tok_u32(b"4294967295"), Some(u32::MAX));
+        assert_eq!(parse_tok_u32(b"4294967296"), None);
+        assert_eq!(parse_tok_u32(b"000000000001"), None);
+        assert_eq!(parse_tok_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_tok_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_tok_u64(b"1x"), None);
+        assert_eq!(parse_tok_i32(b"-2147483648"), Some(i32::MIN));
+        assert_eq!(parse_tok_i32(b"-2147483649"), None);
+        assert_eq!(parse_tok_i32(b"2147483647"), Some(i32::MAX));
+        assert_eq!(parse_tok_i32(b"2147483648"), None);
+        assert_eq!(parse_tok_i32(b"-0"), Some(0));
+        assert_eq!(parse_tok_i32(b"-"), Some(0));
+        assert_eq!(parse_tok_i32(b"+3"), None);
+        assert_eq!(parse_tok_i32(b" 3"), None);
     }
 
     #[test]

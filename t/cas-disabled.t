@@ -41,9 +41,9 @@ print $sock "get a\r\n";
 is(read_until_end($sock), "VALUE a 5 3\r\nwAx\r\nEND\r\n", '-C: cas noreply sends nothing');
 print $sock "cas a 0 0 1 abc\r\nX\r\n";
 is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n", '-C: cas with a non-numeric unique: CLIENT_ERROR');
-is(scalar <$sock>, "ERROR\r\n", '-C: its data line is read as a command');
 print $sock "cas a 0 0 1\r\nX\r\n";
-is(scalar <$sock>, "ERROR\r\n", '-C: cas without a unique: ERROR');
-is(scalar <$sock>, "ERROR\r\n", '-C: its data line is read as a command');
+is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n", '-C: cas without a unique: CLIENT_ERROR');
+# As memcached 1.6.45: once the length is read, an error swallows the data.
+is(send_recv($sock, "version\r\n") =~ /^VERSION / ? 1 : 0, 1, '-C: the data lines were swallowed');
 
 done_testing();

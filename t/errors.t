@@ -57,12 +57,17 @@ is(reply_to($sock, "bogus\r\n"), "ERROR\r\n", 'unknown command');
 is(reply_to($sock, "bogus with some args\r\n"),
    "ERROR\r\n", 'unknown command with arguments');
 is(reply_to($sock, "GET keep\r\n"), "ERROR\r\n", 'commands are case sensitive');
-is(reply_to($sock, "\r\n"), "ERROR\r\n", 'empty line');
-is(reply_to($sock, "\n"), "ERROR\r\n", 'bare newline is an empty line');
-is(reply_to($sock, "get\r\n"), "ERROR\r\n", 'get without a key');
-is(reply_to($sock, "get \r\n"), "ERROR\r\n", 'get with only a trailing space');
-is(reply_to($sock, "  get keep\r\n"), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
-   'leading spaces before the command are ignored');
+# memcached 1.6.45: a line shorter than 4 bytes with its newline, or a
+# known command without enough words, is a bad command line (1.6.18:
+# ERROR); the command is what precedes the first space.
+is(reply_to($sock, "\r\n"), "CLIENT_ERROR bad command line format\r\n", 'empty line');
+is(reply_to($sock, "\n"), "CLIENT_ERROR bad command line format\r\n", 'bare newline is an empty line');
+is(reply_to($sock, "ab\n"), "CLIENT_ERROR bad command line format\r\n", 'a 3-byte line');
+is(reply_to($sock, "ab\r\n"), "ERROR\r\n", 'a 4-byte line is an unknown command');
+is(reply_to($sock, "get\r\n"), "CLIENT_ERROR bad command line format\r\n", 'get without a key');
+is(reply_to($sock, "get \r\n"), "CLIENT_ERROR bad command line format\r\n", 'get with only a trailing space');
+is(reply_to($sock, "  get keep\r\n"), "ERROR\r\n",
+   'leading spaces before the command: no command');
 is(reply_to($sock, "get keep\n"), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'a line may end in a bare newline');
 mem_get_is($sock, 'keep', 'safe', 'connection usable after ERROR replies');
@@ -73,21 +78,26 @@ is(reply_to($sock, "set $max 0 0 1\r\nx\r\n"),
    "STORED\r\n", 'set with a 250-byte key');
 mem_get_is($sock, $max, 'x', 'get with a 250-byte key');
 
-is(reply_to($sock, "get $long\r\n"), "CLIENT_ERROR bad command line format\r\n",
+# memcached 1.6.45 sends an empty line after this error (its line ending
+# copied twice), which a client would read as the next reply; we do not
+# (doc/compatibility.md).
+my $get_long = "CLIENT_ERROR bad command line format\r\n" . (is_ours() ? '' : "\r\n");
+is(reply_to($sock, "get $long\r\n"), $get_long,
    'get with a 251-byte key');
 is(reply_to($sock, "get keep $long\r\n"),
-   "CLIENT_ERROR bad command line format\r\n",
+   $get_long,
    'get of a good key then a 251-byte key: only the error, no VALUE');
 is(reply_to($sock, "gets $long\r\n"),
-   "CLIENT_ERROR bad command line format\r\n",
+   $get_long,
    'gets with a 251-byte key');
-# The data block is not swallowed: its line is parsed as a command.
+# As memcached 1.6.45, the data block is swallowed (1.6.18 read its line
+# as a command).
 is(reply_to($sock, "set $long 0 0 1\r\nx\r\n"),
-   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
-   'set with a 251-byte key, then the data line is an unknown command');
+   "CLIENT_ERROR bad command line format\r\n",
+   'set with a 251-byte key: the data line is swallowed');
 is(reply_to($sock, "set $long 0 0 8\r\nget keep\r\n"),
-   "CLIENT_ERROR bad command line format\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
-   'set with a 251-byte key: its data line runs as a command');
+   "CLIENT_ERROR bad command line format\r\n",
+   'set with a 251-byte key: a data line that looks like a command is swallowed');
 is(reply_to($sock, "delete $long\r\n"),
    "CLIENT_ERROR bad command line format\r\n",
    'delete with a 251-byte key');
@@ -104,7 +114,8 @@ mem_get_is($sock, 'keep', 'safe', 'keep unchanged after key length errors');
 
 # ---- odd bytes in keys ----
 # Only a space separates tokens: control characters, tab, DEL and high
-# bytes are part of the key. A NUL byte ends the command line.
+# bytes are part of the key, and so is a NUL byte (memcached 1.6.45;
+# 1.6.18 ended the line at a NUL).
 
 is(reply_to($sock, "set a\x01b 0 0 2\r\nc1\r\n"),
    "STORED\r\n", 'set key containing \\x01');
@@ -117,16 +128,18 @@ mem_get_is($sock, 'a', undef, 'a tab does not split tokens');
 is(reply_to($sock, "set \x7f\xff 0 0 2\r\nc3\r\n"),
    "STORED\r\n", 'set key of DEL and 0xff');
 mem_get_is($sock, "\x7f\xff", 'c3', 'get key of DEL and 0xff');
-is(reply_to($sock, "get keep\x00junk\r\n"), "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
-   'NUL ends the line: "get keep\\0junk" is "get keep"');
-is(reply_to($sock, "set g\x00h 0 0 1\r\nz\r\n"), "ERROR\r\nERROR\r\n",
-   'NUL in a set key leaves "set g": too few tokens, data line unknown');
+is(reply_to($sock, "get keep\x00junk\r\n"), "END\r\n",
+   'NUL inside a key: "keep\\0junk" is another key');
+is(reply_to($sock, "set g\x00h 0 0 1\r\nz\r\n"), "STORED\r\n",
+   'NUL in a set key: stored');
+mem_get_is($sock, "g\x00h", 'z', 'a key holding a NUL reads back');
+is(reply_to($sock, "version\x00\r\n"), "ERROR\r\n", 'a NUL after the command name: unknown command');
 is(reply_to($sock, "\x00get keep\r\n"),
    "ERROR\r\n", 'line starting with NUL is an empty command');
 # A space in the key position shifts the tokens.
 is(reply_to($sock, "set a b 0 0 1\r\nx\r\n"),
-   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
-   'set "a b": b is read as flags');
+   "CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n",
+   'set "a b": b is read as flags, 0 as the length: "x\\r" swallowed, "\\n" too short');
 is(reply_to($sock, "incr a b 1\r\n"),
    "CLIENT_ERROR invalid numeric delta argument\r\n",
    'incr "a b" 1: b is read as the delta');
@@ -134,59 +147,63 @@ is(reply_to($sock, "touch a b 1\r\n"),
    "CLIENT_ERROR invalid exptime argument\r\n",
    'touch "a b" 1: b is read as the exptime');
 is(reply_to($sock, "delete a b\r\n"),
-   "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n",
-   'delete "a b": b is neither 0 nor noreply');
+   "NOT_FOUND\r\n",
+   'delete "a b": b is ignored');
 is(reply_to($sock, "delete nokey 0\r\n"),
    "NOT_FOUND\r\n", 'delete <key> 0 is still accepted');
 mem_get_is($sock, 'keep', 'safe', 'keep unchanged after odd keys');
 
 # ---- malformed storage command lines ----
-# None of these swallow the data block: its line comes back as ERROR.
+# As memcached 1.6.45: the length is read first, digits only; a bad one
+# leaves the data line to be read as a command (here "x", too short to be
+# one). Once the length is known, any other error swallows the data.
 
-is(reply_to($sock, "set keep 0 0 -1\r\nx\r\n"),
-   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set keep 0 0 -1\r\nx\r\n"), "CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n",
    'set with negative length');
-is(reply_to($sock, "set keep 0 0 abc\r\nx\r\n"),
-   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set keep 0 0 abc\r\nx\r\n"), "CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n",
    'set with non-numeric length');
-is(reply_to($sock, "set keep 0 0 1x\r\nx\r\n"),
-   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+is(reply_to($sock, "set keep 0 0 1x\r\nx\r\n"), "CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n",
    'set with trailing garbage after the length');
-is(reply_to($sock, "set keep abc 0 1\r\nx\r\n"),
-   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
-   'set with non-numeric flags');
-is(reply_to($sock, "set keep -1 0 1\r\nx\r\n"),
-   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
-   'set with negative flags');
-is(reply_to($sock, "set keep 0 abc 1\r\nx\r\n"),
-   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
-   'set with non-numeric exptime');
-is(reply_to($sock, "set keep 0 -abc 1\r\nx\r\n"),
-   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
-   'set with exptime "-abc"');
-is(reply_to($sock, "set keep 0 0\r\nx\r\n"),
-   "ERROR\r\nERROR\r\n", 'set with too few tokens');
-is(reply_to($sock, "set keep 0 0 \r\nx\r\n"), "ERROR\r\nERROR\r\n",
+is(reply_to($sock, "set keep 0 0 +1\r\nx\r\n"), "CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n",
+   'set with a + before the length');
+is(reply_to($sock, "set keep abc 0 1\r\nx\r\n"), "CLIENT_ERROR bad command line format\r\n",
+   'set with non-numeric flags: data swallowed');
+is(reply_to($sock, "set keep -1 0 1\r\nx\r\n"), "CLIENT_ERROR bad command line format\r\n",
+   'set with negative flags: data swallowed');
+is(reply_to($sock, "set keep 0 abc 1\r\nx\r\n"), "CLIENT_ERROR bad command line format\r\n",
+   'set with non-numeric exptime: data swallowed');
+is(reply_to($sock, "set keep 0 -abc 1\r\nx\r\n"), "CLIENT_ERROR bad command line format\r\n",
+   'set with exptime "-abc": data swallowed');
+is(reply_to($sock, "set keep 0 0\r\nx\r\n"), "CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n", 'set with too few tokens');
+is(reply_to($sock, "set keep 0 0 \r\nx\r\n"), "CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n",
    'set with a trailing space instead of the length');
-is(reply_to($sock, "set\r\n"), "ERROR\r\n", 'set alone');
-is(reply_to($sock, "set keep 0 0 1 noreply extra\r\nx\r\n"),
-   "ERROR\r\nERROR\r\n", 'set with too many tokens');
-is(reply_to($sock, "cas keep 0 0 1\r\nx\r\n"),
-   "ERROR\r\nERROR\r\n", 'cas without a cas value');
-is(reply_to($sock, "cas keep 0 0 1 abc\r\nx\r\n"),
-   "CLIENT_ERROR bad command line format\r\nERROR\r\n",
-   'cas with a non-numeric cas value');
+is(reply_to($sock, "set\r\n"), "CLIENT_ERROR bad command line format\r\n", 'set alone');
+is(reply_to($sock, "cas keep 0 0 1\r\nx\r\n"), "CLIENT_ERROR bad command line format\r\n",
+   'cas without a cas value: data swallowed');
+is(reply_to($sock, "cas keep 0 0 1 abc\r\nx\r\n"), "CLIENT_ERROR bad command line format\r\n",
+   'cas with a non-numeric cas value: data swallowed');
+is(reply_to($sock, "cas keep 0 0 1 +1\r\nx\r\n"), "CLIENT_ERROR bad command line format\r\n",
+   'cas with a + before the cas value: data swallowed');
 mem_get_is($sock, 'keep', 'safe', 'keep unchanged after malformed set lines');
 
-# Errors are silenced by noreply too; the next command answers first.
+# A bad length is answered even with noreply (memcached 1.6.45 reads the
+# noreply after the length); other errors are silenced.
 is(reply_to($sock, "set keep 0 0 -1 noreply\r\nget keep\r\n"),
+   "CLIENT_ERROR bad command line format\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   'noreply does not silence CLIENT_ERROR of a bad length');
+is(reply_to($sock, "set keep abc 0 1 noreply\r\nx\r\nget keep\r\n"),
    "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
-   'noreply silences CLIENT_ERROR of a bad length');
+   'noreply silences CLIENT_ERROR of bad flags; the data is swallowed');
 
-# A sixth token that is not "noreply" is ignored.
+# A sixth token that is not "noreply" is ignored, and so are more
+# (memcached 1.6.45; 1.6.18 answered ERROR to more than six).
 is(reply_to($sock, "set six 0 0 1 2\r\nx\r\n"),
    "STORED\r\n", 'set with a sixth token that is not noreply');
 mem_get_is($sock, 'six', 'x', 'value stored despite the sixth token');
+is(reply_to($sock, "set seven 0 0 1 noreply extra\r\nx\r\n"),
+   "STORED\r\n", 'set with a token after noreply: not noreply, STORED');
+is(reply_to($sock, "set many 0 0 1 a b c d e\r\nx\r\n"),
+   "STORED\r\n", 'set with five more tokens: STORED');
 
 # Runs of spaces between tokens count as one separator.
 is(reply_to($sock, "set  sp  0  0  2 \r\nsp\r\n"),
@@ -210,14 +227,21 @@ is(reply_to($sock, "incr num -1\r\n"),
 is(reply_to($sock, "decr num 18446744073709551616\r\n"),
    "CLIENT_ERROR invalid numeric delta argument\r\n",
    'decr with delta above 2**64-1');
-is(reply_to($sock, "incr num\r\n"), "ERROR\r\n", 'incr without delta');
+is(reply_to($sock, "incr num\r\n"), "CLIENT_ERROR bad command line format\r\n", 'incr without delta');
+is(reply_to($sock, "incr num +1\r\n"),
+   "CLIENT_ERROR invalid numeric delta argument\r\n",
+   'incr with a + before the delta');
 is(reply_to($sock, "incr keep 1\r\n"),
    "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
    'incr of a non-numeric value');
 is(reply_to($sock, "touch num abc\r\n"),
    "CLIENT_ERROR invalid exptime argument\r\n",
    'touch with non-numeric exptime');
-is(reply_to($sock, "touch num\r\n"), "ERROR\r\n", 'touch without exptime');
+is(reply_to($sock, "touch num\r\n"), "CLIENT_ERROR bad command line format\r\n", 'touch without exptime');
+is(reply_to($sock, "touch num +1\r\n"), "CLIENT_ERROR invalid exptime argument\r\n",
+   'touch with a + before the exptime');
+is(reply_to($sock, "gat +1 num\r\n"), "CLIENT_ERROR invalid exptime argument\r\n",
+   'gat with a + before the exptime');
 is(reply_to($sock, "gat abc num\r\n"),
    "CLIENT_ERROR invalid exptime argument\r\n",
    'gat with non-numeric exptime');
@@ -230,8 +254,8 @@ mem_get_is($sock, 'keep', 'safe', 'keep unchanged after argument errors');
 # whatever follows those bytes as the next command.
 
 is(reply_to($sock, "set keep 0 0 3\r\nabcdef\r\n"),
-   "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
-   'data longer than declared: error, then the rest "f" is a command');
+   "CLIENT_ERROR bad data chunk\r\n" . "CLIENT_ERROR bad command line format\r\n",
+   'data longer than declared: error, then the rest "f" is a line too short');
 mem_get_is($sock, 'keep', 'safe', 'keep unchanged after bad data chunk');
 is(reply_to($sock, "set keep 0 0 3\r\nabcdeget keep\r\n"),
    "CLIENT_ERROR bad data chunk\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
@@ -240,14 +264,14 @@ is(reply_to($sock, "set keep 0 0 3\r\nabc\nget keep\r\n"),
    "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
    'data ended by bare \\n: the g of get is eaten, "et keep" is unknown');
 is(reply_to($sock, "set keep 0 0 3\r\nabc\r\r\nget keep\r\n"),
-   "CLIENT_ERROR bad data chunk\r\nERROR\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   "CLIENT_ERROR bad data chunk\r\n" . "CLIENT_ERROR bad command line format\r\n" . "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'data ended by \\r\\r: the leftover \\n is an empty line');
 is(reply_to($sock, "set new 0 0 3\r\nabcdef\r\n"),
-   "CLIENT_ERROR bad data chunk\r\nERROR\r\n",
+   "CLIENT_ERROR bad data chunk\r\n" . "CLIENT_ERROR bad command line format\r\n",
    'bad data chunk on a new key');
 mem_get_is($sock, 'new', undef, 'nothing stored after bad data chunk');
 is(reply_to($sock, "set new 0 0 1 noreply\r\nxyz\r\nget keep\r\n"),
-   "ERROR\r\nVALUE keep 0 4\r\nsafe\r\nEND\r\n",
+   "CLIENT_ERROR bad command line format\r\n" . "VALUE keep 0 4\r\nsafe\r\nEND\r\n",
    'noreply silences bad data chunk; the leftover \\r\\n is an empty line');
 
 # ---- value larger than the item size limit (-I, default 1m) ----
@@ -302,7 +326,7 @@ mem_get_is($sock, 'keep', 'safe', 'first connection unaffected by the closes');
 
 # ---- binary protocol bytes on an ascii-only server ----
 # With -B ascii the 0x80 magic byte is no protocol switch: the bytes are a
-# text line like any other, ending at its first \n, cut at its first NUL.
+# text line like any other, ending at its first \n.
 
 my $ascii = new_memcached('-B ascii');
 my $as = $ascii->sock;
@@ -311,8 +335,8 @@ print $as "\x80\x0b" . ("\x00" x 22);
 is(reply_to($as, "\r\n"), "ERROR\r\n", 'binary version header then \\r\\n: ERROR');
 is(reply_to($as, "get k\r\n"), "END\r\n", 'connection usable after a binary header');
 # Opcode 0x0a (noop) is a \n: "\x80" is one line, the 22 NULs start the next.
-is(reply_to($as, "\x80\x0a" . ("\x00" x 22) . "\r\n"), "ERROR\r\nERROR\r\n",
-   'binary noop header: "\\x80" line, then a NUL-led line');
+is(reply_to($as, "\x80\x0a" . ("\x00" x 22) . "\r\n"), "CLIENT_ERROR bad command line format\r\n" . "ERROR\r\n",
+   'binary noop header: "\\x80" line (too short), then a NUL-led line');
 is(reply_to($as, "set k 0 0 1\r\nx\r\n"), "STORED\r\n", 'store after binary garbage');
 mem_get_is($as, 'k', 'x', 'get after binary garbage');
 print $as "\x80" . ('z' x 3000);

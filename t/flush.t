@@ -55,11 +55,16 @@ is(send_recv($sock, "flush_all 1.5\r\n"), "CLIENT_ERROR invalid exptime argument
    'flush_all 1.5: CLIENT_ERROR');
 is(send_recv($sock, "flush_all noreply 0\r\n"), "CLIENT_ERROR invalid exptime argument\r\n",
    'flush_all noreply 0: noreply is only recognised last, so it is a bad delay');
-is(send_recv($sock, "flush_all 0 0 0\r\n"), "ERROR\r\n", 'flush_all with three arguments: ERROR');
+is(send_recv($sock, "flush_all +0\r\n"), "CLIENT_ERROR invalid exptime argument\r\n",
+   'flush_all +0: CLIENT_ERROR (1.6.45 reads the delay strictly)');
 mem_get_is($sock, 'a', 'A', 'the rejected flushes left the items alone');
 print $sock "flush_all abc noreply\r\n";
 print $sock "get a\r\n";
 is(read_until_end($sock), "VALUE a 0 1\r\nA\r\nEND\r\n", 'flush_all abc noreply: error hidden, items kept');
+# memcached 1.6.45 reads the delay and ignores the words after it.
+is(send_recv($sock, "flush_all 0 0 0\r\n"), "OK\r\n", 'flush_all with three arguments: OK');
+mem_get_is($sock, 'a', undef, 'flush_all 0 0 0 flushed');
+is(send_recv($sock, "set a 0 0 1\r\nA\r\n"), "STORED\r\n", 'set a');
 
 # ---- delayed ----
 # A fresh server, so that the pending flush cannot touch the tests above.

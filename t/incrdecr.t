@@ -27,8 +27,10 @@ is(send_recv($sock, "incr n 10\r\n"), "15\r\n", 'incr 5 by 10: 15');
 is(send_recv($sock, "decr n 3\r\n"), "12\r\n", 'decr 15 by 3: 12');
 mem_get_is($sock, 'n', '12', 'get shows 12');
 is(send_recv($sock, "incr n 0\r\n"), "12\r\n", 'incr by 0: 12');
-is(send_recv($sock, "incr n +1\r\n"), "13\r\n", 'delta with a leading +: accepted');
-is(send_recv($sock, "incr n 01\r\n"), "14\r\n", 'delta with a leading 0: accepted');
+is(send_recv($sock, "incr n +1\r\n"), "CLIENT_ERROR invalid numeric delta argument\r\n",
+   'delta with a leading +: refused (1.6.45 reads digits only)');
+is(send_recv($sock, "incr n 01\r\n"), "13\r\n", 'delta with a leading 0: accepted');
+is(send_recv($sock, "incr n 1\r\n"), "14\r\n", 'incr n 1');
 
 # ---- decr floor ----
 
@@ -124,8 +126,8 @@ is(send_recv($sock, "incr s abc\r\n"), $baddelta, 'invalid delta is reported bef
 
 # ---- command line shape ----
 
-is(send_recv($sock, "incr n\r\n"), "ERROR\r\n", 'incr without a delta: ERROR');
-is(send_recv($sock, "decr\r\n"), "ERROR\r\n", 'bare decr: ERROR');
+is(send_recv($sock, "incr n\r\n"), "CLIENT_ERROR bad command line format\r\n", 'incr without a delta: CLIENT_ERROR');
+is(send_recv($sock, "decr\r\n"), "CLIENT_ERROR bad command line format\r\n", 'bare decr: CLIENT_ERROR');
 is(send_recv($sock, "incr n 1 2\r\n"), "1\r\n", 'an extra token that is not noreply is ignored');
 is(send_recv($sock, "incr " . ('k' x 251) . " 1\r\n"), "CLIENT_ERROR bad command line format\r\n",
    'incr with a 251-byte key: CLIENT_ERROR');

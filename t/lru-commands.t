@@ -111,15 +111,19 @@ my @after = (
     # factors are C doubles (inf, nan, hex).
     ['lru tune 4294967295 1 inf nan', 'lru_segmented=no hot_lru_pct=-1 warm_lru_pct=1 '
         . 'hot_max_factor=inf warm_max_factor=nan temp_lru=no temporary_ttl=10'],
-    ['lru tune 4294967296 3 0x10 1e-3', 'lru_segmented=no hot_lru_pct=0 warm_lru_pct=3 '
+    # memcached 1.6.45 reads the numbers strictly: over 32 bits is ERROR
+    # and changes nothing.
+    ['lru tune 4294967296 3 0x10 1e-3', 'lru_segmented=no hot_lru_pct=-1 warm_lru_pct=1 '
+        . 'hot_max_factor=inf warm_max_factor=nan temp_lru=no temporary_ttl=10'],
+    ['lru tune 0 3 0x10 1e-3', 'lru_segmented=no hot_lru_pct=0 warm_lru_pct=3 '
         . 'hot_max_factor=16.00 warm_max_factor=0.00 temp_lru=no temporary_ttl=10'],
-    # The TTL is a long kept to 32 bits: 99999999999 reads as 1215752191,
-    # 2147483648 as a negative number (TEMP off, TTL kept).
     ['lru temp_ttl 99999999999', 'lru_segmented=no hot_lru_pct=0 warm_lru_pct=3 '
-        . 'hot_max_factor=16.00 warm_max_factor=0.00 temp_lru=yes temporary_ttl=1215752191'],
+        . 'hot_max_factor=16.00 warm_max_factor=0.00 temp_lru=no temporary_ttl=10'],
     ['lru temp_ttl 2147483648', 'lru_segmented=no hot_lru_pct=0 warm_lru_pct=3 '
-        . 'hot_max_factor=16.00 warm_max_factor=0.00 temp_lru=no temporary_ttl=1215752191'],
-    ['lru temp_ttl 4294967297', 'lru_segmented=no hot_lru_pct=0 warm_lru_pct=3 '
+        . 'hot_max_factor=16.00 warm_max_factor=0.00 temp_lru=no temporary_ttl=10'],
+    ['lru temp_ttl 2147483647', 'lru_segmented=no hot_lru_pct=0 warm_lru_pct=3 '
+        . 'hot_max_factor=16.00 warm_max_factor=0.00 temp_lru=yes temporary_ttl=2147483647'],
+    ['lru temp_ttl 1', 'lru_segmented=no hot_lru_pct=0 warm_lru_pct=3 '
         . 'hot_max_factor=16.00 warm_max_factor=0.00 temp_lru=yes temporary_ttl=1'],
     ['lru tune 20 40 0.2 2.0 noreply', 'lru_segmented=no hot_lru_pct=20 warm_lru_pct=40 '
         . 'hot_max_factor=0.20 warm_max_factor=2.00 temp_lru=yes temporary_ttl=1'],

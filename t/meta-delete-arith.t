@@ -75,27 +75,25 @@ is(meta($sock, "md YWJj b k\r\n"), "HD kYWJj b\r\n", 'md b k: HD kYWJj b');
 is(meta($sock, "md YWJj b k\r\n"), "NF kYWJj b\r\n", 'md b k miss: NF kYWJj b');
 is(meta($sock, "ms abc 1\r\nX\r\n"), "HD\r\n", 'ms abc (plain key)');
 is(meta($sock, "md YWJj b k\r\n"), "HD kYWJj b\r\n", 'md b of a plain-stored key: key echoed as sent');
-is(meta($sock, "md abc b\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n",
-   'md b with an undecodable key: CLIENT_ERROR invalid or duplicate flag');
+is(meta($sock, "md abc b\r\n"), "CLIENT_ERROR error decoding key\r\n",
+   'md b with an undecodable key: CLIENT_ERROR error decoding key (1.6.45)');
 
 # errors
 is(meta($sock, "ms e 1\r\nE\r\n"), "HD\r\n", 'ms e');
-is(meta($sock, "md\r\n"), "ERROR\r\n", 'md without a key: ERROR');
-is(meta($sock, "md \r\n"), "ERROR\r\n", 'md with only a space: ERROR');
+# memcached 1.6.45 names md's flag errors as mg's (1.6.18: "invalid or
+# duplicate flag" for all), and a missing key is a bad command line.
+is(meta($sock, "md\r\n"), "CLIENT_ERROR bad command line format\r\n", 'md without a key');
+is(meta($sock, "md \r\n"), "CLIENT_ERROR bad command line format\r\n", 'md with only a space');
 is(meta($sock, "md $k251\r\n"), "CLIENT_ERROR bad command line format\r\n", 'md with a 251-byte key');
-is(meta($sock, "md e !\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'md unknown flag');
-# memcached 1.6.18 differs from the protocol text here; we follow the
-# text (t/meta-documented.t tests that), so this runs against memcached only.
-unless (is_ours()) {
-is(meta($sock, "md e E5\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'md E (not in 1.6.18)');
-}
-is(meta($sock, "md e k k\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'md duplicate flag');
-is(meta($sock, "md e I I\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'md I twice');
-is(meta($sock, "md e Cx\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'md C non-numeric');
-is(meta($sock, "md e C\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'md C without a token');
-is(meta($sock, "md e I Tx\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'md T non-numeric');
+is(meta($sock, "md e !\r\n"), "CLIENT_ERROR bad command line format\r\n", 'md flag not starting with a letter');
+is(meta($sock, "md e Z\r\n"), "CLIENT_ERROR invalid flag\r\n", 'md unknown flag');
+is(meta($sock, "md e k k\r\n"), "CLIENT_ERROR duplicate flag\r\n", 'md duplicate flag');
+is(meta($sock, "md e I I\r\n"), "CLIENT_ERROR duplicate flag\r\n", 'md I twice');
+is(meta($sock, "md e Cx\r\n"), "CLIENT_ERROR bad token in command line format\r\n", 'md C non-numeric');
+is(meta($sock, "md e C\r\n"), "CLIENT_ERROR bad token in command line format\r\n", 'md C without a token');
+is(meta($sock, "md e I Tx\r\n"), "CLIENT_ERROR bad token in command line format\r\n", 'md T non-numeric');
 is(meta($sock, "md e O" . ('o' x 32) . "\r\n"), "CLIENT_ERROR opaque token too long\r\n", 'md opaque of 33 bytes');
-is(meta($sock, "md e q !\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'md errors are sent with q');
+is(meta($sock, "md e q Z\r\n"), "CLIENT_ERROR invalid flag\r\n", 'md errors are sent with q');
 is(meta($sock, "mg e v\r\n"), "VA 1\r\nE\r\n", 'the failed md requests left e alone');
 
 # ==== ma ====
@@ -128,9 +126,11 @@ is(meta($sock, "ma m v\r\n"), "VA 1\r\n1\r\n", 'the padded value still increment
 is(meta($sock, "ma m Mi\r\n"), "CLIENT_ERROR invalid mode for ma M token\r\n", 'Mi (lower case): invalid mode');
 is(meta($sock, "ma m Md\r\n"), "CLIENT_ERROR invalid mode for ma M token\r\n", 'Md: invalid mode');
 is(meta($sock, "ma m Mx\r\n"), "CLIENT_ERROR invalid mode for ma M token\r\n", 'Mx: invalid mode');
-is(meta($sock, "ma m M\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'M without a mode: invalid or duplicate flag');
-is(meta($sock, "ma m MII\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'MII: invalid or duplicate flag');
+is(meta($sock, "ma m M\r\n"), "CLIENT_ERROR invalid mode for ma M token\r\n", 'M without a mode: invalid mode (1.6.45)');
 is(meta($sock, "mg m v\r\n"), "VA 2\r\n1 \r\n", 'the failed modes changed nothing');
+# memcached 1.6.45 reads only the letter after M (1.6.18: invalid flag).
+is(meta($sock, "ma m MII\r\n"), "HD\r\n", 'MII: mode I');
+is(meta($sock, "mg m v\r\n"), "VA 2\r\n2 \r\n", 'MII incremented');
 
 # growing, flags and TTL kept
 is(meta($sock, "ms g 1 F5 T100\r\n9\r\n"), "HD\r\n", 'ms g 9 with flags 5, TTL 100');
@@ -189,14 +189,10 @@ is(meta($sock, "mg a v k\r\n"), "VA 1 ka\r\n1\r\n", 'stored under the decoded ke
 is(meta($sock, "ma abc b\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'ma b with an undecodable key');
 
 # errors
-is(meta($sock, "ma\r\n"), "ERROR\r\n", 'ma without a key: ERROR');
-is(meta($sock, "ma $k251\r\n"), "CLIENT_ERROR bad command line format\r\n", 'ma with a 251-byte key');
-is(meta($sock, "ma r !\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'ma unknown flag');
-# memcached 1.6.18 differs from the protocol text here; we follow the
-# text (t/meta-documented.t tests that), so this runs against memcached only.
-unless (is_ours()) {
-is(meta($sock, "ma r E5\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'ma E (not in 1.6.18)');
-}
+is(meta($sock, "ma\r\n"), "CLIENT_ERROR bad command line format\r\n", 'ma without a key: bad command line format');
+is(meta($sock, "ma $k251\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'ma with a 251-byte key (1.6.45)');
+is(meta($sock, "ma r !\r\n"), "CLIENT_ERROR bad command line format\r\n", 'ma flag not starting with a letter');
+is(meta($sock, "ma r Z\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'ma unknown flag');
 is(meta($sock, "ma r O1 O2\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'ma duplicate flag');
 is(meta($sock, "ma r Tx\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'ma T non-numeric');
 is(meta($sock, "ma r Nx\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'ma N non-numeric');
@@ -235,12 +231,13 @@ like(meta($sock, "me d2\r\n"), qr/^ME d2 exp=-1 la=\d+ cas=\d+ fetch=no cls=1 si
 is(meta($sock, "ms d3 1\r\n1\r\n"), "HD\r\n", 'ms d3');
 like(meta($sock, "me d3\r\n"), qr/ fetch=no /, 'fresh item: fetch=no');
 like(meta($sock, "me d3\r\n"), qr/ fetch=no /, 'me does not mark it fetched');
-# 1.6.18 prints the TTL of an item with one as a negative number.
+# 1.6.18 printed the TTL of an item with one as a negative number;
+# 1.6.45 prints the time left.
 is(meta($sock, "ms dt 1 T100\r\nT\r\n"), "HD\r\n", 'ms dt with TTL 100');
-like(meta($sock, "me dt\r\n"), qr/^ME dt exp=-(?:100|99) la=\d+ cas=\d+ fetch=no cls=1 size=\d+\r\n\z/,
-     'me of an item with TTL 100: exp=-100');
+like(meta($sock, "me dt\r\n"), qr/^ME dt exp=(?:100|99) la=\d+ cas=\d+ fetch=no cls=1 size=\d+\r\n\z/,
+     'me of an item with TTL 100: exp=100');
 like(meta($sock, "me d q\r\n"), qr/^ME d exp=-1 la=\d+ cas=$cas_d fetch=yes cls=1 size=\d+\r\n\z/, 'a flag other than b is ignored');
-is(meta($sock, "me d b c\r\n"), "CLIENT_ERROR bad command line format\r\n", 'me with two flags: bad command line format');
+like(meta($sock, "me d q c\r\n"), qr/^ME d exp=-1 /, 'me with two flags: the flags are ignored (1.6.45)');
 is(meta($sock, "me\r\n"), "CLIENT_ERROR bad command line format\r\n", 'me without a key: CLIENT_ERROR (not ERROR)');
 is(meta($sock, "me $k251\r\n"), "CLIENT_ERROR bad command line format\r\n", 'me with a 251-byte key');
 # b: the key is decoded; the reply shows it the way the item was stored.

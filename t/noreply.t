@@ -99,20 +99,22 @@ is(read_until_end($sock), "VALUE p 0 2\r\n15\r\nEND\r\n", 'seven pipelined reque
 
 # ---- what noreply does to errors ----
 
-# A bad command line with noreply: its error is not sent; the data line
-# that follows is then read as a command, which answers ERROR.
+# A bad command line with noreply: its error is not sent; as memcached
+# 1.6.45, the data line that follows is swallowed once the length is read.
 print $sock "set e -1 0 1 noreply\r\nx\r\n";
-is(scalar <$sock>, "ERROR\r\n", 'set noreply with bad flags: CLIENT_ERROR hidden, data line answers ERROR');
+is(send_recv($sock, "version\r\n") =~ /^VERSION / ? 1 : 0, 1,
+   'set noreply with bad flags: CLIENT_ERROR hidden, data line swallowed');
 # Data longer than announced: bad data chunk is hidden, the leftover LF is
-# an empty command that answers ERROR.
+# a line too short to be a command.
 print $sock "set e 0 0 1 noreply\r\nxy\r\n";
-is(scalar <$sock>, "ERROR\r\n", 'set noreply with a bad data chunk: CLIENT_ERROR hidden, leftover LF answers ERROR');
+is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n",
+   'set noreply with a bad data chunk: CLIENT_ERROR hidden, leftover LF answers CLIENT_ERROR');
 mem_get_is($sock, 'e', undef, 'neither bad set stored anything');
 # noreply must be spelled in lower case and be the last token.
 is(send_recv($sock, "set e 0 0 1 NOREPLY\r\nA\r\n"), "STORED\r\n", 'NOREPLY in capitals is not noreply: STORED sent');
-print $sock "set e 0 0 1 noreply x\r\nA\r\n";
-is(scalar <$sock>, "ERROR\r\n", 'set with a token after noreply: ERROR');
-is(scalar <$sock>, "ERROR\r\n", 'set with a token after noreply: data line answers ERROR');
+# memcached 1.6.45 ignores the words after the length.
+is(send_recv($sock, "set e 0 0 1 noreply x\r\nA\r\n"), "STORED\r\n",
+   'set with a token after noreply: not noreply, STORED');
 # A command without a noreply form answers as usual after a quiet one.
 print $sock "touch e 0 noreply\r\n";
 is(send_recv($sock, "gat 0 nope\r\n"), "END\r\n", 'gat after a quiet touch: its END is the next line');

@@ -31,10 +31,10 @@ is($out2, $out, '--help prints the same page as -h');
 
 ($st, $out) = run_binary('-V');
 is($st, 0, '-V exits 0');
-is($out, "memcached 1.6.18\n", '-V prints the version line only');
+is($out, "memcached 1.6.45\n", '-V prints the version line only');
 
 ($st, $out) = run_binary('--version');
-is($out, "memcached 1.6.18\n", '--version prints the version line only');
+is($out, "memcached 1.6.45\n", '--version prints the version line only');
 
 ($st, $out) = run_binary('-i');
 is($st, 0, '-i exits 0');

@@ -41,9 +41,9 @@ sub exit_status_text {
 {
     my $server = new_memcached();
     my $sock = $server->sock;
-    is(send_recv($sock, "shutdown\r\n"), "ERROR: shutdown not enabled\r\n",
+    is(send_recv($sock, "shutdown\r\n"), "SERVER_ERROR: shutdown not enabled\r\n",
        'shutdown without -A: refused');
-    is(send_recv($sock, "shutdown graceful\r\n"), "ERROR: shutdown not enabled\r\n",
+    is(send_recv($sock, "shutdown graceful\r\n"), "SERVER_ERROR: shutdown not enabled\r\n",
        'shutdown graceful without -A: refused');
     like(send_recv($sock, "version\r\n"), qr/^VERSION \S+\r\n\z/,
          'shutdown without -A: connection still served');

@@ -277,10 +277,10 @@ mem_get_is($c, 'f', 'f', 'connection usable after stats errors');
 like(cmd($c, "version\r\n"), qr/^VERSION 1\.6\.\d+\r\n$/, 'version');
 is(cmd($c, "verbosity 1\r\n"), "OK\r\n", 'verbosity 1');
 is(cmd($c, "verbosity 0\r\n"), "OK\r\n", 'verbosity 0');
-is(cmd($c, "verbosity\r\n"), "ERROR\r\n", 'verbosity without argument');
+is(cmd($c, "verbosity\r\n"), "CLIENT_ERROR bad command line format\r\n", 'verbosity without argument: CLIENT_ERROR (1.6.45)');
 is(cmd($c, "verbosity abc\r\n"), "CLIENT_ERROR bad command line format\r\n",
    'verbosity with a non-numeric level');
-is(cmd($c, "verbosity 1 2 3\r\n"), "ERROR\r\n", 'verbosity with too many tokens');
+is(cmd($c, "verbosity 1 2 3\r\n"), "OK\r\n", 'verbosity with more tokens: the rest ignored (1.6.45)');
 print $c "verbosity 1 noreply\r\n";
 mem_get_is($c, 'f', 'f', 'verbosity 1 noreply: silent');
 

@@ -89,17 +89,15 @@ mem_get_is($sock, 'caskey', 'other', 'the concurrent value survived');
 is(send_recv($sock, "delete caskey\r\n"), "DELETED\r\n", 'delete caskey');
 is(send_recv($sock, "cas caskey 0 0 1 $cas2\r\nx\r\n"), "NOT_FOUND\r\n", 'cas on a deleted key: NOT_FOUND');
 
-# A cas line without its unique is an unknown command; the data line that
-# follows is then read as a command too.
+# As memcached 1.6.45: a cas line without its unique, or with a bad one,
+# is a bad command line, and its value is swallowed (the length was read).
 print $sock "cas caskey 0 0 1\r\nx\r\n";
-is(scalar <$sock>, "ERROR\r\n", 'cas without unique: ERROR');
-is(scalar <$sock>, "ERROR\r\n", 'cas without unique: its data line is an unknown command');
+is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n", 'cas without unique: CLIENT_ERROR');
 print $sock "cas caskey 0 0 1 abc\r\nx\r\n";
 is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n", 'cas with a non-numeric unique: CLIENT_ERROR');
-is(scalar <$sock>, "ERROR\r\n", 'cas with a non-numeric unique: data line not swallowed');
 print $sock "cas caskey 0 0 1 -1\r\nx\r\n";
 is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n", 'cas with a negative unique: CLIENT_ERROR');
-is(scalar <$sock>, "ERROR\r\n", 'cas with a negative unique: data line not swallowed');
+is(send_recv($sock, "mn\r\n"), "MN\r\n", 'the data lines were swallowed');
 
 # Every successful store takes a new, larger cas unique.
 {
@@ -129,7 +127,7 @@ is(scalar <$sock>, "ERROR\r\n", 'cas with a negative unique: data line not swall
     my $fs = $fresh->sock;
     is(send_recv($fs, "set first 0 0 1\r\nx\r\n"), "STORED\r\n", 'fresh server: first set');
     print $fs "gets first\r\n";
-    is(read_until_end($fs), "VALUE first 0 1 1\r\nx\r\nEND\r\n", 'fresh server: first stored item has cas 1');
+    is(read_until_end($fs), "VALUE first 0 1 2\r\nx\r\nEND\r\n", 'fresh server: first stored item has cas 2 (1.6.45; 1.6.18: 1)');
 }
 
 # ---- flags ----
@@ -147,13 +145,13 @@ is(send_recv($sock, "set fl 18446744073709551615 0 1\r\nx\r\n"), "STORED\r\n", '
 mem_get_is($sock, 'fl', 'x', 'flags 2^64-1 come back as 4294967295', 4294967295);
 print $sock "set fl 18446744073709551616 0 1\r\ny\r\n";
 is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n", 'flags 2^64: CLIENT_ERROR');
-is(scalar <$sock>, "ERROR\r\n", 'flags 2^64: data line not swallowed');
+is(send_recv($sock, "mn\r\n"), "MN\r\n", 'flags 2^64: data line swallowed (1.6.45)');
 print $sock "set fl -1 0 1\r\ny\r\n";
 is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n", 'negative flags: CLIENT_ERROR');
-is(scalar <$sock>, "ERROR\r\n", 'negative flags: data line not swallowed');
+is(send_recv($sock, "mn\r\n"), "MN\r\n", 'negative flags: data line swallowed (1.6.45)');
 print $sock "set fl abc 0 1\r\ny\r\n";
 is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n", 'non-numeric flags: CLIENT_ERROR');
-is(scalar <$sock>, "ERROR\r\n", 'non-numeric flags: data line not swallowed');
+is(send_recv($sock, "mn\r\n"), "MN\r\n", 'non-numeric flags: data line swallowed (1.6.45)');
 mem_get_is($sock, 'fl', 'x', 'rejected sets left the item alone', 4294967295);
 
 # ---- zero-length and binary values ----
@@ -181,19 +179,17 @@ is(send_recv($sock, "set crlf 0 0 2\r\n\r\n\r\n"), "STORED\r\n", 'set of a value
 
 # Data longer than announced: the server checks that the byte after the
 # block is CR LF, answers bad data chunk, and the leftover LF is then read
-# as an empty command line.
+# as a line too short for a command.
 is(send_recv($sock, "set chunk 0 0 3\r\nold\r\n"), "STORED\r\n", 'set chunk');
 print $sock "set chunk 0 0 1\r\nxy\r\n";
 is(scalar <$sock>, "CLIENT_ERROR bad data chunk\r\n", 'data longer than announced: bad data chunk');
-is(scalar <$sock>, "ERROR\r\n", 'bad data chunk: leftover LF is an empty command');
+is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n", 'bad data chunk: leftover LF is too short');
 mem_get_is($sock, 'chunk', 'old', 'bad data chunk kept the old value');
 
 # Too few or too many tokens.
-is(send_recv($sock, "set chunk 0 0\r\n"), "ERROR\r\n", 'set without a length: ERROR');
-is(send_recv($sock, "set\r\n"), "ERROR\r\n", 'bare set: ERROR');
-print $sock "set chunk 0 0 1 x y\r\nz\r\n";
-is(scalar <$sock>, "ERROR\r\n", 'set with two extra tokens: ERROR');
-is(scalar <$sock>, "ERROR\r\n", 'set with two extra tokens: data line read as a command');
+is(send_recv($sock, "set chunk 0 0\r\n"), "CLIENT_ERROR bad command line format\r\n", 'set without a length: CLIENT_ERROR');
+is(send_recv($sock, "set\r\n"), "CLIENT_ERROR bad command line format\r\n", 'bare set: CLIENT_ERROR');
+is(send_recv($sock, "set chunk2 0 0 1 x y\r\nz\r\n"), "STORED\r\n", 'set with two extra tokens: STORED (1.6.45)');
 is(send_recv($sock, "set chunk 0 0 1 junk\r\nj\r\n"), "STORED\r\n",
    'set with one extra token that is not noreply: STORED');
 mem_get_is($sock, 'chunk', 'j', 'the extra token was ignored');
@@ -214,7 +210,7 @@ is(send_recv($sock, "set exp 0 4102444800 1\r\nx\r\n"), "STORED\r\n", 'set with 
 mem_get_is($sock, 'exp', undef, 'exptime 4102444800 wraps to negative: item expired at once');
 print $sock "set exp 0 abc 1\r\nx\r\n";
 is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n", 'non-numeric exptime: CLIENT_ERROR');
-is(scalar <$sock>, "ERROR\r\n", 'non-numeric exptime: data line not swallowed');
+is(send_recv($sock, "mn\r\n"), "MN\r\n", 'non-numeric exptime: data line swallowed (1.6.45)');
 
 # ---- key length ----
 
@@ -224,10 +220,10 @@ is(send_recv($sock, "set $k250 0 0 1\r\nx\r\n"), "STORED\r\n", 'set with a 250-b
 mem_get_is($sock, $k250, 'x', '250-byte key round trip');
 print $sock "set $k251 0 0 1\r\nx\r\n";
 is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n", 'set with a 251-byte key: CLIENT_ERROR');
-is(scalar <$sock>, "ERROR\r\n", '251-byte key: data line not swallowed');
+is(send_recv($sock, "mn\r\n"), "MN\r\n", '251-byte key: data line swallowed (1.6.45)');
 print $sock "add $k251 0 0 1\r\nx\r\n";
 is(scalar <$sock>, "CLIENT_ERROR bad command line format\r\n", 'add with a 251-byte key: CLIENT_ERROR');
-is(scalar <$sock>, "ERROR\r\n", 'add 251-byte key: data line not swallowed');
+is(send_recv($sock, "mn\r\n"), "MN\r\n", 'add 251-byte key: data line swallowed (1.6.45)');
 
 # ---- item size limit ----
 

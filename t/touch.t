@@ -41,8 +41,8 @@ is(send_recv($sock, "touch a abc\r\n"), "CLIENT_ERROR invalid exptime argument\r
    'touch with a non-numeric exptime: CLIENT_ERROR');
 is(send_recv($sock, "touch a 1.5\r\n"), "CLIENT_ERROR invalid exptime argument\r\n",
    'touch with a fractional exptime: CLIENT_ERROR');
-is(send_recv($sock, "touch a\r\n"), "ERROR\r\n", 'touch without an exptime: ERROR');
-is(send_recv($sock, "touch\r\n"), "ERROR\r\n", 'bare touch: ERROR');
+is(send_recv($sock, "touch a\r\n"), "CLIENT_ERROR bad command line format\r\n", 'touch without an exptime: CLIENT_ERROR (1.6.45)');
+is(send_recv($sock, "touch\r\n"), "CLIENT_ERROR bad command line format\r\n", 'bare touch: CLIENT_ERROR');
 is(send_recv($sock, "touch " . ('k' x 251) . " 10\r\n"), "CLIENT_ERROR bad command line format\r\n",
    'touch with a 251-byte key: CLIENT_ERROR');
 mem_get_is($sock, 'a', 'abc', 'the rejected touches left the item alone', 7);

@@ -104,7 +104,7 @@ udp_is(9, "mn\r\n", "MN\r\n", 'meta no-op');
 udp_is(10, "ms m 2 T0\r\nhi\r\n", "HD\r\n", 'ms');
 udp_is(11, "mg m v k\r\n", "VA 2 km\r\nhi\r\n", 'mg');
 udp_is(12, "bogus\r\n", "ERROR\r\n", 'unknown command: ERROR');
-udp_is(13, "\n", "ERROR\r\n", 'empty line: ERROR');
+udp_is(13, "\n", "CLIENT_ERROR bad command line format\r\n", 'empty line: CLIENT_ERROR (1.6.45)');
 
 # ---- the request header ----
 

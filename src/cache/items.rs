@@ -13,7 +13,7 @@ use super::change::{ChangeLog, Reason};
 use super::clock::{Clock, ITEM_UPDATE_INTERVAL};
 use super::hash;
 use super::item::*;
-use super::{Cache, ItemStats, SizeHist, SizesError};
+use super::{Cache, ItemStats, SizeHist};
 use crate::cache::lru::{
     ClassItemStats, Lru, LruConfig, CLSID_MASK, COLD_LRU, HOT_LRU, LRU_LISTS, SEG_MASK,
 };
@@ -69,22 +69,6 @@ impl Cache {
     fn start_sizes(&mut self) {
         let cas_min = if self.use_cas { self.next_cas() } else { 0 };
         self.sizes = Some(SizeHist::new(self.item_size_max, cas_min));
-    }
-
-    /// `stats sizes_enable`: starts the histogram if it is off.
-    pub fn enable_sizes(&mut self) -> Result<(), SizesError> {
-        if !self.use_cas {
-            return Err(SizesError::CasDisabled);
-        }
-        if self.sizes.is_none() {
-            self.start_sizes();
-        }
-        Ok(())
-    }
-
-    /// `stats sizes_disable`: drops the histogram.
-    pub fn disable_sizes(&mut self) {
-        self.sizes = None;
     }
 
     /// The class an item counts in for the per-class statistics and keeps
@@ -901,8 +885,8 @@ pub(super) mod tests {
         put(&mut c, b"old", b"x");
         assert!(c.sizes.is_none());
         let before = c.cas_counter();
-        assert_eq!(c.enable_sizes(), Ok(()));
-        assert_eq!(c.cas_counter(), before + 1, "enabling takes a cas unique");
+        c.start_sizes();
+        assert_eq!(c.cas_counter(), before + 1, "starting takes a cas unique");
         put(&mut c, b"k", b"12345"); // 40 + 1 + 5 = 46: bucket 2 (64)
         put(&mut c, b"kk", &[b'v'; 1000]); // 1042: bucket 33 (1056)
         let h: Vec<_> = c.sizes.as_ref().unwrap().buckets().collect();
@@ -914,13 +898,6 @@ pub(super) mod tests {
         assert!(c.delete(-1, b"kk"));
         let h: Vec<_> = c.sizes.as_ref().unwrap().buckets().collect();
         assert_eq!(h, vec![(2, 1)]);
-        c.disable_sizes();
-        assert!(c.sizes.is_none());
-        let mut c = Cache::new(&Settings {
-            use_cas: false,
-            ..Settings::default()
-        });
-        assert_eq!(c.enable_sizes(), Err(SizesError::CasDisabled));
     }
 
     #[test]

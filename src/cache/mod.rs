@@ -127,13 +127,6 @@ impl SizeHist {
     }
 }
 
-/// Why `stats sizes_enable` could not start the histogram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SizesError {
-    /// `-C`: without CAS uniques, items linked before cannot be told apart.
-    CasDisabled,
-}
-
 /// Everything the cache owns: memory, table, LRUs, clock and CAS counter.
 pub struct Cache {
     slabs: Slabs,

@@ -36,11 +36,21 @@ sub server_binary {
     return $ENV{MEMCACHED_BIN} // './memcached-debug';
 }
 
-# True when the binary under test is ours (it accepts debug commands):
-# not Debian's, nor one built in a memcached source tree
-# (memcached-1.6.45/memcached).
+# True when the binary under test is ours, not memcached (Debian's, or one
+# built in a memcached source tree): the first line of our `-h` names the
+# Rust server. Both answer `version` alike, so the version cannot tell.
+my %ours;
 sub is_ours {
-    return server_binary() !~ m{/usr/bin/memcached$|memcached-\d+\.\d+\.\d+/memcached$};
+    my $bin = server_binary();
+    unless (exists $ours{$bin}) {
+        my $first = '';
+        if (open(my $fh, '-|', $bin, '-h')) {
+            $first = <$fh> // '';
+            close $fh;
+        }
+        $ours{$bin} = $first =~ /\(Rust server/ ? 1 : 0;
+    }
+    return $ours{$bin};
 }
 
 # For scripts that use debug-only commands (`debugtime <seconds>` shifts the

@@ -1,0 +1,208 @@
+#!/usr/bin/perl
+# Where memcached 1.6.45 answers otherwise than 1.6.18, the server answers
+# as 1.6.45 does (doc/compatibility.md, "memcached 1.6.18 -> 1.6.45").
+# Every expectation here was checked against memcached 1.6.45 built from
+# its source (MEMCACHED_BIN=/path/to/memcached-1.6.45/memcached prove
+# t/memcached-1.6.45.t); Debian's 1.6.18 fails them.
+use strict;
+use warnings;
+use Test::More;
+use lib 't/lib';
+use MemcachedTest;
+
+# A hang fails the script instead of blocking prove forever.
+$SIG{ALRM} = sub { die "no reply within 120 s\n" };
+alarm 120;
+
+# ---- version ----
+
+my $server = new_memcached();
+my $sock = $server->sock;
+
+is(send_recv($sock, "version\r\n"), "VERSION 1.6.45\r\n", 'version names 1.6.45');
+is(stats_of($sock)->{version}, '1.6.45', 'stats version is 1.6.45');
+
+# Sends a request followed by "version\r\n" and returns everything before
+# the VERSION line: exactly the request's reply, or '' for none.
+sub reply_to {
+    my ($sock, $req) = @_;
+    print $sock $req . "version\r\n";
+    my $out = '';
+    while (defined(my $line = <$sock>)) {
+        last if $line =~ /^VERSION /;
+        $out .= $line;
+    }
+    return $out;
+}
+
+my $BAD = "CLIENT_ERROR bad command line format\r\n";
+
+# ---- short and empty command lines ----
+
+is(reply_to($sock, "\r\n"), $BAD, 'empty line: bad command line format (1.6.18: ERROR)');
+is(reply_to($sock, "\n"), $BAD, 'bare newline: bad command line format');
+is(reply_to($sock, "x\r\n"), $BAD, 'a 3-byte line: bad command line format');
+is(reply_to($sock, "xy\r\n"), "ERROR\r\n", 'a 4-byte line: unknown command');
+is(reply_to($sock, " get foo\r\n"), "ERROR\r\n", 'a leading space: no command (1.6.18: END)');
+is(reply_to($sock, "version\x00\r\n"), "ERROR\r\n", 'a NUL is part of the command name (1.6.18 ended the line)');
+
+# ---- known commands without enough words ----
+
+for my $cmd ('get', 'gets', 'gat 10', 'gats 10', 'set foo 0 0', 'add', 'replace foo 0',
+             'append', 'prepend foo', 'cas', 'incr foo', 'decr', 'touch foo', 'delete',
+             'verbosity', 'mg', 'ms foo', 'md', 'ma', 'me', 'm') {
+    is(reply_to($sock, "$cmd\r\n"), $BAD, "'$cmd': bad command line format (1.6.18: ERROR)");
+}
+
+# ---- words after those a command reads ----
+
+is(reply_to($sock, "set foo 0 0 3 a b c d e\r\nbar\r\n"), "STORED\r\n", 'set with extra words: STORED');
+is(reply_to($sock, "set foo 0 0 3 noreply extra\r\nbar\r\n"), "STORED\r\n",
+   'noreply counts only as the last word');
+is(reply_to($sock, "incr foo 1 2 3\r\n"), "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+   'incr with extra words: runs');
+is(reply_to($sock, "touch foo 10 a b\r\n"), "TOUCHED\r\n", 'touch with extra words: runs');
+is(reply_to($sock, "delete foo 1\r\n"), "DELETED\r\n", 'delete with a word after the key: runs');
+is(reply_to($sock, "delete foo a b c\r\n"), "NOT_FOUND\r\n", 'delete with words after the key: runs');
+is(reply_to($sock, "flush_all 0 1 2\r\n"), "OK\r\n", 'flush_all with extra words: OK');
+is(reply_to($sock, "verbosity 1 2 3\r\n"), "OK\r\n", 'verbosity with extra words: OK');
+is(reply_to($sock, "cache_memlimit 100 extra\r\n"), "OK\r\n", 'cache_memlimit with extra words: OK');
+is(reply_to($sock, "bogus noreply\r\n"), '', 'an unknown command ending in noreply: no ERROR');
+is(reply_to($sock, "slabs reassign 1 2 noreply\r\n"), '', 'an admin command ending in noreply: silent');
+is(reply_to($sock, "watch noreply\r\n"), "ERROR\r\n", 'watch does not read noreply');
+
+# ---- numbers read strictly ----
+
+is(reply_to($sock, "set foo 0 0 +3\r\nbar\r\n"), $BAD . "ERROR\r\n", 'length with a +: refused, data read as a command');
+is(reply_to($sock, "set foo 0 0 000000000003\r\nbar\r\n"), $BAD . "ERROR\r\n", 'length over 11 bytes: refused');
+is(reply_to($sock, "set foo abc 0 3\r\nbar\r\n"), $BAD, 'bad flags once the length is known: data swallowed');
+is(reply_to($sock, "set foo 0 0 -1 noreply\r\nbar\r\n"), $BAD . "ERROR\r\n", 'a bad length is answered even with noreply');
+is(reply_to($sock, "cas foo 0 0 3\r\nbar\r\n"), $BAD, 'cas without its unique: data swallowed');
+is(reply_to($sock, "cas foo 0 0 3 +1\r\nbar\r\n"), $BAD, 'cas unique with a +: refused');
+is(reply_to($sock, "set " . ('k' x 251) . " 0 0 3\r\nbar\r\n"), $BAD, 'a 251-byte key: data swallowed');
+is(reply_to($sock, "set n 0 0 1\r\n1\r\n"), "STORED\r\n", 'set n');
+is(reply_to($sock, "incr n +1\r\n"), "CLIENT_ERROR invalid numeric delta argument\r\n", 'delta with a +');
+is(reply_to($sock, "touch n +5\r\n"), "CLIENT_ERROR invalid exptime argument\r\n", 'touch exptime with a +');
+is(reply_to($sock, "gat +5 n\r\n"), "CLIENT_ERROR invalid exptime argument\r\n", 'gat exptime with a +');
+is(reply_to($sock, "flush_all +0\r\n"), "CLIENT_ERROR invalid exptime argument\r\n", 'flush_all delay with a +');
+is(reply_to($sock, "verbosity +1\r\n"), $BAD, 'verbosity with a +');
+is(reply_to($sock, "cache_memlimit +100\r\n"), "ERROR\r\n", 'cache_memlimit with a +');
+is(reply_to($sock, "lru_crawler sleep +5\r\n"), $BAD, 'lru_crawler sleep with a +');
+is(reply_to($sock, "slabs reassign +1 2\r\n"), $BAD, 'slabs reassign with a +');
+is(reply_to($sock, "ms foo +3\r\nbar\r\n"), $BAD . "ERROR\r\n", 'ms datalen with a +');
+is(reply_to($sock, "ms foo 1 T+5\r\nx\r\n"), "CLIENT_ERROR bad token in command line format\r\n", 'ms T with a +');
+is(reply_to($sock, "ms foo 1 F+5\r\nx\r\n"), $BAD, 'ms F with a +');
+is(reply_to($sock, "ms foo 1 F4294967296\r\nx\r\n"), $BAD, 'ms F over 32 bits');
+is(reply_to($sock, "ma n D+1\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'ma D with a +');
+is(reply_to($sock, "set foo 0 0 3\r\nbarx\r\n"), "CLIENT_ERROR bad data chunk\r\n" . $BAD,
+   'bad data chunk: the leftover newline is too short for a command');
+
+# ---- subcommands by any start of their name ----
+
+is(reply_to($sock, "stats r\r\n"), "RESET\r\n", 'stats r: reset');
+like(reply_to($sock, "stats s\r\n"), qr/^STAT maxbytes \d+\r\n.*END\r\n\z/s, 'stats s: settings');
+is(reply_to($sock, "stats c\r\n"), "CLIENT_ERROR bad command line\r\n", 'stats c: cachedump');
+is(reply_to($sock, "stats d\r\n"), "CLIENT_ERROR usage: stats detail on|off|dump\r\n", 'stats d: detail');
+is(reply_to($sock, "stats detail o\r\n"), "OK\r\n", 'stats detail o: on');
+is(reply_to($sock, "stats sizes_enable\r\n"), "ERROR\r\n", 'stats sizes_enable: gone in 1.6.45');
+is(reply_to($sock, "lru_crawler c 1\r\n"), "OK\r\n", 'lru_crawler c: crawl');
+is(reply_to($sock, "lru t 10 10 0.1 2\r\n"), "OK\r\n", 'lru t: tune');
+is(reply_to($sock, "slabs r 1 2\r\n"), "NOSPARE source class has no spare pages\r\n", 'slabs r: reassign');
+is(reply_to($sock, "lru mode f\r\n"), "OK\r\n", 'lru mode f: flat');
+is(reply_to($sock, "lru mode s\r\n"), "OK\r\n", 'lru mode s: segmented');
+is(reply_to($sock, "lru tune 4294967296 1 1 1\r\n"), "ERROR\r\n", 'lru tune over 32 bits: ERROR (1.6.18 kept the low bits)');
+is(reply_to($sock, "lru temp_ttl 2147483648\r\n"), "ERROR\r\n", 'lru temp_ttl over 31 bits: ERROR');
+
+# ---- HTTP, shutdown ----
+
+is(reply_to($sock, "shutdown\r\n"), "SERVER_ERROR: shutdown not enabled\r\n", 'shutdown without -A');
+is(reply_to($sock, "shutdown graceful\r\n"), "SERVER_ERROR: shutdown not enabled\r\n", 'shutdown graceful without -A');
+for my $req ("GET / HTTP/1.1\r\nHost: x\r\n\r\n", "POST /x HTTP/1.0\r\n", "foo HTTP/\r\n") {
+    my $h = $server->new_sock;
+    print $h $req;
+    my $got = join('', <$h>);
+    is($got, '', 'a request that looks like HTTP: closed without a reply');
+}
+my $h = $server->new_sock;
+is(reply_to($h, "get / HTTP/1.1\r\n"), "END\r\n", 'a known command is never taken for HTTP');
+
+# ---- CAS uniques ----
+
+my $c = new_memcached();
+my $cs = $c->sock;
+is(reply_to($cs, "set a 0 0 1\r\n1\r\ngets a\r\n"), "STORED\r\nVALUE a 0 1 2\r\n1\r\nEND\r\n",
+   'the first CAS unique is 2 (1.6.18: 1)');
+is(reply_to($cs, "add a 0 0 1\r\n1\r\nset b 0 0 1\r\n1\r\ngets b\r\n"),
+   "NOT_STORED\r\nSTORED\r\nVALUE b 0 1 4\r\n1\r\nEND\r\n", 'a refused add takes a CAS unique too');
+is(reply_to($cs, "cas a 0 0 1 99\r\n2\r\ncas zz 0 0 1 1\r\n2\r\nappend zz 0 0 1\r\n2\r\nmg b c\r\n"),
+   "EXISTS\r\nNOT_FOUND\r\nNOT_STORED\r\nHD c4\r\n", 'refused cas and append: CAS uniques used');
+is(reply_to($cs, "set c 0 0 1\r\n1\r\ngets c\r\n"), "STORED\r\nVALUE c 0 1 8\r\n1\r\nEND\r\n",
+   'the next store gets the CAS unique after them');
+is(reply_to($cs, "ms a 1 C1\r\nx\r\nms zz 1 MR\r\nx\r\nms d 1 c\r\nx\r\n"), "EX\r\nNS\r\nHD c11\r\n",
+   'refused ms take one each');
+is(reply_to($cs, "ms e 1 E50\r\nx\r\nms f 1 c\r\nx\r\n"), "HD\r\nHD c12\r\n", 'an ms with E takes none');
+is(reply_to($cs, "ms a 1 I\r\n1\r\nmg a c v\r\n"), "HD\r\nVA 1 c13\r\n1\r\n",
+   'ms I without C: a plain set');
+is(reply_to($cs, "md a I C1\r\nmg a c\r\n"), "EX\r\nHD c13\r\n", 'md I with a lower CAS: EX, nothing changed');
+is(reply_to($cs, "md a I\r\nmg a c t v\r\nmg a c v\r\n"), "HD\r\nVA 1 c14 t-1 X W\r\n1\r\nVA 1 c14 Z X\r\n1\r\n",
+   'md I: stale with a new CAS, the first fetch wins');
+
+# ---- meta ----
+
+is(reply_to($cs, "me f\r\n") =~ /^ME f exp=-1 la=\d+ cas=12 / ? 1 : 0, 1, 'me: exp -1 without TTL');
+is(reply_to($cs, "ms t 1 T100\r\nx\r\n"), "HD\r\n", 'ms t with TTL 100');
+like(reply_to($cs, "me t\r\n"), qr/^ME t exp=(?:100|99) /, 'me: the time left, not negated (1.6.18: exp=-100)');
+like(reply_to($cs, "me t q x\r\n"), qr/^ME t exp=/, 'me: words after the key ignored');
+is(reply_to($cs, "mg t !\r\n"), $BAD, 'a flag starting with neither letter nor digit: bad command line');
+is(reply_to($cs, "ms t 1 !\r\nx\r\n"), $BAD . $BAD, 'ms with flag !: the datalen is not used');
+is(reply_to($cs, "mg t Z\r\n"), "CLIENT_ERROR invalid flag\r\n", 'unknown flag');
+is(reply_to($cs, "mg t x\r\n"), "HD\r\n", 'mg accepts x (an ms/md flag) and ignores it');
+is(reply_to($cs, "md t q q\r\n"), "CLIENT_ERROR duplicate flag\r\n", 'md names the error (1.6.18: invalid or duplicate flag)');
+is(reply_to($cs, "md t Z\r\n"), "CLIENT_ERROR invalid flag\r\n", 'md: invalid flag');
+is(reply_to($cs, "md t Cx\r\n"), "CLIENT_ERROR bad token in command line format\r\n", 'md: bad token');
+is(reply_to($cs, "md abc b\r\n"), "CLIENT_ERROR error decoding key\r\n", 'md: error decoding key');
+is(reply_to($cs, "ma t Z\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'ma keeps one error line');
+is(reply_to($cs, "ma " . ('k' x 251) . "\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n", 'ma: a long key too');
+is(reply_to($cs, "ms t 1 P P\r\nx\r\n"), "CLIENT_ERROR duplicate flag\r\n", 'P twice: duplicate');
+is(reply_to($cs, "ms t 1 MSS\r\ny\r\n"), "HD\r\n", 'M reads one letter: MSS is a set');
+is(reply_to($cs, "ms t 1 M\r\ny\r\n"), "CLIENT_ERROR invalid mode for ms M token\r\n", 'M without a letter: invalid mode');
+is(reply_to($cs, "mg t Tx Z\r\n"), "CLIENT_ERROR invalid flag\r\n", 'a bad number is reported after every flag is read');
+is(reply_to($cs, "mg t v v v v v v v v v v v v v v v v v v v\r\n"), "CLIENT_ERROR options flags are too long\r\n",
+   'more than 20 tokens');
+is(reply_to($cs, "mg t O" . ('o' x 40) . " Z\r\n"), "CLIENT_ERROR invalid flag\r\n", 'flags are read before the opaque length');
+is(reply_to($cs, "ms " . ('k' x 251) . " 1\r\nx\r\n"), $BAD, 'ms with a 251-byte key: data swallowed');
+
+# ---- lru_crawler dumps ----
+
+# (memcached leaves the commands after a dump in the same read unanswered,
+# so each dump has a connection of its own here.)
+is(reply_to($c->new_sock, "lru_crawler mgdump 3\r\n"), "OK\r\nEN\r\n", 'mgdump starts with OK');
+is(reply_to($c->new_sock, "lru_crawler metadump 3\r\n"), "OK\r\nEND\r\n", 'metadump starts with OK');
+my $x = new_memcached('-X');
+is(reply_to($x->sock, "lru_crawler mgdump all\r\n"), "ERROR key dump not allowed\r\n", '-X: mgdump refused');
+is(reply_to($x->sock, "stats detail on\r\n"), "CLIENT_ERROR stats detail not allowed\r\n", '-X: stats detail refused');
+
+# ---- options ----
+
+my $o = new_memcached('-I 256k -o slab_chunk_max=128');
+is(stats_of($o->sock, 'settings')->{slab_chunk_max}, 131072,
+   '-o slab_chunk_max is read in kilobytes (1.6.18: bytes)');
+my ($st, $out) = run_refused('-o', 'slab_chunk_max=131072');
+isnt($st, 0, '-o slab_chunk_max in bytes: refused');
+like($out, qr/slab_chunk_max/, '-o slab_chunk_max in bytes: the error names it');
+
+my $pf = "/tmp/mctest.$$.ports";
+unlink $pf;
+my $p = new_memcached('-l 127.0.0.1', udp => 1, env => { MEMCACHED_PORT_FILENAME => $pf });
+my $ports = '';
+if (open(my $fh, '<', $pf)) {
+    local $/;
+    $ports = <$fh>;
+    close $fh;
+}
+is($ports, "TCP INET: " . $p->port . "\nUDP INET: " . $p->udpport . "\n",
+   'MEMCACHED_PORT_FILENAME: the TCP then the UDP port');
+ok(!-e "$pf.lck", 'MEMCACHED_PORT_FILENAME: written under .lck, then renamed');
+unlink $pf;
+
+done_testing();
