@@ -311,6 +311,18 @@ impl Feeds {
     }
 }
 
+/// The indexes of the feeds `keep` selects (to act on them one by one,
+/// as acting may close a feed).
+fn feed_ids(core: &Core, keep: impl Fn(&Feed) -> bool) -> Vec<usize> {
+    core.repl
+        .master
+        .feeds
+        .iter()
+        .filter(|(_, f)| keep(f))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// Takes the connections that sent `rep_sync` this turn out of the
 /// connection table and attaches them as feeds.
 pub fn take_handoffs(server: &mut Server) {
@@ -338,13 +350,7 @@ fn know(core: &mut Core, id: &str, priority: u32) {
             priority,
         }),
     }
-    let old: Vec<usize> = m
-        .feeds
-        .iter()
-        .filter(|(_, f)| f.id == id)
-        .map(|(i, _)| i)
-        .collect();
-    for i in old {
+    for i in feed_ids(core, |f| f.id == id) {
         close_feed(core, i, "replaced by its new link");
     }
 }
@@ -477,13 +483,9 @@ fn start_snapshot(core: &mut Core) {
 
 /// The feeds waiting for the snapshot being made.
 fn waiting_for_snapshot(core: &Core) -> Vec<usize> {
-    core.repl
-        .master
-        .feeds
-        .iter()
-        .filter(|(_, f)| f.state == FeedState::WaitSnapshot && !f.next_snapshot)
-        .map(|(i, _)| i)
-        .collect()
+    feed_ids(core, |f| {
+        f.state == FeedState::WaitSnapshot && !f.next_snapshot
+    })
 }
 
 /// After a snapshot: the feeds that waited for the next one get one.
@@ -504,14 +506,7 @@ fn start_next_snapshot(core: &mut Core) {
 /// Drops every feed waiting for a snapshot (the snapshot failed); they
 /// reconnect and ask again.
 fn drop_waiting(core: &mut Core) {
-    let ids: Vec<usize> = core
-        .repl
-        .master
-        .feeds
-        .iter()
-        .filter(|(_, f)| f.state == FeedState::WaitSnapshot)
-        .map(|(i, _)| i)
-        .collect();
+    let ids = feed_ids(core, |f| f.state == FeedState::WaitSnapshot);
     for i in ids {
         close_feed(core, i, "no snapshot");
     }
@@ -675,7 +670,7 @@ fn close_feed(core: &mut Core, idx: usize, why: &str) {
 /// After a batch: sends each feed what the batch added, and drops the
 /// replicas that fell too far behind.
 pub fn after_batch(core: &mut Core) {
-    let ids: Vec<usize> = core.repl.master.feeds.iter().map(|(i, _)| i).collect();
+    let ids = feed_ids(core, |_| true);
     for i in ids {
         if core.repl.master.feeds[i].buffered() > core.repl.buffer_limit {
             core.repl.stats.replicas_dropped += 1;
@@ -700,14 +695,7 @@ pub fn on_timer(core: &mut Core, now_ms: u64) {
     // A replica waiting for its snapshot hears a blank line each second
     // (outside the stream, as Redis's newline): a snapshot slower than
     // repl_timeout does not look like a dead link.
-    let waiting: Vec<usize> = core
-        .repl
-        .master
-        .feeds
-        .iter()
-        .filter(|(_, f)| f.state == FeedState::WaitSnapshot)
-        .map(|(i, _)| i)
-        .collect();
+    let waiting = feed_ids(core, |f| f.state == FeedState::WaitSnapshot);
     for i in waiting {
         core.repl.master.feeds[i].out.extend_from_slice(b"\n");
         flush(core, i);
@@ -718,16 +706,9 @@ pub fn on_timer(core: &mut Core, now_ms: u64) {
         core.repl.feed(b"rep_ping\r\n");
     }
     let timeout = core.repl.timeout_ms;
-    let silent: Vec<usize> = core
-        .repl
-        .master
-        .feeds
-        .iter()
-        .filter(|(_, f)| {
-            f.state == FeedState::Online && now_ms.saturating_sub(f.last_heard_ms) > timeout
-        })
-        .map(|(i, _)| i)
-        .collect();
+    let silent = feed_ids(core, |f| {
+        f.state == FeedState::Online && now_ms.saturating_sub(f.last_heard_ms) > timeout
+    });
     for i in silent {
         core.repl.stats.replicas_dropped += 1;
         close_feed(core, i, "timed out");
@@ -831,7 +812,7 @@ pub fn release_waiters(server: &mut Server) {
 /// Closes every replica's link so each reconnects and continues under
 /// this server's new replication id (its known replicas stay known).
 pub fn reconnect_all(core: &mut Core) {
-    let ids: Vec<usize> = core.repl.master.feeds.iter().map(|(i, _)| i).collect();
+    let ids = feed_ids(core, |_| true);
     for i in ids {
         close_feed(core, i, "a new replication id");
     }
@@ -839,7 +820,7 @@ pub fn reconnect_all(core: &mut Core) {
 
 /// Detaches every replica (this server stops being a master).
 pub fn detach_all(core: &mut Core) {
-    let ids: Vec<usize> = core.repl.master.feeds.iter().map(|(i, _)| i).collect();
+    let ids = feed_ids(core, |_| true);
     for i in ids {
         close_feed(core, i, "this server is now a replica");
     }
