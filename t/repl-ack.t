@@ -59,7 +59,7 @@ is(send_recv($m, "rep_set_ack_timeout 2000000\r\n"), "2000000\r\n", 'ack timeout
 kill 'STOP', $rep1->pid;
 my $m2 = $master->new_sock;
 print $m "set held 0 0 4\r\nHELD\r\n";
-is(get_all($m2, "get held\r\n"), "VALUE held 0 4\r\nHELD\r\nEND\r\n",
+is(wait_value($m2, 'held'), "VALUE held 0 4\r\nHELD\r\nEND\r\n",
    'another connection is served while the write waits, and sees it');
 ok(!IO::Select->new($m)->can_read(0), 'the writer has no reply yet');
 is(read_reply($m, length $LATE), $LATE, 'then the timeout: SERVER_ERROR');
@@ -91,7 +91,9 @@ is(repl_stats($m)->{ack_timeouts}, 10, 'ack_timeouts counts every held write tha
 {
     my $gone = $master->new_sock;
     print $gone "set gone 0 0 1\r\ng\r\n";
-    is(send_recv($m2, "get gone\r\n") . <$m2> . <$m2>, "VALUE gone 0 1\r\ng\r\nEND\r\n", 'the write is applied');
+    # The write is applied (the other connection sees it) while its
+    # reply is held; wait until the server has read it.
+    is(wait_value($m2, 'gone'), "VALUE gone 0 1\r\ng\r\nEND\r\n", 'the write is applied');
     close $gone;
     my $next = $master->new_sock;
     is(send_recv($next, "set next 0 0 1\r\nn\r\n"), $LATE, 'the next connection gets its own timeout');
@@ -181,6 +183,19 @@ sub stats_group {
     my ($sock, $group) = @_;
     print $sock "stats $group\r\n";
     return read_until_end($sock);
+}
+
+# `get key` until the server has the key (it may not have read the write
+# yet); gives up after 30 s. Returns the last reply.
+sub wait_value {
+    my ($sock, $key) = @_;
+    my $seen = '';
+    for (1 .. 1500) {
+        $seen = get_all($sock, "get $key\r\n");
+        last if $seen ne "END\r\n";
+        select(undef, undef, undef, 0.02);
+    }
+    return $seen;
 }
 
 # Sends a request and reads its reply through END.
