@@ -115,6 +115,8 @@ is(meta($sock, "ms c 1 C$cas_c k Oo\r\n4\r\n"), "EX kc Oo\r\n", 'EX with k O: ec
 is(meta($sock, "ms nc 1 C$cas_c k Oo\r\n4\r\n"), "NF knc Oo\r\n", 'NF with k O: echoed');
 is(meta($sock, "ms c 1 ME Oo k\r\n4\r\n"), "NS Oo kc\r\n", 'NS with O k: echoed in order');
 is(meta($sock, "ms c 1 MA C1\r\nz\r\n"), "EX\r\n", 'append with a wrong cas: EX');
+is(meta($sock, "ms nosuch 1 MA C1\r\nz\r\n"), "NS\r\n", 'append with a cas to a missing key: NS');
+is(meta($sock, "ms nosuch 1 MP C1\r\nz\r\n"), "NS\r\n", 'prepend with a cas to a missing key: NS');
 is(meta($sock, "ms c 1 Cx\r\nz\r\n"), "CLIENT_ERROR bad token in command line format\r\n", 'C non-numeric: bad token');
 
 # ---- I: invalidate with a stale cas ----

@@ -552,8 +552,9 @@ impl Cache {
             }
         }
         let mut result = if req_cas != 0 && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend) {
+            // A miss is NS, CAS or not, as memcached answers it.
             if old == NONE {
-                StoreItemType::NotFound
+                StoreItemType::NotStored
             } else if cas(self.slabs.chunk(old)) != req_cas {
                 StoreItemType::Exists
             } else {
