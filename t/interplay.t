@@ -120,7 +120,7 @@ for my $round (1 .. $rounds) {
             # A dump starts with OK (memcached 1.6.45).
             next if $line eq "OK\r\n";
             $dump_lines++;
-            if ($line !~ /^key=([kp]\d+) exp=-?\d+ la=\d+ cas=\d+ fetch=(?:yes|no) cls=\d+ size=\d+\n\z/
+            if ($line !~ /^key=([kp]\d+) exp=-?\d+ la=\d+ cas=\d+ fetch=(?:yes|no) cls=\d+ size=\d+ flags=\d+ \n\z/
                 || !exists $version{$1}) {
                 diag("bad dump line: $line") if $bad_lines++ < 5;
             }

@@ -268,13 +268,13 @@ ok(defined $t, 'items stored within one second');
 my $cas0 = mg_cas($ds, 'fetched') - 3;
 my $exp = $t + 1000;
 my @want = sort(
-    "key=never exp=-1 la=$t cas=" . ($cas0 + 1) . " fetch=no cls=1 size=71\n",
-    "key=expiring exp=$exp la=$t cas=" . ($cas0 + 2) . " fetch=no cls=1 size=69\n",
-    "key=fetched exp=-1 la=$t cas=" . ($cas0 + 3) . " fetch=yes cls=1 size=67\n",
-    "key=a%25b%2Fc%26d%3De~f-g_h.i%2Bj exp=-1 la=$t cas=" . ($cas0 + 4) . " fetch=no cls=1 size=79\n",
-    "key=%C3%BCtf exp=-1 la=$t cas=" . ($cas0 + 5) . " fetch=no cls=1 size=64\n",
-    "key=foo%00bar exp=-1 la=$t cas=" . ($cas0 + 6) . " fetch=no cls=1 size=68\n",
-    "key=big exp=-1 la=$t cas=" . ($cas0 + 7) . " fetch=no cls=17 size=3062\n",
+    "key=never exp=-1 la=$t cas=" . ($cas0 + 1) . " fetch=no cls=1 size=71 flags=5 \n",
+    "key=expiring exp=$exp la=$t cas=" . ($cas0 + 2) . " fetch=no cls=1 size=69 flags=0 \n",
+    "key=fetched exp=-1 la=$t cas=" . ($cas0 + 3) . " fetch=yes cls=1 size=67 flags=0 \n",
+    "key=a%25b%2Fc%26d%3De~f-g_h.i%2Bj exp=-1 la=$t cas=" . ($cas0 + 4) . " fetch=no cls=1 size=79 flags=0 \n",
+    "key=%C3%BCtf exp=-1 la=$t cas=" . ($cas0 + 5) . " fetch=no cls=1 size=64 flags=0 \n",
+    "key=foo%00bar exp=-1 la=$t cas=" . ($cas0 + 6) . " fetch=no cls=1 size=68 flags=0 \n",
+    "key=big exp=-1 la=$t cas=" . ($cas0 + 7) . " fetch=no cls=17 size=3062 flags=0 \n",
 );
 for my $which (qw(all hash)) {
     print $ds "lru_crawler metadump $which\r\n";
@@ -287,7 +287,7 @@ for my $which (qw(all hash)) {
     is_deeply([sort @got], \@want, "metadump $which: one line per item, exact bytes");
 }
 print $ds "lru_crawler metadump 17\r\n";
-is(read_until_end($ds), "OK\r\nkey=big exp=-1 la=$t cas=" . ($cas0 + 7) . " fetch=no cls=17 size=3062\nEND\r\n",
+is(read_until_end($ds), "OK\r\nkey=big exp=-1 la=$t cas=" . ($cas0 + 7) . " fetch=no cls=17 size=3062 flags=0 \nEND\r\n",
    'metadump of one class');
 print $ds "lru_crawler metadump 2,3\r\n";
 is(read_until_end($ds), "OK\r\nEND\r\n", 'metadump of empty classes: OK, END');
@@ -325,7 +325,7 @@ for my $try (1 .. 10) {
 }
 print $cs "lru_crawler metadump all\r\n";
 is(join('', sort split /^/m, read_until_end($cs)),
-   "END\r\nOK\r\nkey=a exp=-1 la=$ct cas=0 fetch=no cls=1 size=57\nkey=bb exp=-1 la=$ct cas=0 fetch=no cls=1 size=63\n",
+   "END\r\nOK\r\nkey=a exp=-1 la=$ct cas=0 fetch=no cls=1 size=57 flags=3 \nkey=bb exp=-1 la=$ct cas=0 fetch=no cls=1 size=63 flags=0 \n",
    '-C: cas=0 and no CAS bytes in size');
 
 # ---- a large dump ----
@@ -345,7 +345,7 @@ my %seen;
 my $bad = 0;
 while (defined(my $l = <$bs>)) {
     last if $l eq "END\r\n";
-    if ($l =~ /^key=(key%3A\d+) exp=-1 la=\d+ cas=\d+ fetch=no cls=1 size=\d+\n\z/) {
+    if ($l =~ /^key=(key%3A\d+) exp=-1 la=\d+ cas=\d+ fetch=no cls=1 size=\d+ flags=0 \n\z/) {
         $seen{$1}++;
     } else {
         $bad++;
@@ -359,7 +359,7 @@ is(scalar <$bs>, "OK\r\n", 'metadump hash: OK first');
 $bad = 0;
 while (defined(my $l = <$bs>)) {
     last if $l eq "END\r\n";
-    if ($l =~ /^key=(key%3A\d+) exp=-1 la=\d+ cas=\d+ fetch=no cls=1 size=\d+\n\z/) {
+    if ($l =~ /^key=(key%3A\d+) exp=-1 la=\d+ cas=\d+ fetch=no cls=1 size=\d+ flags=0 \n\z/) {
         $seen{$1}++;
     } else {
         $bad++;

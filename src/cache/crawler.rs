@@ -320,13 +320,14 @@ fn metadump_line(cache: &Cache, id: u32, cls: u8, out: &mut Vec<u8>) {
     use std::io::Write as _;
     let _ = writeln!(
         out,
-        " exp={} la={} cas={} fetch={} cls={} size={}",
+        " exp={} la={} cas={} fetch={} cls={} size={} flags={} ",
         exp,
         cache.clock.to_unix(item::time(c)),
         item::cas(c),
         fetched,
         cls,
-        size
+        size,
+        flags
     );
 }
 
