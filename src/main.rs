@@ -474,13 +474,7 @@ fn run(settings: Settings) -> i32 {
         }
     }
     if let Some(pos) = server.core.dump.loaded_position.take() {
-        server.core.repl.resume(pos);
-        // A master resuming a history streams every change from the start:
-        // a replica that held exactly the file continues from the backlog
-        // and must find there every change made since.
-        if server.core.repl.enabled && !server.core.repl.is_replica() {
-            server.core.cache.listen_changes(true);
-        }
+        repl::resume(&mut server.core, pos);
     }
     notify_ready(&server);
     repl::replica::start(&mut server.core);

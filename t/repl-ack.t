@@ -198,13 +198,6 @@ sub wait_value {
     return $seen;
 }
 
-# Sends a request and reads its reply through END.
-sub get_all {
-    my ($sock, $req) = @_;
-    print $sock $req;
-    return read_until_end($sock);
-}
-
 # Sends meta requests ending with mn and reads every reply through MN.
 sub meta_mn {
     my ($sock, $req) = @_;

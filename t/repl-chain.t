@@ -18,19 +18,6 @@ use Writer;
 
 require_debug_binary();
 
-sub syncs {
-    my $st = repl_stats($_[0]);
-    return join ' ', map { "$_=" . ($st->{$_} // '?') }
-        qw(sync_full sync_partial_ok sync_partial_err replicas_dropped);
-}
-
-sub stream_moves {
-    my ($sock, $bytes) = @_;
-    my $from = repl_stats($sock)->{repl_offset};
-    my $st = wait_repl($sock, sub { $_[0]{repl_offset} >= $from + $bytes });
-    return $st->{repl_offset} >= $from + $bytes;
-}
-
 my $a = new_memcached('-o repl_backlog_size=8388608');
 my $as = $a->sock;
 print $as "set pre$_ $_ 0 4 noreply\r\np$_\r\n" for 100 .. 999;

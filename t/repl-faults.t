@@ -24,22 +24,6 @@ require_debug_binary();
 # A link the server closed fails a check rather than killing the script.
 $SIG{PIPE} = 'IGNORE';
 
-# The counters of `stats replication` that count syncs, as one string.
-sub syncs {
-    my $st = repl_stats($_[0]);
-    return join ' ', map { "$_=" . ($st->{$_} // '?') }
-        qw(sync_full sync_partial_ok sync_partial_err replicas_dropped);
-}
-
-# Waits until the master's stream has moved `$bytes` past where it is now
-# (the writer is writing); true if it did within 30 s.
-sub stream_moves {
-    my ($sock, $bytes) = @_;
-    my $from = repl_stats($sock)->{repl_offset};
-    my $st = wait_repl($sock, sub { $_[0]{repl_offset} >= $from + $bytes });
-    return $st->{repl_offset} >= $from + $bytes;
-}
-
 # Asks `$server` for a full sync on a socket of the test's own; returns
 # the socket and the REP_FULLSYNC line with the snapshot's bytes after it.
 sub stream_open_raw {

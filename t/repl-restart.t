@@ -143,9 +143,3 @@ is(get_all($r, "get f1\r\n"), "END\r\n", 'a write the master lost is gone from t
 is(get_all($r, "get e1\r\n"), "VALUE e1 1 6\r\nv00001\r\nEND\r\n", 'one it kept is there');
 
 done_testing();
-
-sub get_all {
-    my ($sock, $req) = @_;
-    print $sock $req;
-    return read_until_end($sock);
-}

@@ -229,7 +229,7 @@ impl Repl {
     /// `replid2`, so a replica that holds exactly what the file holds
     /// continues, and one that got further (from a stream this server
     /// lost when it stopped) cannot graft a different future onto it.
-    pub fn resume(&mut self, pos: crate::dump::format::ReplPosition) {
+    fn resume(&mut self, pos: crate::dump::format::ReplPosition) {
         if !self.enabled {
             return;
         }
@@ -268,6 +268,17 @@ impl Repl {
         self.backlog.push(bytes);
         self.offset += bytes.len() as u64;
         self.master.append(bytes);
+    }
+}
+
+/// At start: replication takes the position of the dump file just loaded
+/// (`Repl::resume`). A master resuming a history records every change
+/// from now on, replicas or not: a replica that held exactly the file
+/// continues from the backlog and must find there every change since.
+pub fn resume(core: &mut crate::server::Core, pos: crate::dump::format::ReplPosition) {
+    core.repl.resume(pos);
+    if core.repl.enabled && !core.repl.is_replica() {
+        core.cache.listen_changes(true);
     }
 }
 

@@ -26,8 +26,6 @@ use crate::sys;
 /// The most a snapshot's buffer is sized for before its bytes arrive.
 const SNAPSHOT_PREALLOC_MAX: usize = 64 * 1024 * 1024;
 
-/// Longest wait between two connection attempts.
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LinkState {
     Down,

@@ -10,7 +10,30 @@ use Time::HiRes qw(usleep);
 use MemcachedTest;
 
 our @EXPORT = qw(repl_stats wait_repl digest wait_synced wait_synced_within
-                 stream_open stream_next);
+                 stream_open stream_next syncs stream_moves get_all);
+
+# The counters of `stats replication` that count syncs, as one string.
+sub syncs {
+    my $st = repl_stats($_[0]);
+    return join ' ', map { "$_=" . ($st->{$_} // '?') }
+        qw(sync_full sync_partial_ok sync_partial_err replicas_dropped);
+}
+
+# Waits until the master's stream has moved `$bytes` past where it is now
+# (the writer is writing); true if it did within 30 s.
+sub stream_moves {
+    my ($sock, $bytes) = @_;
+    my $from = repl_stats($sock)->{repl_offset};
+    my $st = wait_repl($sock, sub { $_[0]{repl_offset} >= $from + $bytes });
+    return $st->{repl_offset} >= $from + $bytes;
+}
+
+# Sends a request and reads its reply through END.
+sub get_all {
+    my ($sock, $req) = @_;
+    print $sock $req;
+    return read_until_end($sock);
+}
 
 # `stats replication` as name => value.
 sub repl_stats {
