@@ -34,6 +34,34 @@ is("$st->{sync_full} $st->{sync_partial_err}", '2 1',
 is(digest($r), digest($m), 'same data');
 like(digest($m), qr/^DIGEST 4000 /, 'all 4000 items');
 
+# ---- one copy of the stream, shared: a stopped replica pins it ----
+# While a replica is stopped, the stream it has yet to be sent stays in
+# the master's buffer past repl_backlog_size (the other replica reads
+# the same bytes and keeps up); let run again, it continues from there
+# with no new sync, and the buffer shrinks back to the backlog.
+my $shared = new_memcached('-m 256 -o repl_backlog_size=16384,repl_buffer_limit=134217728,repl_timeout=60000');
+my $sh = $shared->sock;
+my $shport = $shared->port;
+my $ra = new_memcached("-m 256 -o replicaof=127.0.0.1:$shport");
+my $rb = new_memcached("-m 256 -o replicaof=127.0.0.1:$shport");
+my ($a_sock, $b_sock) = ($ra->sock, $rb->sock);
+ok(wait_synced($sh, $a_sock) && wait_synced($sh, $b_sock), 'two replicas caught up');
+kill 'STOP', $rb->pid;
+printf $sh "set s%d 0 0 10000 noreply\r\n%s\r\n", $_, $value for 1 .. 4000;
+is(send_recv($sh, "mn\r\n"), "MN\r\n", 'master: 40 MB written with one replica stopped');
+ok(wait_synced($sh, $a_sock), 'the running replica kept up');
+$st = repl_stats($sh);
+cmp_ok($st->{repl_backlog_histlen}, '>', 16384,
+       'the stream the stopped replica has not been sent is kept past the backlog size');
+is($st->{replicas_dropped}, 0, 'nobody dropped');
+kill 'CONT', $rb->pid;
+ok(wait_synced($sh, $b_sock), 'the stopped replica caught up');
+$st = wait_repl($sh, sub { $_[0]{repl_backlog_histlen} == 16384 });
+is("$st->{repl_backlog_histlen} $st->{sync_full} $st->{sync_partial_ok} $st->{replicas_dropped}",
+   '16384 2 0 0', 'no new sync, and the buffer is back to the backlog size');
+is(digest($b_sock), digest($sh), 'the replica that was stopped has the same data');
+is(digest($a_sock), digest($sh), 'so has the other one');
+
 # ---- a replica with less memory than its master never evicts ----
 my $small = new_memcached("-v -m 8 -o replicaof=127.0.0.1:$mport");
 my $sm = $small->sock;

@@ -21,13 +21,6 @@ require_debug_binary();
 
 my $N = 200_000;
 
-sub stream_moves {
-    my ($sock, $bytes) = @_;
-    my $from = repl_stats($sock)->{repl_offset};
-    my $st = wait_repl($sock, sub { $_[0]{repl_offset} >= $from + $bytes });
-    return $st->{repl_offset} >= $from + $bytes;
-}
-
 # Waits until the server has taken `$n` more storage commands (a master
 # with no replica keeps no stream to watch); true if it did within 30 s.
 sub writes_flow {

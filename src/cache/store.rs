@@ -728,6 +728,7 @@ impl Cache {
     pub fn apply_set(
         &mut self,
         key: &[u8],
+        hv: u32,
         value: &[u8],
         flags: u32,
         exptime: i64,
@@ -746,7 +747,6 @@ impl Cache {
             seg.copy_from_slice(&value[off..off + n]);
             off += n;
         }
-        let hv = self.assoc.hash(key);
         let old = self.assoc.find(&self.slabs, key, hv);
         if old != NONE {
             self.unlink_hv(old, hv);
@@ -762,8 +762,7 @@ impl Cache {
 
     /// A replica applies its master's removal of `key` (whatever the
     /// master's reason: deleted, expired, evicted, ...).
-    pub fn apply_delete(&mut self, key: &[u8]) {
-        let hv = self.assoc.hash(key);
+    pub fn apply_delete(&mut self, key: &[u8], hv: u32) {
         let id = self.assoc.find(&self.slabs, key, hv);
         if id != NONE {
             self.note_removal(Reason::Deleted, id);

@@ -11,9 +11,11 @@
 //! socket takes them, then the waiting stream. Every feed that asks while
 //! a snapshot is being made shares it.
 //!
-//! A feed's buffered bytes are bounded (`repl_buffer_limit`); a replica that
-//! falls further behind is dropped and will resync. A feed silent for
-//! `repl_timeout` is dropped too.
+//! The stream itself is held once, in `Repl::buf` (buffer.rs): a feed is
+//! a position in it, and its bytes go from there straight to the socket.
+//! What a feed has still to be sent is bounded (`repl_buffer_limit`); a
+//! replica that falls further behind is dropped and will resync. A feed
+//! silent for `repl_timeout` is dropped too.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -49,11 +51,16 @@ struct Feed {
     /// Its priority (0: never to be master, so not an electable peer).
     priority: u32,
     state: FeedState,
-    /// Bytes to send, from `out_pos` on.
+    /// Bytes to send before any more of the stream, from `out_pos` on:
+    /// the answer to `rep_sync`, a piece of snapshot, a keepalive.
     out: Vec<u8>,
     out_pos: usize,
-    /// Stream made while the snapshot is prepared or sent.
-    pending: Vec<u8>,
+    /// The stream offset it is sent from next (None: it waits for a
+    /// snapshot not started yet). The stream buffer keeps everything
+    /// from here on.
+    sent: Option<u64>,
+    /// Whether the loop watches its socket for room to write.
+    want_write: bool,
     /// It attached while a snapshot was being made and the backlog no
     /// longer held the stream since that snapshot's offset: it waits for
     /// the next one.
@@ -66,8 +73,9 @@ struct Feed {
 }
 
 impl Feed {
-    fn buffered(&self) -> usize {
-        self.out.len() - self.out_pos + self.pending.len()
+    /// Bytes waiting to be sent to it, `end` being the stream's end.
+    fn buffered(&self, end: u64) -> usize {
+        self.out.len() - self.out_pos + self.sent.map_or(0, |s| (end - s) as usize)
     }
 }
 
@@ -116,8 +124,6 @@ pub struct Feeds {
     child: Option<SnapshotChild>,
     waiters: Vec<Waiter>,
     known: Vec<Known>,
-    /// The buffer a batch's records are encoded into.
-    scratch: Vec<u8>,
     /// Connections that asked for a sync this turn.
     pub handoffs: Vec<Handoff>,
 }
@@ -244,8 +250,8 @@ impl Feeds {
     }
 
     /// Stream bytes waiting to be sent, over every replica.
-    pub fn queued(&self) -> usize {
-        self.feeds.iter().map(|(_, f)| f.buffered()).sum()
+    pub fn queued(&self, end: u64) -> usize {
+        self.feeds.iter().map(|(_, f)| f.buffered(end)).sum()
     }
 
     /// The memcachedb-style site lines of `stats repms` for the known
@@ -269,23 +275,6 @@ impl Feeds {
     /// True if any replica is attached.
     pub fn any(&self) -> bool {
         !self.feeds.is_empty()
-    }
-
-    /// Queues stream bytes for every feed.
-    pub fn append(&mut self, bytes: &[u8]) {
-        for (_, f) in self.feeds.iter_mut() {
-            if f.state == FeedState::Online {
-                // A replica slow to read: drop the part already sent
-                // before the buffer grows again.
-                if f.out_pos >= 64 * 1024 && f.out_pos * 2 >= f.out.len() {
-                    f.out.drain(..f.out_pos);
-                    f.out_pos = 0;
-                }
-                f.out.extend_from_slice(bytes);
-            } else {
-                f.pending.extend_from_slice(bytes);
-            }
-        }
     }
 
     /// One line per replica: `replicaN:addr=...,state=...,ack=...,lag=...`.
@@ -374,7 +363,8 @@ fn attach(core: &mut Core, fd: RawFd, addr: String, h: Handoff) {
         state: FeedState::WaitSnapshot,
         out: Vec::new(),
         out_pos: 0,
-        pending: Vec::new(),
+        sent: None,
+        want_write: false,
         next_snapshot: false,
         snapshot: None,
         ack: 0,
@@ -382,25 +372,21 @@ fn attach(core: &mut Core, fd: RawFd, addr: String, h: Handoff) {
         rbuf: Vec::new(),
     };
     let r = &mut core.repl;
-    let partial = r
-        .same_history(replid, offset)
-        .then(|| r.backlog.since(offset as u64, r.offset))
-        .flatten();
-    match partial {
-        Some(bytes) => {
+    match r.same_history(replid, offset) && r.buf.covers(offset as u64) {
+        true => {
             log::info!(
                 "replica {} continues at offset {} ({} bytes from the backlog)",
                 feed.addr,
                 offset,
-                bytes.len()
+                r.offset - offset as u64
             );
             r.stats.sync_partial_ok += 1;
             feed.out = format!("REP_CONTINUE {} {}\r\n", r.replid, offset).into_bytes();
-            feed.out.extend_from_slice(&bytes);
+            feed.sent = Some(offset as u64);
             feed.state = FeedState::Online;
             feed.ack = offset as u64;
         }
-        None => {
+        false => {
             if replid != "?" {
                 r.stats.sync_partial_err += 1;
             }
@@ -410,9 +396,9 @@ fn attach(core: &mut Core, fd: RawFd, addr: String, h: Handoff) {
             // this replica shares it if the backlog still holds the
             // stream since then, else it waits for the next one.
             if let Some(child) = &r.master.child {
-                match r.backlog.since(child.offset, r.offset) {
-                    Some(since) => feed.pending = since,
-                    None => feed.next_snapshot = true,
+                match r.buf.covers(child.offset) {
+                    true => feed.sent = Some(child.offset),
+                    false => feed.next_snapshot = true,
                 }
             }
         }
@@ -474,10 +460,17 @@ fn start_snapshot(core: &mut Core) {
         c.pid,
         c.fork_us
     );
+    // The feeds waiting for it are sent the stream from its offset on.
+    let offset = core.repl.offset;
+    for (_, f) in core.repl.master.feeds.iter_mut() {
+        if f.state == FeedState::WaitSnapshot && !f.next_snapshot && f.sent.is_none() {
+            f.sent = Some(offset);
+        }
+    }
     core.repl.master.child = Some(SnapshotChild {
         child: Some(c),
         path,
-        offset: core.repl.offset,
+        offset,
     });
 }
 
@@ -494,7 +487,7 @@ fn start_next_snapshot(core: &mut Core) {
     for (_, f) in core.repl.master.feeds.iter_mut() {
         if f.next_snapshot {
             f.next_snapshot = false;
-            f.pending.clear();
+            f.sent = None;
             any = true;
         }
     }
@@ -612,51 +605,67 @@ fn read_acks(core: &mut Core, idx: usize) {
     }
 }
 
-/// Writes what feed `idx` has buffered, refilling from its snapshot file.
+/// Pieces of stream written to a socket in one call.
+const IOV_PIECES: usize = 16;
+
+/// Writes what feed `idx` has to be sent: its own bytes, refilled from
+/// its snapshot file while it gets one, then the stream from its position.
 fn flush(core: &mut Core, idx: usize) {
     loop {
-        let f = &mut core.repl.master.feeds[idx];
-        if f.out_pos == f.out.len() {
+        let r = &mut core.repl;
+        let f = &mut r.master.feeds[idx];
+        let written = if f.out_pos < f.out.len() {
+            sys::write(f.fd, &f.out[f.out_pos..]).map(|n| f.out_pos += n)
+        } else if f.state == FeedState::SendSnapshot {
             f.out.clear();
             f.out_pos = 0;
-            if f.state == FeedState::SendSnapshot {
-                let (file, left) = f.snapshot.as_mut().expect("sending a snapshot");
-                if *left > 0 {
-                    let want = (*left as usize).min(SNAPSHOT_PIECE);
-                    f.out.resize(want, 0);
-                    match file.read_exact(&mut f.out) {
-                        Ok(()) => *left -= want as u64,
-                        Err(_) => return close_feed(core, idx, "snapshot read error"),
-                    }
-                } else {
-                    f.snapshot = None;
-                    f.state = FeedState::Online;
-                    let held = f.pending.len() as u64;
-                    let peak = &mut core.repl.stats.sync_buffer_peak;
-                    *peak = (*peak).max(held);
-                    f.out = std::mem::take(&mut f.pending);
-                    log::info!("replica {} is online", f.addr);
+            let (file, left) = f.snapshot.as_mut().expect("sending a snapshot");
+            if *left > 0 {
+                let want = (*left as usize).min(SNAPSHOT_PIECE);
+                f.out.resize(want, 0);
+                match file.read_exact(&mut f.out) {
+                    Ok(()) => *left -= want as u64,
+                    Err(_) => return close_feed(core, idx, "snapshot read error"),
                 }
-                continue;
+            } else {
+                f.snapshot = None;
+                f.state = FeedState::Online;
+                let held = r.offset - f.sent.expect("a feed getting a snapshot has a position");
+                let peak = &mut r.stats.sync_buffer_peak;
+                *peak = (*peak).max(held);
+                log::info!("replica {} is online", f.addr);
             }
-            let _ = core
-                .ev
-                .modify(f.fd, TOKEN_FEED_BASE + idx as u64, Interest::Read);
-            return;
-        }
-        match sys::write(f.fd, &f.out[f.out_pos..]) {
-            Ok(n) => f.out_pos += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // Still reading: a replica that is slow to take the stream
-                // goes on acknowledging what it applied.
-                let _ = core
-                    .ev
-                    .modify(f.fd, TOKEN_FEED_BASE + idx as u64, Interest::ReadWrite);
-                return;
-            }
+            continue;
+        } else if let Some(sent) = f.sent.filter(|&s| f.state == FeedState::Online && s < r.offset) {
+            let mut iov = [libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }; IOV_PIECES];
+            let n = r.buf.slices_from(sent, &mut iov);
+            sys::writev(f.fd, &iov[..n]).map(|n| f.sent = Some(sent + n as u64))
+        } else {
+            f.out.clear();
+            f.out_pos = 0;
+            return watch_write(core, idx, false);
+        };
+        match written {
+            Ok(_) => {}
+            // Still reading: a replica that is slow to take the stream
+            // goes on acknowledging what it applied.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return watch_write(core, idx, true),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return close_feed(core, idx, "write error"),
         }
+    }
+}
+
+/// Has the loop watch feed `idx` for room to write, or stop watching.
+fn watch_write(core: &mut Core, idx: usize, on: bool) {
+    let f = &mut core.repl.master.feeds[idx];
+    if f.want_write != on {
+        f.want_write = on;
+        let interest = if on { Interest::ReadWrite } else { Interest::Read };
+        let _ = core.ev.modify(f.fd, TOKEN_FEED_BASE + idx as u64, interest);
     }
 }
 
@@ -667,21 +676,28 @@ fn close_feed(core: &mut Core, idx: usize, why: &str) {
     log::info!("replica {} detached: {}", f.addr, why);
 }
 
-/// After a batch: sends each feed what the batch added, and drops the
-/// replicas that fell too far behind.
+/// After a batch: sends each feed what the batch added, drops the
+/// replicas that fell too far behind, and lets the stream buffer go of
+/// what no feed needs and the backlog does not keep.
 pub fn after_batch(core: &mut Core) {
     let ids = feed_ids(core, |_| true);
+    let end = core.repl.offset;
     for i in ids {
-        if core.repl.master.feeds[i].buffered() > core.repl.buffer_limit {
+        let f = &core.repl.master.feeds[i];
+        if f.buffered(end) > core.repl.buffer_limit {
             core.repl.stats.replicas_dropped += 1;
             close_feed(core, i, "too far behind");
             continue;
         }
-        let f = &core.repl.master.feeds[i];
-        if f.state == FeedState::Online && f.out_pos < f.out.len() {
+        if f.state == FeedState::Online
+            && (f.out_pos < f.out.len() || f.sent.is_some_and(|s| s < end))
+        {
             flush(core, i);
         }
     }
+    let r = &mut core.repl;
+    let oldest = r.master.feeds.iter().filter_map(|(_, f)| f.sent).min();
+    r.buf.trim(oldest.unwrap_or(u64::MAX));
 }
 
 /// Once a second: a ping into the stream (it keeps an idle link alive
@@ -721,19 +737,13 @@ pub fn stream_changes(core: &mut Core) {
     if core.cache.changes().is_empty() {
         return;
     }
-    // One buffer kept from batch to batch: no allocation per batch.
-    let mut bytes = std::mem::take(&mut core.repl.master.scratch);
-    bytes.clear();
-    for ch in core.cache.changes().iter() {
-        stream::encode(&ch, &mut bytes);
-        core.repl.stats.records_sent += 1;
-    }
-    core.cache.clear_changes();
     let r: &mut Repl = &mut core.repl;
-    r.feed(&bytes);
-    if bytes.capacity() <= 1 << 20 {
-        r.master.scratch = bytes;
+    for ch in core.cache.changes().iter() {
+        r.buf.write(|b| stream::encode(&ch, b));
+        r.stats.records_sent += 1;
     }
+    r.offset = r.buf.end();
+    core.cache.clear_changes();
     after_batch(core);
 }
 

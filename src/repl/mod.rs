@@ -26,11 +26,10 @@
 //! applying through the store door). This file holds the shared state, the
 //! `rep_*` commands and `stats replication`.
 
+pub mod buffer;
 pub mod master;
 pub mod replica;
 pub mod stream;
-
-use std::collections::VecDeque;
 
 use crate::settings::Settings;
 
@@ -65,44 +64,6 @@ pub struct ReplStats {
     pub links_dropped: u64,
 }
 
-/// The last bytes of the stream, for partial resyncs.
-#[derive(Debug, Default)]
-pub struct Backlog {
-    buf: VecDeque<u8>,
-    cap: usize,
-}
-
-impl Backlog {
-    fn push(&mut self, bytes: &[u8]) {
-        if self.cap == 0 {
-            return;
-        }
-        if bytes.len() >= self.cap {
-            self.buf.clear();
-            self.buf.extend(&bytes[bytes.len() - self.cap..]);
-            return;
-        }
-        let over = (self.buf.len() + bytes.len()).saturating_sub(self.cap);
-        self.buf.drain(..over);
-        self.buf.extend(bytes);
-    }
-
-    fn clear(&mut self) {
-        self.buf.clear();
-    }
-
-    /// The stream from `from` to `end` (the stream's end offset), if the
-    /// backlog still holds it.
-    fn since(&self, from: u64, end: u64) -> Option<Vec<u8>> {
-        let start = end - self.buf.len() as u64;
-        if from < start || from > end {
-            return None;
-        }
-        let skip = (from - start) as usize;
-        Some(self.buf.iter().skip(skip).copied().collect())
-    }
-}
-
 /// Replication's state, on a master and on a replica.
 pub struct Repl {
     /// False with `-o no_replication`: `rep_*` answer REP_DISABLE.
@@ -117,7 +78,8 @@ pub struct Repl {
     /// offset it ends at: a replica of that history continues from here
     /// up to that offset.
     pub replid2: Option<(String, u64)>,
-    pub backlog: Backlog,
+    /// The stream held for the backlog and the replicas (buffer.rs).
+    pub buf: buffer::StreamBuf,
     /// Master side: the replicas attached to this server.
     pub master: master::Feeds,
     /// Replica side: the link to the master (None on a master).
@@ -171,10 +133,7 @@ impl Repl {
             replid: new_replid(),
             offset: 0,
             replid2: None,
-            backlog: Backlog {
-                buf: VecDeque::new(),
-                cap: settings.repl_backlog_size as usize,
-            },
+            buf: buffer::StreamBuf::new(settings.repl_backlog_size as usize),
             master: master::Feeds::default(),
             link: settings
                 .replicaof
@@ -234,6 +193,7 @@ impl Repl {
             return;
         }
         self.offset = pos.offset;
+        self.buf.reset(pos.offset);
         match self.link.as_mut() {
             Some(l) => {
                 l.mark_synced();
@@ -259,15 +219,14 @@ impl Repl {
                     .is_some_and(|(id, end)| id == replid && offset as u64 <= *end))
     }
 
-    /// Appends bytes of stream: to the backlog, to every attached
-    /// replica, and to the offset.
+    /// Appends bytes of stream (the backlog and every attached replica
+    /// read them from `buf`) and moves the offset.
     pub fn feed(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
-        self.backlog.push(bytes);
-        self.offset += bytes.len() as u64;
-        self.master.append(bytes);
+        self.buf.push(bytes);
+        self.offset = self.buf.end();
     }
 }
 
@@ -386,7 +345,7 @@ pub fn append_group(core: &crate::server::Core, group: &[u8], out: &mut Vec<u8>)
     match group {
         b"rep" => {
             append_stat(out, "st_env_priority", r.priority);
-            append_stat(out, "st_log_queued", r.master.queued());
+            append_stat(out, "st_log_queued", r.master.queued(r.offset));
             append_stat(out, "st_log_records", r.stats.records_applied);
             append_stat(out, "st_master_changes", r.stats.master_changes);
             append_stat(out, "st_msgs_sent", r.stats.records_sent);
@@ -395,7 +354,7 @@ pub fn append_group(core: &crate::server::Core, group: &[u8], out: &mut Vec<u8>)
         }
         b"repmgr" => {
             append_stat(out, "st_perm_failed", r.stats.ack_timeouts);
-            append_stat(out, "st_msgs_queued", r.master.queued());
+            append_stat(out, "st_msgs_queued", r.master.queued(r.offset));
             append_stat(
                 out,
                 "st_connection_drop",
@@ -463,7 +422,7 @@ pub fn append_stats(core: &crate::server::Core, out: &mut Vec<u8>) {
     append_stat(out, "latest_fork_usec", r.stats.latest_fork_usec);
     append_stat(out, "sync_buffer_peak", r.stats.sync_buffer_peak);
     append_stat(out, "ack_timeouts", r.stats.ack_timeouts);
-    append_stat(out, "repl_backlog_size", r.backlog.cap);
-    append_stat(out, "repl_backlog_histlen", r.backlog.buf.len());
+    append_stat(out, "repl_backlog_size", r.buf.backlog);
+    append_stat(out, "repl_backlog_histlen", r.buf.len());
     r.master.append_stats(r.offset, out);
 }

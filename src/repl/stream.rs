@@ -16,9 +16,11 @@
 //! item has the base64 bit, or any byte a text key cannot hold, is written
 //! in base64 (`rep_set`: meta bit 4; `rep_del`: a trailing `b`).
 
+use std::borrow::Cow;
+
 use crate::cache::item::ITEM_KEY_BINARY;
 use crate::cache::{Change, Reason};
-use crate::util::{base64_decode, base64_encode, parse_u64_c, push_u64};
+use crate::util::{base64_decode, base64_encode, push_u64};
 
 /// The longest value a `rep_set` may carry: `-I`'s upper bound.
 const MAX_VALUE: u64 = crate::settings::ITEM_SIZE_MAX_UPPER as u64;
@@ -123,7 +125,7 @@ fn push_i64(out: &mut Vec<u8>, v: i64) {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Cmd<'a> {
     Set {
-        key: Vec<u8>,
+        key: Cow<'a, [u8]>,
         flags: u32,
         exptime: i64,
         cas: u64,
@@ -131,7 +133,7 @@ pub enum Cmd<'a> {
         value: &'a [u8],
     },
     Del {
-        key: Vec<u8>,
+        key: Cow<'a, [u8]>,
     },
     Flush {
         at: i64,
@@ -173,7 +175,7 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
         Some(b"rep_ping") => Decoded::Cmd(Cmd::Ping, nl + 1),
         Some(b"rep_flush") => match (toks.next().and_then(parse_i64), toks.next()) {
             (Some(at), None) => Decoded::Cmd(Cmd::Flush { at, cas: 0 }, nl + 1),
-            (Some(at), Some(c)) => match parse_u64_c(c) {
+            (Some(at), Some(c)) => match parse_u64(c) {
                 Some(cas) => Decoded::Cmd(Cmd::Flush { at, cas }, nl + 1),
                 None => bad("bad rep_flush"),
             },
@@ -190,16 +192,23 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
             }
         }
         Some(b"rep_set") => {
-            let f: Vec<&[u8]> = toks.collect();
-            if f.len() != 6 {
+            // Exactly six words: a fixed array, no allocation per record.
+            let mut f: [&[u8]; 6] = [b""; 6];
+            for slot in f.iter_mut() {
+                match toks.next() {
+                    Some(t) => *slot = t,
+                    None => return bad("bad rep_set"),
+                }
+            }
+            if toks.next().is_some() {
                 return bad("bad rep_set");
             }
             let nums = (
-                parse_u64_c(f[1]),
+                parse_u64(f[1]),
                 parse_i64(f[2]),
-                parse_u64_c(f[3]),
-                parse_u64_c(f[4]),
-                parse_u64_c(f[5]),
+                parse_u64(f[3]),
+                parse_u64(f[4]),
+                parse_u64(f[5]),
             );
             let (Some(flags), Some(exptime), Some(cas), Some(meta), Some(len)) = nums else {
                 return bad("bad rep_set");
@@ -239,17 +248,40 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
     }
 }
 
-fn key_of(tok: &[u8], b64: bool) -> Option<Vec<u8>> {
+/// A key as the stream carries it: the word itself, or decoded from
+/// base64 (a binary key).
+fn key_of(tok: &[u8], b64: bool) -> Option<Cow<'_, [u8]>> {
     if b64 {
         let mut k = Vec::new();
-        (base64_decode(tok, &mut k) && !k.is_empty()).then_some(k)
+        (base64_decode(tok, &mut k) && !k.is_empty()).then_some(Cow::Owned(k))
     } else {
-        Some(tok.to_vec())
+        Some(Cow::Borrowed(tok))
     }
 }
 
+/// A number as the stream writes it: decimal digits only, no sign, at
+/// most 20 of them, no overflow.
+fn parse_u64(t: &[u8]) -> Option<u64> {
+    if t.is_empty() || t.len() > 20 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in t {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(d as u64)?;
+    }
+    Some(v)
+}
+
+/// As `parse_u64`, with a leading `-` allowed (an expiry before 1970).
 fn parse_i64(t: &[u8]) -> Option<i64> {
-    std::str::from_utf8(t).ok()?.parse().ok()
+    match t.strip_prefix(b"-") {
+        Some(d) => parse_u64(d).filter(|&v| v <= 1 << 63).map(|v| (v as i64).wrapping_neg()),
+        None => parse_u64(t).and_then(|v| i64::try_from(v).ok()),
+    }
 }
 
 #[cfg(test)]
@@ -312,5 +344,21 @@ mod tests {
             Decoded::Bad(_)
         ));
         assert_eq!(decode(b"rep_set k 0 0 1 0 1073741824\r\n"), Decoded::More);
+    }
+
+    #[test]
+    fn numbers_are_digits_only() {
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_u64(b"007"), Some(7));
+        for bad in [&b""[..], b"+1", b" 1", b"1a", b"-1"] {
+            assert_eq!(parse_u64(bad), None, "{:?}", bad);
+        }
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"-9223372036854775809"), None);
+        assert_eq!(parse_i64(b"-0"), Some(0));
+        assert_eq!(parse_i64(b"--1"), None);
     }
 }
