@@ -166,6 +166,22 @@ impl Cache {
         &self.assoc
     }
 
+    /// Asks the CPU for what replacing or removing `key`'s item will
+    /// touch: its neighbours on its LRU list. For writes applied in a
+    /// batch (a replica's stream), after their buckets and items were
+    /// prefetched: one cache miss at a time becomes many in flight.
+    pub fn prefetch_neighbours(&self, key: &[u8], hv: u32) {
+        let id = self.assoc.find(&self.slabs, key, hv);
+        if id != slabs::NONE {
+            let c = self.slabs.chunk(id);
+            for n in [item::prev(c), item::next(c)] {
+                if n != slabs::NONE {
+                    self.slabs.prefetch(n);
+                }
+            }
+        }
+    }
+
     /// The LRU lists, their settings and counters.
     #[inline]
     pub fn lru(&self) -> &Lru {

@@ -497,6 +497,12 @@ fn apply_stream(core: &mut Core) -> bool {
                 }
             }
         }
+        // ...then for their neighbours on the LRU lists...
+        for (cmd, hv) in &window {
+            if let Cmd::Set { key, .. } | Cmd::Del { key } = cmd {
+                core.cache.prefetch_neighbours(key, *hv);
+            }
+        }
         // ...then apply them.
         let full = window.len() == APPLY_WINDOW;
         for (cmd, hv) in window.drain(..) {
