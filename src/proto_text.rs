@@ -333,12 +333,15 @@ fn process_rep_wait(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 }
 
 /// watch [names...]: makes the connection a watcher (see logger.rs) of
-/// the named event kinds, fetchers when none is named. Replies, as
-/// memcached 1.6.18: `CLIENT_ERROR watch commands not allowed` with -W,
-/// `ERROR` for a name it does not know (noreply among them: memcached
-/// 1.6.45 does not read it here), `WATCHER_TOO_MANY log watcher limit reached` past 20
+/// the named event kinds, fetchers when none is named; a name may be
+/// shortened to any start of it (`logger::watch_flag`). Replies, as
+/// memcached 1.6.45: `CLIENT_ERROR watch commands not allowed` with -W,
+/// `ERROR` for
+/// a name it does not know (noreply among them: memcached does not read
+/// it here), `WATCHER_TOO_MANY log watcher limit reached` past 20
 /// watchers, else `OK`, after which the connection runs no more commands:
-/// what it already sent and what it sends later is dropped.
+/// what it sends later, or sent after `watch` in the same batch, is
+/// dropped.
 fn process_watch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     if !core.settings.watch_enabled {
         c.out_string("CLIENT_ERROR watch commands not allowed");

@@ -142,11 +142,19 @@ pub struct Cache {
     oldest_live: u32,
     /// Items with a CAS below this are flushed (sub-second flush_all).
     oldest_cas: u64,
+    /// Flushed items last used at or after this server time count as
+    /// removed by the flush itself, as memcached's flush_all removes them
+    /// (`set_flush_swept`); u32::MAX: none.
+    flush_swept: u32,
     /// The item size histogram, while it is on.
     sizes: Option<SizeHist>,
     /// Watchers and their log lines (logger.rs); here because evictions
     /// are found during allocation.
     log: crate::logger::Logger,
+    /// Why the last key lookup (`peek_hv`) found nothing: no such key, or
+    /// an item it found expired or flushed and removed. Read by the
+    /// watchers' `item_get` line.
+    last_miss: crate::logger::Miss,
     /// The change records of the current batch (change.rs).
     changes: change::ChangeLog,
 }

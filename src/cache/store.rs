@@ -11,7 +11,7 @@ use super::clock::ITEM_UPDATE_INTERVAL;
 use super::item::*;
 use super::slabs::NONE;
 use super::{AllocError, Cache};
-use crate::logger::{LOG_FETCHERS, LOG_MUTATIONS};
+use crate::logger::{LOG_DELETIONS, LOG_FETCHERS, LOG_MUTATIONS};
 use crate::util::{itoa_u64, parse_u64_c};
 
 /// Outcome of a store (memcached's store_item_type).
@@ -349,20 +349,37 @@ impl Cache {
     /// delete: removes `key`. True if it was there (counted as a hit in
     /// its class).
     pub fn delete(&mut self, cfd: RawFd, key: &[u8]) -> bool {
-        self.delete_cas(cfd, key, 0) == StoreItemType::Stored
+        self.delete_shown(cfd, key, 0, true) == StoreItemType::Stored
     }
 
     /// delete with the binary protocol's CAS: as `delete`, but when
     /// `req_cas` is not 0 the item is only removed if its CAS matches.
     /// Stored: deleted; NotFound: no such key; Exists: the CAS differs
     /// (counted as nothing, as memcached's process_bin_delete).
+    /// Deletion watchers are not told: memcached 1.6.45 logs the text
+    /// protocol's deletions only.
     pub fn delete_cas(&mut self, cfd: RawFd, key: &[u8], req_cas: u64) -> StoreItemType {
+        self.delete_shown(cfd, key, req_cas, false)
+    }
+
+    /// `delete_cas`, telling deletion watchers when `shown`.
+    fn delete_shown(
+        &mut self,
+        cfd: RawFd,
+        key: &[u8],
+        req_cas: u64,
+        shown: bool,
+    ) -> StoreItemType {
         self.log_lookup(cfd, key);
         if req_cas != 0 {
             let id = self.peek(key);
             if id != NONE && cas(self.slabs.chunk(id)) != req_cas {
                 return StoreItemType::Exists;
             }
+        }
+        if shown && self.log.eflags & LOG_DELETIONS != 0 {
+            let id = self.peek(key);
+            self.log_deleted(id, "delete");
         }
         match self.do_delete(key) {
             Some(cls) => {
@@ -619,34 +636,47 @@ impl Cache {
                 set_exptime(self.slabs.chunk_mut(id), exp);
             }
             if a.remove_value {
-                self.empty_value(id, key, a.new_cas);
+                self.empty_value(cfd, id, key, a.new_cas);
             } else {
                 self.note(Reason::Meta, id);
             }
         } else if a.remove_value {
-            self.empty_value(id, key, a.new_cas);
-        } else if let Some(cls) = self.do_delete(key) {
-            self.stats.slab_stats[cls].delete_hits += 1;
+            // memcached 1.6.45 shows the emptied item as deleted.
+            let new = self.empty_value(cfd, id, key, a.new_cas);
+            self.log_deleted(new, "md");
+        } else {
+            self.log_deleted(id, "md");
+            if let Some(cls) = self.do_delete(key) {
+                self.stats.slab_stats[cls].delete_hits += 1;
+            }
         }
         MdeleteResult::Done
     }
 
     /// Replaces an item's value with an empty one, keeping its key, flags,
-    /// expiry and meta flags (md x).
-    fn empty_value(&mut self, id: u32, key: &[u8], new_cas: Option<u64>) {
+    /// expiry and meta flags (md x), for connection `cfd`: as memcached
+    /// stores the empty item with a set, fetch and mutation watchers see
+    /// the set's lookup and store. Returns the new item (NONE if it could
+    /// not be stored).
+    fn empty_value(&mut self, cfd: RawFd, id: u32, key: &[u8], new_cas: Option<u64>) -> u32 {
         let (fl, exp, f) = {
             let c = self.slabs.chunk(id);
             (flags(c), exptime(c), iflags(c))
         };
         let Ok(new) = self.alloc(key, fl, exp, 0) else {
-            return;
+            return NONE;
         };
-        if self.do_store(new, StoreCmd::Set, 0, new_cas).0 == StoreItemType::Stored {
+        self.log_lookup(cfd, key);
+        let (r, _) = self.do_store(new, StoreCmd::Set, 0, new_cas);
+        self.log_store(cfd, new, StoreCmd::Set, r);
+        if r == StoreItemType::Stored {
             let nf = iflags(self.slabs.chunk(new)) | (f & META_BITS);
             set_iflags(self.slabs.chunk_mut(new), nf);
             self.note(Reason::Stored, new);
+            new
         } else {
             self.free_unlinked(new);
+            NONE
         }
     }
 
@@ -777,6 +807,7 @@ impl Cache {
     /// own, so its cut-off agrees with the master's whatever its clock).
     pub fn apply_flush(&mut self, at: i64, cas: u64) {
         self.oldest_live = self.clock.from_unix(at);
+        self.set_flush_swept(self.oldest_live);
         if cas != 0 {
             self.oldest_cas = cas;
             self.bump_cas_floor(cas);
@@ -804,6 +835,7 @@ impl Cache {
         }
         self.oldest_live = 0;
         self.oldest_cas = 0;
+        self.flush_swept = u32::MAX;
     }
 
     /// An order-independent digest of the live items: the count and the
@@ -1097,6 +1129,7 @@ impl Cache {
         } else {
             self.clock.current_time
         };
+        self.set_flush_swept(new_oldest.saturating_sub(1));
         if self.use_cas {
             self.oldest_live = new_oldest.saturating_sub(1);
             if self.oldest_live <= self.clock.current_time {
@@ -1105,6 +1138,22 @@ impl Cache {
         } else {
             self.oldest_live = new_oldest;
         }
+    }
+
+    /// Notes which items a flush_all just made invisible memcached would
+    /// have unlinked at once: its flush walks the LRUs from their heads
+    /// and unlinks the items last used at or after its cut-off
+    /// `swept_from` (the second before the flush; nothing when the cut-off
+    /// is still to come), and leaves the older ones for lookups to find
+    /// flushed. Here every flushed item is left for later; a lookup that
+    /// finds one of the former tells the watchers and the counters what
+    /// a lookup finds in memcached: nothing (`check_live`).
+    fn set_flush_swept(&mut self, swept_from: u32) {
+        self.flush_swept = if swept_from <= self.clock.current_time {
+            swept_from
+        } else {
+            u32::MAX
+        };
     }
 
     // ---- what the watchers see (logger.rs formats the lines) ----
@@ -1131,7 +1180,11 @@ impl Cache {
 
     #[cold]
     fn log_get_line(&mut self, cfd: RawFd, key: &[u8], id: u32) {
-        let found = (id != NONE).then(|| (self.item_clsid(id), nbytes(self.slabs.chunk(id))));
+        let found = if id != NONE {
+            Ok((self.item_clsid(id), nbytes(self.slabs.chunk(id))))
+        } else {
+            Err(self.last_miss)
+        };
         self.log.item_get(cfd, key, found);
     }
 
@@ -1164,6 +1217,23 @@ impl Cache {
         let now = self.clock.current_time;
         self.log
             .item_store(cfd, &key, cmd, result, exp, now, clsid, size);
+    }
+
+    /// `deleted`: a client's `cmd` ("delete", "md") removes item `id`
+    /// (nothing when NONE). One bit test without a watcher.
+    #[inline]
+    fn log_deleted(&mut self, id: u32, cmd: &str) {
+        if self.log.eflags & LOG_DELETIONS != 0 && id != NONE {
+            self.log_deleted_line(id, cmd);
+        }
+    }
+
+    #[cold]
+    fn log_deleted_line(&mut self, id: u32, cmd: &str) {
+        let c = self.slabs.chunk(id);
+        let (key, size) = (key_of(c).to_vec(), nbytes(c));
+        let clsid = self.item_clsid(id);
+        self.log.deleted(&key, cmd, clsid, size);
     }
 
     /// `eviction`: item `id` is being evicted from the LRU tail.
@@ -1271,6 +1341,49 @@ mod tests {
         assert_eq!(
             c.store_item(-1, id, StoreCmd::Set, 0),
             StoreItemType::Stored
+        );
+    }
+
+    /// What the first watcher (it has no socket) has been sent, with
+    /// the `ts=... gid=... ` prefixes taken out.
+    fn watched(c: &mut Cache) -> Vec<String> {
+        let buf: Vec<u8> = c.log.watchers[0].buf.drain(..).collect();
+        String::from_utf8(buf)
+            .unwrap()
+            .lines()
+            .map(|l| l.splitn(3, ' ').nth(2).unwrap_or(l).to_string())
+            .collect()
+    }
+
+    #[test]
+    fn deletion_watchers_see_delete_and_md_only() {
+        let mut c = cache();
+        assert!(c.log.add_watcher(1, -1, crate::logger::LOG_DELETIONS));
+        c.log.watchers[0].buf.clear();
+        set(&mut c, b"a", b"123");
+        assert!(c.delete(7, b"a"));
+        assert!(!c.delete(7, b"a"));
+        set(&mut c, b"b", b"12");
+        assert_eq!(c.delete_cas(7, b"b", 0), StoreItemType::Stored);
+        set(&mut c, b"m", b"1234");
+        let stale = MdeleteArgs {
+            invalidate: true,
+            ..MdeleteArgs::default()
+        };
+        assert_eq!(c.mdelete(7, b"m", &stale), MdeleteResult::Done);
+        let x = MdeleteArgs {
+            remove_value: true,
+            ..MdeleteArgs::default()
+        };
+        assert_eq!(c.mdelete(7, b"m", &x), MdeleteResult::Done);
+        assert_eq!(c.mdelete(7, b"m", &MdeleteArgs::default()), MdeleteResult::Done);
+        assert_eq!(
+            watched(&mut c),
+            vec![
+                "type=deleted key=a cmd=delete clsid=1 size=3",
+                "type=deleted key=m cmd=md clsid=1 size=0",
+                "type=deleted key=m cmd=md clsid=1 size=0",
+            ]
         );
     }
 
