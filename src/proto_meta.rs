@@ -333,7 +333,15 @@ pub fn process_meta_command(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         }
     }
     match toks[0] {
-        b"mn" => c.add_bytes(b"MN\r\n"),
+        b"mn" => {
+            c.add_bytes(b"MN\r\n");
+            // As memcached's, mn writes out what is queued at once (a
+            // datagram's replies still leave together).
+            if c.transport != crate::conn::Transport::Udp {
+                c.write_and_go = ConnState::NewCmd;
+                c.set_state(ConnState::Mwrite);
+            }
+        }
         b"me" => process_mdebug(c, core, toks),
         _ if toks.len() < 2 => c.out_errstring("CLIENT_ERROR bad command line format"),
         b"mg" => process_mget(c, core, toks),

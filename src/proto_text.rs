@@ -336,7 +336,8 @@ fn process_rep_wait(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 /// the named event kinds, fetchers when none is named; a name may be
 /// shortened to any start of it (`logger::watch_flag`). Replies, as
 /// memcached 1.6.45: `CLIENT_ERROR watch commands not allowed` with -W,
-/// `ERROR` for
+/// `ERROR cannot pipeline other commands before watch` when replies of
+/// earlier commands of the same batch are still to be sent, `ERROR` for
 /// a name it does not know (noreply among them: memcached does not read
 /// it here), `WATCHER_TOO_MANY log watcher limit reached` past 20
 /// watchers, else `OK`, after which the connection runs no more commands:
@@ -349,6 +350,10 @@ fn process_watch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
     if c.transport == crate::conn::Transport::Udp {
         c.out_string("ERROR");
+        return;
+    }
+    if c.unflushed_cmds > 1 {
+        c.out_string("ERROR cannot pipeline other commands before watch");
         return;
     }
     let mut flags = 0;
@@ -369,7 +374,7 @@ fn process_watch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         return;
     }
     // Pipelined commands after `watch` are dropped, as memcached drops
-    // them; replies already queued go out before the "OK".
+    // them.
     c.rcurr += c.rbytes;
     c.rbytes = 0;
     c.write_and_go = ConnState::Watch;

@@ -1,11 +1,11 @@
 #!/usr/bin/perl
 # watch: log streams sent to a connection. The exact line of each event
 # kind (item_get, item_store, deleted, eviction, conn_new, conn_close), the
-# replies of `watch` itself (names, shortened names), what a watcher may
-# still send, several watchers with their own filters, and a watcher that
-# stops reading. ts= and gid= are checked by pattern only; cfd= is checked
-# against the client's own conn_new line. Checked against memcached
-# 1.6.45.
+# replies of `watch` itself (names, shortened names, a watch behind other
+# commands of the same batch), what a watcher may still send, several
+# watchers with their own filters, and a watcher that stops reading. ts=
+# and gid= are checked by pattern only; cfd= is checked against the
+# client's own conn_new line. Checked against memcached 1.6.45.
 use strict;
 use warnings;
 use Test::More;
@@ -78,6 +78,34 @@ sub tcp_client {
         push @w, watcher($server, $names);
     }
     is(stats_of($sock)->{log_watchers}, 12, 'log_watchers: every watcher taken');
+}
+
+# ---- watch behind other commands of the same batch ----
+{
+    # memcached refuses a watch while replies of earlier commands of the
+    # same read are still to be sent (noreply ones count); mn writes its
+    # reply at once, so a watch after it is taken.
+    my $server = new_memcached();
+    my $s = $server->new_sock;
+    my $want = "END\r\nERROR cannot pipeline other commands before watch\r\nEND\r\n";
+    print $s "get a\r\nwatch\r\nget b\r\n";
+    is(read_reply($s, length $want), $want,
+       'watch behind a get: refused, and the connection stays a client');
+    $want = "ERROR cannot pipeline other commands before watch\r\nMN\r\n";
+    print $s "set x 0 0 1 noreply\r\nx\r\nwatch\r\nmn\r\n";
+    is(read_reply($s, length $want), $want, 'behind a noreply set: refused');
+    $want = "ERROR\r\nERROR cannot pipeline other commands before watch\r\nMN\r\n";
+    print $s "bogus\r\nwatch bogus\r\nmn\r\n";
+    is(read_reply($s, length $want), $want, 'refused before its names are read');
+    is(send_recv($s, "get a\r\n"), "END\r\n", 'a get answered');
+    is(send_recv($s, "watch\r\n"), "OK\r\n", 'then watch, in a read of its own, is taken');
+    my $m = $server->new_sock;
+    print $m "mn\r\nwatch fetchers\r\nget dropped\r\n";
+    is(read_reply($m, 8), "MN\r\nOK\r\n", 'watch after mn in the same read is taken');
+    print {$server->sock} "get k1\r\n";
+    is(scalar readline($server->sock), "END\r\n", 'a client get');
+    like(wline($m), qr/^type=item_get key=k1 status=not_found clsid=0 cfd=\d+ size=0\n\z/,
+         'the watcher taken after mn sees it (not its own dropped get)');
 }
 
 # ---- at most 20 watchers ----
