@@ -494,21 +494,6 @@ enum Pause {
     ConnsStats,
 }
 
-/// Where the command of a line ending in "\n" at `el` ends: before a
-/// "\r" that precedes the "\n", or at a NUL (as in memcached, whose lines
-/// are C strings, a NUL ends the command).
-#[inline]
-pub fn command_end(data: &[u8], el: usize) -> usize {
-    let mut end = el;
-    if end > 0 && data[end - 1] == b'\r' {
-        end -= 1;
-    }
-    match memchr::memchr(0, &data[..end]) {
-        Some(z) => z,
-        None => end,
-    }
-}
-
 /// What `try_read_command` found.
 enum ParseResult {
     /// No complete command line is buffered.
@@ -971,8 +956,7 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
             return ParseResult::NoLine;
         }
     };
-    // As memcached 1.6.45, a NUL is a byte like any other; only the
-    // authentication lines end at one (command_end).
+    // As memcached 1.6.45, a NUL is a byte like any other.
     let end = if el > 0 && data[el - 1] == b'\r' {
         el - 1
     } else {
