@@ -140,10 +140,12 @@ pub struct MdeleteArgs {
     pub cas_check: Option<u64>,
     /// I: mark stale (and give up the win token) instead of deleting.
     pub invalidate: bool,
-    /// T: with I, a new TTL.
+    /// T: with I or x, the TTL of the item kept.
     pub ttl: Option<i32>,
-    /// x: keep the item with an empty value.
+    /// x: replace the item by an empty one.
     pub remove_value: bool,
+    /// F: with x, the client flags of the empty item.
+    pub client_flags: Option<u32>,
     /// E: the CAS a kept item takes.
     pub new_cas: Option<u64>,
 }
@@ -156,6 +158,8 @@ pub enum MdeleteResult {
     Exists,
     /// Deleted, invalidated or emptied.
     Done,
+    /// x: no memory for the empty item.
+    NoMemory,
 }
 
 /// What `ma` asks of the door besides the delta.
@@ -177,8 +181,6 @@ pub struct MarithArgs {
 #[derive(Debug, Clone, Copy)]
 pub struct MarithResult {
     pub result: DeltaResult,
-    /// The item was created by N.
-    pub created: bool,
     /// N was given but the item could not be created (`NS`).
     pub vivify_failed: bool,
     /// The item after the change (NONE unless Ok, or if it is already
@@ -613,15 +615,25 @@ impl Cache {
     }
 
     /// md: deletes `key`, or with I marks it stale (giving up the win
-    /// token, taking a new CAS and perhaps a new TTL), or with x keeps it
-    /// with an empty value. Counts a removal as a delete hit.
+    /// token, taking a new CAS and perhaps a new TTL), or with x replaces
+    /// it by an empty item, as memcached 1.6.45 does: the md's client
+    /// flags (F, else 0) and TTL (T, else none), the old item's CAS (E's
+    /// if given) and no meta state; I then marks that one stale. A removal
+    /// or an x without I counts as a delete hit and is shown to deletion
+    /// watchers.
     pub fn mdelete(&mut self, cfd: RawFd, key: &[u8], a: &MdeleteArgs) -> MdeleteResult {
-        let id = self.lookup(cfd, key);
+        let mut id = self.lookup(cfd, key);
         if id == NONE {
             return MdeleteResult::NotFound;
         }
         if a.cas_check.is_some_and(|v| v != cas(self.slabs.chunk(id))) {
             return MdeleteResult::Exists;
+        }
+        if a.remove_value {
+            id = match self.empty_value(cfd, id, key, a) {
+                Some(new) => new,
+                None => return MdeleteResult::NoMemory,
+            };
         }
         if a.invalidate {
             let f = iflags(self.slabs.chunk(id));
@@ -635,49 +647,36 @@ impl Cache {
                 let exp = self.clock.realtime(ttl as i64);
                 set_exptime(self.slabs.chunk_mut(id), exp);
             }
-            if a.remove_value {
-                self.empty_value(cfd, id, key, a.new_cas);
-            } else {
-                self.note(Reason::Meta, id);
-            }
-        } else if a.remove_value {
-            // memcached 1.6.45 shows the emptied item as deleted.
-            let new = self.empty_value(cfd, id, key, a.new_cas);
-            self.log_deleted(new, "md");
         } else {
+            let cls = self.item_clsid(id);
+            self.stats.slab_stats[cls].delete_hits += 1;
             self.log_deleted(id, "md");
-            if let Some(cls) = self.do_delete(key) {
-                self.stats.slab_stats[cls].delete_hits += 1;
+            if !a.remove_value {
+                self.do_delete(key);
             }
+        }
+        if a.remove_value {
+            self.note(Reason::Stored, id);
+        } else if a.invalidate {
+            self.note(Reason::Meta, id);
         }
         MdeleteResult::Done
     }
 
-    /// Replaces an item's value with an empty one, keeping its key, flags,
-    /// expiry and meta flags (md x), for connection `cfd`: as memcached
-    /// stores the empty item with a set, fetch and mutation watchers see
-    /// the set's lookup and store. Returns the new item (NONE if it could
-    /// not be stored).
-    fn empty_value(&mut self, cfd: RawFd, id: u32, key: &[u8], new_cas: Option<u64>) -> u32 {
-        let (fl, exp, f) = {
-            let c = self.slabs.chunk(id);
-            (flags(c), exptime(c), iflags(c))
-        };
-        let Ok(new) = self.alloc(key, fl, exp, 0) else {
-            return NONE;
-        };
+    /// md x: stores an empty item in place of item `id` (for connection
+    /// `cfd`, whose fetch and mutation watchers see the set's lookup and
+    /// store, as memcached stores it with a set). Returns the new item,
+    /// None when it could not be allocated. No record: `mdelete` makes it.
+    fn empty_value(&mut self, cfd: RawFd, id: u32, key: &[u8], a: &MdeleteArgs) -> Option<u32> {
+        let old_cas = cas(self.slabs.chunk(id));
+        let exp = a.ttl.map_or(0, |t| self.clock.realtime(t as i64));
+        let new = self.alloc(key, a.client_flags.unwrap_or(0), exp, 0).ok()?;
         self.log_lookup(cfd, key);
-        let (r, _) = self.do_store(new, StoreCmd::Set, 0, new_cas);
+        let (r, _) = self.do_store(new, StoreCmd::Set, 0, Some(a.new_cas.unwrap_or(old_cas)));
         self.log_store(cfd, new, StoreCmd::Set, r);
-        if r == StoreItemType::Stored {
-            let nf = iflags(self.slabs.chunk(new)) | (f & META_BITS);
-            set_iflags(self.slabs.chunk_mut(new), nf);
-            self.note(Reason::Stored, new);
-            new
-        } else {
-            self.free_unlinked(new);
-            NONE
-        }
+        // A set always stores.
+        debug_assert_eq!(r, StoreItemType::Stored);
+        Some(new)
     }
 
     /// ma: incr or decr with the meta flags; on a miss with N, creates the
@@ -740,7 +739,6 @@ impl Cache {
         }
         MarithResult {
             result,
-            created,
             vivify_failed,
             id,
         }
@@ -1609,7 +1607,8 @@ mod tests {
             (&b"v0"[..], ITEM_STALE)
         );
         // md with a wrong CAS: nothing; with I: stale, new CAS; with x:
-        // the value emptied; plain: deleted.
+        // an empty item in its place (md's flags and TTL, the old CAS, no
+        // meta state); plain: deleted.
         let bad = MdeleteArgs {
             cas_check: Some(1),
             ..MdeleteArgs::default()
@@ -1629,15 +1628,37 @@ mod tests {
         assert_eq!(recs[0].exptime, c.clock.now_unix() + 30);
         let x = MdeleteArgs {
             remove_value: true,
+            client_flags: Some(9),
             ..MdeleteArgs::default()
         };
         assert_eq!(c.mdelete(-1, b"k", &x), MdeleteResult::Done);
         let recs = take(&mut c);
         assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"k")]);
         assert_eq!(
-            (recs[0].value.as_slice(), recs[0].meta),
-            (&b""[..], ITEM_STALE)
+            (
+                recs[0].value.as_slice(),
+                recs[0].meta,
+                recs[0].cas,
+                recs[0].flags,
+                recs[0].exptime
+            ),
+            (&b""[..], 0, 4242, 9, 0)
         );
+        let ix = MdeleteArgs {
+            invalidate: true,
+            remove_value: true,
+            new_cas: Some(77),
+            ttl: Some(30),
+            ..MdeleteArgs::default()
+        };
+        assert_eq!(c.mdelete(-1, b"k", &ix), MdeleteResult::Done);
+        let recs = take(&mut c);
+        assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"k")]);
+        assert_eq!(
+            (recs[0].value.as_slice(), recs[0].meta, recs[0].cas, recs[0].flags),
+            (&b""[..], ITEM_STALE, 77, 0)
+        );
+        assert_eq!(recs[0].exptime, c.clock.now_unix() + 30);
         assert_eq!(
             c.mdelete(-1, b"k", &MdeleteArgs::default()),
             MdeleteResult::Done
@@ -1659,7 +1680,7 @@ mod tests {
             ..MarithArgs::default()
         };
         let r = c.marith(-1, b"n", true, 1, &a);
-        assert_eq!((r.result, r.created), (DeltaResult::Ok(5), true));
+        assert_eq!(r.result, DeltaResult::Ok(5));
         let recs = take(&mut c);
         assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"n")]);
         assert_eq!(recs[0].value, b"5");
@@ -1668,7 +1689,7 @@ mod tests {
             ..MarithArgs::default()
         };
         let r = c.marith(-1, b"n", true, 10, &t);
-        assert_eq!((r.result, r.created), (DeltaResult::Ok(15), false));
+        assert_eq!(r.result, DeltaResult::Ok(15));
         let recs = take(&mut c);
         assert_eq!(recs, vec![now_rec(&c, Reason::Arith, b"n")]);
         assert_eq!(recs[0].value, b"15");
