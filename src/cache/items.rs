@@ -54,7 +54,6 @@ impl Cache {
             item_size_max: settings.item_size_max as usize,
             oldest_live: 0,
             oldest_cas: 0,
-            flush_swept: u32::MAX,
             sizes: None,
             log: crate::logger::Logger::new(settings.watcher_logbuf_size as usize),
             last_miss: Miss::NotFound,
@@ -641,14 +640,8 @@ impl Cache {
     pub(super) fn check_live(&mut self, id: u32, hv: u32) -> bool {
         let c = self.slabs.chunk(id);
         if self.is_flushed(c) {
-            // One memcached's flush_all would have unlinked at once is
-            // not there for its lookups: a plain miss (set_flush_swept).
-            if time(c) >= self.flush_swept {
-                self.last_miss = Miss::NotFound;
-            } else {
-                self.stats.get_flushed += 1;
-                self.last_miss = Miss::Flushed;
-            }
+            self.stats.get_flushed += 1;
+            self.last_miss = Miss::Flushed;
             self.note_removal(Reason::Flushed, id);
             self.unlink_hv(id, hv);
             return false;

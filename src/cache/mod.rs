@@ -142,10 +142,6 @@ pub struct Cache {
     oldest_live: u32,
     /// Items with a CAS below this are flushed (sub-second flush_all).
     oldest_cas: u64,
-    /// Flushed items last used at or after this server time count as
-    /// removed by the flush itself, as memcached's flush_all removes them
-    /// (`set_flush_swept`); u32::MAX: none.
-    flush_swept: u32,
     /// The item size histogram, while it is on.
     sizes: Option<SizeHist>,
     /// Watchers and their log lines (logger.rs); here because evictions

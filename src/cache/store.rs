@@ -805,7 +805,7 @@ impl Cache {
     /// own, so its cut-off agrees with the master's whatever its clock).
     pub fn apply_flush(&mut self, at: i64, cas: u64) {
         self.oldest_live = self.clock.from_unix(at);
-        self.set_flush_swept(self.oldest_live);
+        self.sweep_flushed(self.oldest_live);
         if cas != 0 {
             self.oldest_cas = cas;
             self.bump_cas_floor(cas);
@@ -833,7 +833,6 @@ impl Cache {
         }
         self.oldest_live = 0;
         self.oldest_cas = 0;
-        self.flush_swept = u32::MAX;
     }
 
     /// An order-independent digest of the live items: the count and the
@@ -1127,7 +1126,7 @@ impl Cache {
         } else {
             self.clock.current_time
         };
-        self.set_flush_swept(new_oldest.saturating_sub(1));
+        self.sweep_flushed(new_oldest.saturating_sub(1));
         if self.use_cas {
             self.oldest_live = new_oldest.saturating_sub(1);
             if self.oldest_live <= self.clock.current_time {
@@ -1138,20 +1137,33 @@ impl Cache {
         }
     }
 
-    /// Notes which items a flush_all just made invisible memcached would
-    /// have unlinked at once: its flush walks the LRUs from their heads
-    /// and unlinks the items last used at or after its cut-off
-    /// `swept_from` (the second before the flush; nothing when the cut-off
-    /// is still to come), and leaves the older ones for lookups to find
-    /// flushed. Here every flushed item is left for later; a lookup that
-    /// finds one of the former tells the watchers and the counters what
-    /// a lookup finds in memcached: nothing (`check_live`).
-    fn set_flush_swept(&mut self, swept_from: u32) {
-        self.flush_swept = if swept_from <= self.clock.current_time {
-            swept_from
-        } else {
-            u32::MAX
-        };
+    /// The eager half of a flush_all, as memcached's item_flush_expired:
+    /// unlinks, from the head of every LRU list down, the items last used
+    /// at or after `from` (the second before the flush), stopping at the
+    /// first older one; nothing when `from` is still to come. The older
+    /// items, and any recent one further down a list, are left for
+    /// lookups, the LRU and the crawler to find flushed. So right after
+    /// a flush `curr_items` no longer counts the items just used, and
+    /// their lookups find nothing, as in memcached. No records: the
+    /// flush's own record stands for them (a replica sweeps its copy when
+    /// it applies the flush).
+    fn sweep_flushed(&mut self, from: u32) {
+        if from > self.clock.current_time {
+            return;
+        }
+        for lid in 0..super::lru::LRU_LISTS {
+            let mut id = self.lru.head(lid as u8);
+            while id != NONE {
+                let c = self.slabs.chunk(id);
+                if time(c) < from {
+                    break;
+                }
+                let nx = next(c);
+                let hv = self.assoc.hash(key_of(c));
+                self.unlink_hv(id, hv);
+                id = nx;
+            }
+        }
     }
 
     // ---- what the watchers see (logger.rs formats the lines) ----
@@ -1497,10 +1509,24 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].reason, Reason::FlushAll);
         assert_eq!(r[0].exptime, c.clock.now_unix() + 10 - 1);
+        // flush_all now: the items of its last second are unlinked at
+        // once (the flush's record stands for them); older ones are found
+        // flushed later.
         c.flush_all(0);
         assert_eq!(take(&mut c)[0].exptime, c.clock.now_unix() - 1);
+        assert_eq!(c.item_stats().curr_items, 0);
         assert_eq!(c.fetch(-1, b"f"), NONE);
-        assert_eq!(take(&mut c), vec![removal(Reason::Flushed, b"f")]);
+        assert_eq!(take(&mut c), vec![]);
+        set(&mut c, b"old", b"v");
+        c.advance_clock(2);
+        set(&mut c, b"new", b"v");
+        take(&mut c);
+        c.flush_all(0);
+        take(&mut c);
+        assert_eq!(c.item_stats().curr_items, 1);
+        assert_eq!(c.fetch(-1, b"new"), NONE);
+        assert_eq!(c.fetch(-1, b"old"), NONE);
+        assert_eq!(take(&mut c), vec![removal(Reason::Flushed, b"old")]);
     }
 
     #[test]
