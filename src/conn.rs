@@ -973,7 +973,7 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
     if c.wbuf.capacity() == 0 {
         c.wbuf = core.pool.take_wbuf();
     }
-    c.unflushed_cmds += 1;
+    c.unflushed_cmds = c.unflushed_cmds.saturating_add(1);
     if el + 1 < 4 {
         // As memcached 1.6.45: a line shorter than 4 bytes with its
         // newline cannot hold a command.

@@ -448,7 +448,7 @@ pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
         c.rcurr += el + 1;
         c.rbytes -= el + 1;
         c.nreqs -= 1;
-        c.unflushed_cmds += 1;
+        c.unflushed_cmds = c.unflushed_cmds.saturating_add(1);
         c.last_cmd_time = core.cache.now();
         if c.wbuf.capacity() == 0 {
             c.wbuf = core.pool.take_wbuf();
