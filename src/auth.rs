@@ -14,10 +14,10 @@
 //!
 //! The user is everything before the first ':', the password everything
 //! after it up to the end of the line or a '\r'. A line with no ':' is an
-//! error, and so is an empty line (memcached refuses both). An empty file
-//! is accepted: nobody can log in until it is filled and reloaded.
+//! error, and so is an empty line (memcached refuses both), and so is an
+//! empty file (memcached 1.6.45 refuses it too: nobody could log in).
 //!
-//! Every entry is kept whole. memcached 1.6.18 uses only the first 8, and
+//! Every entry is kept whole. memcached uses only the first 8, and
 //! cuts a line of 255 bytes or more short and ignores the rest of the file,
 //! without a word; see doc/compatibility.md.
 
@@ -43,6 +43,8 @@ pub enum LoadError {
     /// Line `line` (counting from 1) is not `user:password`; `empty` says
     /// whether it was a blank line.
     Malformed { line: usize, empty: bool },
+    /// The file is empty.
+    Empty,
 }
 
 impl fmt::Display for LoadError {
@@ -59,6 +61,7 @@ impl fmt::Display for LoadError {
                 "line {} has no ':'; every line must be user:password",
                 line
             ),
+            LoadError::Empty => write!(f, "no user:password line"),
         }
     }
 }
@@ -76,7 +79,7 @@ impl AuthFile {
     pub fn parse(data: &[u8]) -> Result<AuthFile, LoadError> {
         let mut entries = Vec::new();
         if data.is_empty() {
-            return Ok(AuthFile { entries });
+            return Err(LoadError::Empty);
         }
         // A final newline ends the last line; it does not start another.
         let data = data.strip_suffix(b"\n").unwrap_or(data);
@@ -205,10 +208,13 @@ mod tests {
     }
 
     #[test]
-    fn empty_user_or_password_never_matches() {
-        // Accepted as memcached does; a client's tokens are never empty.
+    fn empty_user_or_password_match_only_empty_ones() {
+        // Accepted as memcached does; a client sends an empty user or
+        // password with a block that starts or ends with its space.
         let a = parse(b":pw\nuser:\n");
         assert_eq!(a.len(), 2);
+        assert!(a.check(b"", b"pw"));
+        assert!(a.check(b"user", b""));
         assert!(!a.check(b"user", b"pw"));
         assert!(!a.check(b"pw", b"user"));
     }
@@ -222,9 +228,9 @@ mod tests {
     }
 
     #[test]
-    fn empty_file_has_no_entries() {
-        assert_eq!(parse(b"").len(), 0);
-        assert!(!parse(b"").check(b"", b""));
+    fn empty_file_is_refused() {
+        assert!(matches!(AuthFile::parse(b""), Err(LoadError::Empty)));
+        assert_eq!(LoadError::Empty.to_string(), "no user:password line");
         assert_eq!(malformed(b"\n"), (1, true));
     }
 

@@ -233,6 +233,11 @@ pub struct Conn {
     pub pinned: Vec<u32>,
     /// State to enter once the output is written.
     pub write_and_go: ConnState,
+    /// Commands run since the output was last flushed, noreply ones
+    /// included: memcached's response objects still on the connection.
+    /// `watch` refuses to start behind another one (its replies would
+    /// have to come first).
+    pub unflushed_cmds: u32,
 
     /// Commands left this turn (`-R`); at 0 the connection yields.
     pub nreqs: i64,
@@ -306,6 +311,7 @@ impl Conn {
             out_bytes: 0,
             pinned: Vec::new(),
             write_and_go: ConnState::NewCmd,
+            unflushed_cmds: 0,
             nreqs: 0,
             last_cmd_time: now,
             authenticated: true,
@@ -488,21 +494,6 @@ enum Pause {
     ConnsStats,
 }
 
-/// Where the command of a line ending in "\n" at `el` ends: before a
-/// "\r" that precedes the "\n", or at a NUL (as in memcached, whose lines
-/// are C strings, a NUL ends the command).
-#[inline]
-pub fn command_end(data: &[u8], el: usize) -> usize {
-    let mut end = el;
-    if end > 0 && data[end - 1] == b'\r' {
-        end -= 1;
-    }
-    match memchr::memchr(0, &data[..end]) {
-        Some(z) => z,
-        None => end,
-    }
-}
-
 /// What `try_read_command` found.
 enum ParseResult {
     /// No complete command line is buffered.
@@ -580,6 +571,7 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                         continue;
                     }
                     core.stats.conn_yields += 1;
+                    c.unflushed_cmds = 0;
                     core.ready.push(token);
                     stop = true;
                     continue;
@@ -633,6 +625,7 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                 if c.rbytes == 0 {
                     give_back_rbuf(c, core);
                 }
+                c.unflushed_cmds = 0;
                 set_interest(core, c, Interest::Read);
                 c.set_state(ConnState::Read);
                 stop = true;
@@ -716,6 +709,7 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                 match res {
                     TransmitResult::Complete => {
                         release_output(c, core);
+                        c.unflushed_cmds = 0;
                         let next = c.write_and_go;
                         c.set_state(next);
                     }
@@ -962,8 +956,7 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
             return ParseResult::NoLine;
         }
     };
-    // As memcached 1.6.45, a NUL is a byte like any other; only the
-    // authentication lines end at one (command_end).
+    // As memcached 1.6.45, a NUL is a byte like any other.
     let end = if el > 0 && data[el - 1] == b'\r' {
         el - 1
     } else {
@@ -980,6 +973,7 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
     if c.wbuf.capacity() == 0 {
         c.wbuf = core.pool.take_wbuf();
     }
+    c.unflushed_cmds = c.unflushed_cmds.saturating_add(1);
     if el + 1 < 4 {
         // As memcached 1.6.45: a line shorter than 4 bytes with its
         // newline cannot hold a command.

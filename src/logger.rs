@@ -23,11 +23,12 @@
 //! log entries; keys are URI-encoded):
 //!
 //! ```text
-//! ts=S.U gid=N type=item_get key=K status=found|not_found clsid=C cfd=F size=V
+//! ts=S.U gid=N type=item_get key=K status=found|not_found|expired|flushed clsid=C cfd=F size=V
 //! ts=S.U gid=N type=item_store key=K status=stored|not_stored|exists|not_found cmd=set|add|replace|append|prepend|cas ttl=T clsid=C cfd=F size=V
 //! ts=S.U gid=N type=eviction key=K fetch=yes|no ttl=T la=A clsid=C size=V
 //! ts=S.U gid=N type=conn_new rip=IP rport=P transport=tcp|local cfd=F
 //! ts=S.U gid=N type=conn_close rip=IP rport=P transport=tcp|local reason=normal|error|idle_timeout cfd=F
+//! ts=S.U gid=N type=deleted key=K cmd=delete|md clsid=C size=V
 //! ```
 
 use std::collections::VecDeque;
@@ -51,25 +52,52 @@ pub const LOG_SYSEVENTS: u16 = 1 << 5;
 pub const LOG_PROXYREQS: u16 = 1 << 6;
 pub const LOG_PROXYEVENTS: u16 = 1 << 7;
 pub const LOG_PROXYUSER: u16 = 1 << 8;
+/// Items removed by a client's `delete` or `md` (memcached 1.6.45's
+/// `deletions`).
+pub const LOG_DELETIONS: u16 = 1 << 9;
 
 /// At most this many watchers at once (memcached's WATCHER_LIMIT).
 pub const WATCHER_LIMIT: usize = 20;
 
-/// The names `watch` accepts (memcached 1.6.18's list; `deletions` came
-/// later and is refused there, so it is here).
-pub fn watch_flag(name: &[u8]) -> Option<u16> {
-    Some(match name {
-        b"rawcmds" => LOG_RAWCMDS,
-        b"evictions" => LOG_EVICTIONS,
-        b"fetchers" => LOG_FETCHERS,
-        b"mutations" => LOG_MUTATIONS,
-        b"sysevents" => LOG_SYSEVENTS,
-        b"connevents" => LOG_CONNEVENTS,
-        b"proxyreqs" => LOG_PROXYREQS,
-        b"proxyevents" => LOG_PROXYEVENTS,
-        b"proxyuser" => LOG_PROXYUSER,
-        _ => return None,
-    })
+/// The names `watch` accepts, in the order memcached 1.6.45 tries them.
+const WATCH_NAMES: [(&[u8], u16); 10] = [
+    (b"rawcmds", LOG_RAWCMDS),
+    (b"evictions", LOG_EVICTIONS),
+    (b"fetchers", LOG_FETCHERS),
+    (b"mutations", LOG_MUTATIONS),
+    (b"sysevents", LOG_SYSEVENTS),
+    (b"connevents", LOG_CONNEVENTS),
+    (b"proxyreqs", LOG_PROXYREQS),
+    (b"proxyevents", LOG_PROXYEVENTS),
+    (b"proxyuser", LOG_PROXYUSER),
+    (b"deletions", LOG_DELETIONS),
+];
+
+/// The event kind a word of `watch` names, or None. memcached 1.6.45
+/// compares each name with the word's length (C's strncmp), so any start
+/// of a name is that name, the first in `WATCH_NAMES` order winning
+/// (`watch f` is fetchers, `watch p` proxyreqs); and since a C string
+/// ends at a NUL, a word holding a NUL matches a name that ends where the
+/// NUL stands (`fetchers\0junk` is fetchers, `f\0` nothing).
+pub fn watch_flag(word: &[u8]) -> Option<u16> {
+    let matches = |name: &[u8]| match memchr::memchr(0, word) {
+        Some(z) => &word[..z] == name,
+        None => name.starts_with(word),
+    };
+    WATCH_NAMES
+        .iter()
+        .find(|(name, _)| matches(name))
+        .map(|&(_, flag)| flag)
+}
+
+/// Why a key lookup found no item, as an `item_get` line's `status=`
+/// says it: memcached tells a key that is not there from an item the
+/// lookup itself found expired or flushed (and removed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Miss {
+    NotFound,
+    Flushed,
+    Expired,
 }
 
 /// One watcher: a connection and the lines waiting for it.
@@ -261,12 +289,14 @@ fn cmd_name(cmd: StoreCmd) -> &'static str {
 /// values; it tests `eflags` first, so without a watcher nothing here runs).
 impl Logger {
     /// `item_get`: connection `cfd` looked `key` up; `found` gives the
-    /// item's class and value size on a hit.
+    /// item's class and value size on a hit, why there was none on a miss.
     #[cold]
-    pub fn item_get(&mut self, cfd: RawFd, key: &[u8], found: Option<(u8, usize)>) {
+    pub fn item_get(&mut self, cfd: RawFd, key: &[u8], found: Result<(u8, usize), Miss>) {
         let (status, clsid, size) = match found {
-            None => ("not_found", 0, 0),
-            Some((clsid, size)) => ("found", clsid, size),
+            Ok((clsid, size)) => ("found", clsid, size),
+            Err(Miss::NotFound) => ("not_found", 0, 0),
+            Err(Miss::Flushed) => ("flushed", 0, 0),
+            Err(Miss::Expired) => ("expired", 0, 0),
         };
         let l = self.begin();
         l.push_str("type=item_get key=");
@@ -316,6 +346,17 @@ impl Logger {
             size
         );
         self.commit(LOG_MUTATIONS);
+    }
+
+    /// `deleted`: a client's `cmd` ("delete" or "md") removed `key`, an
+    /// item of class `clsid` with a value of `size` bytes.
+    #[cold]
+    pub fn deleted(&mut self, key: &[u8], cmd: &str, clsid: u8, size: usize) {
+        let l = self.begin();
+        l.push_str("type=deleted key=");
+        uriencode(l, key);
+        let _ = write!(l, " cmd={} clsid={} size={}", cmd, clsid, size);
+        self.commit(LOG_DELETIONS);
     }
 
     /// `eviction`: `key` is being evicted from the LRU tail; `ttl` is -1
@@ -387,6 +428,21 @@ mod tests {
         let mut out = Vec::new();
         crate::util::uri_encode(b"a%b/c&d=e~f-g_h.i+j\xc3\xbc\0", |b| out.push(b));
         assert_eq!(out, b"a%25b%2Fc%26d%3De~f-g_h.i%2Bj%C3%BC%00");
+    }
+
+    #[test]
+    fn watch_words_are_names_or_starts_of_names() {
+        assert_eq!(watch_flag(b"fetchers"), Some(LOG_FETCHERS));
+        assert_eq!(watch_flag(b"deletions"), Some(LOG_DELETIONS));
+        assert_eq!(watch_flag(b"f"), Some(LOG_FETCHERS));
+        assert_eq!(watch_flag(b"d"), Some(LOG_DELETIONS));
+        assert_eq!(watch_flag(b"p"), Some(LOG_PROXYREQS));
+        assert_eq!(watch_flag(b"proxye"), Some(LOG_PROXYEVENTS));
+        assert_eq!(watch_flag(b"fetchersx"), None);
+        assert_eq!(watch_flag(b"FETCHERS"), None);
+        assert_eq!(watch_flag(b"noreply"), None);
+        assert_eq!(watch_flag(b"fetchers\0junk"), Some(LOG_FETCHERS));
+        assert_eq!(watch_flag(b"f\0"), None);
     }
 
     #[test]

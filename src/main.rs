@@ -253,7 +253,7 @@ fn load_auth_file(settings: &Settings) -> Result<Option<AuthFile>, i32> {
             eprintln!("-Y {}: {}", path, e);
             Err(match e {
                 LoadError::Io(_) => EX_OSERR,
-                LoadError::Malformed { .. } => EX_USAGE,
+                LoadError::Malformed { .. } | LoadError::Empty => EX_USAGE,
             })
         }
     }
@@ -273,7 +273,7 @@ fn load_repl_auth(settings: &Settings) -> Result<ReplAuth, i32> {
     match AuthFile::load(path) {
         Ok(a) => match a.first() {
             Some(c) => Ok(Some(c)),
-            None => fail("no user:password line".to_string(), EX_USAGE),
+            None => fail(LoadError::Empty.to_string(), EX_USAGE),
         },
         Err(e @ LoadError::Io(_)) => fail(e.to_string(), EX_OSERR),
         Err(e) => fail(e.to_string(), EX_USAGE),

@@ -333,7 +333,15 @@ pub fn process_meta_command(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         }
     }
     match toks[0] {
-        b"mn" => c.add_bytes(b"MN\r\n"),
+        b"mn" => {
+            c.add_bytes(b"MN\r\n");
+            // As memcached's, mn writes out what is queued at once (a
+            // datagram's replies still leave together).
+            if c.transport != crate::conn::Transport::Udp {
+                c.write_and_go = ConnState::NewCmd;
+                c.set_state(ConnState::Mwrite);
+            }
+        }
         b"me" => process_mdebug(c, core, toks),
         _ if toks.len() < 2 => c.out_errstring("CLIENT_ERROR bad command line format"),
         b"mg" => process_mget(c, core, toks),
@@ -582,6 +590,7 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
         c.meta_line = line;
         return;
     }
+    let sent = core.cache.item(id).nbytes();
     let (result, live) = core.cache.mset(
         c.fd,
         id,
@@ -597,10 +606,15 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     if result != StoreItemType::Stored && m.new_cas.is_none() {
         core.cache.next_cas();
     }
+    // memcached 1.6.45's s is the stored size (after an append, the
+    // joined one), or the size of the value sent when it was not stored.
     let v = if live != NONE {
         view(core, live)
     } else {
-        NO_ITEM
+        Shown {
+            size: sent,
+            ..NO_ITEM
+        }
     };
     let code: &[u8] = match result {
         StoreItemType::Stored => b"HD",
@@ -613,9 +627,7 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
             key: raw_key,
             b64: m.base64,
         };
-        // s (the stored size) only means something after a store.
-        let returns: &[u8] = if live != NONE { RETURNS } else { b"bckO" };
-        reply_line(c, code, flags, returns, &echo, &v, b"");
+        reply_line(c, code, flags, RETURNS, &echo, &v, b"");
     }
     c.meta_line = line;
 }
@@ -638,12 +650,16 @@ fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             invalidate: m.invalidate,
             ttl: m.ttl,
             remove_value: m.remove_value,
+            client_flags: m.client_flags,
             new_cas: m.new_cas,
         },
     );
-    // As memcached 1.6.18 counts md: a CAS mismatch is a miss, and only a
-    // delete that removes the item is a hit (not I nor x, which keep it;
-    // the door counts hits).
+    if r == MdeleteResult::NoMemory {
+        c.meta_key = key;
+        return c.out_errstring("SERVER_ERROR out of memory");
+    }
+    // As memcached 1.6.45 counts md: a CAS mismatch is a miss, and a
+    // delete or an x without I a hit (the door counts hits).
     let code: &[u8] = match r {
         MdeleteResult::NotFound => {
             core.stats.delete_misses += 1;
@@ -653,7 +669,7 @@ fn process_mdelete(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             core.stats.delete_misses += 1;
             b"EX"
         }
-        MdeleteResult::Done => b"HD",
+        MdeleteResult::Done | MdeleteResult::NoMemory => b"HD",
     };
     if !(m.q && code == b"HD") {
         let echo = KeyEcho {
@@ -707,15 +723,15 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.meta_key = key;
         return;
     }
-    let (result, created, id) = (r.result, r.created, r.id);
+    let (result, id) = (r.result, r.id);
     match result {
         // Hits were counted by add_delta_ex (an item created by N is
         // not one, as in memcached).
         DeltaResult::Ok(value) => {
             let v = if id != NONE { view(core, id) } else { NO_ITEM };
-            // q hides the success reply, but not the one for an item
-            // just created (as memcached).
-            if m.q && !created {
+            // q hides the success reply, for an item just created too
+            // (memcached 1.6.45; 1.6.18 sent that one).
+            if m.q {
                 // nothing
             } else if m.value {
                 let digits = crate::util::itoa_u64(value);

@@ -333,12 +333,16 @@ fn process_rep_wait(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 }
 
 /// watch [names...]: makes the connection a watcher (see logger.rs) of
-/// the named event kinds, fetchers when none is named. Replies, as
-/// memcached 1.6.18: `CLIENT_ERROR watch commands not allowed` with -W,
-/// `ERROR` for a name it does not know (noreply among them: memcached
-/// 1.6.45 does not read it here), `WATCHER_TOO_MANY log watcher limit reached` past 20
+/// the named event kinds, fetchers when none is named; a name may be
+/// shortened to any start of it (`logger::watch_flag`). Replies, as
+/// memcached 1.6.45: `CLIENT_ERROR watch commands not allowed` with -W,
+/// `ERROR cannot pipeline other commands before watch` when replies of
+/// earlier commands of the same batch are still to be sent, `ERROR` for
+/// a name it does not know (noreply among them: memcached does not read
+/// it here), `WATCHER_TOO_MANY log watcher limit reached` past 20
 /// watchers, else `OK`, after which the connection runs no more commands:
-/// what it already sent and what it sends later is dropped.
+/// what it sends later, or sent after `watch` in the same batch, is
+/// dropped.
 fn process_watch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     if !core.settings.watch_enabled {
         c.out_string("CLIENT_ERROR watch commands not allowed");
@@ -346,6 +350,10 @@ fn process_watch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
     if c.transport == crate::conn::Transport::Udp {
         c.out_string("ERROR");
+        return;
+    }
+    if c.unflushed_cmds > 1 {
+        c.out_string("ERROR cannot pipeline other commands before watch");
         return;
     }
     let mut flags = 0;
@@ -366,32 +374,46 @@ fn process_watch(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         return;
     }
     // Pipelined commands after `watch` are dropped, as memcached drops
-    // them; replies already queued go out before the "OK".
+    // them.
     c.rcurr += c.rbytes;
     c.rbytes = 0;
     c.write_and_go = ConnState::Watch;
     c.set_state(ConnState::Mwrite);
 }
 
+/// A line shorter than this (without its "\n") cannot be an
+/// authentication request (`set a`): it closes the connection, as in
+/// memcached 1.6.45 (MIN_AUTH_REQ_LEN).
+const AUTH_LINE_MIN: usize = 6;
+/// The largest data block memcached 1.6.45 reads for authentication
+/// (MAX_AUTH_REQ_LEN); a longer one is refused with
+/// `CLIENT_ERROR auth token too long`.
+const AUTH_BLOCK_MAX: u32 = 16384;
+
 /// Reads the commands of a connection that has not authenticated yet
 /// (`-Y`), straight from its read buffer (memcached's
-/// try_read_command_asciiauth). Returns false when more bytes are needed.
+/// try_read_command_asciiauth, as 1.6.45 has it). Returns false when more
+/// bytes are needed.
 ///
-/// The only command is a `set` of at least five tokens whose data block is
-/// "user pass\r\n"; key, flags and exptime are ignored, and after the
-/// first two tokens of the block anything more is ignored too. Replies:
-/// `STORED` (authenticated from now on), `CLIENT_ERROR authentication
-/// failure`, `CLIENT_ERROR bad authentication token format` (fewer than two
-/// tokens), `CLIENT_ERROR bad command line termination` (the block does not
-/// end in "\r\n"), and `CLIENT_ERROR unauthenticated` for every other line.
-/// Only the first two count in `auth_cmds` (and a failure in
-/// `auth_errors`). The connection stays open after any of them; it is
-/// closed for a line of over 2048 bytes without a newline (a long `get`
-/// included, unlike after authentication), or for a block that would not
-/// fit memcached's 16 KiB read buffer.
-///
-/// `c.rlbytes`, unused until a value is read, holds the length of the
-/// block (with its "\r\n") while the block is awaited, 0 otherwise.
+/// The only command is a line starting with `set` that has at least five
+/// tokens, the fifth the length of a data block "user pass\r\n"; the
+/// rest of the line is ignored (`noreply` too). The user is what precedes
+/// the block's first space, the password everything after it (spaces
+/// included). Replies: `STORED` (authenticated from now on),
+/// `CLIENT_ERROR authentication failure`, `CLIENT_ERROR bad
+/// authentication token format` (no space in the block), `CLIENT_ERROR bad
+/// command line termination` (the block does not end in "\r\n"),
+/// `CLIENT_ERROR auth token too long` (a length over 16384; the block is
+/// not read, what follows is read as commands), and `CLIENT_ERROR
+/// unauthenticated` for every other line. Only the first two count in
+/// `auth_cmds` (and a failure in `auth_errors`). The connection is closed
+/// without a reply for a line shorter than `AUTH_LINE_MIN` (`quit`, `mn`,
+/// an empty line), a line of over 2048 bytes without a newline (a long
+/// `get` included, unlike after authentication), or a length of 16383 or
+/// 16384, whose block memcached's read buffer cannot hold (it closes when
+/// the bytes arrive; we do at the command line). Every request gets its
+/// own reply, however many come in one read (memcached sends only the
+/// last one's: doc/compatibility.md).
 pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
     if c.rlbytes == 0 {
         let data = &c.rbuf[c.rcurr..c.rcurr + c.rbytes];
@@ -400,23 +422,33 @@ pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
             None => {
                 if c.rbytes > LINE_MAX_NON_GET {
                     log::info!("{}: command line too long, closing", c.fd);
-                    c.set_state(ConnState::Closing);
+                    close_after_replies(c);
                     return true;
                 }
                 return false;
             }
         };
-        let line = &data[..crate::conn::command_end(data, el)];
+        if el < AUTH_LINE_MIN {
+            log::info!("{}: line too short to authenticate, closing", c.fd);
+            close_after_replies(c);
+            return true;
+        }
+        // memcached hands its tokenizer the line without its "\n", which
+        // the tokenizer takes for a line still ending in one: the last
+        // byte is dropped, and the one before it too if it is a "\r".
+        // So "set k 0 0 12\n", with no "\r", has a length of 1.
+        let end = if data[el - 2] == b'\r' { el - 2 } else { el - 1 };
         let mut toks: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
-        let n = tokenize(line, &mut toks);
-        let size = if n >= 5 && toks[0] == b"set" {
-            parse_u32_trunc(toks[4])
+        let n = tokenize(&data[..end], &mut toks);
+        let size = if n >= 5 && data.starts_with(b"set") {
+            util::parse_tok_u32(toks[4])
         } else {
             None
         };
         c.rcurr += el + 1;
         c.rbytes -= el + 1;
         c.nreqs -= 1;
+        c.unflushed_cmds = c.unflushed_cmds.saturating_add(1);
         c.last_cmd_time = core.cache.now();
         if c.wbuf.capacity() == 0 {
             c.wbuf = core.pool.take_wbuf();
@@ -426,10 +458,14 @@ pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
             c.out_string("CLIENT_ERROR unauthenticated");
             return true;
         };
+        if size > AUTH_BLOCK_MAX {
+            c.out_string("CLIENT_ERROR auth token too long");
+            return true;
+        }
         let need = size as usize + 2;
         if need > READ_SIZE {
             log::info!("{}: authentication data too long, closing", c.fd);
-            c.set_state(ConnState::Closing);
+            close_after_replies(c);
             return true;
         }
         c.rlbytes = need;
@@ -465,6 +501,17 @@ pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
     true
 }
 
+/// Closes a connection that has not authenticated once the replies to
+/// its earlier requests are sent.
+fn close_after_replies(c: &mut Conn) {
+    if c.has_output() {
+        c.write_and_go = ConnState::Closing;
+        c.set_state(ConnState::Mwrite);
+    } else {
+        c.set_state(ConnState::Closing);
+    }
+}
+
 /// What an authentication data block comes to.
 enum AuthVerdict {
     BadTermination,
@@ -473,22 +520,18 @@ enum AuthVerdict {
     Success,
 }
 
-/// Checks a data block "user pass\r\n" against the auth file.
+/// Checks a data block "user pass\r\n" against the auth file: the user
+/// is what precedes the first space, the password the rest (memcached
+/// 1.6.45; a NUL is a byte like any other).
 fn auth_verdict(core: &Core, block: &[u8]) -> AuthVerdict {
     let Some(payload) = block.strip_suffix(b"\r\n") else {
         return AuthVerdict::BadTermination;
     };
-    // A C string in memcached: a NUL ends it.
-    let payload = match memchr::memchr(0, payload) {
-        Some(z) => &payload[..z],
-        None => payload,
-    };
-    let mut toks: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
-    if tokenize(payload, &mut toks) < 2 {
+    let Some(mid) = memchr::memchr(b' ', payload) else {
         return AuthVerdict::BadFormat;
-    }
+    };
     match &core.auth {
-        Some(a) if a.check(toks[0], toks[1]) => AuthVerdict::Success,
+        Some(a) if a.check(&payload[..mid], &payload[mid + 1..]) => AuthVerdict::Success,
         _ => AuthVerdict::Failure,
     }
 }
@@ -1233,12 +1276,6 @@ fn process_lru_crawler(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             c.crawler_dump = true;
         }
     }
-}
-
-/// A number as memcached's safe_strtoul reads it on a 64-bit machine: an
-/// unsigned long, kept to its low 32 bits.
-fn parse_u32_trunc(t: &[u8]) -> Option<u32> {
-    util::parse_u64_c(t).map(|v| v as u32)
 }
 
 /// stats cachedump <class> <limit> (refused with -X).

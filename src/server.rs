@@ -293,9 +293,10 @@ fn handle_signals(server: &mut Server) {
 /// authenticated stay so. A file that cannot be used leaves the entries
 /// loaded before in force; the reason is logged (memcached says nothing).
 ///
-/// This works under `-d` too, where memcached's does not: `daemonize`
-/// sets SIGHUP to be ignored, but the signal is blocked for the signalfd
-/// and the kernel never discards a blocked signal, so it still arrives here.
+/// This works under `-d` too, as in memcached 1.6.45 (1.6.18's did not):
+/// `daemonize` sets SIGHUP to be ignored, but the signal is blocked for
+/// the signalfd and the kernel never discards a blocked signal, so it
+/// still arrives here.
 fn reload_auth_file(core: &mut Core) {
     let Some(path) = core.settings.auth_file.as_deref() else {
         return;
@@ -594,11 +595,22 @@ HD\r\nVA 2 kZm9v b\r\nzz\r\nCLIENT_ERROR invalid flag\r\nMN\r\n";
     #[test]
     fn auth_fed_one_byte_at_a_time() {
         let script: &[u8] = b"get a\r\nset a 0 0 12\r\nalice wrong!\r\nset a 0 0 5\r\nalice\r\n\
-set a 0 0 12\r\nalice secretXX\r\nmn\r\nset a 0 0 12\r\nalice secret\r\nget a\r\nmn\r\n";
+set a 0 0 12\r\nalice secretXXstats\r\nset a 0 0 12\r\nalice secret\r\nget a\r\nmn\r\n";
         let expect: &[u8] = b"CLIENT_ERROR unauthenticated\r\n\
 CLIENT_ERROR authentication failure\r\nCLIENT_ERROR bad authentication token format\r\n\
 CLIENT_ERROR bad command line termination\r\nCLIENT_ERROR unauthenticated\r\n\
-CLIENT_ERROR unauthenticated\r\nSTORED\r\nEND\r\nMN\r\n";
+STORED\r\nEND\r\nMN\r\n";
+        assert_same_reply_bytewise_auth(script, expect, Some(b"alice:secret\n"));
+    }
+
+    /// Before authentication a line too short to be a request closes the
+    /// connection (memcached 1.6.45), after the replies to the requests
+    /// before it, whether it comes whole or a byte at a time.
+    #[test]
+    fn auth_short_line_closes_after_replies() {
+        let script: &[u8] = b"get a\r\nset a 0 0 1\r\nx\r\nquit\r\n";
+        let expect: &[u8] = b"CLIENT_ERROR unauthenticated\r\n\
+CLIENT_ERROR bad authentication token format\r\n";
         assert_same_reply_bytewise_auth(script, expect, Some(b"alice:secret\n"));
     }
 

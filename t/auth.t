@@ -1,9 +1,11 @@
 #!/usr/bin/perl
 # ASCII authentication (-Y FILE): the auth file read at start (and what a
 # bad one does), the fake `set` whose data block is "user pass", the reply
-# to every other command before it succeeds, the auth counters, and the
-# reload on SIGHUP. Checked against memcached 1.6.18; the is_ours() blocks
-# are where we differ on purpose (doc/compatibility.md).
+# to every other command before it succeeds, the lines that close the
+# connection, the auth counters, and the reload on SIGHUP. Checked against
+# memcached 1.6.45 (MEMCACHED_BIN=/path/to/memcached-1.6.45/memcached);
+# the is_ours() blocks are where we differ on purpose
+# (doc/compatibility.md).
 #
 # memcached loses replies when several requests reach an unauthenticated
 # connection in one read (each overwrites the last), so every request here
@@ -110,19 +112,26 @@ sub start_fails {
     return run_binary(@as_root, '-l', '127.0.0.1', '-p', free_port(), @args);
 }
 
-my $users = auth_file('users', "alice:secret\nbob:hunter2\ncarol:a:b\r\n");
+my $users = auth_file('users',
+    "alice:secret\nbob:hunter2\ncarol:a:b\r\ndave:two words\nerin:\n");
 
 # ---- before authentication ----
 
 my $server = new_memcached("-Y $users");
 my $sock = $server->sock;
 
+# A request is a line starting with "set" whose fifth token is a length
+# read strictly (digits only, at most 11, 32 bits); anything else is
+# answered unauthenticated.
 for my $cmd ("get foo\r\n", "gets foo\r\n", "version\r\n", "stats\r\n",
-             "mn\r\n", "mg foo v\r\n", "delete foo\r\n", "incr n 1\r\n",
-             "flush_all\r\n", "verbosity 1\r\n", "\r\n", "set foo 0 0\r\n",
-             "cas foo 0 0 1 1\r\n", "SET foo 0 0 1\r\n", "sets foo 0 0 1\r\n",
-             "set foo 0 0 1x\r\n", "set foo 0 0 -1\r\n") {
-    (my $name = $cmd) =~ s/\r\n$//;
+             "mg foo v\r\n", "delete foo\r\n", "incr n 1\r\n",
+             "flush_all\r\n", "verbosity 1\r\n", "set foo 0 0\r\n",
+             "cas foo 0 0 1 1\r\n", "SET foo 0 0 1\r\n", "set foo 0 0 1x\r\n",
+             "set foo 0 0 -1\r\n", "set foo 0 0 +1\r\n", "set foo 0 0 4294967296\r\n",
+             "set foo 0 0 000000000001\r\n", "  set foo 0 0 1\r\n",
+             "set\tfoo 0 0 1\r\n", "abcde\r\n", "abcdef\n") {
+    (my $name = $cmd) =~ s/\r?\n$//;
+    $name =~ s/\t/\\t/g;
     is(reply($sock, $cmd), "CLIENT_ERROR unauthenticated\r\n",
        "before authentication: '$name'");
 }
@@ -130,13 +139,22 @@ is(reply($sock, "add foo 0 0 12\r\n"), "CLIENT_ERROR unauthenticated\r\n",
    'add is not an authentication request');
 is(reply($sock, "alice secret\r\n"), "CLIENT_ERROR unauthenticated\r\n",
    'so its data line is a command line of its own');
-is(reply($sock, "quit\r\n"), "CLIENT_ERROR unauthenticated\r\n",
-   'quit before authentication is refused too');
 is(reply($sock, "get foo\r\n"), "CLIENT_ERROR unauthenticated\r\n",
    'and the connection stays open');
 
+# A line shorter than 6 bytes before its newline ("set a" is the shortest
+# request) closes the connection without a reply.
+for my $cmd ("quit\r\n", "mn\r\n", "get\r\n", "getx\r\n", "abcde\n",
+             "\r\nget foo\r\n", "\n\n\n") {
+    (my $name = $cmd) =~ s/([\r\n])/$1 eq "\r" ? '\r' : '\n'/ge;
+    my $s = $server->new_sock;
+    print $s $cmd;
+    ok(closed($s), "'$name' before authentication closes the connection");
+}
+
 # ---- failed attempts ----
 
+$sock = $server->new_sock;
 is(reply($sock, auth_req('alice wrong')), "CLIENT_ERROR authentication failure\r\n",
    'wrong password');
 is(reply($sock, auth_req('alice hunter2')), "CLIENT_ERROR authentication failure\r\n",
@@ -150,24 +168,34 @@ is(reply($sock, auth_req('alice secre')), "CLIENT_ERROR authentication failure\r
 is(reply($sock, auth_req('alice secrets')), "CLIENT_ERROR authentication failure\r\n",
    'the password and one more byte');
 is(reply($sock, auth_req('alice x secret')), "CLIENT_ERROR authentication failure\r\n",
-   'the password is the second word');
+   'the password is everything after the first space');
+is(reply($sock, auth_req('alice secret trailing words')),
+   "CLIENT_ERROR authentication failure\r\n", 'words after the password are part of it');
+is(reply($sock, auth_req('alice secret ')), "CLIENT_ERROR authentication failure\r\n",
+   'a space after the password is part of it');
+is(reply($sock, auth_req(' alice secret')), "CLIENT_ERROR authentication failure\r\n",
+   'a space first: an empty user');
 is(reply($sock, auth_req("alice secret\r")), "CLIENT_ERROR authentication failure\r\n",
    'a carriage return is part of the password');
+is(reply($sock, auth_req("alice\0 secret")), "CLIENT_ERROR authentication failure\r\n",
+   'a NUL byte is part of the user');
+is(reply($sock, auth_req('alice ')), "CLIENT_ERROR authentication failure\r\n",
+   'user and a space: an empty password');
 is(reply($sock, auth_req('alice')), "CLIENT_ERROR bad authentication token format\r\n",
-   'user without password');
-is(reply($sock, auth_req('alice ')), "CLIENT_ERROR bad authentication token format\r\n",
-   'user and a space');
+   'user without a space');
 is(reply($sock, auth_req('')), "CLIENT_ERROR bad authentication token format\r\n",
    'empty data block');
 is(reply($sock, auth_req('alice:secret')), "CLIENT_ERROR bad authentication token format\r\n",
    'the file format is not the wire format');
 is(reply($sock, auth_req("alice\tsecret")), "CLIENT_ERROR bad authentication token format\r\n",
-   'only spaces separate user and password');
-is(reply($sock, auth_req("alice\0 secret")), "CLIENT_ERROR bad authentication token format\r\n",
-   'a NUL byte ends the data');
+   'only a space separates user and password');
 is(reply($sock, "set auth 0 0 12\r\nalice secret\n\n"),
    "CLIENT_ERROR bad command line termination\r\n",
    'data block not ending in \r\n');
+is(reply($sock, "set auth 0 0 16385\r\n"), "CLIENT_ERROR auth token too long\r\n",
+   'a length over 16384: refused, the block not read');
+is(reply($sock, "set auth 0 0 4294967295 noreply\r\n"),
+   "CLIENT_ERROR auth token too long\r\n", 'the largest length; noreply is ignored');
 is(reply($sock, "get foo\r\n"), "CLIENT_ERROR unauthenticated\r\n",
    'still unauthenticated after failures');
 
@@ -183,12 +211,15 @@ like(reply($sock, "version\r\n"), qr/^VERSION 1\.6\.\d+\r\n\z/,
 is(reply($sock, auth_req('alice wrong')), "STORED\r\n",
    'after authentication an authentication set is only a set');
 mem_get_is($sock, 'auth', 'alice wrong', 'it stored its data');
+is(reply($sock, "quit\r\n"), '<closed>', 'quit after authentication quits');
 
 # ---- several users, spacing, ignored fields ----
 
 is(try_login($server, 'bob', 'hunter2'), "STORED\r\n", 'bob logs in');
 is(try_login($server, 'carol', 'a:b'), "STORED\r\n",
    'password with a colon; CRLF file line');
+is(try_login($server, 'dave', 'two words'), "STORED\r\n", 'password with a space');
+is(try_login($server, 'erin', ''), "STORED\r\n", 'an empty password');
 is(try_login($server, 'bob', 'secret'), "CLIENT_ERROR authentication failure\r\n",
    "bob with alice's password");
 {
@@ -199,17 +230,20 @@ is(try_login($server, 'bob', 'secret'), "CLIENT_ERROR authentication failure\r\n
     is(reply($s, "set k x y 12 more tokens\r\nalice secret\r\n"), "STORED\r\n",
        'flags and exptime need not be numbers; extra tokens are ignored');
     $s = $server->new_sock;
-    is(reply($s, "  set k 0 0 012\r\nalice secret\r\n"), "STORED\r\n",
-       'leading spaces and a zero-padded length');
+    is(reply($s, "set k 0 0 12" . (' t' x 30) . "\r\nalice secret\r\n"), "STORED\r\n",
+       'many tokens');
     $s = $server->new_sock;
-    is(reply($s, auth_req('  alice   secret  ')), "STORED\r\n",
-       'spaces around and between user and password');
+    is(reply($s, "set k 0 0 00000000012\r\nalice secret\r\n"), "STORED\r\n",
+       'a zero-padded length of 11 digits');
     $s = $server->new_sock;
-    is(reply($s, auth_req('alice secret trailing words')), "STORED\r\n",
-       'words after the password are ignored');
+    is(reply($s, "setx k 0 0 12\r\nalice secret\r\n"), "STORED\r\n",
+       'only the first three bytes must be "set"');
     $s = $server->new_sock;
-    is(reply($s, "set k 0 0 12\nalice secret\r\n"), "STORED\r\n",
-       'command line ending in a bare newline');
+    is(reply($s, "set k 0 0 12 \r\nalice secret\r\n"), "STORED\r\n",
+       'a space at the end of the line');
+    $s = $server->new_sock;
+    is(reply($s, "set k 0 0 12\nx\r\n"), "CLIENT_ERROR bad authentication token format\r\n",
+       'a line ending in a bare newline loses its last byte: length 1');
     $s = $server->new_sock;
     print $s "set k 0 0 12\r\nali";
     usleep(100_000);
@@ -247,10 +281,14 @@ is(try_login($server, 'bob', 'secret'), "CLIENT_ERROR authentication failure\r\n
     $s = $server->new_sock;
     is(reply($s, auth_req($payload)), "CLIENT_ERROR authentication failure\r\n",
        'a 16382-byte data block is read');
-    $payload = ('x' x 16381) . ' y';
-    $s = $server->new_sock;
-    print $s auth_req($payload);
-    ok(closed($s), 'a 16383-byte data block closes the connection');
+    # memcached's read buffer (16384 bytes) cannot hold a block of 16383
+    # or 16384 bytes with its "\r\n", and a longer one is refused.
+    for my $len (16383, 16384) {
+        $payload = ('x' x ($len - 2)) . ' y';
+        $s = $server->new_sock;
+        print $s auth_req($payload);
+        ok(closed($s), "a $len-byte data block closes the connection");
+    }
 }
 
 # ---- stats ----
@@ -291,11 +329,13 @@ is(try_login($server, 'bob', 'secret'), "CLIENT_ERROR authentication failure\r\n
 
 {
     my $empty = auth_file('empty', '');
-    my $srv = new_memcached("-Y $empty");
-    is(try_login($srv, 'alice', 'secret'), "CLIENT_ERROR authentication failure\r\n",
-       'an empty file starts a server nobody can log in to');
-    is(reply($srv->sock, "get foo\r\n"), "CLIENT_ERROR unauthenticated\r\n",
-       'and nothing is served before a login');
+    my ($status, $out) = start_fails('-Y', $empty);
+    isnt($status, 0, 'an empty file: refuses to start (nobody could log in)');
+    like($out, qr/\Q$empty\E/, 'an empty file: the message names it');
+    if (is_ours()) {
+        is($status, 64, 'an empty file: exit 64 (EX_USAGE)');
+        is($out, "-Y $empty: no user:password line\n", 'an empty file: one line');
+    }
 }
 
 {
@@ -369,16 +409,26 @@ if (is_ours()) {
 
     # One reply per request, however many arrive in one read.
     my $s = $srv->new_sock;
-    print $s "get a\r\nversion\r\n" . auth_req('user1 bad') . "mn\r\n"
-        . auth_req('user1 pass1') . "get a\r\n";
+    print $s "get a\r\nversion\r\n" . auth_req('user1 bad') . "stats\r\n"
+        . "set k 0 0 20000\r\n" . auth_req('user1 pass1') . "get a\r\n";
     is(read_until_end($s),
        "CLIENT_ERROR unauthenticated\r\nCLIENT_ERROR unauthenticated\r\n"
        . "CLIENT_ERROR authentication failure\r\nCLIENT_ERROR unauthenticated\r\n"
-       . "STORED\r\nEND\r\n",
+       . "CLIENT_ERROR auth token too long\r\nSTORED\r\nEND\r\n",
        'pipelined before authentication: every request answered');
+    # A line that closes the connection does so after those replies.
+    $s = $srv->new_sock;
+    print $s "get a\r\n" . auth_req('user1') . "mn\r\nget a\r\n";
+    is(read_reply($s, 200),
+       "CLIENT_ERROR unauthenticated\r\nCLIENT_ERROR bad authentication token format\r\n",
+       'a short line after other requests: their replies, then the close');
+    # memcached waits for a third byte before it looks at a line.
     $s = $srv->new_sock;
     print $s "\n";
-    is(scalar <$s>, "CLIENT_ERROR unauthenticated\r\n", 'a lone newline is answered at once');
+    ok(closed($s), 'a lone newline closes at once');
+    $s = $srv->new_sock;
+    print $s "set k 0 0 16383\r\n";
+    ok(closed($s), 'a length too large for the read buffer closes at the command line');
 }
 
 # ---- reload on SIGHUP ----
@@ -416,12 +466,20 @@ if (is_ours()) {
 
     auth_file('reload', '');
     kill 'HUP', $srv->pid;
-    is(login_becomes($srv, 'bob', 'hunter2', "CLIENT_ERROR authentication failure\r\n"),
-       "CLIENT_ERROR authentication failure\r\n", 'an empty file locks everyone out');
+    usleep(1_500_000);
+    is(try_login($srv, 'bob', 'hunter2'), "STORED\r\n", 'and so does an empty file');
+
+    auth_file('reload', "carol:x\n");
+    kill 'HUP', $srv->pid;
+    is(login_becomes($srv, 'carol', 'x', "STORED\r\n"), "STORED\r\n",
+       'a good file after them is loaded');
+    is(try_login($srv, 'bob', 'hunter2'), "CLIENT_ERROR authentication failure\r\n",
+       'and replaces the old entries');
 }
 
-if (is_ours()) {
-    # memcached ignores SIGHUP under -d; this server reloads there too.
+{
+    # A detached server reloads on SIGHUP too (memcached 1.6.18 ignored
+    # it there; 1.6.45 does not).
     my $path = auth_file('daemon', "alice:secret\n");
     my $port = free_port();
     my ($status, $out) = run_binary(@as_root, '-d', '-P', $daemon_pidfile,

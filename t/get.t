@@ -94,17 +94,26 @@ for my $i (0 .. 99) {
 
 my $k250 = 'k' x 250;
 my $k251 = 'k' x 251;
+# memcached 1.6.45 sends an empty line after the error of a 251-byte key
+# in get, gets, gat and gats (its line ending copied twice), which a
+# client would read as the next reply; we do not (doc/compatibility.md).
+my $long_err = "CLIENT_ERROR bad command line format\r\n" . (is_ours() ? '' : "\r\n");
+sub long_key_reply {
+    my ($req) = @_;
+    print $sock $req;
+    return read_reply($sock, length $long_err);
+}
 is(send_recv($sock, "set $k250 3 0 2\r\nok\r\n"), "STORED\r\n", 'set with a 250-byte key');
 print $sock "get $k250\r\n";
 is(read_until_end($sock), "VALUE $k250 3 2\r\nok\r\nEND\r\n", 'get with a 250-byte key');
-is(send_recv($sock, "get $k251\r\n"), "CLIENT_ERROR bad command line format\r\n",
+is(long_key_reply("get $k251\r\n"), $long_err,
    'get with a 251-byte key: CLIENT_ERROR');
-is(send_recv($sock, "gets $k251\r\n"), "CLIENT_ERROR bad command line format\r\n",
+is(long_key_reply("gets $k251\r\n"), $long_err,
    'gets with a 251-byte key: CLIENT_ERROR');
 # The hits found before the bad key are dropped: the whole reply is the error.
-is(send_recv($sock, "get a b $k251\r\n"), "CLIENT_ERROR bad command line format\r\n",
+is(long_key_reply("get a b $k251\r\n"), $long_err,
    'get with hits then a 251-byte key: only the CLIENT_ERROR');
-is(send_recv($sock, "get a $k251 b\r\n"), "CLIENT_ERROR bad command line format\r\n",
+is(long_key_reply("get a $k251 b\r\n"), $long_err,
    'get with a 251-byte key between hits: only the CLIENT_ERROR');
 print $sock "get a\r\n";
 is(read_until_end($sock), "VALUE a 1 1\r\nA\r\nEND\r\n", 'connection in step after the key errors');
@@ -131,9 +140,9 @@ is(send_recv($sock, "gat abc a\r\n"), "CLIENT_ERROR invalid exptime argument\r\n
    'gat with a non-numeric exptime: CLIENT_ERROR');
 is(send_recv($sock, "gat 1.5 a\r\n"), "CLIENT_ERROR invalid exptime argument\r\n",
    'gat with a fractional exptime: CLIENT_ERROR');
-is(send_recv($sock, "gat 0 $k251\r\n"), "CLIENT_ERROR bad command line format\r\n",
+is(long_key_reply("gat 0 $k251\r\n"), $long_err,
    'gat with a 251-byte key: CLIENT_ERROR');
-is(send_recv($sock, "gats 0 a $k251\r\n"), "CLIENT_ERROR bad command line format\r\n",
+is(long_key_reply("gats 0 a $k251\r\n"), $long_err,
    'gats with a hit then a 251-byte key: only the CLIENT_ERROR');
 
 # gat sets the new exptime: a negative one returns the item, then it is gone.

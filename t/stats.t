@@ -215,12 +215,17 @@ is(cmd($c, "delete n\r\n"), "NOT_FOUND\r\n", 'delete expired n');
 counters_are($c, 'after delete of an expired item',
     get_expired => 2, delete_misses => 2, delete_hits => 1);
 
-# flush_all: items are flushed lazily; a get that finds one counts it.
-is(cmd($c, "flush_all\r\n"), "OK\r\n", 'flush_all');
+# flush_all: memcached 1.6.45 unlinks at once the items used in the
+# second before it, so a get finds nothing and counts no get_flushed
+# (older items are found flushed: t/watch.t). a and b are stored again in
+# the same read as the flush, so that they are that young whatever the
+# time the script took so far.
+print $c "set a 0 0 1\r\n1\r\nset b 0 0 1\r\n1\r\nflush_all\r\n";
+is(read_reply($c, 20), "STORED\r\nSTORED\r\nOK\r\n", 'set a, set b, flush_all');
 print $c "get a x b\r\n";
 is(read_until_end($c), "END\r\n", 'get a x b after flush_all');
 counters_are($c, 'after flush_all and get',
-    cmd_flush => 1, get_flushed => 2, get_misses => 6, cmd_get => 10,
+    cmd_flush => 1, get_flushed => 0, get_misses => 6, cmd_get => 10,
     curr_items => 0);
 is(cmd($c, "set f 0 0 1\r\nf\r\n"), "STORED\r\n", 'set f after flush_all');
 mem_get_is($c, 'f', 'f', 'item set after flush_all is kept');
@@ -230,7 +235,7 @@ my $big = 1024 * 1024 + 1;
 print $c "set big 0 0 $big\r\n" . ('b' x $big) . "\r\n";
 is(scalar <$c>, "SERVER_ERROR object too large for cache\r\n", 'too large set');
 counters_are($c, 'after too large set',
-    store_too_large => 1, cmd_set => 14, total_items => 9, curr_items => 1);
+    store_too_large => 1, cmd_set => 16, total_items => 11, curr_items => 1);
 
 # stats reset zeroes the counters but not the current state.
 is(cmd($c, "stats reset\r\n"), "RESET\r\n", 'stats reset');
@@ -259,7 +264,8 @@ is(cmd($c, "me nothere\r\n"), "EN\r\n", 'me on a missing key');
 is(cmd($c, "me\r\n"), "CLIENT_ERROR bad command line format\r\n", 'me without a key');
 is(cmd($c, "me " . ('k' x 251) . "\r\n"), "CLIENT_ERROR bad command line format\r\n",
    'me with a key over 250 bytes');
-is(cmd($c, "me !!!! b\r\n"), "CLIENT_ERROR bad command line format\r\n",
+# (memcached 1.6.45 decodes the key only when a word follows b.)
+is(cmd($c, "me !!!! b x\r\n"), "CLIENT_ERROR bad command line format\r\n",
    'me with a key that is not base64');
 counters_are($c, 'after meta commands',
     cmd_meta => 1, cmd_get => 2, get_hits => 2, cmd_set => 1,

@@ -1,10 +1,11 @@
 #!/usr/bin/perl
 # watch: log streams sent to a connection. The exact line of each event
-# kind (item_get, item_store, eviction, conn_new, conn_close), the replies
-# of `watch` itself, what a watcher may still send, several watchers with
-# their own filters, and a watcher that stops reading. ts= and gid= are
-# checked by pattern only; cfd= is checked against the client's own
-# conn_new line.
+# kind (item_get, item_store, deleted, eviction, conn_new, conn_close), the
+# replies of `watch` itself (names, shortened names, a watch behind other
+# commands of the same batch), what a watcher may still send, several
+# watchers with their own filters, and a watcher that stops reading. ts=
+# and gid= are checked by pattern only; cfd= is checked against the
+# client's own conn_new line. Checked against memcached 1.6.45.
 use strict;
 use warnings;
 use Test::More;
@@ -61,16 +62,50 @@ sub tcp_client {
     is(send_recv($sock, "watch fetchers bogus\r\n"), "ERROR\r\n",
        'one unknown name among known ones: ERROR');
     is(send_recv($sock, "watch FETCHERS\r\n"), "ERROR\r\n", 'names are case sensitive');
-    is(send_recv($sock, "watch deletions\r\n"), "ERROR\r\n",
-       'deletions is not a 1.6.18 stream: ERROR');
+    is(send_recv($sock, "watch fetchersx\r\n"), "ERROR\r\n", 'a name and more: ERROR');
+    is(send_recv($sock, "watch f\0\r\n"), "ERROR\r\n",
+       'a start of a name and a NUL: ERROR');
     is(send_recv($sock, "watch noreply\r\n"), "ERROR\r\n",
        'watch noreply: ERROR (1.6.45 reads no noreply here), the connection stays a client');
     is(send_recv($sock, "version\r\n") =~ /^VERSION /, 1, 'still serving after ERRORs');
+    # Any start of a name is the first name it starts (in memcached's
+    # order: rawcmds evictions fetchers mutations sysevents connevents
+    # proxyreqs proxyevents proxyuser deletions).
+    my @w;
     for my $names ('rawcmds', 'sysevents', 'proxyreqs', 'proxyevents', 'proxyuser',
-                   'fetchers mutations evictions connevents') {
-        my $w = watcher($server, $names);
+                   'deletions', 'fetchers mutations evictions connevents',
+                   'd', 'f m e c', 'proxye', 'fetchers  deletions', "fetchers\0junk") {
+        push @w, watcher($server, $names);
     }
-    is(stats_of($sock)->{log_watchers} >= 0, 1, 'log_watchers readable');
+    is(stats_of($sock)->{log_watchers}, 12, 'log_watchers: every watcher taken');
+}
+
+# ---- watch behind other commands of the same batch ----
+{
+    # memcached refuses a watch while replies of earlier commands of the
+    # same read are still to be sent (noreply ones count); mn writes its
+    # reply at once, so a watch after it is taken.
+    my $server = new_memcached();
+    my $s = $server->new_sock;
+    my $want = "END\r\nERROR cannot pipeline other commands before watch\r\nEND\r\n";
+    print $s "get a\r\nwatch\r\nget b\r\n";
+    is(read_reply($s, length $want), $want,
+       'watch behind a get: refused, and the connection stays a client');
+    $want = "ERROR cannot pipeline other commands before watch\r\nMN\r\n";
+    print $s "set x 0 0 1 noreply\r\nx\r\nwatch\r\nmn\r\n";
+    is(read_reply($s, length $want), $want, 'behind a noreply set: refused');
+    $want = "ERROR\r\nERROR cannot pipeline other commands before watch\r\nMN\r\n";
+    print $s "bogus\r\nwatch bogus\r\nmn\r\n";
+    is(read_reply($s, length $want), $want, 'refused before its names are read');
+    is(send_recv($s, "get a\r\n"), "END\r\n", 'a get answered');
+    is(send_recv($s, "watch\r\n"), "OK\r\n", 'then watch, in a read of its own, is taken');
+    my $m = $server->new_sock;
+    print $m "mn\r\nwatch fetchers\r\nget dropped\r\n";
+    is(read_reply($m, 8), "MN\r\nOK\r\n", 'watch after mn in the same read is taken');
+    print {$server->sock} "get k1\r\n";
+    is(scalar readline($server->sock), "END\r\n", 'a client get');
+    like(wline($m), qr/^type=item_get key=k1 status=not_found clsid=0 cfd=\d+ size=0\n\z/,
+         'the watcher taken after mn sees it (not its own dropped get)');
 }
 
 # ---- at most 20 watchers ----
@@ -235,6 +270,150 @@ sub tcp_client {
          'a watcher that hangs up: conn_close reason=error');
     is(wait_stat($server->sock, 'log_watchers', 1)->{log_watchers}, 1,
        'the watcher that hung up is removed');
+}
+
+# ---- deletions ----
+{
+    my $server = new_memcached();
+    my $dw = watcher($server, 'deletions');
+    my $aw = watcher($server, 'fetchers mutations deletions');
+    my $c = $server->sock;
+    # Each step: the request, its reply, the lines of the deletions
+    # watcher, the lines of the watcher of everything (cfd= not compared).
+    my @steps = (
+        ["set foo 0 0 3\r\nbar\r\n", "STORED\r\n", [],
+         ["type=item_get key=foo status=not_found clsid=0 cfd=F size=0\n",
+          "type=item_store key=foo status=stored cmd=set ttl=0 clsid=1 cfd=F size=3\n"]],
+        ["delete foo\r\n", "DELETED\r\n",
+         ["type=deleted key=foo cmd=delete clsid=1 size=3\n"],
+         ["type=item_get key=foo status=found clsid=1 cfd=F size=3\n",
+          "type=deleted key=foo cmd=delete clsid=1 size=3\n"]],
+        ["delete foo\r\n", "NOT_FOUND\r\n", [],
+         ["type=item_get key=foo status=not_found clsid=0 cfd=F size=0\n"]],
+        # An item found expired is removed by the lookup, which says so;
+        # no deletion. (In one read, so that nothing else removes it
+        # before the delete looks.)
+        ["set k 0 -1 1\r\nx\r\ndelete k\r\n", "STORED\r\nNOT_FOUND\r\n", [],
+         ["type=item_get key=k status=not_found clsid=0 cfd=F size=0\n",
+          "type=item_store key=k status=stored cmd=set ttl=T clsid=1 cfd=F size=1\n",
+          "type=item_get key=k status=expired clsid=0 cfd=F size=0\n"]],
+        ["set k 0 -1 1\r\nx\r\nget k\r\n", "STORED\r\nEND\r\n", [],
+         ["type=item_get key=k status=not_found clsid=0 cfd=F size=0\n",
+          "type=item_store key=k status=stored cmd=set ttl=T clsid=1 cfd=F size=1\n",
+          "type=item_get key=k status=expired clsid=0 cfd=F size=0\n"]],
+        ["set a%b,c 0 0 2\r\nxy\r\n", "STORED\r\n", [],
+         ["type=item_get key=a%25b%2Cc status=not_found clsid=0 cfd=F size=0\n",
+          "type=item_store key=a%25b%2Cc status=stored cmd=set ttl=0 clsid=1 cfd=F size=2\n"]],
+        ["delete a%b,c noreply\r\nmn\r\n", "MN\r\n",
+         ["type=deleted key=a%25b%2Cc cmd=delete clsid=1 size=2\n"],
+         ["type=item_get key=a%25b%2Cc status=found clsid=1 cfd=F size=2\n",
+          "type=deleted key=a%25b%2Cc cmd=delete clsid=1 size=2\n"]],
+        ["ms m 4\r\nabcd\r\n", "HD\r\n", [],
+         ["type=item_get key=m status=not_found clsid=0 cfd=F size=0\n",
+          "type=item_store key=m status=stored cmd=set ttl=0 clsid=1 cfd=F size=4\n"]],
+        ["md m C1\r\n", "EX\r\n", [],
+         ["type=item_get key=m status=found clsid=1 cfd=F size=4\n"]],
+        ["md m I\r\n", "HD\r\n", [],
+         ["type=item_get key=m status=found clsid=1 cfd=F size=4\n"]],
+        ["md m q\r\nmn\r\n", "MN\r\n",
+         ["type=deleted key=m cmd=md clsid=1 size=4\n"],
+         ["type=item_get key=m status=found clsid=1 cfd=F size=4\n",
+          "type=deleted key=m cmd=md clsid=1 size=4\n"]],
+        ["md m\r\n", "NF\r\n", [],
+         ["type=item_get key=m status=not_found clsid=0 cfd=F size=0\n"]],
+        # md x stores an empty item with a set, and shows that one deleted.
+        ["ms m 4\r\nabcd\r\n", "HD\r\n", [],
+         ["type=item_get key=m status=not_found clsid=0 cfd=F size=0\n",
+          "type=item_store key=m status=stored cmd=set ttl=0 clsid=1 cfd=F size=4\n"]],
+        ["md m x\r\n", "HD\r\n",
+         ["type=deleted key=m cmd=md clsid=1 size=0\n"],
+         ["type=item_get key=m status=found clsid=1 cfd=F size=4\n",
+          "type=item_get key=m status=found clsid=1 cfd=F size=4\n",
+          "type=item_store key=m status=stored cmd=set ttl=0 clsid=1 cfd=F size=0\n",
+          "type=deleted key=m cmd=md clsid=1 size=0\n"]],
+        ["md m\r\n", "HD\r\n",
+         ["type=deleted key=m cmd=md clsid=1 size=0\n"],
+         ["type=item_get key=m status=found clsid=1 cfd=F size=0\n",
+          "type=deleted key=m cmd=md clsid=1 size=0\n"]],
+        # A base64 key shows decoded.
+        ["ms Zm9v 2 b\r\nhi\r\n", "HD\r\n", [],
+         ["type=item_get key=foo status=not_found clsid=0 cfd=F size=0\n",
+          "type=item_store key=foo status=stored cmd=set ttl=0 clsid=1 cfd=F size=2\n"]],
+        ["md Zm9v b\r\n", "HD\r\n",
+         ["type=deleted key=foo cmd=md clsid=1 size=2\n"],
+         ["type=item_get key=foo status=found clsid=1 cfd=F size=2\n",
+          "type=deleted key=foo cmd=md clsid=1 size=2\n"]],
+        # Removals that are not a client's delete show nothing here.
+        ["set n 0 0 1\r\n1\r\n", "STORED\r\n", [],
+         ["type=item_get key=n status=not_found clsid=0 cfd=F size=0\n",
+          "type=item_store key=n status=stored cmd=set ttl=0 clsid=1 cfd=F size=1\n"]],
+        ["flush_all\r\n", "OK\r\n", [], []],
+        ["delete n\r\n", "NOT_FOUND\r\n", [],
+         ["type=item_get key=n status=not_found clsid=0 cfd=F size=0\n"]],
+        ["set n 0 0 1\r\n1\r\n", "STORED\r\n", [],
+         ["type=item_get key=n status=not_found clsid=0 cfd=F size=0\n",
+          "type=item_store key=n status=stored cmd=set ttl=0 clsid=1 cfd=F size=1\n"]],
+    );
+    for my $s (@steps) {
+        my ($cmd, $reply, $dlines, $alines) = @$s;
+        (my $name = $cmd) =~ s/\r\n.*//s;
+        print $c $cmd;
+        is(read_reply($c, length $reply), $reply, "deletions, $name: reply");
+        is(wline($dw), $_, "deletions, $name: deletions watcher") for @$dlines;
+        for my $want (@$alines) {
+            my $l = wline($aw) =~ s/cfd=\d+/cfd=F/r;
+            # The TTL of an item stored already expired depends on the
+            # server's clock (doc/compatibility.md).
+            $l =~ s/ttl=\d{6,}/ttl=T/;
+            is($l, $want, "deletions, $name: watcher of everything");
+        }
+    }
+    # The binary protocol's delete is not shown as a deletion.
+    my $b = $server->new_sock;
+    print $b pack('CCnCCnNNNN', 0x80, 0x04, 1, 0, 0, 0, 1, 0, 0, 0) . 'n';
+    is(unpack('x6n', read_reply($b, 24)), 0, 'binary delete: status 0');
+    like(wline($aw), qr/^type=item_get key=n status=found clsid=1 cfd=\d+ size=1\n\z/,
+         'binary delete: its lookup, no deleted line');
+    # A shortened name works as the whole one.
+    my $short = watcher($server, 'd');
+    print $c "set z 0 0 1\r\nz\r\ndelete z\r\n";
+    is(read_reply($c, 17), "STORED\r\nDELETED\r\n", 'deletions: a last delete');
+    my $last = "type=deleted key=z cmd=delete clsid=1 size=1\n";
+    is(wline($dw), $last, 'deletions watcher: the last delete is its next line');
+    is(wline($short), $last, 'watch d: deletions');
+}
+
+# ---- an item found flushed ----
+{
+    # flush_all unlinks the items used in the second before it at once,
+    # so a lookup finds nothing there, and leaves older ones for lookups
+    # to find flushed (without the LRU maintainer, which could take them
+    # first). "old" is made older: our server's clock is moved, memcached's
+    # is waited for (a bounded poll of its time).
+    my $server = new_memcached('-o no_lru_maintainer');
+    my $w = watcher($server, 'fetchers');
+    my $c = $server->sock;
+    print $c "set old 0 0 1\r\nx\r\n";
+    is(scalar <$c>, "STORED\r\n", 'flushed: set old');
+    if (is_ours()) {
+        is(send_recv($c, "debugtime 2\r\n"), "OK\r\n", 'flushed: two seconds later');
+    } else {
+        my $t0 = stats_of($c)->{time};
+        my $st = wait_stat($c, 'time', sub { $_[0] >= $t0 + 2 }, 10);
+        ok($st->{time} >= $t0 + 2, 'flushed: two seconds later');
+    }
+    print $c "set new 0 0 1\r\nx\r\n";
+    is(scalar <$c>, "STORED\r\n", 'flushed: set new');
+    # In one read, so that nothing else can take "old" first.
+    print $c "flush_all\r\nget old new\r\n";
+    is(read_reply($c, 9), "OK\r\nEND\r\n", 'flushed: flush_all, and both are gone');
+    my @want = ("type=item_get key=old status=not_found clsid=0 cfd=F size=0\n",
+                "type=item_get key=new status=not_found clsid=0 cfd=F size=0\n",
+                "type=item_get key=old status=flushed clsid=0 cfd=F size=0\n",
+                "type=item_get key=new status=not_found clsid=0 cfd=F size=0\n");
+    is(wline($w) =~ s/cfd=\d+/cfd=F/r, $_, 'flushed: ' . ($_ =~ /key=(\S+ status=\S+)/)[0])
+        for @want;
+    is(stats_of($c)->{get_flushed}, 1, 'get_flushed counts the one found flushed');
 }
 
 # ---- what a watcher may still send; two watchers with their own filters ----

@@ -18,7 +18,7 @@ use crate::cache::lru::{
     ClassItemStats, Lru, LruConfig, CLSID_MASK, COLD_LRU, HOT_LRU, LRU_LISTS, SEG_MASK,
 };
 use crate::cache::slabs::{read_u32, write_u32, Slabs, NONE};
-use crate::logger::LOG_EVICTIONS;
+use crate::logger::{Miss, LOG_EVICTIONS};
 use crate::settings::Settings;
 
 /// memcached's item header with CAS: what `-I` limits are computed with, so
@@ -56,6 +56,7 @@ impl Cache {
             oldest_cas: 0,
             sizes: None,
             log: crate::logger::Logger::new(settings.watcher_logbuf_size as usize),
+            last_miss: Miss::NotFound,
             changes: ChangeLog::default(),
         };
         if settings.track_sizes {
@@ -548,6 +549,7 @@ impl Cache {
 
     /// `peek`, also returning the key's hash for a following unlink.
     pub(super) fn peek_hv(&mut self, key: &[u8]) -> (u32, u32) {
+        self.last_miss = Miss::NotFound;
         if key.len() > KEY_MAX_LENGTH {
             return (NONE, 0);
         }
@@ -632,22 +634,27 @@ impl Cache {
 
     /// True if the linked item `id` is live; unlinks it (counting why) if
     /// it has expired or been flushed.
+    /// Which of the two it was is kept in `last_miss` for the watchers'
+    /// `item_get` line. As memcached's do_item_get, a flushed item counts
+    /// as flushed even if it has expired too.
     pub(super) fn check_live(&mut self, id: u32, hv: u32) -> bool {
         let c = self.slabs.chunk(id);
+        if self.is_flushed(c) {
+            self.stats.get_flushed += 1;
+            self.last_miss = Miss::Flushed;
+            self.note_removal(Reason::Flushed, id);
+            self.unlink_hv(id, hv);
+            return false;
+        }
         let e = exptime(c);
         if e != 0 && e <= self.clock.current_time {
             self.stats.get_expired += 1;
+            self.last_miss = Miss::Expired;
             if iflags(c) & ITEM_FETCHED == 0 {
                 let cls = self.lru_clsid(c);
                 self.lru.itemstats[cls as usize].expired_unfetched += 1;
             }
             self.note_removal(Reason::Expired, id);
-            self.unlink_hv(id, hv);
-            return false;
-        }
-        if self.is_flushed(c) {
-            self.stats.get_flushed += 1;
-            self.note_removal(Reason::Flushed, id);
             self.unlink_hv(id, hv);
             return false;
         }

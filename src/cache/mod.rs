@@ -147,6 +147,10 @@ pub struct Cache {
     /// Watchers and their log lines (logger.rs); here because evictions
     /// are found during allocation.
     log: crate::logger::Logger,
+    /// Why the last key lookup (`peek_hv`) found nothing: no such key, or
+    /// an item it found expired or flushed and removed. Read by the
+    /// watchers' `item_get` line.
+    last_miss: crate::logger::Miss,
     /// The change records of the current batch (change.rs).
     changes: change::ChangeLog,
 }

@@ -11,7 +11,7 @@ use super::clock::ITEM_UPDATE_INTERVAL;
 use super::item::*;
 use super::slabs::NONE;
 use super::{AllocError, Cache};
-use crate::logger::{LOG_FETCHERS, LOG_MUTATIONS};
+use crate::logger::{LOG_DELETIONS, LOG_FETCHERS, LOG_MUTATIONS};
 use crate::util::{itoa_u64, parse_u64_c};
 
 /// Outcome of a store (memcached's store_item_type).
@@ -140,10 +140,12 @@ pub struct MdeleteArgs {
     pub cas_check: Option<u64>,
     /// I: mark stale (and give up the win token) instead of deleting.
     pub invalidate: bool,
-    /// T: with I, a new TTL.
+    /// T: with I or x, the TTL of the item kept.
     pub ttl: Option<i32>,
-    /// x: keep the item with an empty value.
+    /// x: replace the item by an empty one.
     pub remove_value: bool,
+    /// F: with x, the client flags of the empty item.
+    pub client_flags: Option<u32>,
     /// E: the CAS a kept item takes.
     pub new_cas: Option<u64>,
 }
@@ -156,6 +158,8 @@ pub enum MdeleteResult {
     Exists,
     /// Deleted, invalidated or emptied.
     Done,
+    /// x: no memory for the empty item.
+    NoMemory,
 }
 
 /// What `ma` asks of the door besides the delta.
@@ -177,8 +181,6 @@ pub struct MarithArgs {
 #[derive(Debug, Clone, Copy)]
 pub struct MarithResult {
     pub result: DeltaResult,
-    /// The item was created by N.
-    pub created: bool,
     /// N was given but the item could not be created (`NS`).
     pub vivify_failed: bool,
     /// The item after the change (NONE unless Ok, or if it is already
@@ -349,20 +351,37 @@ impl Cache {
     /// delete: removes `key`. True if it was there (counted as a hit in
     /// its class).
     pub fn delete(&mut self, cfd: RawFd, key: &[u8]) -> bool {
-        self.delete_cas(cfd, key, 0) == StoreItemType::Stored
+        self.delete_shown(cfd, key, 0, true) == StoreItemType::Stored
     }
 
     /// delete with the binary protocol's CAS: as `delete`, but when
     /// `req_cas` is not 0 the item is only removed if its CAS matches.
     /// Stored: deleted; NotFound: no such key; Exists: the CAS differs
     /// (counted as nothing, as memcached's process_bin_delete).
+    /// Deletion watchers are not told: memcached 1.6.45 logs the text
+    /// protocol's deletions only.
     pub fn delete_cas(&mut self, cfd: RawFd, key: &[u8], req_cas: u64) -> StoreItemType {
+        self.delete_shown(cfd, key, req_cas, false)
+    }
+
+    /// `delete_cas`, telling deletion watchers when `shown`.
+    fn delete_shown(
+        &mut self,
+        cfd: RawFd,
+        key: &[u8],
+        req_cas: u64,
+        shown: bool,
+    ) -> StoreItemType {
         self.log_lookup(cfd, key);
         if req_cas != 0 {
             let id = self.peek(key);
             if id != NONE && cas(self.slabs.chunk(id)) != req_cas {
                 return StoreItemType::Exists;
             }
+        }
+        if shown && self.log.eflags & LOG_DELETIONS != 0 {
+            let id = self.peek(key);
+            self.log_deleted(id, "delete");
         }
         match self.do_delete(key) {
             Some(cls) => {
@@ -596,15 +615,25 @@ impl Cache {
     }
 
     /// md: deletes `key`, or with I marks it stale (giving up the win
-    /// token, taking a new CAS and perhaps a new TTL), or with x keeps it
-    /// with an empty value. Counts a removal as a delete hit.
+    /// token, taking a new CAS and perhaps a new TTL), or with x replaces
+    /// it by an empty item, as memcached 1.6.45 does: the md's client
+    /// flags (F, else 0) and TTL (T, else none), the old item's CAS (E's
+    /// if given) and no meta state; I then marks that one stale. A removal
+    /// or an x without I counts as a delete hit and is shown to deletion
+    /// watchers.
     pub fn mdelete(&mut self, cfd: RawFd, key: &[u8], a: &MdeleteArgs) -> MdeleteResult {
-        let id = self.lookup(cfd, key);
+        let mut id = self.lookup(cfd, key);
         if id == NONE {
             return MdeleteResult::NotFound;
         }
         if a.cas_check.is_some_and(|v| v != cas(self.slabs.chunk(id))) {
             return MdeleteResult::Exists;
+        }
+        if a.remove_value {
+            id = match self.empty_value(cfd, id, key, a) {
+                Some(new) => new,
+                None => return MdeleteResult::NoMemory,
+            };
         }
         if a.invalidate {
             let f = iflags(self.slabs.chunk(id));
@@ -618,36 +647,36 @@ impl Cache {
                 let exp = self.clock.realtime(ttl as i64);
                 set_exptime(self.slabs.chunk_mut(id), exp);
             }
-            if a.remove_value {
-                self.empty_value(id, key, a.new_cas);
-            } else {
-                self.note(Reason::Meta, id);
-            }
-        } else if a.remove_value {
-            self.empty_value(id, key, a.new_cas);
-        } else if let Some(cls) = self.do_delete(key) {
+        } else {
+            let cls = self.item_clsid(id);
             self.stats.slab_stats[cls].delete_hits += 1;
+            self.log_deleted(id, "md");
+            if !a.remove_value {
+                self.do_delete(key);
+            }
+        }
+        if a.remove_value {
+            self.note(Reason::Stored, id);
+        } else if a.invalidate {
+            self.note(Reason::Meta, id);
         }
         MdeleteResult::Done
     }
 
-    /// Replaces an item's value with an empty one, keeping its key, flags,
-    /// expiry and meta flags (md x).
-    fn empty_value(&mut self, id: u32, key: &[u8], new_cas: Option<u64>) {
-        let (fl, exp, f) = {
-            let c = self.slabs.chunk(id);
-            (flags(c), exptime(c), iflags(c))
-        };
-        let Ok(new) = self.alloc(key, fl, exp, 0) else {
-            return;
-        };
-        if self.do_store(new, StoreCmd::Set, 0, new_cas).0 == StoreItemType::Stored {
-            let nf = iflags(self.slabs.chunk(new)) | (f & META_BITS);
-            set_iflags(self.slabs.chunk_mut(new), nf);
-            self.note(Reason::Stored, new);
-        } else {
-            self.free_unlinked(new);
-        }
+    /// md x: stores an empty item in place of item `id` (for connection
+    /// `cfd`, whose fetch and mutation watchers see the set's lookup and
+    /// store, as memcached stores it with a set). Returns the new item,
+    /// None when it could not be allocated. No record: `mdelete` makes it.
+    fn empty_value(&mut self, cfd: RawFd, id: u32, key: &[u8], a: &MdeleteArgs) -> Option<u32> {
+        let old_cas = cas(self.slabs.chunk(id));
+        let exp = a.ttl.map_or(0, |t| self.clock.realtime(t as i64));
+        let new = self.alloc(key, a.client_flags.unwrap_or(0), exp, 0).ok()?;
+        self.log_lookup(cfd, key);
+        let (r, _) = self.do_store(new, StoreCmd::Set, 0, Some(a.new_cas.unwrap_or(old_cas)));
+        self.log_store(cfd, new, StoreCmd::Set, r);
+        // A set always stores.
+        debug_assert_eq!(r, StoreItemType::Stored);
+        Some(new)
     }
 
     /// ma: incr or decr with the meta flags; on a miss with N, creates the
@@ -710,7 +739,6 @@ impl Cache {
         }
         MarithResult {
             result,
-            created,
             vivify_failed,
             id,
         }
@@ -776,6 +804,7 @@ impl Cache {
     /// own, so its cut-off agrees with the master's whatever its clock).
     pub fn apply_flush(&mut self, at: i64, cas: u64) {
         self.oldest_live = self.clock.from_unix(at);
+        self.sweep_flushed(self.oldest_live);
         if cas != 0 {
             self.oldest_cas = cas;
             self.bump_cas_floor(cas);
@@ -1096,6 +1125,7 @@ impl Cache {
         } else {
             self.clock.current_time
         };
+        self.sweep_flushed(new_oldest.saturating_sub(1));
         if self.use_cas {
             self.oldest_live = new_oldest.saturating_sub(1);
             if self.oldest_live <= self.clock.current_time {
@@ -1103,6 +1133,35 @@ impl Cache {
             }
         } else {
             self.oldest_live = new_oldest;
+        }
+    }
+
+    /// The eager half of a flush_all, as memcached's item_flush_expired:
+    /// unlinks, from the head of every LRU list down, the items last used
+    /// at or after `from` (the second before the flush), stopping at the
+    /// first older one; nothing when `from` is still to come. The older
+    /// items, and any recent one further down a list, are left for
+    /// lookups, the LRU and the crawler to find flushed. So right after
+    /// a flush `curr_items` no longer counts the items just used, and
+    /// their lookups find nothing, as in memcached. No records: the
+    /// flush's own record stands for them (a replica sweeps its copy when
+    /// it applies the flush).
+    fn sweep_flushed(&mut self, from: u32) {
+        if from > self.clock.current_time {
+            return;
+        }
+        for lid in 0..super::lru::LRU_LISTS {
+            let mut id = self.lru.head(lid as u8);
+            while id != NONE {
+                let c = self.slabs.chunk(id);
+                if time(c) < from {
+                    break;
+                }
+                let nx = next(c);
+                let hv = self.assoc.hash(key_of(c));
+                self.unlink_hv(id, hv);
+                id = nx;
+            }
         }
     }
 
@@ -1130,7 +1189,11 @@ impl Cache {
 
     #[cold]
     fn log_get_line(&mut self, cfd: RawFd, key: &[u8], id: u32) {
-        let found = (id != NONE).then(|| (self.item_clsid(id), nbytes(self.slabs.chunk(id))));
+        let found = if id != NONE {
+            Ok((self.item_clsid(id), nbytes(self.slabs.chunk(id))))
+        } else {
+            Err(self.last_miss)
+        };
         self.log.item_get(cfd, key, found);
     }
 
@@ -1163,6 +1226,23 @@ impl Cache {
         let now = self.clock.current_time;
         self.log
             .item_store(cfd, &key, cmd, result, exp, now, clsid, size);
+    }
+
+    /// `deleted`: a client's `cmd` ("delete", "md") removes item `id`
+    /// (nothing when NONE). One bit test without a watcher.
+    #[inline]
+    fn log_deleted(&mut self, id: u32, cmd: &str) {
+        if self.log.eflags & LOG_DELETIONS != 0 && id != NONE {
+            self.log_deleted_line(id, cmd);
+        }
+    }
+
+    #[cold]
+    fn log_deleted_line(&mut self, id: u32, cmd: &str) {
+        let c = self.slabs.chunk(id);
+        let (key, size) = (key_of(c).to_vec(), nbytes(c));
+        let clsid = self.item_clsid(id);
+        self.log.deleted(&key, cmd, clsid, size);
     }
 
     /// `eviction`: item `id` is being evicted from the LRU tail.
@@ -1270,6 +1350,49 @@ mod tests {
         assert_eq!(
             c.store_item(-1, id, StoreCmd::Set, 0),
             StoreItemType::Stored
+        );
+    }
+
+    /// What the first watcher (it has no socket) has been sent, with
+    /// the `ts=... gid=... ` prefixes taken out.
+    fn watched(c: &mut Cache) -> Vec<String> {
+        let buf: Vec<u8> = c.log.watchers[0].buf.drain(..).collect();
+        String::from_utf8(buf)
+            .unwrap()
+            .lines()
+            .map(|l| l.splitn(3, ' ').nth(2).unwrap_or(l).to_string())
+            .collect()
+    }
+
+    #[test]
+    fn deletion_watchers_see_delete_and_md_only() {
+        let mut c = cache();
+        assert!(c.log.add_watcher(1, -1, crate::logger::LOG_DELETIONS));
+        c.log.watchers[0].buf.clear();
+        set(&mut c, b"a", b"123");
+        assert!(c.delete(7, b"a"));
+        assert!(!c.delete(7, b"a"));
+        set(&mut c, b"b", b"12");
+        assert_eq!(c.delete_cas(7, b"b", 0), StoreItemType::Stored);
+        set(&mut c, b"m", b"1234");
+        let stale = MdeleteArgs {
+            invalidate: true,
+            ..MdeleteArgs::default()
+        };
+        assert_eq!(c.mdelete(7, b"m", &stale), MdeleteResult::Done);
+        let x = MdeleteArgs {
+            remove_value: true,
+            ..MdeleteArgs::default()
+        };
+        assert_eq!(c.mdelete(7, b"m", &x), MdeleteResult::Done);
+        assert_eq!(c.mdelete(7, b"m", &MdeleteArgs::default()), MdeleteResult::Done);
+        assert_eq!(
+            watched(&mut c),
+            vec![
+                "type=deleted key=a cmd=delete clsid=1 size=3",
+                "type=deleted key=m cmd=md clsid=1 size=0",
+                "type=deleted key=m cmd=md clsid=1 size=0",
+            ]
         );
     }
 
@@ -1385,10 +1508,24 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].reason, Reason::FlushAll);
         assert_eq!(r[0].exptime, c.clock.now_unix() + 10 - 1);
+        // flush_all now: the items of its last second are unlinked at
+        // once (the flush's record stands for them); older ones are found
+        // flushed later.
         c.flush_all(0);
         assert_eq!(take(&mut c)[0].exptime, c.clock.now_unix() - 1);
+        assert_eq!(c.item_stats().curr_items, 0);
         assert_eq!(c.fetch(-1, b"f"), NONE);
-        assert_eq!(take(&mut c), vec![removal(Reason::Flushed, b"f")]);
+        assert_eq!(take(&mut c), vec![]);
+        set(&mut c, b"old", b"v");
+        c.advance_clock(2);
+        set(&mut c, b"new", b"v");
+        take(&mut c);
+        c.flush_all(0);
+        take(&mut c);
+        assert_eq!(c.item_stats().curr_items, 1);
+        assert_eq!(c.fetch(-1, b"new"), NONE);
+        assert_eq!(c.fetch(-1, b"old"), NONE);
+        assert_eq!(take(&mut c), vec![removal(Reason::Flushed, b"old")]);
     }
 
     #[test]
@@ -1495,7 +1632,8 @@ mod tests {
             (&b"v0"[..], ITEM_STALE)
         );
         // md with a wrong CAS: nothing; with I: stale, new CAS; with x:
-        // the value emptied; plain: deleted.
+        // an empty item in its place (md's flags and TTL, the old CAS, no
+        // meta state); plain: deleted.
         let bad = MdeleteArgs {
             cas_check: Some(1),
             ..MdeleteArgs::default()
@@ -1515,15 +1653,37 @@ mod tests {
         assert_eq!(recs[0].exptime, c.clock.now_unix() + 30);
         let x = MdeleteArgs {
             remove_value: true,
+            client_flags: Some(9),
             ..MdeleteArgs::default()
         };
         assert_eq!(c.mdelete(-1, b"k", &x), MdeleteResult::Done);
         let recs = take(&mut c);
         assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"k")]);
         assert_eq!(
-            (recs[0].value.as_slice(), recs[0].meta),
-            (&b""[..], ITEM_STALE)
+            (
+                recs[0].value.as_slice(),
+                recs[0].meta,
+                recs[0].cas,
+                recs[0].flags,
+                recs[0].exptime
+            ),
+            (&b""[..], 0, 4242, 9, 0)
         );
+        let ix = MdeleteArgs {
+            invalidate: true,
+            remove_value: true,
+            new_cas: Some(77),
+            ttl: Some(30),
+            ..MdeleteArgs::default()
+        };
+        assert_eq!(c.mdelete(-1, b"k", &ix), MdeleteResult::Done);
+        let recs = take(&mut c);
+        assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"k")]);
+        assert_eq!(
+            (recs[0].value.as_slice(), recs[0].meta, recs[0].cas, recs[0].flags),
+            (&b""[..], ITEM_STALE, 77, 0)
+        );
+        assert_eq!(recs[0].exptime, c.clock.now_unix() + 30);
         assert_eq!(
             c.mdelete(-1, b"k", &MdeleteArgs::default()),
             MdeleteResult::Done
@@ -1545,7 +1705,7 @@ mod tests {
             ..MarithArgs::default()
         };
         let r = c.marith(-1, b"n", true, 1, &a);
-        assert_eq!((r.result, r.created), (DeltaResult::Ok(5), true));
+        assert_eq!(r.result, DeltaResult::Ok(5));
         let recs = take(&mut c);
         assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"n")]);
         assert_eq!(recs[0].value, b"5");
@@ -1554,7 +1714,7 @@ mod tests {
             ..MarithArgs::default()
         };
         let r = c.marith(-1, b"n", true, 10, &t);
-        assert_eq!((r.result, r.created), (DeltaResult::Ok(15), false));
+        assert_eq!(r.result, DeltaResult::Ok(15));
         let recs = take(&mut c);
         assert_eq!(recs, vec![now_rec(&c, Reason::Arith, b"n")]);
         assert_eq!(recs[0].value, b"15");
