@@ -10,12 +10,11 @@
 //! `try_read_command_asciiauth` instead, until a `set` carries a user and
 //! password the auth file knows.
 
+use crate::bufpool::READ_SIZE;
 use crate::cache::item::KEY_MAX_LENGTH;
 use crate::cache::slabs::{ReassignResult, NONE};
 use crate::cache::{AllocError, DeltaResult, StoreCmd, StoreItemType};
-use crate::conn::{
-    Conn, ConnState, OutPiece, COPY_MAX, LINE_MAX_NON_GET, OUT_HIGH_WATER, READ_SIZE,
-};
+use crate::conn::{Conn, ConnState, OutPiece, COPY_MAX, LINE_MAX_NON_GET, OUT_HIGH_WATER};
 use crate::server::{Core, ShutdownKind};
 use crate::stats::append_stat;
 use crate::util::{self, push_u64};
@@ -418,12 +417,11 @@ pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
         c.rbytes -= el + 1;
         c.nreqs -= 1;
         c.last_cmd_time = core.cache.now();
-        if c.wbuf.capacity() == 0 {
-            c.wbuf = core.pool.take_wbuf();
-        }
         c.set_state(ConnState::NewCmd);
         let Some(size) = size else {
-            c.out_string("CLIENT_ERROR unauthenticated");
+            if crate::conn::start_command(c, core) {
+                c.out_string("CLIENT_ERROR unauthenticated");
+            }
             return true;
         };
         let need = size as usize + 2;
@@ -442,10 +440,10 @@ pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
     c.rcurr += c.rlbytes;
     c.rbytes -= c.rlbytes;
     c.rlbytes = 0;
-    if c.wbuf.capacity() == 0 {
-        c.wbuf = core.pool.take_wbuf();
-    }
     c.set_state(ConnState::NewCmd);
+    if !crate::conn::start_command(c, core) {
+        return true;
+    }
     match verdict {
         AuthVerdict::BadTermination => c.out_string("CLIENT_ERROR bad command line termination"),
         AuthVerdict::BadFormat => c.out_string("CLIENT_ERROR bad authentication token format"),
@@ -564,7 +562,22 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
         }
     }
     let mark = c.mark();
+    let limited = core.pool.limit() != 0;
+    let mut first = true;
     for key in words {
+        // Each key after the first is a reply of its own, as memcached
+        // takes a response object for it; under read_buf_mem_limit one
+        // may be refused, and the whole get is answered with the error.
+        if !first {
+            if limited && !core.pool.reply_room(c) {
+                c.rollback(mark, &mut core.cache);
+                core.stats.response_obj_oom += 1;
+                c.out_string("SERVER_ERROR out of memory writing get response");
+                return;
+            }
+            core.pool.reply_queued(c);
+        }
+        first = false;
         if key.len() > KEY_MAX_LENGTH {
             c.rollback(mark, &mut core.cache);
             c.out_string("CLIENT_ERROR bad command line format");
