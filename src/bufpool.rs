@@ -77,25 +77,35 @@ pub fn reply_mem(c: &Conn) -> usize {
     reply_bytes(&c.wbuf, &c.out, &c.pinned)
 }
 
+/// Frees `c`'s reply buffer (one too large to keep).
+#[cold]
+fn drop_reply(c: &mut Conn) {
+    c.wbuf = Vec::new();
+    c.out = Vec::new();
+    c.pinned = Vec::new();
+}
+
 /// A free reply buffer: the three vectors a connection queues replies in,
-/// kept empty with their capacity.
+/// kept empty with their capacity, and the bytes they hold.
 struct ReplyBuf {
     wbuf: Vec<u8>,
     out: Vec<OutPiece>,
     pinned: Vec<u32>,
+    bytes: usize,
 }
 
 impl ReplyBuf {
     fn new() -> ReplyBuf {
+        let wbuf = Vec::with_capacity(REPLY_SIZE);
+        let out = Vec::with_capacity(REPLY_PIECES);
+        let pinned = Vec::with_capacity(REPLY_PIECES);
+        let bytes = reply_bytes(&wbuf, &out, &pinned);
         ReplyBuf {
-            wbuf: Vec::with_capacity(REPLY_SIZE),
-            out: Vec::with_capacity(REPLY_PIECES),
-            pinned: Vec::with_capacity(REPLY_PIECES),
+            wbuf,
+            out,
+            pinned,
+            bytes,
         }
-    }
-
-    fn bytes(&self) -> usize {
-        reply_bytes(&self.wbuf, &self.out, &self.pinned)
     }
 }
 
@@ -143,12 +153,6 @@ impl BufPool {
         }
     }
 
-    /// The limit in bytes (0: none).
-    #[inline]
-    pub fn limit(&self) -> u64 {
-        self.limit
-    }
-
     /// Bytes held by connections.
     #[inline]
     fn held(&self) -> u64 {
@@ -177,7 +181,7 @@ impl BufPool {
         }
         while self.held() + self.free_bytes + extra > self.limit {
             if let Some(r) = self.replies.pop() {
-                self.free_bytes -= r.bytes() as u64;
+                self.free_bytes -= r.bytes as u64;
             } else if let Some(b) = self.rbufs.pop() {
                 self.free_bytes -= b.len() as u64;
             } else {
@@ -224,24 +228,32 @@ impl BufPool {
 
     /// Takes back a read buffer. One that grew (pipelined large values) is
     /// kept as it is up to POOL_BUF_MAX, so the next batch does not pay for
-    /// growing and zeroing it again; under a limit only READ_SIZE ones
-    /// are kept, so a connection taking one holds no more than it needs.
+    /// growing and zeroing it again.
+    #[inline]
     pub fn give_rbuf(&mut self, b: Vec<u8>) {
         let len = b.len();
         self.rbufs_held -= 1;
         self.rbuf_bytes_held -= len as u64;
-        let max = if self.limit == 0 {
-            POOL_BUF_MAX
-        } else {
-            READ_SIZE
-        };
-        if len >= READ_SIZE && len <= max && self.rbufs.len() < POOL_MAX && self.keeps(len) {
+        if self.rbufs.len() < POOL_MAX
+            && (READ_SIZE..=POOL_BUF_MAX).contains(&len)
+            && (self.limit == 0 || self.keeps_limited(len))
+        {
             self.free_bytes += len as u64;
             self.rbufs.push(b);
         }
     }
 
+    /// Under a limit: true if a read buffer of `len` bytes may be kept
+    /// free (only READ_SIZE ones are, so a connection taking one holds no
+    /// more than it needs).
+    #[cold]
+    #[inline(never)]
+    fn keeps_limited(&self, len: usize) -> bool {
+        len == READ_SIZE && self.keeps(len)
+    }
+
     /// True if `bytes` more may be kept free within the limit.
+    #[inline]
     fn keeps(&self, bytes: usize) -> bool {
         self.limit == 0 || self.held() + self.free_bytes + bytes as u64 <= self.limit
     }
@@ -254,41 +266,56 @@ impl BufPool {
     /// `c` has none (memcached's resp_start finding a response object).
     #[inline]
     pub fn reply_room(&self, c: &Conn) -> bool {
-        if self.limit == 0 {
-            return true;
-        }
+        self.limit == 0 || self.reply_room_limited(c)
+    }
+
+    /// `reply_room` under a limit.
+    fn reply_room_limited(&self, c: &Conn) -> bool {
         let mem = reply_mem(c) as u64;
         if mem == 0 {
-            let fresh = self
-                .replies
-                .last()
-                .map_or(new_reply_bytes(), ReplyBuf::bytes);
+            let fresh = self.replies.last().map_or(new_reply_bytes(), |r| r.bytes);
             return self.held() + fresh as u64 <= self.limit;
         }
         self.held() - c.reply_counted as u64 + mem < self.limit
     }
 
     /// Gives `c` a reply buffer if it has none, from the free ones when
-    /// there is one; otherwise counts what its buffer has grown by.
+    /// there is one. (One it holds is counted already: the connection
+    /// syncs after each command.)
     #[inline]
     pub fn start_reply(&mut self, c: &mut Conn) {
+        if c.reply_counted != 0 {
+            return;
+        }
+        if reply_mem(c) == 0 {
+            if let Some(r) = self.replies.pop() {
+                self.free_bytes -= r.bytes as u64;
+                return self.install_reply(c, r);
+            }
+        }
+        self.start_reply_slow(c);
+    }
+
+    /// `start_reply` when no free buffer is at hand, or `c` made one
+    /// outside the pool (output queued with no command).
+    #[cold]
+    fn start_reply_slow(&mut self, c: &mut Conn) {
         if reply_mem(c) != 0 {
             return self.sync_reply(c);
         }
-        let r = match self.replies.pop() {
-            Some(r) => {
-                self.free_bytes -= r.bytes() as u64;
-                r
-            }
-            None => {
-                self.make_room(new_reply_bytes() as u64);
-                ReplyBuf::new()
-            }
-        };
+        self.make_room(new_reply_bytes() as u64);
+        self.install_reply(c, ReplyBuf::new());
+    }
+
+    /// Hands reply buffer `r` to `c`, which holds none, and counts it.
+    #[inline]
+    fn install_reply(&mut self, c: &mut Conn, r: ReplyBuf) {
         c.wbuf = r.wbuf;
         c.out = r.out;
         c.pinned = r.pinned;
-        self.recount_reply(c, reply_mem(c));
+        c.reply_counted = r.bytes;
+        self.replies_held += 1;
+        self.reply_bytes_held += r.bytes as u64;
     }
 
     /// Brings the count of `c`'s reply buffer up to date (it grows as
@@ -304,6 +331,7 @@ impl BufPool {
 
     /// Counts `mem` bytes for `c`'s reply buffer instead of what was
     /// counted.
+    #[cold]
     fn recount_reply(&mut self, c: &mut Conn, mem: usize) {
         let was = c.reply_counted;
         if was == 0 && mem != 0 {
@@ -319,40 +347,50 @@ impl BufPool {
     }
 
     /// Takes back `c`'s reply buffer once everything it queued is written
-    /// or dropped (its pins already released), keeping it free when it is
-    /// not too large, and releases its replies.
+    /// or dropped (its pieces and pins already cleared), keeping it free
+    /// when it is not too large, and releases its replies.
     pub fn end_reply(&mut self, c: &mut Conn) {
+        debug_assert!(c.out.is_empty() && c.pinned.is_empty());
         self.replies_written(c);
-        self.recount_reply(c, 0);
-        let mut r = ReplyBuf {
-            wbuf: std::mem::take(&mut c.wbuf),
-            out: std::mem::take(&mut c.out),
-            pinned: std::mem::take(&mut c.pinned),
-        };
-        let bytes = r.bytes();
+        if c.reply_counted != 0 {
+            self.replies_held -= 1;
+            self.reply_bytes_held -= c.reply_counted as u64;
+            c.reply_counted = 0;
+        }
+        let bytes = reply_mem(c);
         if bytes == 0 {
             return;
         }
-        let keep = r.wbuf.capacity() <= POOL_BUF_MAX
-            && r.out.capacity() <= POOL_PIECES_MAX
-            && r.pinned.capacity() <= POOL_PIECES_MAX
+        let keep = c.wbuf.capacity() <= POOL_BUF_MAX
+            && c.out.capacity() <= POOL_PIECES_MAX
+            && c.pinned.capacity() <= POOL_PIECES_MAX
             && self.replies.len() < POOL_MAX
-            && self.keeps(bytes);
-        if keep {
-            r.wbuf.clear();
-            r.out.clear();
-            r.pinned.clear();
-            self.free_bytes += bytes as u64;
-            self.replies.push(r);
+            && (self.limit == 0 || self.keeps(bytes));
+        if !keep {
+            return drop_reply(c);
         }
+        c.wbuf.clear();
+        self.free_bytes += bytes as u64;
+        self.replies.push(ReplyBuf {
+            wbuf: std::mem::take(&mut c.wbuf),
+            out: std::mem::take(&mut c.out),
+            pinned: std::mem::take(&mut c.pinned),
+            bytes,
+        });
     }
 
-    /// Counts one more reply for `c` (a command, or a further key of a
-    /// multi-key get).
+    /// Counts one more reply for `c` (a command).
     #[inline]
     pub fn reply_queued(&mut self, c: &mut Conn) {
-        c.replies += 1;
-        self.replies_queued += 1;
+        self.replies_queued(c, 1);
+    }
+
+    /// Counts `n` more replies for `c` (the further keys of a multi-key
+    /// get).
+    #[inline]
+    pub fn replies_queued(&mut self, c: &mut Conn, n: u64) {
+        c.replies += n;
+        self.replies_queued += n;
     }
 
     /// `c` has written (or dropped) all it queued: its replies are no
@@ -494,6 +532,8 @@ mod tests {
         assert_eq!(p.response_obj_count(), 2);
         assert_eq!(p.read_buf_count(), 1);
         let grown = reply_mem(&c) as u64;
+        // As conn::release_output does once all is written.
+        c.out.clear();
         p.end_reply(&mut c);
         assert_eq!(reply_mem(&c), 0);
         assert_eq!(p.response_obj_count(), 0);

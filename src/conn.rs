@@ -585,9 +585,9 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                 }
             }
             ConnState::Waiting => {
-                if !c.has_output() {
-                    // Nothing left to write (replies were written, or the
-                    // commands said noreply): the reply buffer goes back.
+                if (c.reply_counted != 0 || c.replies != 0) && !c.has_output() {
+                    // Nothing left to write (the commands said noreply):
+                    // the reply buffer goes back.
                     release_output(c, core);
                 }
                 if c.transport == Transport::Udp {
@@ -784,6 +784,7 @@ fn set_interest(core: &mut Core, c: &mut Conn, want: Interest) {
 }
 
 /// Returns an empty read buffer to the pool.
+#[inline]
 fn give_back_rbuf(c: &mut Conn, core: &mut Core) {
     if !c.rbuf.is_empty() {
         let b = std::mem::take(&mut c.rbuf);
@@ -973,19 +974,27 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
 /// reply counted. False when the connection buffers are at
 /// read_buf_mem_limit: as memcached does when it has no response object
 /// for a command, the connection is closed without a reply.
+#[inline]
 pub(crate) fn start_command(c: &mut Conn, core: &mut Core) -> bool {
     if !core.pool.reply_room(c) {
-        core.stats.response_obj_oom += 1;
-        log::info!(
-            "{}: no room for a reply under read_buf_mem_limit, closing",
-            c.fd
-        );
-        c.set_state(ConnState::Closing);
-        return false;
+        return no_room_for_reply(c, core);
     }
     core.pool.start_reply(c);
     core.pool.reply_queued(c);
     true
+}
+
+/// `start_command` refused: counts it and closes the connection.
+#[cold]
+#[inline(never)]
+fn no_room_for_reply(c: &mut Conn, core: &mut Core) -> bool {
+    core.stats.response_obj_oom += 1;
+    log::info!(
+        "{}: no room for a reply under read_buf_mem_limit, closing",
+        c.fd
+    );
+    c.set_state(ConnState::Closing);
+    false
 }
 
 /// Reads from the socket into rbuf, making room first. memcached's

@@ -562,22 +562,15 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
         }
     }
     let mark = c.mark();
-    let limited = core.pool.limit() != 0;
-    let mut first = true;
+    let mut keys = 0;
     for key in words {
         // Each key after the first is a reply of its own, as memcached
         // takes a response object for it; under read_buf_mem_limit one
         // may be refused, and the whole get is answered with the error.
-        if !first {
-            if limited && !core.pool.reply_room(c) {
-                c.rollback(mark, &mut core.cache);
-                core.stats.response_obj_oom += 1;
-                c.out_string("SERVER_ERROR out of memory writing get response");
-                return;
-            }
-            core.pool.reply_queued(c);
+        if keys != 0 && !core.pool.reply_room(c) {
+            return get_out_of_memory(c, core, mark);
         }
-        first = false;
+        keys += 1;
         if key.len() > KEY_MAX_LENGTH {
             c.rollback(mark, &mut core.cache);
             c.out_string("CLIENT_ERROR bad command line format");
@@ -609,6 +602,20 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
     }
     log::debug!(">{} END", c.fd);
     c.add_bytes(b"END\r\n");
+    if keys > 1 {
+        core.pool.replies_queued(c, keys - 1);
+    }
+}
+
+/// A multi-key get refused a reply for a further key under
+/// read_buf_mem_limit: what it queued is dropped and the error is its
+/// whole reply (memcached's process_get_command_err).
+#[cold]
+#[inline(never)]
+fn get_out_of_memory(c: &mut Conn, core: &mut Core, mark: crate::conn::OutMark) {
+    c.rollback(mark, &mut core.cache);
+    core.stats.response_obj_oom += 1;
+    c.out_string("SERVER_ERROR out of memory writing get response");
 }
 
 /// set/add/replace/append/prepend/cas: parse, allocate, read the value.
