@@ -9,8 +9,13 @@
 //! memory, and large values are sent from item memory too: the item is
 //! pinned (its refcount raised) until the write is done.
 //!
-//! Read and write buffers come from a shared pool and go back to it when a
-//! connection has nothing buffered, so idle connections cost little memory.
+//! Read and reply buffers come from the shared pool (bufpool.rs) and go
+//! back to it when a connection has nothing buffered, so idle connections
+//! cost little memory. With `-o read_buf_mem_limit` the pool may refuse
+//! them, and the connection does what memcached 1.6.45 does when its
+//! buffer cache is exhausted: it is closed when it needs a read buffer
+//! (`read_buf_oom`) or a command cannot have its reply
+//! (`response_obj_oom`); see `try_read_network` and `start_command`.
 //!
 //! A UDP socket is a connection too (`Transport::Udp`, see udp.rs): the
 //! same states run its commands, but it reads whole datagrams, frames its
@@ -117,8 +122,6 @@ pub struct OutMark {
 /// Values up to this size are copied into wbuf rather than referenced: a
 /// copy is cheaper than an extra iovec and a pin.
 pub const COPY_MAX: usize = 1024;
-/// Size of a read buffer taken from the pool.
-pub const READ_SIZE: usize = 16 * 1024;
 /// A command line longer than this with no newline closes the connection,
 /// unless it is a get/gets (memcached's rule).
 pub const LINE_MAX_NON_GET: usize = 2048;
@@ -128,63 +131,6 @@ pub const LINE_MAX_GET: usize = 1024 * 1024;
 pub const OUT_HIGH_WATER: usize = 256 * 1024;
 /// At most this many pieces of output per writev.
 const IOV_MAX: usize = 1024;
-/// Buffers larger than this are not kept in the pool.
-const POOL_BUF_MAX: usize = 64 * 1024;
-/// Buffers kept in the pool.
-const POOL_MAX: usize = 64;
-
-/// A free list of byte buffers shared by all connections.
-/// Two free lists: read buffers keep their length (at least READ_SIZE, so
-/// taking one costs no zeroing), write buffers are kept empty with their
-/// capacity.
-#[derive(Default)]
-pub struct BufPool {
-    rbufs: Vec<Vec<u8>>,
-    wbufs: Vec<Vec<u8>>,
-    /// Read buffers held by connections (`read_buf_count`).
-    pub rbufs_in_use: u64,
-    /// Their bytes, growth included (`read_buf_bytes`).
-    pub rbuf_bytes_in_use: u64,
-}
-
-impl BufPool {
-    /// A read buffer of at least READ_SIZE bytes.
-    pub fn take_rbuf(&mut self) -> Vec<u8> {
-        self.rbufs_in_use += 1;
-        let b = self.rbufs.pop().unwrap_or_else(|| vec![0; READ_SIZE]);
-        self.rbuf_bytes_in_use += b.len() as u64;
-        b
-    }
-
-    /// Returns a read buffer. One that grew (pipelined large values) is
-    /// kept as it is up to POOL_BUF_MAX, so the next batch does not pay for
-    /// growing and zeroing it again.
-    pub fn give_rbuf(&mut self, b: Vec<u8>) {
-        self.rbufs_in_use -= 1;
-        self.rbuf_bytes_in_use -= b.len() as u64;
-        if b.len() >= READ_SIZE && b.len() <= POOL_BUF_MAX && self.rbufs.len() < POOL_MAX {
-            self.rbufs.push(b);
-        }
-    }
-
-    /// An empty write buffer.
-    pub fn take_wbuf(&mut self) -> Vec<u8> {
-        self.wbufs.pop().unwrap_or_default()
-    }
-
-    /// Returns a write buffer; very large ones are dropped.
-    pub fn give_wbuf(&mut self, mut b: Vec<u8>) {
-        if b.capacity() > 0 && b.capacity() <= POOL_BUF_MAX && self.wbufs.len() < POOL_MAX {
-            b.clear();
-            self.wbufs.push(b);
-        }
-    }
-
-    /// Bytes held by the pool's free read buffers.
-    pub fn free_bytes(&self) -> u64 {
-        self.rbufs.iter().map(|b| b.len() as u64).sum()
-    }
-}
 
 pub struct Conn {
     pub fd: RawFd,
@@ -231,6 +177,12 @@ pub struct Conn {
     pub out_bytes: usize,
     /// Items pinned by `out`, released after the write.
     pub pinned: Vec<u32>,
+    /// Bytes the pool counts for `wbuf`, `out` and `pinned` (the reply
+    /// buffer); 0 while the connection holds none. See bufpool.rs.
+    pub reply_counted: usize,
+    /// Replies counted since the output was last all written
+    /// (`response_obj_count`).
+    pub replies: u64,
     /// State to enter once the output is written.
     pub write_and_go: ConnState,
     /// Commands run since the output was last flushed, noreply ones
@@ -310,6 +262,8 @@ impl Conn {
             out_off: 0,
             out_bytes: 0,
             pinned: Vec::new(),
+            reply_counted: 0,
+            replies: 0,
             write_and_go: ConnState::NewCmd,
             unflushed_cmds: 0,
             nreqs: 0,
@@ -475,6 +429,9 @@ pub(crate) enum ReadResult {
     DataReceived,
     NoDataReceived,
     Error,
+    /// A read buffer could not grow for a line longer than it: the
+    /// connection writes its error and closes (the state is set).
+    MemoryError,
 }
 
 /// What transmit did (memcached's transmit_result).
@@ -540,6 +497,8 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                 c.set_state(ConnState::NewCmd);
             }
             ConnState::NewCmd => {
+                // What the last command queued counts in the pool.
+                core.pool.sync_reply(c);
                 if c.crawler_dump {
                     // Send what the crawler queued, then leave the socket
                     // alone (not even reading: bytes the client sends meanwhile
@@ -577,7 +536,13 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                     continue;
                 }
                 c.noreply = false;
-                if c.rbytes > 0 && (c.out_bytes < OUT_HIGH_WATER || c.transport == Transport::Udp) {
+                // Write before running more commands once a lot is queued,
+                // or once the connection buffers are at read_buf_mem_limit:
+                // writing gives memory back, where the next command would
+                // be refused. A UDP reply waits for the end of its datagram.
+                let flush_first = c.transport != Transport::Udp
+                    && (c.out_bytes >= OUT_HIGH_WATER || (core.pool.full() && c.has_output()));
+                if c.rbytes > 0 && !flush_first {
                     c.set_state(ConnState::ParseCmd);
                 } else if c.has_output() {
                     c.write_and_go = if c.rbytes > 0 {
@@ -612,6 +577,11 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                 }
             }
             ConnState::Waiting => {
+                if (c.reply_counted != 0 || c.replies != 0) && !c.has_output() {
+                    // Nothing left to write (the commands said noreply):
+                    // the reply buffer goes back.
+                    release_output(c, core);
+                }
                 if c.transport == Transport::Udp {
                     // The datagram is done with (what is left of it is
                     // an incomplete command); read the next one while
@@ -646,6 +616,7 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                     ReadResult::NoDataReceived if c.transport == Transport::Udp => stop = true,
                     ReadResult::NoDataReceived => c.set_state(ConnState::Waiting),
                     ReadResult::Error => c.set_state(ConnState::Closing),
+                    ReadResult::MemoryError => {}
                 }
             }
             ConnState::Nread => {
@@ -692,7 +663,7 @@ fn run_machine(server: &mut Server, token: usize) -> Pause {
                 }
                 // Nothing buffered: read (into the read buffer) and drop.
                 match try_read_network(c, core) {
-                    ReadResult::DataReceived => {}
+                    ReadResult::DataReceived | ReadResult::MemoryError => {}
                     ReadResult::NoDataReceived => {
                         set_interest(core, c, Interest::Read);
                         stop = true;
@@ -807,6 +778,7 @@ fn set_interest(core: &mut Core, c: &mut Conn, want: Interest) {
 }
 
 /// Returns an empty read buffer to the pool.
+#[inline]
 fn give_back_rbuf(c: &mut Conn, core: &mut Core) {
     if !c.rbuf.is_empty() {
         let b = std::mem::take(&mut c.rbuf);
@@ -967,12 +939,12 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
     c.rbytes -= el + 1;
     c.nreqs -= 1;
     c.last_cmd_time = core.cache.now();
+    if !start_command(c, core) {
+        return ParseResult::Ran;
+    }
     // The line stays in rbuf while the command runs; the buffer is moved
     // out so replies can be queued on the same connection.
     let rbuf = std::mem::take(&mut c.rbuf);
-    if c.wbuf.capacity() == 0 {
-        c.wbuf = core.pool.take_wbuf();
-    }
     c.unflushed_cmds = c.unflushed_cmds.saturating_add(1);
     if el + 1 < 4 {
         // As memcached 1.6.45: a line shorter than 4 bytes with its
@@ -991,11 +963,52 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
     ParseResult::Ran
 }
 
+/// Gives a command about to run its reply (memcached's resp_start, at the
+/// start of every command): a reply buffer from the pool, and one more
+/// reply counted. False when the connection buffers are at
+/// read_buf_mem_limit: as memcached does when it has no response object
+/// for a command, the connection is closed without a reply.
+#[inline]
+pub(crate) fn start_command(c: &mut Conn, core: &mut Core) -> bool {
+    if !core.pool.reply_room(c) {
+        return no_room_for_reply(c, core);
+    }
+    core.pool.start_reply(c);
+    core.pool.reply_queued(c);
+    true
+}
+
+/// `start_command` refused: counts it and closes the connection.
+#[cold]
+#[inline(never)]
+fn no_room_for_reply(c: &mut Conn, core: &mut Core) -> bool {
+    core.stats.response_obj_oom += 1;
+    log::info!(
+        "{}: no room for a reply under read_buf_mem_limit, closing",
+        c.fd
+    );
+    c.set_state(ConnState::Closing);
+    false
+}
+
 /// Reads from the socket into rbuf, making room first. memcached's
-/// try_read_network.
+/// try_read_network. A connection that cannot have a read buffer under
+/// read_buf_mem_limit is closed (memcached's rbuf_alloc failing); one
+/// whose buffer is full of a line it cannot grow for is answered
+/// `SERVER_ERROR out of memory reading request` and closed after it
+/// (memcached's answer when it cannot grow a buffer for a long line).
+/// Under a limit, a buffer full of complete commands is not grown: they
+/// run first.
 fn try_read_network(c: &mut Conn, core: &mut Core) -> ReadResult {
     if c.rbuf.is_empty() {
-        c.rbuf = core.pool.take_rbuf();
+        match core.pool.take_rbuf() {
+            Some(b) => c.rbuf = b,
+            None => {
+                core.stats.read_buf_oom += 1;
+                log::info!("{}: no read buffer under read_buf_mem_limit, closing", c.fd);
+                return ReadResult::Error;
+            }
+        }
         c.rcurr = 0;
     }
     if c.rcurr != 0 {
@@ -1008,9 +1021,13 @@ fn try_read_network(c: &mut Conn, core: &mut Core) -> ReadResult {
     loop {
         if c.rbytes >= c.rbuf.len() {
             // Full: grow (a long get line or a large pipelined batch).
-            let n = c.rbuf.len() * 2;
-            core.pool.rbuf_bytes_in_use += (n - c.rbuf.len()) as u64;
-            c.rbuf.resize(n, 0);
+            if !core.pool.grow_rbuf(&mut c.rbuf) {
+                if let ReadResult::DataReceived = gotdata {
+                    // What was read holds commands: they run first.
+                    break;
+                }
+                return cannot_grow(c, core);
+            }
         }
         let avail = c.rbuf.len() - c.rbytes;
         match crate::sys::read(c.fd, &mut c.rbuf[c.rbytes..]) {
@@ -1038,6 +1055,25 @@ fn try_read_network(c: &mut Conn, core: &mut Core) -> ReadResult {
         }
     }
     gotdata
+}
+
+/// The read buffer is full of one command and may not grow: the bytes read
+/// are dropped and the connection closes, after an error line when the
+/// limit leaves room for it (memcached's READ_MEMORY_ERROR).
+fn cannot_grow(c: &mut Conn, core: &mut Core) -> ReadResult {
+    core.stats.read_buf_oom += 1;
+    log::info!("{}: read buffer cannot grow under read_buf_mem_limit", c.fd);
+    c.rcurr = 0;
+    c.rbytes = 0;
+    // A binary request this long has no error to send that its client
+    // could match to it: the connection just closes.
+    if c.binary || !start_command(c, core) {
+        return ReadResult::Error;
+    }
+    c.out_string("SERVER_ERROR out of memory reading request");
+    c.write_and_go = ConnState::Closing;
+    c.set_state(ConnState::Mwrite);
+    ReadResult::MemoryError
 }
 
 /// Moves value bytes into the item being read: first from rbuf, then
@@ -1095,7 +1131,7 @@ fn read_value(c: &mut Conn, core: &mut Core) -> io::Result<bool> {
         return Ok(false);
     }
     match try_read_network(c, core) {
-        ReadResult::DataReceived => Ok(true),
+        ReadResult::DataReceived | ReadResult::MemoryError => Ok(true),
         ReadResult::NoDataReceived => Ok(false),
         ReadResult::Error => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
     }
@@ -1170,8 +1206,8 @@ fn transmit(c: &mut Conn, core: &mut Core) -> TransmitResult {
     }
 }
 
-/// After a complete write: unpin items, reset the queue, give the write
-/// buffer back to the pool.
+/// After a complete write (or when what is queued is dropped): unpin
+/// items, reset the queue, give the reply buffer back to the pool.
 pub(crate) fn release_output(c: &mut Conn, core: &mut Core) {
     for id in c.pinned.drain(..) {
         core.cache.unpin(id);
@@ -1180,8 +1216,7 @@ pub(crate) fn release_output(c: &mut Conn, core: &mut Core) {
     c.out_pos = 0;
     c.out_off = 0;
     c.out_bytes = 0;
-    let w = std::mem::take(&mut c.wbuf);
-    core.pool.give_wbuf(w);
+    core.pool.end_reply(c);
 }
 
 /// Closes a connection and frees everything it holds.

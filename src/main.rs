@@ -9,6 +9,7 @@
 //! READY=1 to systemd -> loop.
 
 mod auth;
+mod bufpool;
 mod cache;
 mod child;
 mod conn;

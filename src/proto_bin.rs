@@ -187,11 +187,11 @@ pub fn try_read_command(c: &mut Conn, core: &mut Core) -> bool {
     c.nreqs -= 1;
     c.last_cmd_time = core.cache.now();
     c.bin_header = h;
+    if !crate::conn::start_command(c, core) {
+        return true;
+    }
     // As for a text line: the request stays in rbuf while it runs.
     let rbuf = std::mem::take(&mut c.rbuf);
-    if c.wbuf.capacity() == 0 {
-        c.wbuf = core.pool.take_wbuf();
-    }
     let ext = &rbuf[start..start + h.extlen as usize];
     let key = &rbuf[start + h.extlen as usize..start + need - HEADER_LEN];
     dispatch(c, core, ext, key);

@@ -10,12 +10,11 @@
 //! `try_read_command_asciiauth` instead, until a `set` carries a user and
 //! password the auth file knows.
 
+use crate::bufpool::READ_SIZE;
 use crate::cache::item::KEY_MAX_LENGTH;
 use crate::cache::slabs::{ReassignResult, NONE};
 use crate::cache::{AllocError, DeltaResult, StoreCmd, StoreItemType};
-use crate::conn::{
-    Conn, ConnState, OutPiece, COPY_MAX, LINE_MAX_NON_GET, OUT_HIGH_WATER, READ_SIZE,
-};
+use crate::conn::{Conn, ConnState, OutPiece, COPY_MAX, LINE_MAX_NON_GET, OUT_HIGH_WATER};
 use crate::server::{Core, ShutdownKind};
 use crate::stats::append_stat;
 use crate::util::{self, push_u64};
@@ -450,12 +449,11 @@ pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
         c.nreqs -= 1;
         c.unflushed_cmds = c.unflushed_cmds.saturating_add(1);
         c.last_cmd_time = core.cache.now();
-        if c.wbuf.capacity() == 0 {
-            c.wbuf = core.pool.take_wbuf();
-        }
         c.set_state(ConnState::NewCmd);
         let Some(size) = size else {
-            c.out_string("CLIENT_ERROR unauthenticated");
+            if crate::conn::start_command(c, core) {
+                c.out_string("CLIENT_ERROR unauthenticated");
+            }
             return true;
         };
         if size > AUTH_BLOCK_MAX {
@@ -478,10 +476,10 @@ pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
     c.rcurr += c.rlbytes;
     c.rbytes -= c.rlbytes;
     c.rlbytes = 0;
-    if c.wbuf.capacity() == 0 {
-        c.wbuf = core.pool.take_wbuf();
-    }
     c.set_state(ConnState::NewCmd);
+    if !crate::conn::start_command(c, core) {
+        return true;
+    }
     match verdict {
         AuthVerdict::BadTermination => c.out_string("CLIENT_ERROR bad command line termination"),
         AuthVerdict::BadFormat => c.out_string("CLIENT_ERROR bad authentication token format"),
@@ -607,7 +605,15 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
         }
     }
     let mark = c.mark();
+    let mut keys = 0;
     for key in words {
+        // Each key after the first is a reply of its own, as memcached
+        // takes a response object for it; under read_buf_mem_limit one
+        // may be refused, and the whole get is answered with the error.
+        if keys != 0 && !core.pool.reply_room(c) {
+            return get_out_of_memory(c, core, mark);
+        }
+        keys += 1;
         if key.len() > KEY_MAX_LENGTH {
             c.rollback(mark, &mut core.cache);
             c.out_string("CLIENT_ERROR bad command line format");
@@ -639,6 +645,20 @@ fn process_get(c: &mut Conn, core: &mut Core, line: &[u8], return_cas: bool, tou
     }
     log::debug!(">{} END", c.fd);
     c.add_bytes(b"END\r\n");
+    if keys > 1 {
+        core.pool.replies_queued(c, keys - 1);
+    }
+}
+
+/// A multi-key get refused a reply for a further key under
+/// read_buf_mem_limit: what it queued is dropped and the error is its
+/// whole reply (memcached's process_get_command_err).
+#[cold]
+#[inline(never)]
+fn get_out_of_memory(c: &mut Conn, core: &mut Core, mark: crate::conn::OutMark) {
+    c.rollback(mark, &mut core.cache);
+    core.stats.response_obj_oom += 1;
+    c.out_string("SERVER_ERROR out of memory writing get response");
 }
 
 /// set/add/replace/append/prepend/cas: parse, allocate, read the value.

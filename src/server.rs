@@ -18,8 +18,9 @@
 use std::os::unix::io::RawFd;
 
 use crate::auth::AuthFile;
+use crate::bufpool::BufPool;
 use crate::cache::{self, Cache};
-use crate::conn::{self, BufPool, Conn, ConnState, Transport};
+use crate::conn::{self, Conn, ConnState, Transport};
 use crate::event::{self, EventLoop, Interest, Timer};
 use crate::settings::Settings;
 use crate::stats::{self, Stats};
@@ -118,6 +119,7 @@ impl Server {
         );
         let crawler = cache::crawler::Crawler::new(cache.now());
         let repl = repl::Repl::new(&settings);
+        let pool = BufPool::new(settings.read_buf_mem_limit);
         Server {
             conns: slab::Slab::with_capacity(64),
             core: Core {
@@ -126,7 +128,7 @@ impl Server {
                 cache,
                 stats: Stats::default(),
                 ev,
-                pool: BufPool::default(),
+                pool,
                 ready: Vec::new(),
                 shutdown: None,
                 accepting: true,

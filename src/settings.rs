@@ -32,7 +32,7 @@
 //!         "milliseconds without word from the master before a",
 //!         "replica calls it lost (default: {default})",
 //!     ]),
-//!     stats: &[stat(59, "repl_timeout", |s| s.repl_timeout.to_string())],
+//!     stats: &[stat(74, "repl_timeout", |s| s.repl_timeout.to_string())],
 //! },
 //! ```
 //!
@@ -1201,7 +1201,7 @@ static FLAGS: &[Flag] = &[
             "                          rewrite it on SIGUSR2 and at shutdown",
         ],
         stats: &[
-            stat(56, "dump_file", |s| or_null(&s.dump_file, "NULL")),
+            stat(67, "dump_file", |s| or_null(&s.dump_file, "NULL")),
         ],
     },
     Flag {
@@ -1276,7 +1276,7 @@ static FLAGS: &[Flag] = &[
             "                          when stopped with SIGUSR1 or \"shutdown graceful\"",
         ],
         stats: &[
-            stat(55, "memory_file", |s| or_null(&s.memory_file, "(null)")),
+            stat(65, "memory_file", |s| or_null(&s.memory_file, "(null)")),
         ],
     },
     Flag {
@@ -1311,9 +1311,9 @@ static FLAGS: &[Flag] = &[
         ),
         apply: nothing,
         help: &["-N, --napi_ids            not supported (needs worker threads)"],
-        stats: &[
-            stat(54, "num_napi_ids", |_| "(null)".to_string()),
-        ],
+        // memcached 1.6.45 shows the count given to -N, 0 without it
+        // (1.6.18 showed "(null)").
+        stats: &[stat(64, "num_napi_ids", |_| "0".to_string())],
     },
 ];
 
@@ -1823,7 +1823,7 @@ static EXTENDED: &[Extended] = &[
             "accepted for memcached's external storage",
             "automover; not used (default: {default})",
         ]),
-        stats: &[stat(53, "slab_automove_freeratio", |s| {
+        stats: &[stat(62, "slab_automove_freeratio", |s| {
             format!("{:.3}", s.slab_automove_freeratio)
         })],
     },
@@ -1922,21 +1922,21 @@ static EXTENDED: &[Extended] = &[
             "seconds between dumps to the -F file (default: {default},",
             "only on SIGUSR2 and at shutdown)",
         ]),
-        stats: &[stat(57, "dump_interval", |s| s.dump_interval.to_string())],
+        stats: &[stat(68, "dump_interval", |s| s.dump_interval.to_string())],
     },
     Extended {
         key: "dump_on_shutdown",
         value: Value::Toggle(|s| &mut s.dump_on_shutdown),
         also: None,
         help: Help::ListedNo(&["stop without writing a last dump to the -F file"]),
-        stats: &[stat(58, "dump_on_shutdown", |s| yes_no(s.dump_on_shutdown))],
+        stats: &[stat(69, "dump_on_shutdown", |s| yes_no(s.dump_on_shutdown))],
     },
     Extended {
         key: "replication",
         value: Value::Toggle(|s| &mut s.replication),
         also: None,
         help: Help::ListedNo(&["refuse replicas and the rep_* commands"]),
-        stats: &[stat(59, "replication", |s| yes_no(s.replication))],
+        stats: &[stat(70, "replication", |s| yes_no(s.replication))],
     },
     Extended {
         key: "replicaof",
@@ -1950,7 +1950,7 @@ static EXTENDED: &[Extended] = &[
         },
         also: None,
         help: Help::Listed(&["HOST:PORT: start as a replica of that master"]),
-        stats: &[stat(60, "replicaof", |s| or_null(&s.replicaof, "NULL"))],
+        stats: &[stat(71, "replicaof", |s| or_null(&s.replicaof, "NULL"))],
     },
     Extended {
         key: "repl_self",
@@ -1967,7 +1967,7 @@ static EXTENDED: &[Extended] = &[
             "HOST:PORT this server is known by to replicas",
             "and clients (default: the first -l address and -p)",
         ]),
-        stats: &[stat(61, "repl_self", |s| or_null(&s.repl_self, "NULL"))],
+        stats: &[stat(72, "repl_self", |s| or_null(&s.repl_self, "NULL"))],
     },
     Extended {
         key: "repl_backlog_size",
@@ -1982,7 +1982,7 @@ static EXTENDED: &[Extended] = &[
             "bytes of recent changes kept for replicas that",
             "reconnect (default: {default})",
         ]),
-        stats: &[stat(62, "repl_backlog_size", |s| {
+        stats: &[stat(73, "repl_backlog_size", |s| {
             s.repl_backlog_size.to_string()
         })],
     },
@@ -1999,7 +1999,7 @@ static EXTENDED: &[Extended] = &[
             "milliseconds without traffic before a replication",
             "link is declared dead (default: {default})",
         ]),
-        stats: &[stat(63, "repl_timeout", |s| s.repl_timeout.to_string())],
+        stats: &[stat(74, "repl_timeout", |s| s.repl_timeout.to_string())],
     },
     Extended {
         key: "repl_priority",
@@ -2009,7 +2009,7 @@ static EXTENDED: &[Extended] = &[
             "priority in master elections, 0 for never a master",
             "(default: {default})",
         ]),
-        stats: &[stat(64, "repl_priority", |s| s.repl_priority.to_string())],
+        stats: &[stat(75, "repl_priority", |s| s.repl_priority.to_string())],
     },
     Extended {
         key: "repl_ack_policy",
@@ -2024,7 +2024,7 @@ static EXTENDED: &[Extended] = &[
             "replicas a write's reply waits for: 1 ALL, 2 ALL_PEERS,",
             "3 NONE, 4 ONE, 5 ONE_PEER, 6 QUORUM (default: {default})",
         ]),
-        stats: &[stat(65, "repl_ack_policy", |s| {
+        stats: &[stat(76, "repl_ack_policy", |s| {
             s.repl_ack_policy.to_string()
         })],
     },
@@ -2041,7 +2041,7 @@ static EXTENDED: &[Extended] = &[
             "microseconds a write's reply waits for its",
             "acknowledgements (default: {default})",
         ]),
-        stats: &[stat(66, "repl_ack_timeout", |s| {
+        stats: &[stat(77, "repl_ack_timeout", |s| {
             s.repl_ack_timeout.to_string()
         })],
     },
@@ -2059,7 +2059,7 @@ static EXTENDED: &[Extended] = &[
             "FILE: user:password a replica gives a master",
             "started with -Y",
         ]),
-        stats: &[stat(67, "repl_auth_file", |s| {
+        stats: &[stat(78, "repl_auth_file", |s| {
             or_null(&s.repl_auth_file, "NULL")
         })],
     },
@@ -2076,7 +2076,7 @@ static EXTENDED: &[Extended] = &[
             "bytes of stream held for a replica that reads too",
             "slowly before it is dropped to resync (default: {default})",
         ]),
-        stats: &[stat(68, "repl_buffer_limit", |s| {
+        stats: &[stat(79, "repl_buffer_limit", |s| {
             s.repl_buffer_limit.to_string()
         })],
     },
@@ -2088,7 +2088,7 @@ static EXTENDED: &[Extended] = &[
             "servers in the replication group, master included: QUORUM",
             "waits for a majority of them (default: 0, the known replicas)",
         ]),
-        stats: &[stat(69, "repl_sites", |s| s.repl_sites.to_string())],
+        stats: &[stat(80, "repl_sites", |s| s.repl_sites.to_string())],
     },
     // Accepted by memcached 1.6 without effect here: no sandbox is applied
     // and responses are never inlined.
@@ -2121,7 +2121,21 @@ static EXTENDED: &[Extended] = &[
         help: Help::Lines(&[
             "   - ext_* (external storage) and ssl_* (TLS) options are not supported",
         ]),
-        stats: &[],
+        // memcached 1.6.45 (built with external storage, as it is by
+        // default) lists these settings whether or not a store is in use;
+        // they show its defaults, which nothing here can change.
+        stats: &[
+            stat(53, "ext_item_size", |_| "512".to_string()),
+            stat(54, "ext_item_age", |_| u32::MAX.to_string()),
+            stat(55, "ext_low_ttl", |_| "0".to_string()),
+            stat(56, "ext_recache_rate", |_| "2000".to_string()),
+            stat(57, "ext_wbuf_size", |_| (4 * 1024 * 1024).to_string()),
+            stat(58, "ext_compact_under", |_| "0".to_string()),
+            stat(59, "ext_drop_under", |_| "0".to_string()),
+            stat(60, "ext_max_sleep", |_| "1000000".to_string()),
+            stat(61, "ext_max_frag", |_| "0.80".to_string()),
+            stat(63, "ext_drop_unread", |_| yes_no(false)),
+        ],
     },
     quiet(
         "ssl_",
@@ -2473,7 +2487,12 @@ const fn stat(at: u8, name: &'static str, show: fn(&Settings) -> String) -> Stat
 
 /// Lines of `stats settings` that no option sets: state memcached keeps
 /// among its settings.
-static REPORTED: &[Stat] = &[stat(7, "oldest", |s| s.oldest_live.to_string())];
+static REPORTED: &[Stat] = &[
+    stat(7, "oldest", |s| s.oldest_live.to_string()),
+    // Bytes of client flags an item keeps: 32 bits, as memcached built
+    // without large client flags.
+    stat(66, "client_flags_size", |_| "4".to_string()),
+];
 
 /// Every line of `stats settings`, in the reply's order.
 fn stats_lines() -> Vec<&'static Stat> {
@@ -2488,11 +2507,13 @@ fn stats_lines() -> Vec<&'static Stat> {
 }
 
 impl Settings {
-    /// The name/value pairs of `stats settings`, in memcached 1.6.18's order
+    /// The name/value pairs of `stats settings`, in memcached 1.6.45's order
     /// and with its formatting, from the `stats` of the flag and `-o` rows.
-    /// The extstore (`ext_*`) and TLS (`ssl_*`) lines are left out; ours
-    /// (`dump_file`, NULL when unset as memcached shows an unset string,
-    /// and the dump options) come last.
+    /// The external storage (`ext_*`) lines show 1.6.45's defaults, as it
+    /// shows them with no store in use; TLS (`ssl_*`) lines, which 1.6.45
+    /// shows only when built with TLS, are left out. Ours (`dump_file`,
+    /// NULL when unset as memcached shows an unset string, the dump and
+    /// replication options) come last.
     pub fn stats_settings(&self) -> Vec<(&'static str, String)> {
         stats_lines()
             .into_iter()
@@ -3211,6 +3232,37 @@ mod tests {
         assert_eq!(get("slab_automove_freeratio"), "0.010");
         assert_eq!(get("memory_file"), "(null)");
         assert_eq!(get("slab_chunk_max"), "524288");
+        // memcached 1.6.45's last lines, in its order, before ours.
+        let names: Vec<&str> = stats.iter().map(|(n, _)| *n).collect();
+        let at = names
+            .iter()
+            .position(|n| *n == "inline_ascii_response")
+            .unwrap();
+        let tail: Vec<(&str, &str)> = stats[at..at + 15]
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                ("inline_ascii_response", "no"),
+                ("ext_item_size", "512"),
+                ("ext_item_age", "4294967295"),
+                ("ext_low_ttl", "0"),
+                ("ext_recache_rate", "2000"),
+                ("ext_wbuf_size", "4194304"),
+                ("ext_compact_under", "0"),
+                ("ext_drop_under", "0"),
+                ("ext_max_sleep", "1000000"),
+                ("ext_max_frag", "0.80"),
+                ("slab_automove_freeratio", "0.010"),
+                ("ext_drop_unread", "no"),
+                ("num_napi_ids", "0"),
+                ("memory_file", "(null)"),
+                ("client_flags_size", "4"),
+            ]
+        );
+        assert_eq!(names[at + 15], "dump_file");
     }
 
     #[test]

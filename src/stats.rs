@@ -56,6 +56,11 @@ pub struct Stats {
     pub malloc_fails: u64,
     /// Connections closed by idle_timeout.
     pub idle_kicks: u64,
+    /// Read buffers refused for read_buf_mem_limit.
+    pub read_buf_oom: u64,
+    /// Replies refused for read_buf_mem_limit (memcached's response
+    /// objects).
+    pub response_obj_oom: u64,
 }
 
 impl Stats {
@@ -109,13 +114,15 @@ pub fn server_stats(core: &crate::server::Core, out: &mut Vec<u8>) {
         append_stat(out, "rejected_connections", s.rejected_conns);
     }
     append_stat(out, "connection_structures", s.conn_structs);
-    append_stat(out, "response_obj_oom", 0);
-    append_stat(out, "response_obj_count", 0);
-    append_stat(out, "response_obj_bytes", 0);
-    append_stat(out, "read_buf_count", core.pool.rbufs_in_use);
-    append_stat(out, "read_buf_bytes", core.pool.rbuf_bytes_in_use);
-    append_stat(out, "read_buf_bytes_free", core.pool.free_bytes());
-    append_stat(out, "read_buf_oom", 0);
+    // The connection buffers (bufpool.rs says what each line counts).
+    let pool = &core.pool;
+    append_stat(out, "response_obj_oom", s.response_obj_oom);
+    append_stat(out, "response_obj_count", pool.response_obj_count());
+    append_stat(out, "response_obj_bytes", pool.response_obj_bytes());
+    append_stat(out, "read_buf_count", pool.read_buf_count());
+    append_stat(out, "read_buf_bytes", pool.read_buf_bytes());
+    append_stat(out, "read_buf_bytes_free", pool.read_buf_bytes_free());
+    append_stat(out, "read_buf_oom", s.read_buf_oom);
     append_stat(out, "reserved_fds", core.reserved_fds);
     append_stat(out, "cmd_get", s.get_cmds);
     append_stat(out, "cmd_set", cs.set_cmds);

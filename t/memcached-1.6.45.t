@@ -7,6 +7,7 @@
 use strict;
 use warnings;
 use Test::More;
+use IO::Select;
 use lib 't/lib';
 use MemcachedTest;
 
@@ -204,5 +205,121 @@ is($ports, "TCP INET: " . $p->port . "\nUDP INET: " . $p->udpport . "\n",
    'MEMCACHED_PORT_FILENAME: the TCP then the UDP port');
 ok(!-e "$pf.lck", 'MEMCACHED_PORT_FILENAME: written under .lck, then renamed');
 unlink $pf;
+
+# ---- stats settings ----
+
+# 1.6.45's lines, in its order; lines of our own may follow them. The
+# lines it added since 1.6.18, and the external storage lines (shown
+# whether or not a store is in use), must read as 1.6.45's.
+my @settings_145 = qw(
+    maxbytes maxconns tcpport udpport inter verbosity oldest evictions
+    domain_socket umask shutdown_command growth_factor chunk_size
+    num_threads num_threads_per_udp stat_key_prefix detail_enabled
+    reqs_per_event cas_enabled tcp_backlog binding_protocol
+    auth_enabled_sasl auth_enabled_ascii item_size_max maxconns_fast
+    hashpower_init slab_reassign slab_automove slab_automove_ratio
+    slab_automove_window slab_chunk_max lru_crawler lru_crawler_sleep
+    lru_crawler_tocrawl tail_repair_time flush_enabled dump_enabled
+    hash_algorithm lru_maintainer_thread lru_segmented hot_lru_pct
+    warm_lru_pct hot_max_factor warm_max_factor temp_lru temporary_ttl
+    idle_timeout watcher_logbuf_size worker_logbuf_size read_buf_mem_limit
+    track_sizes inline_ascii_response ext_item_size ext_item_age
+    ext_low_ttl ext_recache_rate ext_wbuf_size ext_compact_under
+    ext_drop_under ext_max_sleep ext_max_frag slab_automove_freeratio
+    ext_drop_unread num_napi_ids memory_file client_flags_size
+);
+{
+    my $out = reply_to($sock, "stats settings\r\n");
+    my @names = $out =~ /^STAT (\S+) /mg;
+    is_deeply([@names[0 .. $#settings_145]], \@settings_145,
+              "stats settings: 1.6.45's lines in 1.6.45's order");
+    my ($tail) = $out =~ /^(STAT inline_ascii_response .*?STAT client_flags_size [^\r]*\r\n)/ms;
+    is($tail, "STAT inline_ascii_response no\r\n"
+            . "STAT ext_item_size 512\r\n"
+            . "STAT ext_item_age 4294967295\r\n"
+            . "STAT ext_low_ttl 0\r\n"
+            . "STAT ext_recache_rate 2000\r\n"
+            . "STAT ext_wbuf_size 4194304\r\n"
+            . "STAT ext_compact_under 0\r\n"
+            . "STAT ext_drop_under 0\r\n"
+            . "STAT ext_max_sleep 1000000\r\n"
+            . "STAT ext_max_frag 0.80\r\n"
+            . "STAT slab_automove_freeratio 0.010\r\n"
+            . "STAT ext_drop_unread no\r\n"
+            . "STAT num_napi_ids 0\r\n"
+            . "STAT memory_file (null)\r\n"
+            . "STAT client_flags_size 4\r\n",
+       'stats settings: the last lines, byte for byte (1.6.18: num_napi_ids (null), no client_flags_size)');
+}
+
+# ---- connection buffers under -o read_buf_mem_limit ----
+
+# memcached divides the limit among its -t threads; with -t 1 the one
+# worker has it all, as our one thread does.
+my $LIMITED = '-t 1 -o read_buf_mem_limit=1';
+
+# The refusal of a multi-get. memcached 1.6.45 copies this message
+# without its terminating NUL, so its line may go on with stray bytes of
+# its stack before the "\r\n"; ours is the message alone (t/conn-memory.t
+# checks it byte for byte).
+my $GET_OOM = qr/\ASERVER_ERROR out of memory writing get response[^\r\n]*\r\n\z/;
+
+# True when the peer closed `$s` without sending a byte (an end of file or
+# a reset), within 10 seconds.
+sub closed_silently {
+    my $s = shift;
+    return 0 unless IO::Select->new($s)->can_read(10);
+    my $n = sysread($s, my $buf, 4096);
+    return !$n;
+}
+
+{
+    my $m = new_memcached($LIMITED);
+    my $s = $m->sock;
+    is(stats_of($s, 'settings')->{read_buf_mem_limit}, 1048576,
+       'read_buf_mem_limit: shown in bytes');
+    my $w = 'w' x 1000;
+    is(reply_to($s, "set w 0 0 1000\r\n$w\r\n"), "STORED\r\n", 'stored a 1000-byte value');
+    # A multi-get whose replies need more than the limit: the whole reply
+    # is the error, and the connection goes on.
+    like(reply_to($s, 'get' . ' w' x 20000 . "\r\n"), $GET_OOM,
+         'a multi-get past the limit: SERVER_ERROR out of memory writing get response');
+    is(reply_to($s, "get w\r\n"), "VALUE w 0 1000\r\n$w\r\nEND\r\n",
+       'after the refused multi-get: the connection is served');
+}
+
+{
+    my $m = new_memcached($LIMITED);
+    my $s = $m->sock;
+    is(reply_to($s, "set a 0 0 1\r\nA\r\n"), "STORED\r\n", 'stored a');
+    close $s;
+    # Each connection leaves an unfinished command, keeping its 16 KB read
+    # buffer: 63 of them fit in 1 MB with the memory a reply needs.
+    my @held;
+    for (1 .. 63) {
+        my $c = $m->new_sock;
+        print $c "version\r\nget a";
+        my $line = <$c> // '';
+        last unless $line =~ /^VERSION /;
+        push @held, $c;
+    }
+    is(scalar @held, 63, '63 connections each hold a read buffer under a 1 MB limit');
+    my $next = $m->new_sock;
+    print $next "version\r\nget a";
+    ok(closed_silently($next), 'the next one is closed without a reply');
+    my $h = $held[0];
+    print $h "\r\n";
+    is(read_until_end($h), "VALUE a 0 1\r\nA\r\nEND\r\n",
+       'a connection holding its buffer finishes its command');
+    like(reply_to($h, 'get' . ' a' x 600 . "\r\n"), $GET_OOM, 'at the limit, a multi-get is refused');
+    is(reply_to($h, "get a\r\n"), "VALUE a 0 1\r\nA\r\nEND\r\n", 'and the connection goes on');
+    my $before = stats_of($h)->{curr_connections};
+    close $_ for @held[1 .. $#held];
+    my $st = wait_stat($h, 'curr_connections', sub { $_[0] == $before - 62 });
+    is($st->{curr_connections}, $before - 62, 'the holding connections are gone');
+    my $fresh = $m->new_sock;
+    is(reply_to($fresh, "get a a\r\n"), "VALUE a 0 1\r\nA\r\nVALUE a 0 1\r\nA\r\nEND\r\n",
+       'with the buffers given back, a new connection is served');
+}
 
 done_testing();

@@ -371,9 +371,7 @@ pub fn run_step(server: &mut Server, now_us: u64) {
                 if c.out_bytes >= DUMP_HIGH_WATER {
                     return;
                 }
-                if c.wbuf.capacity() == 0 {
-                    c.wbuf = pool.take_wbuf();
-                }
+                pool.start_reply(c);
                 client = Some(c);
             }
             _ => {
