@@ -590,8 +590,7 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
         c.meta_line = line;
         return;
     }
-    let sent = core.cache.item(id).nbytes();
-    let (result, live) = core.cache.mset(
+    let (result, live, sent) = core.cache.mset(
         c.fd,
         id,
         c.nread_cmd,

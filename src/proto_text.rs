@@ -436,7 +436,11 @@ pub fn try_read_command_asciiauth(c: &mut Conn, core: &mut Core) -> bool {
         // the tokenizer takes for a line still ending in one: the last
         // byte is dropped, and the one before it too if it is a "\r".
         // So "set k 0 0 12\n", with no "\r", has a length of 1.
-        let end = if data[el - 2] == b'\r' { el - 2 } else { el - 1 };
+        let end = if data[el - 2] == b'\r' {
+            el - 2
+        } else {
+            el - 1
+        };
         let mut toks: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
         let n = tokenize(&data[..end], &mut toks);
         let size = if n >= 5 && data.starts_with(b"set") {

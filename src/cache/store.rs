@@ -365,13 +365,7 @@ impl Cache {
     }
 
     /// `delete_cas`, telling deletion watchers when `shown`.
-    fn delete_shown(
-        &mut self,
-        cfd: RawFd,
-        key: &[u8],
-        req_cas: u64,
-        shown: bool,
-    ) -> StoreItemType {
+    fn delete_shown(&mut self, cfd: RawFd, key: &[u8], req_cas: u64, shown: bool) -> StoreItemType {
         self.log_lookup(cfd, key);
         if req_cas != 0 {
             let id = self.peek(key);
@@ -535,16 +529,18 @@ impl Cache {
     /// `cmd` and the meta flags. A CAS turns a set or replace into a cas
     /// store (an add stays an add; append and prepend check it here), and
     /// with I a lower CAS still stores, marked stale, keeping the old TTL
-    /// and the winner's token. Returns the outcome and the item now
-    /// linked under the key (NONE unless stored and still live).
+    /// and the winner's token. Returns the outcome, the item now linked
+    /// under the key (NONE unless stored and still live) and the size of
+    /// the value sent (ms's `s` when nothing was stored).
     pub fn mset(
         &mut self,
         cfd: RawFd,
         id: u32,
         cmd: StoreCmd,
         a: &MsetArgs,
-    ) -> (StoreItemType, u32) {
+    ) -> (StoreItemType, u32, usize) {
         self.count_set(id);
+        let sent = nbytes(self.slabs.chunk(id));
         if a.base64 {
             let f = iflags(self.slabs.chunk(id));
             set_iflags(self.slabs.chunk_mut(id), f | ITEM_KEY_BINARY);
@@ -611,7 +607,7 @@ impl Cache {
             set_iflags(self.slabs.chunk_mut(live), f);
             self.note(Reason::Stored, live);
         }
-        (result, live)
+        (result, live, sent)
     }
 
     /// md: deletes `key`, or with I marks it stale (giving up the win
@@ -1385,7 +1381,10 @@ mod tests {
             ..MdeleteArgs::default()
         };
         assert_eq!(c.mdelete(7, b"m", &x), MdeleteResult::Done);
-        assert_eq!(c.mdelete(7, b"m", &MdeleteArgs::default()), MdeleteResult::Done);
+        assert_eq!(
+            c.mdelete(7, b"m", &MdeleteArgs::default()),
+            MdeleteResult::Done
+        );
         assert_eq!(
             watched(&mut c),
             vec![
@@ -1622,7 +1621,7 @@ mod tests {
             invalidate: true,
             ..MsetArgs::default()
         };
-        let (res, live) = c.mset(-1, id, StoreCmd::Set, &a);
+        let (res, live, _) = c.mset(-1, id, StoreCmd::Set, &a);
         assert_eq!(res, StoreItemType::Stored);
         assert_ne!(live, NONE);
         let recs = take(&mut c);
@@ -1680,7 +1679,12 @@ mod tests {
         let recs = take(&mut c);
         assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"k")]);
         assert_eq!(
-            (recs[0].value.as_slice(), recs[0].meta, recs[0].cas, recs[0].flags),
+            (
+                recs[0].value.as_slice(),
+                recs[0].meta,
+                recs[0].cas,
+                recs[0].flags
+            ),
             (&b""[..], ITEM_STALE, 77, 0)
         );
         assert_eq!(recs[0].exptime, c.clock.now_unix() + 30);

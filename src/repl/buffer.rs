@@ -78,7 +78,10 @@ impl StreamBuf {
     #[inline]
     pub fn write(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         if self.blocks.back().is_none_or(|b| b.len() >= BLOCK) {
-            let b = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(BLOCK));
+            let b = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(BLOCK));
             self.blocks.push_back(b);
         }
         let b = self.blocks.back_mut().expect("a block was just ensured");

@@ -636,7 +636,10 @@ fn flush(core: &mut Core, idx: usize) {
                 log::info!("replica {} is online", f.addr);
             }
             continue;
-        } else if let Some(sent) = f.sent.filter(|&s| f.state == FeedState::Online && s < r.offset) {
+        } else if let Some(sent) = f
+            .sent
+            .filter(|&s| f.state == FeedState::Online && s < r.offset)
+        {
             let mut iov = [libc::iovec {
                 iov_base: std::ptr::null_mut(),
                 iov_len: 0,
@@ -664,7 +667,11 @@ fn watch_write(core: &mut Core, idx: usize, on: bool) {
     let f = &mut core.repl.master.feeds[idx];
     if f.want_write != on {
         f.want_write = on;
-        let interest = if on { Interest::ReadWrite } else { Interest::Read };
+        let interest = if on {
+            Interest::ReadWrite
+        } else {
+            Interest::Read
+        };
         let _ = core.ev.modify(f.fd, TOKEN_FEED_BASE + idx as u64, interest);
     }
 }

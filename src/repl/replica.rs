@@ -515,7 +515,10 @@ fn apply_stream(core: &mut Core) -> bool {
                     meta,
                     value,
                 } => {
-                    if !core.cache.apply_set(&key, hv, value, flags, exptime, cas, meta) {
+                    if !core
+                        .cache
+                        .apply_set(&key, hv, value, flags, exptime, cas, meta)
+                    {
                         log::warn!("replica: no memory for an item of {} bytes", value.len());
                     }
                 }

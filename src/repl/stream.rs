@@ -279,7 +279,9 @@ fn parse_u64(t: &[u8]) -> Option<u64> {
 /// As `parse_u64`, with a leading `-` allowed (an expiry before 1970).
 fn parse_i64(t: &[u8]) -> Option<i64> {
     match t.strip_prefix(b"-") {
-        Some(d) => parse_u64(d).filter(|&v| v <= 1 << 63).map(|v| (v as i64).wrapping_neg()),
+        Some(d) => parse_u64(d)
+            .filter(|&v| v <= 1 << 63)
+            .map(|v| (v as i64).wrapping_neg()),
         None => parse_u64(t).and_then(|v| i64::try_from(v).ok()),
     }
 }
