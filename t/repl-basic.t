@@ -238,4 +238,24 @@ is("$st->{sync_full} $st->{sync_partial_err}", '2 1', 'the backlog did not cover
     is(repl_stats($bs)->{sync_partial_ok}, '1', 'C resynced partially from B');
 }
 
+# ---- repl_self: the address a server is known by ----
+{
+    my $a = new_memcached('-o repl_self=10.9.8.7:4321');
+    my $as = $a->sock;
+    is(send_recv($as, "rep_whoismaster\r\n"), "10.9.8.7:4321\r\n",
+        'a master gives its repl_self as the master');
+    my %set = map { /^STAT (\S+) (.*)\z/ ? ($1 => $2) : () }
+        split /\r\n/, do { print $as "stats settings\r\n"; read_until_end($as) };
+    is($set{repl_self}, '10.9.8.7:4321', 'stats settings shows repl_self');
+    my $aport = $a->port;
+    my $b = new_memcached("-o replicaof=127.0.0.1:$aport,repl_self=10.9.8.8:5555");
+    my $bs = $b->sock;
+    ok(wait_synced($as, $bs), 'the replica caught up');
+    like(repl_stats($as)->{replica0},
+        qr/^addr=127\.0\.0\.1:\d+,id=10\.9\.8\.8:5555,priority=100,state=online,ack=\d+,lag=\d+\z/,
+        'the master knows the replica by the repl_self it announced');
+    is(send_recv($bs, "rep_whoismaster\r\n"), "127.0.0.1:$aport\r\n",
+        'the replica names the master it was given');
+}
+
 done_testing();
