@@ -64,7 +64,9 @@ for my $cut (1 .. 5) {
 # is still in the backlog.
 is($proxy->hold, 'OK', 'hold: new connections wait');
 is($proxy->cut, 'OK 1', 'cut 6: the link is cut');
-my $held_at = wait_repl($r, sub { $_[0]{master_link_status} ne 'up' })->{repl_offset};
+my $away = wait_repl($r, sub { $_[0]{master_link_status} ne 'up' });
+my $held_at = $away->{repl_offset};
+like($away->{master_link_down_ms}, qr/\A\d+\z/, 'the replica says how long its stream has been missing');
 ok(stream_moves($m, 50_000), 'the master streams 50,000 bytes more while the replica is away');
 my $ps = $proxy->wait_status(sub { $_[0]{held} == 1 });
 is($ps->{held}, 1, 'the replica is already knocking again');
@@ -185,11 +187,24 @@ like(digest($srs), qr/^DIGEST 20[0-9]{3} /, 'the replica holds the 20,000 items 
         select(undef, undef, undef, 0.25);      # the keepalives' pace
     }
     ok($blank >= 10, 'blank lines for three seconds');
-    is(repl_stats($ss)->{master_link_status}, 'sync', 'the replica still waits for its snapshot');
+    my $st = repl_stats($ss);
+    is($st->{master_link_status}, 'sync', 'the replica still waits for its snapshot');
     ok(!$sel->can_read(0), 'and has not connected again');
-    print $link $head;
-    is(wait_repl($ss, sub { $_[0]{master_link_status} eq 'up' })->{master_link_status}, 'up',
-       'the replica loaded the snapshot');
+    like("$st->{master_last_io_ms} $st->{master_link_down_ms}", qr/\A\d+ \d+\z/,
+         'waiting: when the master was last heard, since when the stream is missing');
+    ok(!exists $st->{master_sync_total_bytes}, 'no snapshot bytes counted before a snapshot');
+    # The snapshot's first 100 bytes, then the rest.
+    my ($line1, $total) = $head =~ /\A(REP_FULLSYNC \S+ \d+ (\d+)\r\n)/;
+    print $link $line1, substr($head, length $line1, 100);
+    $st = wait_repl($ss, sub { ($_[0]{master_sync_read_bytes} // 0) == 100 });
+    is("$st->{master_sync_read_bytes}/$st->{master_sync_total_bytes}", "100/$total",
+       'receiving: 100 bytes of the snapshot read, its whole size known');
+    print $link substr($head, length($line1) + 100);
+    $st = wait_repl($ss, sub { $_[0]{master_link_status} eq 'up' });
+    is($st->{master_link_status}, 'up', 'the replica loaded the snapshot');
+    is(join(',', grep { exists $st->{$_} } qw(master_link_down_ms master_sync_read_bytes master_sync_total_bytes)),
+       '', 'up: no down time, no snapshot counts');
+    like($st->{master_last_io_ms}, qr/\A\d+\z/, 'up: when the master was last heard');
     is(digest($ss), digest($rs), 'the replica holds the master\'s 100 items');
     close $link;
 

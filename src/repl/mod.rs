@@ -413,6 +413,7 @@ pub fn append_stats(core: &crate::server::Core, out: &mut Vec<u8>) {
     if let Some(l) = &r.link {
         append_stat(out, "master", &l.addr);
         append_stat(out, "master_link_status", l.status());
+        l.append_stats(out);
     }
     append_stat(out, "connected_replicas", r.master.online());
     append_stat(out, "sync_full", r.stats.sync_full);

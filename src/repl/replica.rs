@@ -52,6 +52,9 @@ pub struct Link {
     snap_len: usize,
     snap_at: (String, u64),
     last_heard_ms: u64,
+    /// When the link last stopped streaming (or was made): how long a
+    /// replica has been without its master's live stream.
+    down_since_ms: u64,
     next_attempt_ms: u64,
     backoff_ms: u64,
     /// True once a first sync has given this replica its master's history.
@@ -70,6 +73,7 @@ impl Link {
             snap_len: 0,
             snap_at: (String::new(), 0),
             last_heard_ms: 0,
+            down_since_ms: monotonic_ms(),
             next_attempt_ms: 0,
             backoff_ms: 0,
             synced: false,
@@ -93,6 +97,33 @@ impl Link {
             LinkState::Streaming => "up",
             LinkState::Snapshot | LinkState::Handshake => "sync",
             LinkState::Down | LinkState::Connecting => "down",
+        }
+    }
+
+    /// The link's lines of `stats replication`, after `master_link_status`:
+    /// how long ago the master was last heard from (while connected), how
+    /// long the live stream has been missing (while not up), and how much
+    /// of a snapshot has arrived (while one does).
+    pub fn append_stats(&self, out: &mut Vec<u8>) {
+        use crate::stats::append_stat;
+        let now = monotonic_ms();
+        if !matches!(self.state, LinkState::Down | LinkState::Connecting) {
+            append_stat(
+                out,
+                "master_last_io_ms",
+                now.saturating_sub(self.last_heard_ms),
+            );
+        }
+        if self.state != LinkState::Streaming {
+            append_stat(
+                out,
+                "master_link_down_ms",
+                now.saturating_sub(self.down_since_ms),
+            );
+        }
+        if self.state == LinkState::Snapshot {
+            append_stat(out, "master_sync_total_bytes", self.snap_len);
+            append_stat(out, "master_sync_read_bytes", self.snap.len());
         }
     }
 }
@@ -184,6 +215,7 @@ fn link_down(core: &mut Core, why: &str) {
         l.fd = -1;
     }
     if l.state == LinkState::Streaming {
+        l.down_since_ms = monotonic_ms();
         core.repl.stats.links_dropped += 1;
         log::warn!("link to master {} down: {}", l.addr, why);
     } else {
