@@ -983,23 +983,56 @@ fn process_slabs_reassign(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 
 /// slabs automove <0|1|2> [anything...]: sets the automove mode. Words
 /// after the mode are ignored, a last `noreply` silences the reply.
+/// slabs automove ratio|freeratio <f>, slabs automove window <n> (any
+/// start of those names, `ratio` first): the automove policy's settings,
+/// as memcached 1.6.45 takes them; the policy starts over with them.
 fn process_slabs_automove(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     set_noreply_maybe(c, toks);
-    let level = match util::parse_tok_u32(toks[2]) {
-        Some(v) => v,
-        None => {
-            c.out_string("CLIENT_ERROR bad command line format");
+    let sub = toks[2];
+    let s = &mut core.settings;
+    if b"ratio".starts_with(sub) || b"freeratio".starts_with(sub) {
+        // memcached's mc_toktod: a double as strtod reads it, in a
+        // 32-byte buffer.
+        let v = match toks.get(3) {
+            Some(t) if t.len() < 32 => crate::sys::safe_strtod(t),
+            _ => None,
+        };
+        let Some(v) = v else {
+            return c.out_string("ERROR");
+        };
+        if b"ratio".starts_with(sub) {
+            s.slab_automove_ratio = v;
+        } else {
+            s.slab_automove_freeratio = v;
+        }
+    } else if b"window".starts_with(sub) {
+        let Some(w) = toks.get(3).and_then(|t| util::parse_tok_u32(t)) else {
+            return c.out_string("CLIENT_ERROR bad command line format");
+        };
+        if !(3..=1800).contains(&w) {
+            return c.out_string("CLIENT_ERROR automove window too low or too high");
+        }
+        s.slab_automove_window = w;
+    } else {
+        let level = match util::parse_tok_u32(sub) {
+            Some(v) => v,
+            None => {
+                c.out_string("CLIENT_ERROR bad command line format");
+                return;
+            }
+        };
+        if level > 2 {
+            c.out_string("ERROR");
             return;
         }
-    };
-    if level > 2 {
-        c.out_string("ERROR");
-        return;
+        s.slab_automove = level;
+        if s.slab_reassign {
+            core.cache.set_automove(level);
+        }
+        return c.out_string("OK");
     }
-    core.settings.slab_automove = level;
-    if core.settings.slab_reassign {
-        core.cache.set_automove(level);
-    }
+    let (ratio, window) = (s.slab_automove_ratio, s.slab_automove_window);
+    core.cache.set_automove_tuning(ratio, window);
     c.out_string("OK");
 }
 

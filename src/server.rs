@@ -10,9 +10,10 @@
 //!  epoll_wait(timeout = min over subsystems of when they next need a turn)
 //!    -> signals, accepts, drive_machine for each ready connection
 //!    -> connections that yielded (-R) get another turn
-//!    -> cache background work (hash expansion, page move, LRU juggles)
+//!    -> cache background work (hash expansion, page move, LRU juggles,
+//!       the automove policy's looks)
 //!    -> crawler step -> change records to listeners -> watcher output
-//!    -> once a second: clock, automove, autocrawl, idle close, dump timer
+//!    -> once a second: clock, autocrawl, idle close, dump timer
 //! ```
 
 use std::os::unix::io::RawFd;
@@ -157,7 +158,10 @@ pub(crate) fn event_loop(server: &mut Server) -> i32 {
         let timeout = if !server.core.ready.is_empty() {
             0
         } else {
-            let mut t = server.core.cache.timeout_ms(clock_timer.remaining(now));
+            let mut t = server
+                .core
+                .cache
+                .timeout_ms(clock_timer.remaining(now), event::monotonic_us());
             if let Some(d) = server.core.repl.master.next_deadline_ms(now) {
                 t = t.min(d);
             }
@@ -208,6 +212,7 @@ pub(crate) fn event_loop(server: &mut Server) -> i32 {
             repl::master::take_handoffs(server);
         }
         server.core.cache.background_work();
+        server.core.cache.automove_work(event::monotonic_ms());
         if server.core.crawler.running() {
             cache::crawler::run_step(server, event::monotonic_us());
         }
@@ -219,7 +224,6 @@ pub(crate) fn event_loop(server: &mut Server) -> i32 {
         let now = event::monotonic_ms();
         if clock_timer.fire(now) {
             server.core.cache.tick();
-            server.core.cache.automove_tick();
             let auto =
                 server.core.settings.lru_crawler && server.core.settings.lru_maintainer_thread;
             server.core.crawler.autocrawl(&server.core.cache, auto);

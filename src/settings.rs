@@ -308,7 +308,7 @@ impl Default for Settings {
             slab_reassign: true,
             slab_automove: 1,
             slab_automove_ratio: 0.8,
-            slab_automove_window: 30,
+            slab_automove_window: 10,
             slab_automove_freeratio: 0.01,
             hot_lru_pct: 20,
             warm_lru_pct: 40,
@@ -1783,8 +1783,9 @@ static EXTENDED: &[Extended] = &[
         key: "slab_automove_ratio",
         value: Value::Float {
             field: |s| &mut s.slab_automove_ratio,
-            ok: |r| r > 0.0 && r < 1.0,
-            refuse: "must be above 0 and below 1 (got {v})",
+            // memcached refuses "<= 0 || > 1": 1 itself is taken.
+            ok: |r| r > 0.0 && r <= 1.0,
+            refuse: "must be above 0 and at most 1 (got {v})",
             digits: 2,
         },
         also: None,
@@ -1801,11 +1802,14 @@ static EXTENDED: &[Extended] = &[
         value: whole_in(
             |s| &mut s.slab_automove_window,
             3,
-            u32::MAX,
-            "must be greater than 2 (got {v})",
+            1800,
+            "must be from 3 to 1800 (got {v})",
         ),
         also: None,
-        help: Help::Listed(&["seconds of history automove looks at (default: {default})"]),
+        help: Help::Listed(&[
+            "looks (about seconds) of history automove",
+            "averages, 3 to 1800 (default: {default})",
+        ]),
         stats: &[stat(30, "slab_automove_window", |s| {
             s.slab_automove_window.to_string()
         })],
@@ -3053,6 +3057,10 @@ mod tests {
         assert_eq!(s.slab_automove, 2);
         assert_eq!(s.slab_automove_ratio, 0.5);
         assert_eq!(s.slab_automove_window, 10);
+        // memcached takes a ratio of 1 and windows up to 1800.
+        let top = run("-o slab_automove_ratio=1,slab_automove_window=1800");
+        assert_eq!(top.slab_automove_ratio, 1.0);
+        assert_eq!(top.slab_automove_window, 1800);
         assert_eq!(s.slab_automove_freeratio, 0.02);
         assert_eq!(s.tail_repair_time, 30);
         assert_eq!(s.lru_crawler_sleep, 50);
@@ -3142,8 +3150,9 @@ mod tests {
             ("-o slab_automove=3", "-o slab_automove"),
             ("-o slab_automove=abc", "-o slab_automove"),
             ("-o slab_automove_ratio=0", "-o slab_automove_ratio"),
-            ("-o slab_automove_ratio=1", "-o slab_automove_ratio"),
+            ("-o slab_automove_ratio=1.5", "-o slab_automove_ratio"),
             ("-o slab_automove_window=2", "-o slab_automove_window"),
+            ("-o slab_automove_window=1801", "-o slab_automove_window"),
             (
                 "-o slab_automove_freeratio=abc",
                 "-o slab_automove_freeratio",
@@ -3227,6 +3236,7 @@ mod tests {
         assert_eq!(get("growth_factor"), "1.25");
         assert_eq!(get("binding_protocol"), "auto-negotiate");
         assert_eq!(get("slab_automove_ratio"), "0.80");
+        assert_eq!(get("slab_automove_window"), "10");
         assert_eq!(get("hot_max_factor"), "0.20");
         assert_eq!(get("warm_max_factor"), "2.00");
         assert_eq!(get("slab_automove_freeratio"), "0.010");

@@ -166,19 +166,27 @@ pub fn server_stats(core: &crate::server::Core, out: &mut Vec<u8>) {
         "hash_is_expanding",
         u8::from(core.cache.assoc().expanding),
     );
-    let ms = &core.cache.slabs().move_stats;
-    append_stat(out, "slab_reassign_rescues", ms.rescues);
-    append_stat(out, "slab_reassign_chunk_rescues", ms.chunk_rescues);
-    append_stat(out, "slab_reassign_evictions_nomem", ms.evictions_nomem);
-    append_stat(out, "slab_reassign_inline_reclaim", ms.inline_reclaim);
-    append_stat(out, "slab_reassign_busy_items", ms.busy_items);
-    append_stat(out, "slab_reassign_busy_deletes", ms.busy_deletes);
-    append_stat(
-        out,
-        "slab_reassign_running",
-        u8::from(core.cache.slabs().rebal.is_some()),
-    );
-    append_stat(out, "slabs_moved", ms.slabs_moved);
+    // As memcached: the page mover's lines only with slab_reassign on.
+    if core.settings.slab_reassign {
+        let ms = &core.cache.slabs().move_stats;
+        append_stat(out, "slab_reassign_rescues", ms.rescues);
+        append_stat(out, "slab_reassign_chunk_rescues", ms.chunk_rescues);
+        append_stat(out, "slab_reassign_inline_reclaim", ms.inline_reclaim);
+        append_stat(out, "slab_reassign_busy_items", ms.busy_items);
+        append_stat(out, "slab_reassign_busy_deletes", ms.busy_deletes);
+        append_stat(out, "slab_reassign_busy_nomem", ms.busy_nomem);
+        append_stat(
+            out,
+            "slab_reassign_last_busy_status",
+            ms.last_busy_status.name(),
+        );
+        append_stat(
+            out,
+            "slab_reassign_running",
+            u8::from(core.cache.slabs().rebal.is_some()),
+        );
+        append_stat(out, "slabs_moved", ms.slabs_moved);
+    }
     // As memcached: the crawler's two lines only while it is enabled.
     if core.settings.lru_crawler {
         append_stat(out, "lru_crawler_running", u8::from(core.crawler.running()));

@@ -250,6 +250,7 @@ my @settings_145 = qw(
             . "STAT memory_file (null)\r\n"
             . "STAT client_flags_size 4\r\n",
        'stats settings: the last lines, byte for byte (1.6.18: num_napi_ids (null), no client_flags_size)');
+    like($out, qr/^STAT slab_automove_window 10\r$/m, 'slab_automove_window is 10 by default (1.6.18: 30)');
 }
 
 # ---- connection buffers under -o read_buf_mem_limit ----

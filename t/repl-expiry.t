@@ -145,6 +145,32 @@ is(stats_of($bs)->{evictions}, 0, 'it evicted nothing on its own');
 is(digest($ss), $d, 'the replica with the master\'s -m holds the master\'s data');
 is(stats_of($ss)->{evictions}, 0, 'it evicted nothing on its own');
 
+# ---- the page mover's evictions: rep_del evicted too ----
+# A page moved out of the full class: the mover evicts from the class's
+# LRU tail to make room for the page's items (memcached 1.6.45), and each
+# of those evictions reaches the replicas as any other; its rescues, which
+# change no item, send nothing.
+{
+    my $sl = stats_of($sm, 'slabs');
+    my ($cls) = map { /^(\d+):total_pages$/ && $sl->{$_} == 2 ? $1 : () } keys %$sl;
+    ok($cls, "the values' class has two pages (class $cls)");
+    my $before = stats_of($sm)->{evictions};
+    is(send_recv($sm, "slabs reassign $cls 1\r\n"), "OK\r\n", 'small master: a page of the full class moves');
+    my $mst = wait_stat($sm, 'slab_reassign_running', sub { $_[0] eq '0' && $_[1]{slabs_moved} >= 1 });
+    my $moved = $mst->{evictions} - $before;
+    ok($moved >= $sl->{"$cls:chunks_per_page"}, "the mover evicted $moved items");
+    my ($dels, $others) = (0, 0);
+    while ($dels + $others < $moved) {
+        my $cmd = stream_next($sf) // last;
+        if ($cmd =~ /^rep_del ev\d+ evicted\r\n\z/) { $dels++ } else { $others++ }
+    }
+    is("$dels $others", "$moved 0", 'the stream: one rep_del evicted per eviction of the move');
+    ok(wait_synced($sm, $ss, $bs), 'both replicas caught up');
+    my $md = digest($sm);
+    is(digest($bs), $md, 'the replica with more memory holds the master\'s data after the move');
+    is(digest($ss), $md, 'the replica with the master\'s -m too');
+}
+
 # ---- delayed flushes a replica applies after their time ----
 # The replica's clock runs 100 s ahead of its master's (clocks differ
 # between machines; a replica catching up from the backlog is late the

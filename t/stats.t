@@ -65,9 +65,10 @@ my @expected_names = qw(
     bytes_read bytes_written limit_maxbytes accepting_conns
     listen_disabled_num time_in_listen_disabled_us conn_yields
     hash_power_level hash_bytes hash_is_expanding slab_reassign_rescues
-    slab_reassign_chunk_rescues slab_reassign_evictions_nomem
-    slab_reassign_inline_reclaim slab_reassign_busy_items
-    slab_reassign_busy_deletes slab_reassign_running slabs_moved
+    slab_reassign_chunk_rescues slab_reassign_inline_reclaim
+    slab_reassign_busy_items slab_reassign_busy_deletes
+    slab_reassign_busy_nomem slab_reassign_last_busy_status
+    slab_reassign_running slabs_moved
     lru_crawler_running lru_crawler_starts lru_maintainer_juggles
     malloc_fails log_worker_dropped log_worker_written
     log_watcher_skipped log_watcher_sent log_watchers bytes curr_items
@@ -86,6 +87,13 @@ is($raw =~ /\A(?:STAT [a-z_0-9]+ [^\r\n]*\r\n)+END\r\n\z/ ? 1 : 0, 1,
    'stats reply is STAT <name> <value> lines then END');
 my @names = grep { !$thread_specific{$_} } map { $_->[0] } stats_list($sock);
 is(join(' ', @names), join(' ', @expected_names), 'stats field names in order');
+{
+    # Without slab_reassign there is no page mover, and no lines of its.
+    my $srv = new_memcached('-m 32 -o no_slab_reassign');
+    my @got = grep { !$thread_specific{$_} } map { $_->[0] } stats_list($srv->sock);
+    my @want = grep { !/^slab_reassign_|^slabs_moved\z/ } @expected_names;
+    is(join(' ', @got), join(' ', @want), 'no_slab_reassign: no page mover lines');
+}
 
 my $st = stats_hash($sock);
 is($st->{limit_maxbytes}, 32 * 1024 * 1024, 'limit_maxbytes for -m 32');
@@ -95,6 +103,7 @@ is($st->{accepting_conns}, 1, 'accepting_conns');
 is("VERSION $st->{version}\r\n", cmd($sock, "version\r\n"),
    'STAT version matches the version command');
 is($st->{pid}, $server->pid, 'STAT pid is the server pid');
+is($st->{slab_reassign_last_busy_status}, 'none', 'no page move met a busy item yet');
 
 # ---- connections ----
 

@@ -149,26 +149,6 @@ impl Assoc {
         }
     }
 
-    /// Puts item `new` in the place of item `old` in its chain; `new`
-    /// already holds `old`'s chain link (the page mover's rescue).
-    pub fn replace(&mut self, slabs: &mut Slabs, old: u32, new: u32, hv: u32) {
-        let (in_old, b) = self.bucket(hv);
-        let mut cur = self.head(in_old, b);
-        if cur == old {
-            self.set_head(in_old, b, new);
-            return;
-        }
-        while cur != NONE {
-            let next = item::h_next(slabs.chunk(cur));
-            if next == old {
-                item::set_h_next(slabs.chunk_mut(cur), new);
-                return;
-            }
-            cur = next;
-        }
-        debug_assert!(false, "replaced item not in its chain");
-    }
-
     /// Removes the item `id` (whose key hashes to `hv`) from its chain.
     /// Returns false if it was not there.
     pub fn delete(&mut self, slabs: &mut Slabs, id: u32, hv: u32) -> bool {

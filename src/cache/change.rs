@@ -47,8 +47,9 @@ pub enum Reason {
     /// An expired or flushed item taken off by the crawler, the LRU
     /// maintainer or an allocation looking at the LRU tail.
     Reclaimed,
-    /// Dropped by the slab page mover (no room to rescue it, or still
-    /// referenced after the mover's last pass).
+    /// Unlinked by the slab page mover: a chunked item a reply still
+    /// pointed into after the mover's last pass (the evictions the mover
+    /// makes to find room for the page's items are `Evicted`).
     Moved,
     /// flush_all: every item stored before `exptime` (unix time) is gone.
     /// The items themselves leave later, as `Flushed` or `Reclaimed`.

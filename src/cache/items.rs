@@ -256,9 +256,6 @@ impl Cache {
         if tries > 0 {
             self.lru.itemstats[cls as usize].direct_reclaims += tries;
         }
-        if got.is_none() {
-            self.slabs.outofmemory[cls as usize] += 1;
-        }
         got
     }
 
@@ -285,7 +282,6 @@ impl Cache {
         if self.log.eflags & LOG_EVICTIONS != 0 {
             self.log_eviction(id);
         }
-        self.slabs.evicted[cls as usize] += 1;
         self.unlink(id, Reason::Evicted);
         self.automove_on_eviction(cls);
     }
@@ -456,8 +452,19 @@ impl Cache {
 
     /// Takes an item off the table and its LRU, with no record: the
     /// callers are `unlink`, the door (which records) and `replace_hv`
-    /// (whose new item is recorded as stored).
+    /// (whose new item is recorded as stored). Frees it unless a
+    /// connection still references it.
     pub(super) fn unlink_hv(&mut self, id: u32, hv: u32) {
+        self.take_off(id, hv);
+        if refcount(self.slabs.chunk(id)) == 0 {
+            self.free(id);
+        }
+    }
+
+    /// Takes a linked item off the table, its LRU and the item counters,
+    /// leaving its memory as it is (the page mover decides what becomes
+    /// of it).
+    pub(super) fn take_off(&mut self, id: u32, hv: u32) {
         let (lid, total, linked) = {
             let c = self.slabs.chunk(id);
             (self.lru_id(c), ntotal(c), iflags(c) & ITEM_LINKED != 0)
@@ -473,9 +480,6 @@ impl Cache {
             set_iflags(c, f & !ITEM_LINKED);
             self.stats.curr_items -= 1;
             self.stats.curr_bytes -= total as u64;
-        }
-        if refcount(self.slabs.chunk(id)) == 0 {
-            self.free(id);
         }
     }
 

@@ -287,33 +287,6 @@ impl Lru {
         self.sizes[l] -= 1;
     }
 
-    /// Puts item `new` in the place of item `old` on list `lid`; `new`
-    /// already holds `old`'s links (its header was copied), the neighbours
-    /// and list ends are pointed at it here (the page mover's rescue).
-    pub fn replace(&mut self, slabs: &mut Slabs, old: u32, new: u32, lid: u8) {
-        let l = lid as usize;
-        let (prev, next) = {
-            let c = slabs.chunk(new);
-            (item::prev(c), item::next(c))
-        };
-        if prev == NONE {
-            debug_assert_eq!(self.heads[l], old);
-            self.heads[l] = new;
-        } else {
-            item::set_next(slabs.chunk_mut(prev), new);
-        }
-        if next == NONE {
-            debug_assert_eq!(self.tails[l], old);
-            self.tails[l] = new;
-        } else {
-            item::set_prev(slabs.chunk_mut(next), new);
-        }
-        // A paused crawl resumes on the copy, not on the freed chunk.
-        if self.crawl_cursor == old {
-            self.crawl_cursor = new;
-        }
-    }
-
     /// Moves item `id` to the head of list `lid`.
     pub fn bump(&mut self, slabs: &mut Slabs, id: u32, lid: u8) {
         if self.heads[lid as usize] != id {

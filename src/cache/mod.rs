@@ -244,9 +244,10 @@ impl Cache {
         self.slabs.set_limit(bytes);
     }
 
-    /// `slabs reassign <src> <dst>`.
+    /// `slabs reassign <src> <dst>`: a move asked for may evict from the
+    /// class's LRU to make room for the page's items.
     pub fn slabs_reassign(&mut self, src: i32, dst: i32) -> slabs::ReassignResult {
-        self.slabs.reassign(src, dst)
+        self.slabs.reassign(src, dst, true)
     }
 
     /// `stats reset`: the cache's counters that count events (not the
@@ -309,19 +310,24 @@ impl Cache {
     }
 
     /// How long the event loop may sleep before the cache needs a turn,
-    /// given `idle_ms` until its next timer: 0 while the hash table is
-    /// moving buckets, the LRU maintainer has juggles left or a page move
-    /// can go on (bounded work per turn); 1 while a page move waits for
-    /// busy items.
-    pub fn timeout_ms(&self, idle_ms: u64) -> u64 {
+    /// given `idle_ms` until its next timer and the monotonic time now: 0
+    /// while the hash table is moving buckets, the LRU maintainer has
+    /// juggles left or a page move can go on (bounded work per turn);
+    /// until its next pass while a page move waits for busy items; until
+    /// the automove policy's next look while no page moves.
+    pub fn timeout_ms(&self, idle_ms: u64, now_us: u64) -> u64 {
         if self.assoc.expanding || self.lru.work_pending() {
             return 0;
         }
-        match &self.slabs.rebal {
-            Some(r) if r.backoff => 1.min(idle_ms),
+        let wait = match &self.slabs.rebal {
+            Some(r) if !r.done && r.resume_at_us > now_us => {
+                (r.resume_at_us - now_us).div_ceil(1000)
+            }
             Some(_) => 0,
+            None if self.slabs.automove != 0 => self.slabs.am.next_ms.saturating_sub(now_us / 1000),
             None => idle_ms,
-        }
+        };
+        wait.min(idle_ms)
     }
 
     /// True if a connection watches the log streams.
@@ -347,7 +353,7 @@ impl Cache {
             self.assoc.expand_step(&mut self.slabs, 256);
         }
         if self.slabs.rebal.is_some() {
-            self.rebalance_work(REBAL_CHUNKS_PER_TURN);
+            self.rebalance_work(REBAL_CHUNKS_PER_TURN, crate::event::monotonic_us());
         }
         if !self.lru.bump_queue.is_empty() {
             self.lru_bumps();

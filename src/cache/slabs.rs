@@ -21,9 +21,13 @@
 //! so intrusive lists (LRU, hash chains, free lists) cost 4 bytes a link and
 //! every access is bounds-checked through `chunk`/`chunk_mut`. Chunks are at
 //! least 32 bytes, so a 1 MiB page never has more than 32768 of them.
-//! Free chunks keep the id of the next free chunk in their first 4 bytes.
+//! Free chunks keep the id of the next free chunk in their first 4 bytes;
+//! the chunk freed last is handed out first, and a new page from its last
+//! chunk down, in the order memcached's free list hands them out (the page
+//! mover meets items in the same order as memcached's).
 //! What is stored in a chunk (the item layout) is items.rs's business.
 
+use super::slabs_mover::Automove;
 use crate::settings::Settings;
 
 /// The id no chunk has: the end of every intrusive list.
@@ -46,19 +50,19 @@ pub struct SlabClass {
     pub size: u32,
     /// Chunks per page.
     pub perslab: u32,
-    /// Head of the free list (NONE when empty).
+    /// Head of the free list (NONE when empty). Last freed, first reused.
     free_head: u32,
-    /// Chunks on the free list.
+    /// Chunks on the free list (those the page mover has taken excepted).
     pub sl_curr: u32,
     /// Pages owned by this class.
     pub pages: u32,
-    /// The newest page of this class, whose chunks past `end_next` were
+    /// The newest page of this class, whose chunks below `end_left` were
     /// never handed out (carved lazily so untouched memory stays untouched).
     end_page: u32,
-    /// Next never-used chunk index in `end_page`; `perslab` when exhausted.
-    end_next: u32,
-    /// Chunks handed out and not yet freed.
-    pub used_chunks: u64,
+    /// Chunks of `end_page` not handed out yet: indexes `0..end_left`,
+    /// handed out from the highest down, the order memcached's free list
+    /// gives out a new page in (it frees the page's chunks first to last).
+    end_left: u32,
     /// The pages of this class, oldest first: a page move takes the first.
     page_list: Vec<u32>,
 }
@@ -81,19 +85,74 @@ pub enum ReassignResult {
     SrcDstSame,
 }
 
-/// Counters of the page mover (general `stats`).
+/// What the page mover found at the last chunk of a pass it could not
+/// skip (memcached's move_status; `stats` shows the name after a pass
+/// that left busy chunks). memcached's `busy`, `busy_uploading` and
+/// `locked` come from its threads racing the mover: with one thread they
+/// never happen.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum MoveStatus {
+    #[default]
+    None,
+    /// Emptied since the pass started (freed, taken for the move).
+    Pass,
+    /// Free: taken off the class's free list.
+    FromSlab,
+    /// A linked item nobody else references.
+    FromLru,
+    /// A linked item a reply still points into.
+    BusyActive,
+    /// Memory in use that is no linked item: an item being filled, or one
+    /// unlinked that a reply still points into.
+    BusyFloating,
+}
+
+impl MoveStatus {
+    /// The name `stats` shows (`slab_reassign_last_busy_status`).
+    pub fn name(self) -> &'static str {
+        match self {
+            MoveStatus::None => "none",
+            MoveStatus::Pass => "pass",
+            MoveStatus::FromSlab => "from_slab",
+            MoveStatus::FromLru => "from_lru",
+            MoveStatus::BusyActive => "busy_active",
+            MoveStatus::BusyFloating => "busy_floating",
+        }
+    }
+}
+
+/// Counters of the page mover (general `stats`). As in memcached, the
+/// counts of a move are added when it ends, except `busy_items` and
+/// `last_busy_status`, which are updated at the end of each pass that
+/// left busy chunks.
 #[derive(Debug, Default, Clone)]
 pub struct MoveStats {
     pub slabs_moved: u64,
     pub rescues: u64,
     pub chunk_rescues: u64,
-    pub evictions_nomem: u64,
     pub inline_reclaim: u64,
     pub busy_items: u64,
     pub busy_deletes: u64,
+    pub busy_nomem: u64,
+    pub last_busy_status: MoveStatus,
 }
 
-/// The page move under way (memcached's slab_rebal).
+/// State bits of each chunk of the page being moved (`Rebal::state`).
+/// A chunk with none of them holds something (an item, part of one, or
+/// memory being filled).
+///
+/// On the class's free list.
+pub const CH_LISTED: u8 = 1;
+/// Empty and kept for the move (memcached's ITEM_SLABBED|ITEM_FETCHED): no
+/// allocation may have it. Listed and done, a chunk waits on the free list
+/// to be dropped from it (by the next allocation that meets it, or when
+/// the move ends).
+pub const CH_DONE: u8 = 2;
+/// The pass is done with it (memcached's `completed`).
+pub const CH_COMPLETED: u8 = 4;
+
+/// The page move under way (memcached's slab_rebalance and the mover
+/// thread's state).
 #[derive(Debug)]
 pub struct Rebal {
     /// The page being emptied.
@@ -103,62 +162,36 @@ pub struct Rebal {
     pub dst: u8,
     /// Next chunk index to look at in this pass.
     pub pos: u32,
+    /// CH_* bits for each chunk of the page.
+    pub state: Vec<u8>,
+    /// Chunks that are done but still on the free list.
+    pub zombies: u32,
+    /// A free chunk of the class outside the page, taken ahead for the next
+    /// item to rescue (memcached's new_it); NONE when there is none.
+    pub new_it: u32,
+    /// The move may evict from the class's LRU to get such a chunk: asked
+    /// for by `slabs reassign` and automove 2, or memory was full and the
+    /// global pool empty when it started, or it waited too long.
+    pub allow_evictions: bool,
     /// Chunks found busy in this pass: another pass follows.
     pub busy: u32,
     /// Passes that ended with busy chunks.
     pub busy_loops: u32,
-    /// True once a pass ended with busy chunks: the event loop then waits
-    /// a millisecond between passes instead of spinning.
-    pub backoff: bool,
-    /// For each chunk of the page: true once it is free (taken off the
-    /// free list, never carved, freed or rescued during the move).
-    pub free: Vec<bool>,
-}
-
-/// A class is a source for automove only with more pages than this.
-const MIN_PAGES_FOR_SOURCE: u32 = 2;
-/// Free chunks worth this many pages make a class give a page back.
-const MIN_PAGES_FOR_RECLAIM: f64 = 2.5;
-
-/// One second of one class in the automove window.
-#[derive(Debug, Default, Clone, Copy)]
-struct WinSlot {
-    /// Evicted, failed to allocate or took a page that second.
-    dirty: bool,
-    /// Had more than MIN_PAGES_FOR_RECLAIM pages of free chunks.
-    excess_free: bool,
-    /// Evicted that second.
-    evicted: bool,
-    /// Age of its oldest item.
-    age: u64,
-}
-
-/// The automove 1 history: `size` seconds per class, and the counters as
-/// they were at the last look.
-#[derive(Debug)]
-struct Window {
-    size: usize,
-    ratio: f64,
-    /// Decisions so far (memcached's window_cur).
-    cur: u64,
-    slots: Vec<WinSlot>,
-    evicted_before: [u64; MAX_CLASSES + 1],
-    oom_before: [u64; MAX_CLASSES + 1],
-    pages_before: [u32; MAX_CLASSES + 1],
-}
-
-impl Window {
-    fn new(size: usize, ratio: f64) -> Window {
-        Window {
-            size,
-            ratio,
-            cur: 0,
-            slots: vec![WinSlot::default(); (MAX_CLASSES + 1) * size],
-            evicted_before: [0; MAX_CLASSES + 1],
-            oom_before: [0; MAX_CLASSES + 1],
-            pages_before: [0; MAX_CLASSES + 1],
-        }
-    }
+    /// What the last chunk looked at was (MoveStatus).
+    pub last_status: MoveStatus,
+    /// After a pass with busy chunks the next waits this long, doubling
+    /// from 1 us up to 5 ms (memcached's backoff_timer).
+    pub backoff_us: u64,
+    /// No pass before this (monotonic microseconds).
+    pub resume_at_us: u64,
+    /// A pass found nothing busy: the page is handed on.
+    pub done: bool,
+    /// This move's counts, added to `MoveStats` when it ends.
+    pub rescues: u64,
+    pub chunk_rescues: u64,
+    pub inline_reclaim: u64,
+    pub busy_deletes: u64,
+    pub busy_nomem: u64,
 }
 
 /// All item memory.
@@ -172,15 +205,12 @@ pub struct Slabs {
     /// The page move under way.
     pub rebal: Option<Rebal>,
     pub move_stats: MoveStats,
-    /// Next class `slabs reassign -1` looks at (memcached's pick_any).
+    /// Last class `slabs reassign -1` picked (memcached's pick_any cursor).
     pick_cur: u8,
-    /// Evictions and out-of-memory failures per class, for automove.
-    pub evicted: [u64; MAX_CLASSES + 1],
-    pub outofmemory: [u64; MAX_CLASSES + 1],
     /// `slab_automove` (0, 1, 2), changed by `slabs automove`.
     pub automove: u32,
-    /// The automove 1 history.
-    window: Window,
+    /// The automove policy's history and schedule (slabs_mover.rs).
+    pub(super) am: Automove,
     /// Index 0 is unused; classes are 1..=largest.
     pub classes: Vec<SlabClass>,
     /// Id of the last class (chunk size `slab_chunk_max`).
@@ -212,7 +242,7 @@ impl Slabs {
                 perslab: (page_size / s) as u32,
                 free_head: NONE,
                 end_page: NONE,
-                end_next: 0,
+                end_left: 0,
                 ..Default::default()
             });
         }
@@ -224,17 +254,12 @@ impl Slabs {
             rebal: None,
             move_stats: MoveStats::default(),
             pick_cur: 0,
-            evicted: [0; MAX_CLASSES + 1],
-            outofmemory: [0; MAX_CLASSES + 1],
             automove: if settings.slab_reassign {
                 settings.slab_automove
             } else {
                 0
             },
-            window: Window::new(
-                settings.slab_automove_window.max(1) as usize,
-                settings.slab_automove_ratio,
-            ),
+            am: Automove::new(settings.slab_automove_window, settings.slab_automove_ratio),
             classes,
             largest,
             mem_limit: settings.maxbytes,
@@ -268,49 +293,84 @@ impl Slabs {
     /// Hands out one chunk of class `clsid`, from its free list, its newest
     /// page, or a new page if the memory limit allows. None when the class
     /// is full (the caller evicts and retries).
+    #[inline]
     pub fn alloc(&mut self, clsid: u8) -> Option<u32> {
+        match self.pop_free::<false>(clsid) {
+            Some(id) => Some(id),
+            None => self.carve(clsid, true),
+        }
+    }
+
+    /// Takes the head of class `clsid`'s free list. A chunk of the page
+    /// being moved may be there: if the move is done with it, it is dropped
+    /// and the next one taken; else an allocation gets it as any other (the
+    /// mover will find an item there and move it), while the mover's own
+    /// allocation (`MOVER`) keeps it for the move instead, counting it as
+    /// memcached counts such a find (`slab_reassign_inline_reclaim`).
+    #[inline]
+    fn pop_free<const MOVER: bool>(&mut self, clsid: u8) -> Option<u32> {
         let ci = clsid as usize;
-        let head = self.classes[ci].free_head;
-        if head != NONE {
+        loop {
+            let head = self.classes[ci].free_head;
+            if head == NONE {
+                return None;
+            }
             let next = read_u32(self.chunk(head), 0);
-            let c = &mut self.classes[ci];
-            c.free_head = next;
-            c.sl_curr -= 1;
-            c.used_chunks += 1;
+            self.classes[ci].free_head = next;
+            if let Some(r) = &mut self.rebal {
+                if r.page == head >> CHUNK_BITS {
+                    let s = &mut r.state[(head & CHUNK_MASK) as usize];
+                    *s &= !CH_LISTED;
+                    if *s & CH_DONE != 0 {
+                        r.zombies -= 1;
+                        continue;
+                    }
+                    if MOVER {
+                        *s |= CH_DONE;
+                        r.inline_reclaim += 1;
+                        self.classes[ci].sl_curr -= 1;
+                        continue;
+                    }
+                }
+            }
+            self.classes[ci].sl_curr -= 1;
             return Some(head);
         }
-        let c = &self.classes[ci];
-        if c.end_page == NONE || c.end_next >= c.perslab {
+    }
+
+    /// Hands out the next never-used chunk of the class's newest page,
+    /// taking a new page first if there is none left and `grow` allows.
+    fn carve(&mut self, clsid: u8, grow: bool) -> Option<u32> {
+        let ci = clsid as usize;
+        if self.classes[ci].end_left == 0 {
+            if !grow {
+                return None;
+            }
             self.new_page(clsid)?;
         }
         let c = &mut self.classes[ci];
-        let id = (c.end_page << CHUNK_BITS) | c.end_next;
-        c.end_next += 1;
-        c.used_chunks += 1;
-        Some(id)
+        c.end_left -= 1;
+        Some((c.end_page << CHUNK_BITS) | c.end_left)
     }
 
-    /// Returns a chunk to its class's free list (or, for a chunk of the
-    /// page being moved, marks it free there).
+    /// Returns a chunk to its class's free list, where the next allocation
+    /// takes it first.
     pub fn free(&mut self, id: u32, clsid: u8) {
         let ci = clsid as usize;
-        if let Some(r) = &mut self.rebal {
-            if r.page == id >> CHUNK_BITS {
-                r.free[(id & CHUNK_MASK) as usize] = true;
-                self.classes[ci].used_chunks -= 1;
-                return;
-            }
-        }
         debug_assert_eq!(
             self.pages[(id >> CHUNK_BITS) as usize].size,
             self.classes[ci].size
         );
+        if let Some(r) = &mut self.rebal {
+            if r.page == id >> CHUNK_BITS {
+                r.state[(id & CHUNK_MASK) as usize] = CH_LISTED;
+            }
+        }
         let head = self.classes[ci].free_head;
         write_u32(self.chunk_mut(id), 0, head);
         let c = &mut self.classes[ci];
         c.free_head = id;
         c.sl_curr += 1;
-        c.used_chunks -= 1;
     }
 
     /// Gives class `clsid` a new page: one from the global pool if there
@@ -349,18 +409,45 @@ impl Slabs {
         c.pages += 1;
         c.page_list.push(p);
         c.end_page = p;
-        c.end_next = 0;
+        c.end_left = c.perslab;
         Some(())
     }
 
-    /// One free chunk of class `clsid` without taking a new page: what the
-    /// page mover rescues items into.
-    pub fn alloc_no_grow(&mut self, clsid: u8) -> Option<u32> {
-        let c = &self.classes[clsid as usize];
-        if c.free_head == NONE && (c.end_page == NONE || c.end_next >= c.perslab) {
-            return None;
+    /// A free chunk of class `clsid` outside the page being moved, for the
+    /// mover to rescue an item into (memcached's slab_rebalance_alloc):
+    /// from the free list or the newest page, and a new page only if
+    /// `grow`. Chunks of the page met on the free list are kept for the
+    /// move (`pop_free`).
+    pub fn alloc_for_move(&mut self, clsid: u8, grow: bool) -> Option<u32> {
+        match self.pop_free::<true>(clsid) {
+            Some(id) => Some(id),
+            None => self.carve(clsid, grow),
         }
-        self.alloc(clsid)
+    }
+
+    /// Marks chunk `id` of the page being moved empty and kept for the
+    /// move without putting it on the free list (its item was rescued
+    /// elsewhere, or dropped by the mover); `completed` when the pass is
+    /// at it.
+    pub fn take_for_move(&mut self, id: u32, completed: bool) {
+        if let Some(r) = &mut self.rebal {
+            debug_assert_eq!(r.page, id >> CHUNK_BITS);
+            r.state[(id & CHUNK_MASK) as usize] =
+                CH_DONE | if completed { CH_COMPLETED } else { 0 };
+        }
+    }
+
+    /// The pass meets a free chunk of the page: it is kept for the move
+    /// (memcached unlinks it from the free list; here it stays listed until
+    /// an allocation meets it or the move ends, and no longer counts as
+    /// free).
+    pub fn claim_listed(&mut self, idx: u32) {
+        if let Some(r) = &mut self.rebal {
+            r.state[idx as usize] |= CH_DONE | CH_COMPLETED;
+            r.zombies += 1;
+            let ci = r.src as usize;
+            self.classes[ci].sl_curr -= 1;
+        }
     }
 
     /// Pages class `clsid` has (the global pool's for 0).
@@ -368,7 +455,7 @@ impl Slabs {
         if clsid == 0 {
             self.pool.len() as u32
         } else {
-            self.classes[clsid as usize].pages
+            self.classes.get(clsid as usize).map_or(0, |c| c.pages)
         }
     }
 
@@ -377,18 +464,28 @@ impl Slabs {
         self.pool.len()
     }
 
+    /// True once all the memory `-m` allows is allocated (memcached's
+    /// mem_limit_reached as global_page_pool_size reports it): pages in
+    /// the global pool count as allocated.
+    pub fn mem_limit_reached(&self) -> bool {
+        self.mem_malloced >= self.mem_limit
+    }
+
     /// A class other than `dst` with a page to spare, going round the
-    /// classes from where the last pick stopped (memcached's
-    /// slabs_reassign_pick_any); -1 if there is none.
+    /// class ids (all 63 of them, as memcached's slabs_reassign_pick_any,
+    /// 64 tries) from the one after the last pick; -1 if there is none.
     fn pick_any(&mut self, dst: i32) -> i32 {
-        for _ in 0..self.largest {
-            self.pick_cur = if self.pick_cur >= self.largest {
+        for _ in 0..=MAX_CLASSES {
+            self.pick_cur = if self.pick_cur as usize >= MAX_CLASSES {
                 1
             } else {
                 self.pick_cur + 1
             };
             let c = self.pick_cur;
-            if c as i32 != dst && self.classes[c as usize].pages > 1 {
+            if c as i32 == dst {
+                continue;
+            }
+            if self.class_pages(c) > 1 {
                 return c as i32;
             }
         }
@@ -399,8 +496,11 @@ impl Slabs {
     /// `src` (-1: any class with a page to spare; 0: the global pool) to
     /// class `dst` (0: the global pool). A page from the pool holds no
     /// items and moves at once; any other is emptied by
-    /// `Cache::rebalance_work` over the next event loop turns.
-    pub fn reassign(&mut self, src: i32, dst: i32) -> ReassignResult {
+    /// `Cache::rebalance_work` over the next event loop turns, evicting
+    /// from the class's LRU when it must if `allow_evictions` (memcached's
+    /// SLABS_REASSIGN_ALLOW_EVICTIONS), or when all memory is allocated and
+    /// the global pool is empty.
+    pub fn reassign(&mut self, src: i32, dst: i32, allow_evictions: bool) -> ReassignResult {
         if self.rebal.is_some() {
             return ReassignResult::Running;
         }
@@ -422,30 +522,99 @@ impl Slabs {
             self.move_stats.slabs_moved += 1;
             return ReassignResult::Ok;
         }
+        let allow_evictions = allow_evictions || (self.mem_limit_reached() && self.pool.is_empty());
         let ci = src as usize;
         let p = self.classes[ci].page_list.remove(0);
-        let perslab = self.classes[ci].perslab as usize;
-        let mut free = vec![false; perslab];
-        // The never-carved rest of the class's newest page is free already.
-        if self.classes[ci].end_page == p {
-            let c = &mut self.classes[ci];
-            for f in free.iter_mut().skip(c.end_next as usize) {
-                *f = true;
+        let perslab = self.classes[ci].perslab;
+        let mut state = vec![0u8; perslab as usize];
+        // Mark the page's chunks on the free list, and find its end.
+        let mut cur = self.classes[ci].free_head;
+        let mut tail = NONE;
+        while cur != NONE {
+            if cur >> CHUNK_BITS == p {
+                state[(cur & CHUNK_MASK) as usize] = CH_LISTED;
             }
-            c.end_page = NONE;
-            c.end_next = 0;
+            tail = cur;
+            cur = read_u32(self.chunk(cur), 0);
         }
-        // Take the page's chunks off the free list, in one walk.
+        // If it is the class's newest page, its never-used chunks are free
+        // too: they go at the end of the free list, in the order they would
+        // have been handed out (memcached has them there from the start).
+        if self.classes[ci].end_page == p {
+            let n = self.classes[ci].end_left;
+            for i in (0..n).rev() {
+                let id = (p << CHUNK_BITS) | i;
+                write_u32(self.chunk_mut(id), 0, NONE);
+                if tail == NONE {
+                    self.classes[ci].free_head = id;
+                } else {
+                    write_u32(self.chunk_mut(tail), 0, id);
+                }
+                tail = id;
+                state[i as usize] = CH_LISTED;
+            }
+            let c = &mut self.classes[ci];
+            c.sl_curr += n;
+            c.end_page = NONE;
+            c.end_left = 0;
+        }
+        self.rebal = Some(Rebal {
+            page: p,
+            src,
+            dst,
+            pos: 0,
+            state,
+            zombies: 0,
+            new_it: NONE,
+            allow_evictions,
+            busy: 0,
+            busy_loops: 0,
+            last_status: MoveStatus::None,
+            backoff_us: 1,
+            resume_at_us: 0,
+            done: false,
+            rescues: 0,
+            chunk_rescues: 0,
+            inline_reclaim: 0,
+            busy_deletes: 0,
+            busy_nomem: 0,
+        });
+        ReassignResult::Ok
+    }
+
+    /// Ends a page move whose page is all free: the chunk kept for rescues
+    /// goes back to the free list, the page to its new class, or to the
+    /// global pool (or back to the system while more memory is allocated
+    /// than `cache_memlimit` allows), and the move's counts to `stats`.
+    pub fn finish_move(&mut self) {
+        let Some(r) = self.rebal.take() else { return };
+        if r.new_it != NONE {
+            self.free(r.new_it, r.src);
+        }
+        if r.zombies > 0 {
+            self.drop_listed(r.src, r.page);
+        }
+        self.classes[r.src as usize].pages -= 1;
+        self.give_page(r.page, r.dst);
+        let ms = &mut self.move_stats;
+        ms.slabs_moved += 1;
+        ms.rescues += r.rescues;
+        ms.chunk_rescues += r.chunk_rescues;
+        ms.inline_reclaim += r.inline_reclaim;
+        ms.busy_deletes += r.busy_deletes;
+        ms.busy_nomem += r.busy_nomem;
+    }
+
+    /// Takes every chunk of page `page` off class `clsid`'s free list, in
+    /// one walk.
+    fn drop_listed(&mut self, clsid: u8, page: u32) {
+        let ci = clsid as usize;
         let mut cur = self.classes[ci].free_head;
         let mut kept_head = NONE;
         let mut kept_tail = NONE;
-        let mut taken = 0;
         while cur != NONE {
             let next = read_u32(self.chunk(cur), 0);
-            if cur >> CHUNK_BITS == p {
-                free[(cur & CHUNK_MASK) as usize] = true;
-                taken += 1;
-            } else {
+            if cur >> CHUNK_BITS != page {
                 if kept_tail == NONE {
                     kept_head = cur;
                 } else {
@@ -458,117 +627,12 @@ impl Slabs {
         if kept_tail != NONE {
             write_u32(self.chunk_mut(kept_tail), 0, NONE);
         }
-        let c = &mut self.classes[ci];
-        c.free_head = kept_head;
-        c.sl_curr -= taken;
-        self.rebal = Some(Rebal {
-            page: p,
-            src,
-            dst,
-            pos: 0,
-            busy: 0,
-            busy_loops: 0,
-            backoff: false,
-            free,
-        });
-        ReassignResult::Ok
+        self.classes[ci].free_head = kept_head;
     }
 
-    /// One automove 1 look (see `Cache::automove_tick`): records this
-    /// second in the window and returns the (source, destination) of the
-    /// page to move, if any. `ages[c]` is the age of class c's oldest item.
-    pub fn automove_decide(&mut self, ages: &[u64]) -> Option<(u8, u8)> {
-        let w = &mut self.window;
-        w.cur += 1;
-        let slot = (w.cur % w.size as u64) as usize;
-        let mut decision = None;
-        let (mut oldest, mut oldest_age) = (0u8, 0u64);
-        let (mut youngest, mut youngest_age, mut youngest_evicting) = (0u8, u64::MAX, false);
-        for cls in 1..=self.largest {
-            let ci = cls as usize;
-            let c = &self.classes[ci];
-            let free = Self::free_chunks_of(c);
-            let evicted = self.evicted[ci] > w.evicted_before[ci];
-            let s = WinSlot {
-                dirty: evicted
-                    || self.outofmemory[ci] > w.oom_before[ci]
-                    || c.pages > w.pages_before[ci],
-                excess_free: c.pages as f64 > MIN_PAGES_FOR_RECLAIM
-                    && free as f64 > c.perslab as f64 * MIN_PAGES_FOR_RECLAIM,
-                evicted,
-                age: ages.get(ci).copied().unwrap_or(0),
-            };
-            w.evicted_before[ci] = self.evicted[ci];
-            w.oom_before[ci] = self.outofmemory[ci];
-            w.pages_before[ci] = c.pages;
-            let base = ci * w.size;
-            w.slots[base + slot] = s;
-            let hist = &w.slots[base..base + w.size];
-            let dirty = hist.iter().any(|h| h.dirty);
-            let excess = hist.iter().filter(|h| h.excess_free).count();
-            let age = hist.iter().map(|h| h.age).sum::<u64>() / w.size as u64;
-            if decision.is_none()
-                && free as f64 > c.perslab as f64 * MIN_PAGES_FOR_RECLAIM
-                && !dirty
-            {
-                decision = Some((cls, 0));
-            }
-            if age > oldest_age && c.pages > MIN_PAGES_FOR_SOURCE {
-                oldest = cls;
-                oldest_age = age;
-            }
-            if age < youngest_age && c.pages != 0 && excess < w.size {
-                youngest = cls;
-                youngest_age = age;
-                youngest_evicting = s.evicted;
-            }
-        }
-        if decision.is_some() {
-            return decision;
-        }
-        if youngest != 0
-            && oldest != 0
-            && w.cur > w.size as u64
-            && (youngest_age as f64) < oldest_age as f64 * w.ratio
-            && youngest_evicting
-        {
-            return Some((oldest, youngest));
-        }
-        None
-    }
-
-    fn free_chunks_of(c: &SlabClass) -> u64 {
-        let tail = if c.end_page == NONE {
-            0
-        } else {
-            c.perslab.saturating_sub(c.end_next)
-        };
-        c.sl_curr as u64 + tail as u64
-    }
-
-    /// Marks a chunk of the page being moved free after its item was
-    /// copied elsewhere.
-    pub fn release_moving(&mut self, id: u32) {
-        if let Some(r) = &mut self.rebal {
-            debug_assert_eq!(r.page, id >> CHUNK_BITS);
-            r.free[(id & CHUNK_MASK) as usize] = true;
-            let ci = r.src as usize;
-            self.classes[ci].used_chunks -= 1;
-        }
-    }
-
-    /// Ends a page move whose page is all free: the page goes to its new
-    /// class, or to the global pool (or back to the system while more
-    /// memory is allocated than `cache_memlimit` allows).
-    pub fn finish_move(&mut self) {
-        let Some(r) = self.rebal.take() else { return };
-        self.classes[r.src as usize].pages -= 1;
-        self.give_page(r.page, r.dst);
-        self.move_stats.slabs_moved += 1;
-    }
-
-    /// Hands an empty page to class `dst`, its chunks all on the free
-    /// list, or to the pool for 0.
+    /// Hands an empty page to class `dst`, its chunks all on the free list
+    /// (the last chunk first, as memcached frees them into the list in page
+    /// order), or to the pool for 0.
     fn give_page(&mut self, p: u32, dst: u8) {
         let page = &mut self.pages[p as usize];
         page.mem.fill(0);
@@ -582,7 +646,7 @@ impl Slabs {
         page.size = self.classes[di].size;
         page.clsid = dst;
         let perslab = self.classes[di].perslab;
-        for i in (0..perslab).rev() {
+        for i in 0..perslab {
             let id = (p << CHUNK_BITS) | i;
             let head = self.classes[di].free_head;
             write_u32(self.chunk_mut(id), 0, head);
@@ -646,15 +710,12 @@ impl Slabs {
     }
 
     /// Chunks of class `clsid` not in use: its free list and the
-    /// never-used rest of its newest page (`stats slabs` free_chunks).
+    /// never-used rest of its newest page (`stats slabs` free_chunks, what
+    /// memcached's free list holds). Chunks the page mover has taken, or
+    /// keeps for a rescue, are not free.
     pub fn free_chunks(&self, clsid: u8) -> u64 {
         let c = &self.classes[clsid as usize];
-        let tail = if c.end_page == NONE {
-            0
-        } else {
-            c.perslab.saturating_sub(c.end_next)
-        };
-        c.sl_curr as u64 + tail as u64
+        c.sl_curr as u64 + c.end_left as u64
     }
 
     /// Total pages handed out (classes and pool).
@@ -765,6 +826,11 @@ mod tests {
             ids.push(id);
         }
         assert_eq!(ids.len(), 2 * per);
+        // A new page is handed out from its last chunk down, as memcached's
+        // free list gives it out.
+        let page = ids[0] >> CHUNK_BITS;
+        assert_eq!(ids[0], (page << CHUNK_BITS) | (per as u32 - 1));
+        assert_eq!(ids[per - 1], page << CHUNK_BITS);
         // Another class still gets its first page above the limit.
         assert!(slabs.alloc(5).is_some());
         assert!(slabs.alloc(5).is_some());
@@ -778,7 +844,6 @@ mod tests {
         // Class 5 took one page and handed out two chunks of it.
         let c5 = &slabs.classes[5];
         assert_eq!(slabs.free_chunks(5), c5.perslab as u64 - 2);
-        assert_eq!(c5.used_chunks, 2);
         slabs.free(ids[0], c1);
         assert_eq!(slabs.free_chunks(c1), 1);
         assert_eq!(slabs.free_chunks(9), 0);
@@ -788,8 +853,6 @@ mod tests {
     fn fill(slabs: &mut Slabs, c: u8) -> Vec<u32> {
         let mut ids = Vec::new();
         while let Some(id) = slabs.alloc(c) {
-            // Mark the chunk used as items.rs would (a non-zero key length).
-            slabs.chunk_mut(id)[28] = 1;
             ids.push(id);
         }
         ids
@@ -803,33 +866,54 @@ mod tests {
         Slabs::new(&st, 40)
     }
 
+    /// The state bits of chunk `i` of the page being moved.
+    fn state(slabs: &Slabs, i: usize) -> u8 {
+        slabs.rebal.as_ref().unwrap().state[i]
+    }
+
     #[test]
-    fn move_start_takes_the_page_off_the_free_list() {
+    fn a_move_leaves_free_chunks_listed_until_it_takes_them() {
         let mut slabs = small_slabs(3);
         let ids = fill(&mut slabs, 1);
         let per = slabs.classes[1].perslab as usize;
         assert_eq!(ids.len(), 3 * per);
-        // Free chunks on every page, interleaved on the free list.
+        // Free chunks on every page, interleaved on the free list (the
+        // first page holds ids[0..per], its chunk i being ids[per - 1 - i]).
         for &i in &[5, per + 1, 7, 2 * per + 3, 9, per + 8] {
             slabs.free(ids[i], 1);
         }
         assert_eq!(slabs.classes[1].sl_curr, 6);
-        assert_eq!(slabs.reassign(1, 4), ReassignResult::Ok);
+        assert_eq!(slabs.reassign(1, 4, true), ReassignResult::Ok);
         let r = slabs.rebal.as_ref().unwrap();
         assert_eq!(r.page, ids[0] >> CHUNK_BITS);
-        let free: Vec<usize> = (0..per).filter(|&i| r.free[i]).collect();
-        assert_eq!(free, vec![5, 7, 9]);
-        // The rest of the free list is intact and in order.
-        assert_eq!(slabs.classes[1].sl_curr, 3);
-        assert_eq!(slabs.alloc_no_grow(1), Some(ids[per + 8]));
-        assert_eq!(slabs.alloc_no_grow(1), Some(ids[2 * per + 3]));
-        assert_eq!(slabs.alloc_no_grow(1), Some(ids[per + 1]));
-        assert_eq!(slabs.alloc_no_grow(1), None);
-        // A chunk of the moving page freed now is marked, not listed.
+        let listed: Vec<usize> = (0..per).filter(|&i| state(&slabs, i) != 0).collect();
+        assert_eq!(listed, vec![per - 10, per - 8, per - 6]);
+        assert!(listed.iter().all(|&i| state(&slabs, i) == CH_LISTED));
+        assert_eq!(slabs.free_chunks(1), 6, "still free until taken");
+        // The mover's allocation passes over the page's chunks (counting
+        // them) and takes the first other one.
+        assert_eq!(slabs.alloc_for_move(1, false), Some(ids[per + 8]));
+        assert_eq!(slabs.rebal.as_ref().unwrap().inline_reclaim, 0);
+        assert_eq!(slabs.alloc_for_move(1, false), Some(ids[2 * per + 3]));
+        assert_eq!(slabs.rebal.as_ref().unwrap().inline_reclaim, 1);
+        assert_eq!(state(&slabs, per - 10), CH_DONE);
+        // The pass takes a listed chunk: it stays on the list, no longer
+        // free, and the next allocation drops it.
+        slabs.claim_listed((per - 8) as u32);
+        assert_eq!(state(&slabs, per - 8), CH_LISTED | CH_DONE | CH_COMPLETED);
+        assert_eq!(slabs.free_chunks(1), 2);
+        // Any other allocation may take a free chunk of the page.
+        assert_eq!(slabs.alloc(1), Some(ids[per + 1]));
+        assert_eq!(slabs.alloc(1), Some(ids[5]));
+        assert_eq!(state(&slabs, per - 6), 0, "in use again");
+        assert_eq!(slabs.rebal.as_ref().unwrap().zombies, 0);
+        assert_eq!(slabs.alloc(1), None);
+        assert_eq!(slabs.free_chunks(1), 0);
+        // A chunk of the page freed now goes on the list as any other.
         slabs.free(ids[0], 1);
-        assert!(slabs.rebal.as_ref().unwrap().free[0]);
-        assert_eq!(slabs.classes[1].sl_curr, 0);
-        assert_eq!(slabs.reassign(1, 4), ReassignResult::Running);
+        assert_eq!(state(&slabs, per - 1), CH_LISTED);
+        assert_eq!(slabs.free_chunks(1), 1);
+        assert_eq!(slabs.reassign(1, 4, true), ReassignResult::Running);
     }
 
     #[test]
@@ -837,24 +921,39 @@ mod tests {
         let mut slabs = small_slabs(2);
         let ids = fill(&mut slabs, 1);
         let per1 = slabs.classes[1].perslab as usize;
-        assert_eq!(slabs.reassign(1, 4), ReassignResult::Ok);
-        for &id in &ids[..per1] {
+        for &id in &ids[per1..per1 + 3] {
             slabs.free(id, 1);
         }
-        assert!(slabs.rebal.as_ref().unwrap().free.iter().all(|&f| f));
+        assert_eq!(slabs.reassign(1, 4, true), ReassignResult::Ok);
+        // The mover keeps a chunk for rescues, and takes the page's
+        // chunks as it goes; some are still on the list at the end.
+        let new_it = slabs.alloc_for_move(1, false).unwrap();
+        slabs.rebal.as_mut().unwrap().new_it = new_it;
+        for i in 0..per1 as u32 {
+            if i % 2 == 0 {
+                slabs.take_for_move(ids[0] & !CHUNK_MASK | i, true);
+            } else {
+                slabs.free(ids[0] & !CHUNK_MASK | i, 1);
+                slabs.claim_listed(i);
+            }
+        }
+        assert_eq!(slabs.free_chunks(1), 2);
         slabs.finish_move();
         assert!(slabs.rebal.is_none());
         assert_eq!(slabs.move_stats.slabs_moved, 1);
         assert_eq!((slabs.classes[1].pages, slabs.classes[4].pages), (1, 1));
-        assert_eq!(slabs.classes[1].used_chunks, per1 as u64);
+        // The kept chunk went back; the page's left the list.
+        assert_eq!(slabs.free_chunks(1), 3);
+        assert_eq!(fill(&mut slabs, 1), vec![new_it, ids[per1 + 1], ids[per1]]);
         let per4 = slabs.classes[4].perslab as usize;
         assert_eq!(slabs.free_chunks(4), per4 as u64);
-        // Every chunk of the page, carved at the new size, in page order.
+        // Every chunk of the page, cut at the new size, last first.
         let page = ids[0] >> CHUNK_BITS;
         let got = fill(&mut slabs, 4);
         assert_eq!(got.len(), per4);
         assert!(got
             .iter()
+            .rev()
             .enumerate()
             .all(|(i, &id)| id == (page << CHUNK_BITS) | i as u32));
         assert_eq!(slabs.chunk(got[0]).len(), slabs.classes[4].size as usize);
@@ -868,19 +967,19 @@ mod tests {
         let per = slabs.classes[1].perslab as usize;
         let ids: Vec<u32> = (0..2 * per + 3).map(|_| slabs.alloc(1).unwrap()).collect();
         assert_eq!(slabs.free_chunks(1), per as u64 - 3);
-        // Move the first page to the pool, then the second, then the
-        // newest: its never-carved chunks count as free.
+        // Move the first page to the pool, then the second.
         for round in 0..2 {
-            assert_eq!(slabs.reassign(1, 0), ReassignResult::Ok);
+            assert_eq!(slabs.reassign(1, 0, true), ReassignResult::Ok);
             for &id in &ids[round * per..(round + 1) * per] {
                 slabs.free(id, 1);
+                slabs.claim_listed(id & CHUNK_MASK);
             }
             slabs.finish_move();
         }
         assert_eq!(slabs.pool_pages(), 2);
-        assert_eq!(slabs.reassign(1, 0), ReassignResult::NoSpare);
-        assert_eq!(slabs.reassign(0, 0), ReassignResult::SrcDstSame);
-        assert_eq!(slabs.reassign(-1, 0), ReassignResult::BadClass);
+        assert_eq!(slabs.reassign(1, 0, true), ReassignResult::NoSpare);
+        assert_eq!(slabs.reassign(0, 0, true), ReassignResult::SrcDstSame);
+        assert_eq!(slabs.reassign(-1, 0, true), ReassignResult::BadClass);
         // A class that needs a page takes a pooled one, not new memory.
         let before = slabs.mem_malloced;
         assert!(slabs.alloc(6).is_some());
@@ -896,45 +995,75 @@ mod tests {
         fill(&mut slabs, 6);
         assert_eq!(slabs.pages.len(), n + 5);
         assert_eq!(slabs.mem_malloced, 8 * 1024 * 1024);
-        assert!(slabs.free_chunks(1) >= per as u64 - 3);
+        assert_eq!(slabs.free_chunks(1), per as u64 - 3);
     }
 
     #[test]
-    fn automove_gives_back_free_pages_and_feeds_evicting_classes() {
-        let st = Settings {
-            maxbytes: 64 * 1024 * 1024,
-            slab_automove_window: 3,
-            ..Settings::default()
-        };
-        let mut slabs = Slabs::new(&st, 40);
-        let per = slabs.classes[1].perslab as usize;
-        let ids: Vec<u32> = (0..4 * per).map(|_| slabs.alloc(1).unwrap()).collect();
-        let _ = (0..3 * slabs.classes[5].perslab)
-            .map(|_| slabs.alloc(5))
-            .count();
-        let ages = [0u64; MAX_CLASSES + 1];
-        // Class 1 just took pages: dirty for the whole window.
-        for _ in 0..3 {
-            assert_eq!(slabs.automove_decide(&ages), None);
+    fn moving_the_newest_page_lists_its_never_used_chunks_last() {
+        let mut slabs = small_slabs(8);
+        let per = slabs.classes[1].perslab;
+        // Class 1 hands out three chunks of its first page, carved lazily.
+        let a: Vec<u32> = (0..3).map(|_| slabs.alloc(1).unwrap()).collect();
+        let pa = a[0] >> CHUNK_BITS;
+        assert_eq!(a[0], (pa << CHUNK_BITS) | (per - 1));
+        // Two pages come to the global pool from class 7 ...
+        let per7 = slabs.classes[7].perslab as usize;
+        let b: Vec<u32> = (0..2 * per7 + 1).map(|_| slabs.alloc(7).unwrap()).collect();
+        for round in 0..2 {
+            assert_eq!(slabs.reassign(7, 0, true), ReassignResult::Ok);
+            for &id in &b[round * per7..(round + 1) * per7] {
+                slabs.free(id, 7);
+                slabs.claim_listed(id & CHUNK_MASK);
+            }
+            slabs.finish_move();
         }
-        for &id in &ids[..3 * per] {
-            slabs.free(id, 1);
+        // ... and one goes to class 1, whose lazily carved page is now its
+        // oldest.
+        assert_eq!(slabs.reassign(0, 1, true), ReassignResult::Ok);
+        let pb = slabs.classes[1].page_list[1];
+        assert_eq!(slabs.classes[1].page_list[0], pa);
+        slabs.free(a[1], 1);
+        assert_eq!(slabs.free_chunks(1), (2 * per - 3 + 1) as u64);
+        assert_eq!(slabs.reassign(1, 0, true), ReassignResult::Ok);
+        let r = slabs.rebal.as_ref().unwrap();
+        assert_eq!(r.page, pa);
+        let listed: Vec<u32> = (0..per)
+            .filter(|&i| r.state[i as usize] == CH_LISTED)
+            .collect();
+        let mut want: Vec<u32> = (0..per - 3).collect();
+        want.push(per - 2);
+        assert_eq!(listed, want, "the freed chunk and the never-used ones");
+        assert_eq!(slabs.classes[1].end_left, 0);
+        assert_eq!(slabs.free_chunks(1), (2 * per - 3 + 1) as u64);
+        // The free list: the freed chunk, the page moved in (last chunk
+        // first), then the never-used chunks, highest first.
+        assert_eq!(slabs.alloc(1), Some(a[1]));
+        for i in (0..per).rev() {
+            assert_eq!(slabs.alloc(1), Some((pb << CHUNK_BITS) | i));
         }
-        // Three pages of free chunks and a clean window: one goes back.
-        assert_eq!(slabs.automove_decide(&ages), Some((1, 0)));
-        // Class 5 is old, class 2 young and evicting: a page moves.
-        let mut slabs = Slabs::new(&st, 40);
-        let _ = (0..3 * slabs.classes[5].perslab)
-            .map(|_| slabs.alloc(5))
-            .count();
-        slabs.alloc(2);
-        let mut ages = [0u64; MAX_CLASSES + 1];
-        ages[5] = 1000;
-        ages[2] = 10;
-        for _ in 0..4 {
-            assert_eq!(slabs.automove_decide(&ages), None);
+        assert_eq!(slabs.alloc(1), Some((pa << CHUNK_BITS) | (per - 4)));
+    }
+
+    #[test]
+    fn reassign_any_goes_round_all_class_ids() {
+        let mut slabs = small_slabs(64);
+        for c in [2u8, 5] {
+            let per = slabs.classes[c as usize].perslab;
+            for _ in 0..per + 1 {
+                slabs.alloc(c);
+            }
         }
-        slabs.evicted[2] += 1;
-        assert_eq!(slabs.automove_decide(&ages), Some((5, 2)));
+        // memcached's cursor: the class after the last pick, 64 tries over
+        // the 63 class ids.
+        assert_eq!(slabs.pick_any(0), 2);
+        assert_eq!(slabs.pick_any(0), 5);
+        assert_eq!(slabs.pick_any(5), 2);
+        assert_eq!(slabs.pick_any(2), 5);
+        assert_eq!(slabs.pick_cur, 5);
+        let mut one = small_slabs(64);
+        one.alloc(3);
+        assert_eq!(one.pick_any(0), -1);
+        // 64 tries from 0 end one past where they started.
+        assert_eq!(one.pick_cur, 1);
     }
 }

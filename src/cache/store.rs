@@ -1782,27 +1782,30 @@ mod tests {
     }
 
     #[test]
-    fn a_page_move_records_what_it_drops() {
+    fn a_page_move_records_the_evictions_it_makes() {
         let mut c = flat_cache();
         let per = c.slabs.classes[1].perslab as usize;
         // Fill exactly the pages of class 1 so no chunk is free to rescue
-        // into: the mover must drop what it cannot move.
+        // into: the mover evicts from the LRU tail to make room, and those
+        // evictions are recorded as any other.
         for i in 0..2 * per {
             set(&mut c, format!("k{}", i).as_bytes(), b"v");
         }
         c.listen_changes(true);
         assert_eq!(
-            c.slabs.reassign(1, 5),
+            c.slabs.reassign(1, 5, true),
             crate::cache::slabs::ReassignResult::Ok
         );
         while c.slabs.rebal.is_some() {
-            c.background_work();
+            c.rebalance_work(512, u64::MAX);
         }
         let recs = take(&mut c);
-        assert_eq!(recs.len() as u64, c.slabs.move_stats.evictions_nomem);
-        assert!(!recs.is_empty());
+        // Every item of the page, and one more to hold a chunk for the
+        // next rescue.
+        assert_eq!(recs.len(), per + 1);
+        assert_eq!(c.itemstats_total().evicted, per as u64 + 1);
         for r in &recs {
-            assert_eq!(r.reason, Reason::Moved);
+            assert_eq!(r.reason, Reason::Evicted);
             assert_eq!(c.peek(&r.key), NONE);
         }
     }
