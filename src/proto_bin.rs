@@ -268,8 +268,14 @@ fn write_error(c: &mut Conn, status: u16, msg: Option<&str>, swallow: usize) {
     if swallow > 0 {
         c.sbytes = swallow;
         c.set_state(ConnState::Swallow);
-    } else {
+    } else if c.transport == Transport::Udp {
         c.set_state(ConnState::NewCmd);
+    } else {
+        // As memcached's: an error is written out before the next request
+        // is read, so a request that closes the connection after it (a
+        // bad magic byte) does not lose it.
+        c.write_and_go = ConnState::NewCmd;
+        c.set_state(ConnState::Mwrite);
     }
 }
 
@@ -604,7 +610,9 @@ fn process_arithmetic(c: &mut Conn, core: &mut Core, incr: bool, ext: &[u8], key
             let cas = if r.id != NONE {
                 core.cache.item(r.id).cas()
             } else {
-                0
+                // Created already expired: memcached still reports the CAS
+                // it linked the item with.
+                r.created_cas
             };
             write_response(c, &v.to_be_bytes(), cas);
         }

@@ -93,8 +93,6 @@ pub struct MgetArgs {
     pub new_cas: Option<u64>,
     /// u: do not bump the item in its LRU.
     pub no_bump: bool,
-    /// b: the key was given in base64 (kept on a created item).
-    pub base64: bool,
     /// A replica's read: no win token is handed out (the item's meta
     /// state is its master's to change).
     pub read_only: bool,
@@ -116,6 +114,10 @@ pub struct MgetResult {
     /// Fetched flag and last access before this request (h and l).
     pub fetched_before: bool,
     pub time_before: u32,
+    /// The expiry before this request's T (0 for an item N created, which
+    /// memcached links without one and gives N's TTL afterwards): a `t`
+    /// flag before the T (or N) shows this one.
+    pub exptime_before: u32,
 }
 
 /// What `ms` asks of the door besides storing.
@@ -186,6 +188,16 @@ pub struct MarithResult {
     /// The item after the change (NONE unless Ok, or if it is already
     /// gone).
     pub id: u32,
+    /// An item N created: its CAS and expiry (server time), which the
+    /// reply shows even when that expiry is already past and `id` is NONE
+    /// (memcached answers from the item it just linked).
+    pub created_cas: u64,
+    pub created_exptime: u32,
+    /// N created the item.
+    pub created: bool,
+    /// The expiry before this request's T (0 for a created item, which
+    /// memcached links without one): a `t` before the T (or N) shows it.
+    pub exptime_before: u32,
 }
 
 impl Cache {
@@ -284,7 +296,9 @@ impl Cache {
     /// Stores item `id`, read off the wire for connection `cfd`, with
     /// `cmd` (`req_cas` for cas). The item is done with afterwards
     /// whatever the outcome. memcached's complete_nread_ascii after the
-    /// data check, and do_store_item.
+    /// data check, and do_store_item. (The protocols call
+    /// `store_item_as`; tests use this.)
+    #[cfg(test)]
     pub fn store_item(
         &mut self,
         cfd: RawFd,
@@ -306,13 +320,26 @@ impl Cache {
         cmd: StoreCmd,
         req_cas: u64,
     ) -> (StoreItemType, u64) {
+        self.store_item_as(cfd, id, cmd, req_cas, None)
+    }
+
+    /// `store_item_cas` whose stored item takes `new_cas` (when given)
+    /// instead of a fresh CAS unique.
+    pub fn store_item_as(
+        &mut self,
+        cfd: RawFd,
+        id: u32,
+        cmd: StoreCmd,
+        req_cas: u64,
+        new_cas: Option<u64>,
+    ) -> (StoreItemType, u64) {
         self.count_set(id);
         // Watchers see the lookup the store makes, then its result.
         if self.log.eflags & LOG_FETCHERS != 0 {
             let key = key_of(self.slabs.chunk(id)).to_vec();
             self.log_lookup(cfd, &key);
         }
-        let (ret, stored) = self.do_store(id, cmd, req_cas, None);
+        let (ret, stored) = self.do_store(id, cmd, req_cas, new_cas);
         self.log_store(cfd, id, cmd, ret);
         let mut new_cas = 0;
         if stored != NONE {
@@ -446,6 +473,7 @@ impl Cache {
             created: false,
             fetched_before: false,
             time_before: 0,
+            exptime_before: 0,
         };
         if id == NONE {
             let Some(ttl) = a.vivify else {
@@ -461,8 +489,9 @@ impl Cache {
                 return r;
             }
             id = new;
+            // As memcached's, an item created by N does not remember that
+            // its key came in base64: `k` shows it decoded.
             let f = iflags(self.slabs.chunk(id)) | ITEM_TOKEN_SENT;
-            let f = if a.base64 { f | ITEM_KEY_BINARY } else { f };
             set_iflags(self.slabs.chunk_mut(id), f);
             r.id = id;
             r.created = true;
@@ -478,6 +507,7 @@ impl Cache {
         r.already_sent = !r.created && f & ITEM_TOKEN_SENT != 0;
         r.fetched_before = f & ITEM_FETCHED != 0;
         r.time_before = t;
+        r.exptime_before = if r.created { 0 } else { e };
         r.stale = f & ITEM_STALE != 0;
         // As memcached 1.6.18 counts mg: a found (or just created) item is
         // a touch hit when T is given, else a get hit.
@@ -488,6 +518,11 @@ impl Cache {
             st.lru_hits[seg] += 1;
         }
         if r.created {
+            // As memcached's, N locks the item, and a locked fetch bumps
+            // it afterwards: the item just made counts as fetched.
+            if !a.no_bump {
+                self.bump(id);
+            }
             self.note(Reason::Stored, id);
             return r;
         }
@@ -689,6 +724,7 @@ impl Cache {
         let (mut result, _) = self.do_add_delta(key, incr, delta, a.req_cas, a.new_cas);
         let mut created = false;
         let mut vivify_failed = false;
+        let (mut created_cas, mut created_exptime) = (0, 0);
         if result == DeltaResult::NotFound {
             if let Some(ttl) = a.vivify {
                 let digits = itoa_u64(a.initial);
@@ -703,6 +739,8 @@ impl Cache {
                         self.free_unlinked(new);
                         if r == StoreItemType::Stored {
                             created = true;
+                            created_cas = cas(self.slabs.chunk(new));
+                            created_exptime = exp;
                             DeltaResult::Ok(a.initial)
                         } else {
                             DeltaResult::Eom
@@ -714,11 +752,15 @@ impl Cache {
             }
         }
         let mut id = NONE;
+        let mut exptime_before = 0;
         if let DeltaResult::Ok(_) = result {
             // The item as the reply reports it (a created one is looked
             // up again; it may already be gone if its TTL was in the past).
             id = self.peek(key);
             if id != NONE {
+                if !created {
+                    exptime_before = exptime(self.slabs.chunk(id));
+                }
                 if let Some(ttl) = a.ttl {
                     let exp = self.clock.realtime(ttl as i64);
                     set_exptime(self.slabs.chunk_mut(id), exp);
@@ -737,6 +779,10 @@ impl Cache {
             result,
             vivify_failed,
             id,
+            created_cas,
+            created_exptime,
+            created,
+            exptime_before,
         }
     }
 
@@ -1125,7 +1171,10 @@ impl Cache {
         if self.use_cas {
             self.oldest_live = new_oldest.saturating_sub(1);
             if self.oldest_live <= self.clock.current_time {
-                self.oldest_cas = self.next_cas();
+                // The first CAS unique not flushed: the next one minted.
+                // memcached's flush takes no CAS unique, so neither does
+                // this cut-off (`gets` shows the same numbers after it).
+                self.oldest_cas = self.cas_id + 1;
             }
         } else {
             self.oldest_live = new_oldest;
@@ -1568,14 +1617,13 @@ mod tests {
         // N on a miss: a stub item that its creator wins.
         let a = MgetArgs {
             vivify: Some(30),
-            base64: true,
             ..MgetArgs::default()
         };
         let r = c.mget(-1, b"v", &a);
         assert!(r.created && r.won);
         let recs = take(&mut c);
         assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"v")]);
-        assert_eq!(recs[0].meta, ITEM_TOKEN_SENT | ITEM_KEY_BINARY);
+        assert_eq!(recs[0].meta, ITEM_TOKEN_SENT);
         assert_eq!(recs[0].value, b"");
         // A hit without T nor a win changes nothing.
         set(&mut c, b"k", b"val");
