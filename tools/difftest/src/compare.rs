@@ -19,9 +19,7 @@ pub fn same(proto: Proto, a: &Reply, b: &Reply, o: &Options) -> bool {
     }
     match proto {
         Proto::Text => same_text(&a.bytes, &b.bytes, o),
-        Proto::Binary => {
-            o.normalize_cas && bin_without_cas(&a.bytes) == bin_without_cas(&b.bytes)
-        }
+        Proto::Binary => o.normalize_cas && bin_without_cas(&a.bytes) == bin_without_cas(&b.bytes),
     }
 }
 
@@ -142,7 +140,9 @@ pub fn known(
         const EB: &[u8] = b"CLIENT_ERROR bad command line format\r\n\r\n";
         let parts = split_on(&a.bytes, EB);
         if a.end == b.end && parts.len() > 1 && dropped_match(&parts, &b.bytes, E) {
-            return Some("251-byte key in a get: no empty line after the error, earlier replies kept");
+            return Some(
+                "251-byte key in a get: no empty line after the error, earlier replies kept",
+            );
         }
         // `me <key> b` with nothing after the b: 1.6.45 does not decode.
         for l in step.bytes.split(|&c| c == b'\n') {
@@ -152,6 +152,23 @@ pub fn known(
                 return Some("me <key> b decodes the key");
             }
         }
+    }
+    // mg with an opaque over 32 bytes: 1.6.45 answers the error only after
+    // it looked the item up (a bump), made it (N) and applied the flags
+    // before the O; we answer it without touching the item.
+    let long_opaque_mg = before
+        .iter()
+        .chain(std::iter::once(step))
+        .filter(|s| protos[s.conn] == Proto::Text)
+        .flat_map(|s| s.bytes.split(|&c| c == b'\n'))
+        .any(|l| {
+            let mut w = l
+                .split(|&c| c == b' ' || c == b'\r')
+                .filter(|w| !w.is_empty());
+            w.next() == Some(b"mg") && w.skip(1).any(|t| t[0] == b'O' && t.len() > 32)
+        });
+    if long_opaque_mg {
+        return Some("mg with a long opaque: 1.6.45 acts on the item before the error");
     }
     // An unknown binary opcode with extras or a key: 1.6.45 drops the body
     // length again after them, eating the start of the next request.

@@ -403,7 +403,11 @@ fn text_request(r: &mut Rng, out: &mut Vec<u8>) {
         }
         67..=74 => {
             let cmd: &[u8] = r.one(&[b"incr" as &[u8], b"decr"]);
-            let k = if r.chance(60) { b"num".to_vec() } else { key(r) };
+            let k = if r.chance(60) {
+                b"num".to_vec()
+            } else {
+                key(r)
+            };
             let mut w = vec![cmd.to_vec(), k, delta(r).into_bytes()];
             maybe_noreply(r, &mut w);
             line(r, w, out);
@@ -417,8 +421,15 @@ fn text_request(r: &mut Rng, out: &mut Vec<u8>) {
             let mut w = vec![b"flush_all".to_vec()];
             if r.chance(40) {
                 w.push(
-                    r.one(&[b"0" as &[u8], b"100", b"-1", b"x", b"2592001", b"99999999999"])
-                        .to_vec(),
+                    r.one(&[
+                        b"0" as &[u8],
+                        b"100",
+                        b"-1",
+                        b"x",
+                        b"2592001",
+                        b"99999999999",
+                    ])
+                    .to_vec(),
                 );
             }
             maybe_noreply(r, &mut w);
@@ -445,8 +456,17 @@ fn misc_request(r: &mut Rng, out: &mut Vec<u8>) {
             let mut w = words(&[b"cache_memlimit"]);
             if r.chance(90) {
                 w.push(
-                    r.one(&[b"64" as &[u8], b"100", b"7", b"8", b"x", b"-1", b"4294967296", b"0"])
-                        .to_vec(),
+                    r.one(&[
+                        b"64" as &[u8],
+                        b"100",
+                        b"7",
+                        b"8",
+                        b"x",
+                        b"-1",
+                        b"4294967296",
+                        b"0",
+                    ])
+                    .to_vec(),
                 );
             }
             maybe_noreply(r, &mut w);
@@ -565,7 +585,16 @@ fn garbage(r: &mut Rng, out: &mut Vec<u8>) {
 fn meta_key(r: &mut Rng, b64: bool) -> Vec<u8> {
     if b64 && r.chance(75) {
         return r
-            .one(&[b"YQ==" as &[u8], b"Yg==", b"Zm9v", b"bnVt", b"YQ", b"!!!!", b"AA==", b"a2V5MQ=="])
+            .one(&[
+                b"YQ==" as &[u8],
+                b"Yg==",
+                b"Zm9v",
+                b"bnVt",
+                b"YQ",
+                b"!!!!",
+                b"AA==",
+                b"a2V5MQ==",
+            ])
             .to_vec();
     }
     key(r)
@@ -583,9 +612,15 @@ fn meta_flag(r: &mut Rng, letters: &[u8]) -> Vec<u8> {
     match c {
         b'N' | b'T' | b'R' => {
             if r.chance(90) {
-                t.extend_from_slice(
-                    r.one(&[b"0" as &[u8], b"100", b"3600", b"-1", b"x", b"2592001", b"99999999999"]),
-                );
+                t.extend_from_slice(r.one(&[
+                    b"0" as &[u8],
+                    b"100",
+                    b"3600",
+                    b"-1",
+                    b"x",
+                    b"2592001",
+                    b"99999999999",
+                ]));
             }
         }
         b'E' | b'C' => {
@@ -715,19 +750,11 @@ fn meta_request(r: &mut Rng, out: &mut Vec<u8>) {
 // The binary protocol.
 
 pub const BIN_KNOWN_OPCODES: &[u8] = &[
-    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e,
-    0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1c, 0x1d, 0x1e,
-    0x23, 0x24,
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1c, 0x1d, 0x1e, 0x23, 0x24,
 ];
 
-pub fn bin_header(
-    op: u8,
-    keylen: u16,
-    extlen: u8,
-    bodylen: u32,
-    opaque: u32,
-    cas: u64,
-) -> Vec<u8> {
+pub fn bin_header(op: u8, keylen: u16, extlen: u8, bodylen: u32, opaque: u32, cas: u64) -> Vec<u8> {
     let mut h = Vec::with_capacity(24);
     h.push(0x80);
     h.push(op);
@@ -773,8 +800,14 @@ fn binary_request(r: &mut Rng, out: &mut Vec<u8>) {
             if r.chance(50) {
                 Vec::new()
             } else {
-                r.one(&[b"bogus" as &[u8], b"detail on", b"detail off", b"reset", b"conns"])
-                    .to_vec()
+                r.one(&[
+                    b"bogus" as &[u8],
+                    b"detail on",
+                    b"detail off",
+                    b"reset",
+                    b"conns",
+                ])
+                .to_vec()
             }
         }
         _ => key(r),

@@ -148,13 +148,7 @@ fn run(c: &Config, seq: &Sequence) -> Result<Outcome, String> {
             println!("  ours:   {}", show_reply(&replies[1]));
         }
         if !compare::same(proto, &replies[0], &replies[1], &c.cmp) {
-            let known = compare::known(
-                &seq.conns,
-                &seq.steps[..i],
-                step,
-                &replies[0],
-                &replies[1],
-            );
+            let known = compare::known(&seq.conns, &seq.steps[..i], step, &replies[0], &replies[1]);
             return Ok(Outcome::Diverged {
                 step: i,
                 replies,
@@ -284,7 +278,11 @@ fn main() {
             "DIVERGENCE seed {seed} step {step}{}",
             k.map(|n| format!(" (known: {n})")).unwrap_or_default()
         );
-        println!("  requests (conn 0..{}: {:?}):", seq.conns.len() - 1, seq.conns);
+        println!(
+            "  requests (conn 0..{}: {:?}):",
+            seq.conns.len() - 1,
+            seq.conns
+        );
         print_steps(&seq.steps[..=step]);
         println!("  1.6.45: {}", show_reply(&replies[0]));
         println!("  ours:   {}", show_reply(&replies[1]));
