@@ -904,7 +904,9 @@ mod tests {
     #[test]
     fn flag_parsing() {
         let toks: Vec<&[u8]> = vec![b"v", b"T30", b"Oabc", b"k"];
-        let m = parse_flags(b"k", &toks, 2 + toks.len(), Cmd::Get, &mut Vec::new()).ok().unwrap();
+        let m = parse_flags(b"k", &toks, 2 + toks.len(), Cmd::Get, &mut Vec::new())
+            .ok()
+            .unwrap();
         assert!(m.value);
         assert_eq!(m.ttl, Some(30));
         assert!(m.has(b'O') && m.has(b'k'));
