@@ -387,6 +387,10 @@ sub closed_silently {
        'ms: a long opaque, its CAS unique left to the next store');
     # C0 makes a set a CAS store all the same.
     is(reply_to($a, "ms nope 1 C0\r\nx\r\nms x 1 C0\r\nx\r\n"), "NF\r\nEX\r\n", 'ms C0: a CAS store');
+    # An empty value is not a number, whatever the CAS given.
+    is(reply_to($a, "ms empty 0\r\n\r\nma empty C1\r\n"),
+       "HD\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+       'ma on an empty value with a wrong CAS: non-numeric');
     # mg N: the item made counts as fetched; t before N shows it as it was
     # made (no TTL), t after it the TTL N gave.
     is(reply_to($a, "mg v1 t s N100\r\n"), "HD t-1 s0 W\r\n", 'mg N: a t before N shows no TTL');

@@ -1104,15 +1104,17 @@ impl Cache {
         if id == NONE {
             return (DeltaResult::NotFound, NONE);
         }
-        if req_cas != 0 && cas(self.slabs.chunk(id)) != req_cas {
-            return (DeltaResult::Exists, NONE);
-        }
         let (n, chunked, pinned) = {
             let c = self.slabs.chunk(id);
             (nbytes(c), iflags(c) & ITEM_CHUNKED != 0, refcount(c) > 0)
         };
+        // As memcached's do_add_delta: an empty or chunked value is not a
+        // number whatever the CAS; then the CAS is checked, then the digits.
         if n == 0 || chunked {
             return (DeltaResult::NonNumeric, NONE);
+        }
+        if req_cas != 0 && cas(self.slabs.chunk(id)) != req_cas {
+            return (DeltaResult::Exists, NONE);
         }
         let value = match parse_u64_c(self.value_segment(id, 0)) {
             Some(v) => v,
