@@ -603,6 +603,7 @@ fn process_arithmetic(c: &mut Conn, core: &mut Core, incr: bool, ext: &[u8], key
         vivify: (exptime != u32::MAX).then(|| exptime.min(i32::MAX as u32) as i32),
         initial,
         ttl: None,
+        vivify_last: false,
     };
     let r = core.cache.marith(c.fd, key, incr, delta, &args);
     match r.result {

@@ -63,6 +63,8 @@ struct MetaFlags {
     /// An opaque longer than memcached's limit: each command reports it
     /// at its own point.
     long_opaque: bool,
+    /// N came after T.
+    vivify_last: bool,
 }
 
 impl MetaFlags {
@@ -170,7 +172,10 @@ fn parse_flags(
                 None => bad(bad_token),
             },
             b'N' => match i32_tok(tok) {
-                Some(v) => m.vivify = Some(v),
+                Some(v) => {
+                    m.vivify = Some(v);
+                    m.vivify_last = m.ttl.is_some();
+                }
                 None => bad(bad_token),
             },
             b'R' => match i32_tok(tok) {
@@ -458,6 +463,7 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             recache: m.recache,
             new_cas: m.new_cas,
             no_bump: m.no_bump,
+            vivify_last: m.vivify_last,
             read_only: core.repl.is_replica(),
         },
     );
@@ -653,7 +659,7 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     c.carried_cas = 0;
     // E0 is no E: memcached mints a CAS unique when the one it holds is 0.
     let new_cas = m.new_cas.filter(|&v| v != 0);
-    let (result, live, sent) = core.cache.mset(
+    let (result, live, sent, stored_cas) = core.cache.mset(
         c.fd,
         id,
         c.nread_cmd,
@@ -675,6 +681,7 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     } else {
         Shown {
             size: sent,
+            cas: stored_cas,
             ..NO_ITEM
         }
     };
@@ -778,6 +785,7 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             vivify: m.vivify,
             initial: m.initial.unwrap_or(0),
             ttl: m.ttl,
+            vivify_last: m.vivify_last,
         },
     );
     if r.vivify_failed {

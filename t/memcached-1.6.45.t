@@ -387,6 +387,17 @@ sub closed_silently {
        'ms: a long opaque, its CAS unique left to the next store');
     # C0 makes a set a CAS store all the same.
     is(reply_to($a, "ms nope 1 C0\r\nx\r\nms x 1 C0\r\nx\r\n"), "NF\r\nEX\r\n", 'ms C0: a CAS store');
+    # ms with a TTL already past: c shows the CAS the item took.
+    is(reply_to($a, "ms gone 1 T-1 c\r\nx\r\nms gone 1 T-1 c E77\r\nx\r\n"), "HD c6\r\nHD c77\r\n",
+       'ms c of an item stored already expired');
+    # N and T apply in flag order: the last one gives an item made its TTL.
+    is(reply_to($a, "ma nt N-1 T3600 v\r\nmg nt t\r\n"), "VA 1\r\n0\r\nHD t3600\r\n",
+       'ma: T after N gives the item made its TTL');
+    is(reply_to($a, "mg tn T50 N100 t\r\nmg tn2 N100 T50 t\r\n"), "HD t100 W\r\nHD t50 W\r\n",
+       'mg: the last of T and N gives the TTL');
+    # R is read as an expiry: an absolute time in the past never wins.
+    is(reply_to($a, "mg tn R2592001\r\nmg tn R-1\r\n"), "HD Z\r\nHD Z\r\n", 'mg R in the past: no win');
+    is(reply_to($a, "mg tn2 R2592001\r\n"), "HD Z\r\n", 'not even for an item with a TTL');
     # An empty value is not a number, whatever the CAS given.
     is(reply_to($a, "ms empty 0\r\n\r\nma empty C1\r\n"),
        "HD\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n",

@@ -87,6 +87,9 @@ pub struct MgetArgs {
     pub vivify: Option<i32>,
     /// T: a new TTL (counts as a touch).
     pub ttl: Option<i32>,
+    /// N came after T in the request: memcached applies them in flag
+    /// order, so an item N creates then keeps N's TTL, not T's.
+    pub vivify_last: bool,
     /// R: win the recache token when the TTL left is below this.
     pub recache: Option<i32>,
     /// E: the CAS a won or created item takes.
@@ -177,6 +180,9 @@ pub struct MarithArgs {
     pub initial: u64,
     /// T: a new TTL for the item after the change.
     pub ttl: Option<i32>,
+    /// N came after T in the request: an item N creates keeps N's TTL
+    /// (memcached applies them in flag order), else T's.
+    pub vivify_last: bool,
 }
 
 /// What `ma` did.
@@ -480,7 +486,12 @@ impl Cache {
                 return r;
             };
             // Vivify: a stub item with no value, whose creator wins.
-            let exp = self.clock.realtime(a.ttl.unwrap_or(ttl) as i64);
+            let ttl = if a.vivify_last {
+                ttl
+            } else {
+                a.ttl.unwrap_or(ttl)
+            };
+            let exp = self.clock.realtime(ttl as i64);
             let Ok(new) = self.alloc(key, 0, exp, 0) else {
                 return r;
             };
@@ -528,9 +539,10 @@ impl Cache {
         }
         let mut changed = None;
         if let Some(rc) = a.recache {
-            // The TTL left before this request's T.
-            let left = e as i64 - self.clock.current_time as i64;
-            if e != 0 && left < rc as i64 && f & ITEM_TOKEN_SENT == 0 {
+            // memcached compares the expiry before this request's T with
+            // R read as an expiry (so R of an absolute time in the past,
+            // or a negative one, is never above it).
+            if e != 0 && e < self.clock.realtime(rc as i64) && f & ITEM_TOKEN_SENT == 0 {
                 r.won = true;
             }
         }
@@ -565,15 +577,17 @@ impl Cache {
     /// store (an add stays an add; append and prepend check it here), and
     /// with I a lower CAS still stores, marked stale, keeping the old TTL
     /// and the winner's token. Returns the outcome, the item now linked
-    /// under the key (NONE unless stored and still live) and the size of
-    /// the value sent (ms's `s` when nothing was stored).
+    /// under the key (NONE unless stored and still live), the size of
+    /// the value sent (ms's `s` when nothing was stored) and the CAS the
+    /// stored item took (0 unless stored; kept when the item expired at
+    /// once).
     pub fn mset(
         &mut self,
         cfd: RawFd,
         id: u32,
         cmd: StoreCmd,
         a: &MsetArgs,
-    ) -> (StoreItemType, u32, usize) {
+    ) -> (StoreItemType, u32, usize, u64) {
         self.count_set(id);
         let sent = nbytes(self.slabs.chunk(id));
         if a.base64 {
@@ -601,18 +615,19 @@ impl Cache {
                 cmd = StoreCmd::Cas;
             }
         }
-        let mut result = if req_cas != 0 && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend) {
-            // A miss is NS, CAS or not, as memcached answers it.
-            if old == NONE {
-                StoreItemType::NotStored
-            } else if cas(self.slabs.chunk(old)) != req_cas {
-                StoreItemType::Exists
+        let (mut result, mut stored) =
+            if req_cas != 0 && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend) {
+                // A miss is NS, CAS or not, as memcached answers it.
+                if old == NONE {
+                    (StoreItemType::NotStored, NONE)
+                } else if cas(self.slabs.chunk(old)) != req_cas {
+                    (StoreItemType::Exists, NONE)
+                } else {
+                    self.do_store(id, cmd, 0, a.new_cas)
+                }
             } else {
-                self.do_store(id, cmd, 0, a.new_cas).0
-            }
-        } else {
-            self.do_store(id, cmd, req_cas, a.new_cas).0
-        };
+                self.do_store(id, cmd, req_cas, a.new_cas)
+            };
         if result == StoreItemType::NotStored
             && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend)
             && old == NONE
@@ -621,10 +636,17 @@ impl Cache {
                 // Append/prepend with N: the value becomes a new item.
                 let exp = self.clock.realtime(ttl as i64);
                 set_exptime(self.slabs.chunk_mut(id), exp);
-                result = self.do_store(id, StoreCmd::Add, 0, a.new_cas).0;
+                (result, stored) = self.do_store(id, StoreCmd::Add, 0, a.new_cas);
             }
         }
         self.log_store(cfd, id, cmd, result);
+        // The CAS the stored item took, which `c` shows even when its TTL
+        // already ran out (memcached answers from the item it stored).
+        let stored_cas = if stored != NONE {
+            cas(self.slabs.chunk(stored))
+        } else {
+            0
+        };
         // Done with the item read off the wire unless it was linked; this
         // must come before the lookup below, which may reap an item that
         // expired at once.
@@ -642,7 +664,7 @@ impl Cache {
             set_iflags(self.slabs.chunk_mut(live), f);
             self.note(Reason::Stored, live);
         }
-        (result, live, sent)
+        (result, live, sent, stored_cas)
     }
 
     /// md: deletes `key`, or with I marks it stale (giving up the win
@@ -728,6 +750,11 @@ impl Cache {
         if result == DeltaResult::NotFound {
             if let Some(ttl) = a.vivify {
                 let digits = itoa_u64(a.initial);
+                // The TTL of N and T that comes last in the request.
+                let ttl = match a.ttl {
+                    Some(t) if !a.vivify_last => t,
+                    _ => ttl,
+                };
                 let exp = self.clock.realtime(ttl as i64);
                 result = match self.alloc(key, 0, exp, digits.len()) {
                     Ok(new) => {
@@ -761,7 +788,8 @@ impl Cache {
                 if !created {
                     exptime_before = exptime(self.slabs.chunk(id));
                 }
-                if let Some(ttl) = a.ttl {
+                // (A created item already has its TTL.)
+                if let Some(ttl) = a.ttl.filter(|_| !created) {
                     let exp = self.clock.realtime(ttl as i64);
                     set_exptime(self.slabs.chunk_mut(id), exp);
                 }
@@ -1671,7 +1699,7 @@ mod tests {
             invalidate: true,
             ..MsetArgs::default()
         };
-        let (res, live, _) = c.mset(-1, id, StoreCmd::Set, &a);
+        let (res, live, _, _) = c.mset(-1, id, StoreCmd::Set, &a);
         assert_eq!(res, StoreItemType::Stored);
         assert_ne!(live, NONE);
         let recs = take(&mut c);

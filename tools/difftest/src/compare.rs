@@ -145,15 +145,16 @@ pub fn known(
             );
         }
         // `me <key> b` with nothing after the b: 1.6.45 does not decode.
+        // (The `me` may follow bytes a data block swallowed.)
         for l in step.bytes.split(|&c| c == b'\n') {
             let l = l.strip_suffix(b"\r").unwrap_or(l);
             let w: Vec<&[u8]> = l.split(|&c| c == b' ').filter(|w| !w.is_empty()).collect();
-            if w.len() == 3 && w[0] == b"me" && w[2] == b"b" {
+            if w.len() == 3 && w[0].ends_with(b"me") && w[2] == b"b" {
                 return Some("me <key> b decodes the key");
             }
         }
     }
-    // mg with an opaque over 32 bytes: 1.6.45 answers the error only after
+    // mg or ma with an opaque over 32 bytes: 1.6.45 answers the error after
     // it looked the item up (a bump), made it (N) and applied the flags
     // before the O; we answer it without touching the item.
     let long_opaque_mg = before
@@ -165,10 +166,12 @@ pub fn known(
             let mut w = l
                 .split(|&c| c == b' ' || c == b'\r')
                 .filter(|w| !w.is_empty());
-            w.next() == Some(b"mg") && w.skip(1).any(|t| t[0] == b'O' && t.len() > 32)
+            let cmd = w.next();
+            (cmd == Some(b"mg") || cmd == Some(b"ma"))
+                && w.skip(1).any(|t| t[0] == b'O' && t.len() > 32)
         });
     if long_opaque_mg {
-        return Some("mg with a long opaque: 1.6.45 acts on the item before the error");
+        return Some("mg or ma with a long opaque: 1.6.45 acts on the item before the error");
     }
     // An unknown binary opcode with extras or a key: 1.6.45 drops the body
     // length again after them, eating the start of the next request.
