@@ -398,6 +398,10 @@ sub closed_silently {
     # R is read as an expiry: an absolute time in the past never wins.
     is(reply_to($a, "mg tn R2592001\r\nmg tn R-1\r\n"), "HD Z\r\nHD Z\r\n", 'mg R in the past: no win');
     is(reply_to($a, "mg tn2 R2592001\r\n"), "HD Z\r\n", 'not even for an item with a TTL');
+    # flush_all with a delay that is an absolute time before the server
+    # started flushes nothing, and cancels a delayed flush.
+    is(reply_to($a, "set keep 0 0 1\r\nk\r\nflush_all 2592001\r\nget keep\r\n"),
+       "STORED\r\nOK\r\nVALUE keep 0 1\r\nk\r\nEND\r\n", 'flush_all with a past absolute time: nothing flushed');
     # An empty value is not a number, whatever the CAS given.
     is(reply_to($a, "ms empty 0\r\n\r\nma empty C1\r\n"),
        "HD\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n",

@@ -1197,6 +1197,14 @@ impl Cache {
         } else {
             self.clock.current_time
         };
+        if exptime > 0 && new_oldest <= 1 {
+            // A delay that is an absolute time before the server started:
+            // memcached's cut-off becomes 0, which means no flush at all
+            // (and cancels a delayed one still to come).
+            self.oldest_live = 0;
+            self.oldest_cas = 0;
+            return;
+        }
         self.sweep_flushed(new_oldest.saturating_sub(1));
         if self.use_cas {
             self.oldest_live = new_oldest.saturating_sub(1);
