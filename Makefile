@@ -36,6 +36,22 @@ loadgen: FORCE
 test-loadgen: FORCE
 	$(CARGO) test --release --manifest-path bench/loadgen/Cargo.toml
 
+# Sends the same generated requests to ./memcached and to memcached
+# 1.6.45 and compares the replies byte for byte (doc/compatibility.md,
+# "Checking against memcached 1.6.45"). Not part of `make test`: it needs
+# a 1.6.45 binary. Fails on a divergence that is not a known difference.
+REFERENCE      ?= /tmp/memcached-1.6.45/memcached
+DIFFTEST_SEED  ?= 1
+DIFFTEST_COUNT ?= 500
+DIFFTEST_ARGS  ?=
+
+difftest-tool: FORCE
+	$(CARGO) build --release --manifest-path tools/difftest/Cargo.toml
+
+difftest: memcached difftest-tool
+	tools/difftest/target/release/difftest --ours ./memcached --reference $(REFERENCE) \
+		--seed $(DIFFTEST_SEED) --count $(DIFFTEST_COUNT) $(DIFFTEST_ARGS)
+
 # Ours against Debian's memcached -t 1, side by side (bench/README).
 BENCH_ARGS ?=
 
@@ -75,8 +91,9 @@ uninstall:
 clean:
 	$(CARGO) clean
 	$(CARGO) clean --manifest-path bench/loadgen/Cargo.toml
+	$(CARGO) clean --manifest-path tools/difftest/Cargo.toml
 	rm -f memcached memcached-debug
 
 FORCE:
 
-.PHONY: all test run install uninstall clean loadgen test-loadgen bench bench-dump FORCE
+.PHONY: all test run install uninstall clean loadgen test-loadgen bench bench-dump difftest difftest-tool FORCE

@@ -25,6 +25,7 @@
 use std::io;
 use std::os::unix::io::RawFd;
 
+use crate::bufpool::READ_SIZE;
 use crate::cache::slabs::NONE;
 use crate::cache::{Cache, StoreCmd};
 use crate::event::Interest;
@@ -161,6 +162,10 @@ pub struct Conn {
     /// Which storage command the item is for, and its CAS argument.
     pub nread_cmd: StoreCmd,
     pub req_cas: u64,
+    /// The CAS unique an ms whose data chunk was bad took (its E value,
+    /// or the one minted for it): as memcached's c->cas, the next text
+    /// store completed on this connection gets it instead of a new one.
+    pub carried_cas: u64,
     /// Bytes to discard in Swallow.
     pub sbytes: usize,
     /// The current command said `noreply`.
@@ -254,6 +259,7 @@ impl Conn {
             crlf_got: 0,
             nread_cmd: StoreCmd::Set,
             req_cas: 0,
+            carried_cas: 0,
             sbytes: 0,
             noreply: false,
             wbuf: Vec::new(),
@@ -909,21 +915,32 @@ fn try_read_command(c: &mut Conn, core: &mut Core) -> ParseResult {
         };
     }
     let data = &c.rbuf[c.rcurr..c.rcurr + c.rbytes];
+    // memcached's rule for a long line: a get or gets (after at most 100
+    // spaces) may be long; any other closes the connection.
+    let too_long = |data: &[u8], len: usize| {
+        let mut p = 0;
+        while p < data.len() && data[p] == b' ' {
+            p += 1;
+        }
+        let rest = &data[p..];
+        let is_get = rest.starts_with(b"get ") || rest.starts_with(b"gets ");
+        p > 100 || !is_get || len > LINE_MAX_GET
+    };
     let el = match memchr::memchr(b'\n', data) {
+        // memcached reads into a 16 KB buffer: a line whose newline does
+        // not fit in it is one without a newline, even when ours (grown
+        // for a batch) holds all of it.
+        Some(i) if i >= READ_SIZE && c.transport != Transport::Udp && too_long(data, i) => {
+            log::info!("{}: command line too long, closing", c.fd);
+            c.set_state(ConnState::Closing);
+            return ParseResult::Ran;
+        }
         Some(i) => i,
         None => {
-            if c.rbytes > LINE_MAX_NON_GET {
-                let mut p = 0;
-                while p < data.len() && data[p] == b' ' {
-                    p += 1;
-                }
-                let rest = &data[p..];
-                let is_get = rest.starts_with(b"get ") || rest.starts_with(b"gets ");
-                if p > 100 || !is_get || c.rbytes > LINE_MAX_GET {
-                    log::info!("{}: command line too long, closing", c.fd);
-                    c.set_state(ConnState::Closing);
-                    return ParseResult::Ran;
-                }
+            if c.rbytes > LINE_MAX_NON_GET && too_long(data, c.rbytes) {
+                log::info!("{}: command line too long, closing", c.fd);
+                c.set_state(ConnState::Closing);
+                return ParseResult::Ran;
             }
             return ParseResult::NoLine;
         }

@@ -268,8 +268,14 @@ fn write_error(c: &mut Conn, status: u16, msg: Option<&str>, swallow: usize) {
     if swallow > 0 {
         c.sbytes = swallow;
         c.set_state(ConnState::Swallow);
-    } else {
+    } else if c.transport == Transport::Udp {
         c.set_state(ConnState::NewCmd);
+    } else {
+        // As memcached's: an error is written out before the next request
+        // is read, so a request that closes the connection after it (a
+        // bad magic byte) does not lose it.
+        c.write_and_go = ConnState::NewCmd;
+        c.set_state(ConnState::Mwrite);
     }
 }
 
@@ -597,6 +603,7 @@ fn process_arithmetic(c: &mut Conn, core: &mut Core, incr: bool, ext: &[u8], key
         vivify: (exptime != u32::MAX).then(|| exptime.min(i32::MAX as u32) as i32),
         initial,
         ttl: None,
+        vivify_last: false,
     };
     let r = core.cache.marith(c.fd, key, incr, delta, &args);
     match r.result {
@@ -604,7 +611,9 @@ fn process_arithmetic(c: &mut Conn, core: &mut Core, incr: bool, ext: &[u8], key
             let cas = if r.id != NONE {
                 core.cache.item(r.id).cas()
             } else {
-                0
+                // Created already expired: memcached still reports the CAS
+                // it linked the item with.
+                r.created_cas
             };
             write_response(c, &v.to_be_bytes(), cas);
         }

@@ -60,6 +60,11 @@ struct MetaFlags {
     mode: Option<u8>,
     initial: Option<u64>,
     delta: Option<u64>,
+    /// An opaque longer than memcached's limit: each command reports it
+    /// at its own point.
+    long_opaque: bool,
+    /// N came after T.
+    vivify_last: bool,
 }
 
 impl MetaFlags {
@@ -79,12 +84,21 @@ const KNOWN_FLAGS: &[u8] = b"bNTRlOPLkstcfvhuqxFCEMJDI";
 /// The most tokens, command and key included, a meta command may have.
 const MAX_META_TOKENS: usize = 20;
 
-/// Parses the flag tokens of a meta command, as memcached 1.6.45's
-/// _meta_flag_preparse: a repeated or unknown flag stops at once; a bad
-/// number is remembered and reported once every flag was looked at,
-/// unless one of those stops first. ma answers every error with the same
-/// line.
-fn parse_flags(toks: &[&[u8]], cmd: Cmd) -> Result<MetaFlags, &'static str> {
+/// Parses a meta command's key and flags, as memcached 1.6.45's
+/// _meta_flag_preparse: `raw_key` is the key as sent, `flags` the flag
+/// tokens, `ntokens` the number of tokens of the whole line. A key over 250 bytes, more
+/// than 20 tokens, a repeated or unknown flag stop at once, in that order;
+/// a bad number or a key `b` cannot decode is remembered and reported once
+/// every flag was looked at (the last such message wins, and a bad `F`
+/// leaves the message as it is). ma answers every error with the same
+/// line. `key` gets the key to use: decoded with `b`, else as sent.
+fn parse_flags(
+    raw_key: &[u8],
+    flags: &[&[u8]],
+    ntokens: usize,
+    cmd: Cmd,
+    key: &mut Vec<u8>,
+) -> Result<MetaFlags, &'static str> {
     let err = |specific: &'static str| -> &'static str {
         if cmd == Cmd::Arith {
             "CLIENT_ERROR invalid or duplicate flag"
@@ -92,6 +106,12 @@ fn parse_flags(toks: &[&[u8]], cmd: Cmd) -> Result<MetaFlags, &'static str> {
             specific
         }
     };
+    if raw_key.len() > KEY_MAX_LENGTH {
+        return Err(err("CLIENT_ERROR bad command line format"));
+    }
+    if ntokens > MAX_META_TOKENS {
+        return Err(err("CLIENT_ERROR options flags are too long"));
+    }
     let bad_token = "CLIENT_ERROR bad token in command line format";
     // A flag's number: digits only (a leading `-` for the signed ones),
     // at least one.
@@ -100,9 +120,13 @@ fn parse_flags(toks: &[&[u8]], cmd: Cmd) -> Result<MetaFlags, &'static str> {
     let i32_tok = |t: &[u8]| nonempty(t).and_then(|()| util::parse_tok_i32(t));
     let mut m = MetaFlags::default();
     let mut seen = [false; 128];
-    let mut pending: Option<&'static str> = None;
+    // The message of the last bad number (memcached's errstr, which starts
+    // as a bad command line), and whether there was one.
+    let mut msg = "CLIENT_ERROR bad command line format";
+    let mut failed = false;
     let mut long_opaque = false;
-    for t in toks {
+    key.clear();
+    for t in flags {
         let f = t[0];
         let tok = &t[1..];
         if f >= 127 || seen[f as usize] {
@@ -114,13 +138,18 @@ fn parse_flags(toks: &[&[u8]], cmd: Cmd) -> Result<MetaFlags, &'static str> {
         }
         m.seen |= bit(f);
         long_opaque |= f == b'O' && t.len() > MAX_OPAQUE;
-        // mg accepts the flags of other commands and ignores them.
-        if cmd == Cmd::Get && matches!(f, b'D' | b'F' | b'I' | b'J' | b'M' | b'x') {
-            continue;
-        }
-        let mut bad = |e: &'static str| pending = Some(e);
+        let mut bad = |e: &'static str| {
+            msg = e;
+            failed = true;
+        };
         match f {
-            b'b' => m.base64 = true,
+            b'b' => {
+                m.base64 = true;
+                key.clear();
+                if !util::base64_decode(raw_key, key) || key.is_empty() {
+                    bad("CLIENT_ERROR error decoding key");
+                }
+            }
             b'q' => m.q = true,
             b'v' => m.value = true,
             b'u' => m.no_bump = true,
@@ -136,14 +165,17 @@ fn parse_flags(toks: &[&[u8]], cmd: Cmd) -> Result<MetaFlags, &'static str> {
             },
             b'F' => match nonempty(tok).and_then(|()| util::parse_tok_u32(tok)) {
                 Some(v) => m.client_flags = Some(v),
-                None => bad("CLIENT_ERROR bad command line format"),
+                None => failed = true,
             },
             b'T' => match i32_tok(tok) {
                 Some(v) => m.ttl = Some(v),
                 None => bad(bad_token),
             },
             b'N' => match i32_tok(tok) {
-                Some(v) => m.vivify = Some(v),
+                Some(v) => {
+                    m.vivify = Some(v);
+                    m.vivify_last = m.ttl.is_some();
+                }
                 None => bad(bad_token),
             },
             b'R' => match i32_tok(tok) {
@@ -163,32 +195,30 @@ fn parse_flags(toks: &[&[u8]], cmd: Cmd) -> Result<MetaFlags, &'static str> {
             _ => {}
         }
     }
-    match pending {
-        Some(e) => Err(err(e)),
-        // Each command looks at the opaque's length after the flags.
-        None if long_opaque => Err("CLIENT_ERROR opaque token too long"),
-        None => Ok(m),
+    if failed {
+        return Err(err(msg));
     }
+    if !m.base64 {
+        key.extend_from_slice(raw_key);
+    }
+    m.long_opaque = long_opaque;
+    Ok(m)
 }
 
-/// As memcached 1.6.45's tokenizer: every flag token must start with a
-/// letter (or one of ``[\]^_` ``) or a digit, and a meta command has at
-/// most 20 tokens. The first is a bad command line, the second its own
-/// error.
+/// As memcached 1.6.45's tokenizer: every flag token among the first 23
+/// tokens (it reads no more) must start with a letter (or one of
+/// ``[\]^_` ``) or a digit, else the line is a bad command line.
 pub fn check_meta_line(toks: &[&[u8]]) -> Result<(), &'static str> {
     let first_flag = if toks[0] == b"ms" { 3 } else { 2 };
     let ok = |t: &&[u8]| (65..123).contains(&t[0]) || t[0].is_ascii_digit();
-    if !toks.iter().skip(first_flag).all(ok) {
+    if !toks.iter().take(23).skip(first_flag).all(ok) {
         return Err("CLIENT_ERROR bad command line format");
-    }
-    if toks.len() > MAX_META_TOKENS && toks[0] != b"mn" && toks[0] != b"me" {
-        return Err("CLIENT_ERROR options flags are too long");
     }
     Ok(())
 }
 
-/// The key of a meta command, base64-decoded with `b`. The length limit
-/// applies to the key as sent.
+/// The key of `me`, base64-decoded with `b`. The length limit applies to
+/// the key as sent.
 fn meta_key(
     raw: &[u8],
     base64: bool,
@@ -215,7 +245,13 @@ struct Shown {
     cas: u64,
     flags: u32,
     size: usize,
+    /// The expiry less the server time (signed; -1 with `never`).
     ttl: i64,
+    never: bool,
+    /// What a `t` before this request's T flag (or N, when N created the
+    /// item) shows: memcached applies those in flag order.
+    early: Option<(i64, bool)>,
+    created: bool,
     fetched: bool,
     la: u32,
 }
@@ -225,6 +261,9 @@ const NO_ITEM: Shown = Shown {
     flags: 0,
     size: 0,
     ttl: -1,
+    never: true,
+    early: None,
+    created: false,
     fetched: false,
     la: 0,
 };
@@ -242,9 +281,17 @@ fn view(core: &Core, id: u32) -> Shown {
         } else {
             exp as i64 - now as i64
         },
+        never: exp == 0,
+        early: None,
+        created: false,
         fetched: it.iflags() & ITEM_FETCHED != 0,
         la: now.saturating_sub(it.time()),
     }
+}
+
+/// The (time left, never) pair of an expiry `exp` at server time `now`.
+fn early_ttl(exp: u32, now: u32) -> (i64, bool) {
+    (exp as i64 - now as i64, exp == 0)
 }
 
 fn push_i64(out: &mut Vec<u8>, v: i64) {
@@ -264,8 +311,12 @@ struct KeyEcho<'a> {
 /// Appends the return flags the request asked for, in request order,
 /// limited to those in `returns`; a base64 key is followed by ` b`.
 fn return_flags(out: &mut Vec<u8>, toks: &[&[u8]], returns: &[u8], key: &KeyEcho, v: &Shown) {
+    let (mut ttl, mut never) = v.early.unwrap_or((v.ttl, v.never));
     for t in toks {
         let f = t[0];
+        if f == b'T' || (f == b'N' && v.created) {
+            (ttl, never) = (v.ttl, v.never);
+        }
         if !returns.contains(&f) {
             continue;
         }
@@ -298,9 +349,12 @@ fn return_flags(out: &mut Vec<u8>, toks: &[&[u8]], returns: &[u8], key: &KeyEcho
                 out.extend_from_slice(b" s");
                 push_u64(out, v.size as u64);
             }
+            // As memcached's, the time left is an unsigned 32-bit
+            // difference: an expiry already past shows as a huge number.
+            b't' if never => out.extend_from_slice(b" t-1"),
             b't' => {
                 out.extend_from_slice(b" t");
-                push_i64(out, v.ttl);
+                push_u64(out, ttl as u32 as u64);
             }
             _ => {}
         }
@@ -356,26 +410,21 @@ pub fn process_meta_command(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
 /// queued and None returned; the caller must hand the key buffer back to
 /// `c.meta_key` when done.
 fn request(c: &mut Conn, toks: &[&[u8]], cmd: Cmd) -> Option<(MetaFlags, Vec<u8>)> {
-    let m = match parse_flags(&toks[2..], cmd) {
-        Ok(m) => m,
-        Err(e) => {
-            c.out_errstring(e);
-            return None;
-        }
-    };
-    let decode_err = match cmd {
-        Cmd::Get | Cmd::Set => "CLIENT_ERROR error decoding key",
-        Cmd::Delete => "CLIENT_ERROR error decoding key",
-        Cmd::Arith => "CLIENT_ERROR invalid or duplicate flag",
-    };
     let mut key = std::mem::take(&mut c.meta_key);
-    if let Err(e) = meta_key(toks[1], m.base64, &mut key, decode_err) {
-        c.meta_key = key;
-        // ma answers every error of its flags and key alike (1.6.45).
-        c.out_errstring(if cmd == Cmd::Arith { decode_err } else { e });
-        return None;
+    match parse_flags(toks[1], &toks[2..], toks.len(), cmd, &mut key) {
+        // mg, md and ma look at the opaque's length after the flags.
+        Ok(m) if !m.long_opaque => Some((m, key)),
+        Ok(_) => {
+            c.meta_key = key;
+            c.out_errstring("CLIENT_ERROR opaque token too long");
+            None
+        }
+        Err(e) => {
+            c.meta_key = key;
+            c.out_errstring(e);
+            None
+        }
     }
-    Some((m, key))
 }
 
 /// The key as a hit shows it: base64 again if it was stored from base64.
@@ -414,7 +463,7 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             recache: m.recache,
             new_cas: m.new_cas,
             no_bump: m.no_bump,
-            base64: m.base64,
+            vivify_last: m.vivify_last,
             read_only: core.repl.is_replica(),
         },
     );
@@ -442,9 +491,12 @@ fn process_mget(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
     // h and l report the item as it was before this access.
     let after = view(core, id);
+    let now = core.cache.now();
     let shown = Shown {
         fetched: r.fetched_before,
-        la: core.cache.now().saturating_sub(r.time_before),
+        la: now.saturating_sub(r.time_before),
+        early: (m.ttl.is_some() || r.created).then(|| early_ttl(r.exptime_before, now)),
+        created: r.created,
         ..after
     };
     let extra: &[u8] = match (r.already_sent, r.stale, r.won) {
@@ -498,24 +550,15 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         c.sbytes = vlen + 2;
         c.set_state(ConnState::Swallow);
     };
-    if toks[1].len() > KEY_MAX_LENGTH {
-        return swallow_err(c, "CLIENT_ERROR bad command line format");
-    }
     let flags = &toks[3..];
-    let m = match parse_flags(flags, Cmd::Set) {
-        Ok(m) => m,
-        Err(e) => return swallow_err(c, e),
-    };
     let mut key = std::mem::take(&mut c.meta_key);
-    if let Err(e) = meta_key(
-        toks[1],
-        m.base64,
-        &mut key,
-        "CLIENT_ERROR error decoding key",
-    ) {
-        c.meta_key = key;
-        return swallow_err(c, e);
-    }
+    let m = match parse_flags(toks[1], flags, toks.len(), Cmd::Set, &mut key) {
+        Ok(m) => m,
+        Err(e) => {
+            c.meta_key = key;
+            return swallow_err(c, e);
+        }
+    };
     let cmd = match m.mode.unwrap_or(b'S') {
         b'S' => StoreCmd::Set,
         b'E' => StoreCmd::Add,
@@ -545,7 +588,25 @@ fn process_mset(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
     }
     let exptime = m.ttl.unwrap_or(0) as i64;
     let req_cas = m.cas_check.unwrap_or(0);
+    // As memcached's, C0 still makes a set or replace a CAS store (which
+    // no item's CAS matches).
+    let cmd = match cmd {
+        StoreCmd::Set | StoreCmd::Replace if m.cas_check == Some(0) => StoreCmd::Cas,
+        cmd => cmd,
+    };
     match start_nread(c, core, &key, client_flags, exptime, vlen, cmd, req_cas) {
+        Ok(()) if m.long_opaque => {
+            // memcached looks at the opaque once the item is allocated and
+            // its CAS unique taken (which the connection keeps for its next
+            // store, as after a bad data chunk).
+            let id = std::mem::replace(&mut c.item, NONE);
+            core.cache.discard_item(id);
+            c.carried_cas = match m.new_cas {
+                Some(v) => v,
+                None => core.cache.next_cas(),
+            };
+            swallow_err(c, "CLIENT_ERROR opaque token too long");
+        }
         Ok(()) => c.nread_meta = true,
         Err(e) => {
             if e == crate::cache::AllocError::TooLarge {
@@ -578,19 +639,27 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     let raw_key = toks[0];
     let flags = &toks[1..n.max(1)];
     // Parsed once already when the command arrived.
-    let m = parse_flags(flags, Cmd::Set).unwrap_or_default();
+    let mut scratch = std::mem::take(&mut c.meta_key);
+    let m = parse_flags(raw_key, flags, n + 2, Cmd::Set, &mut scratch).unwrap_or_default();
+    c.meta_key = scratch;
     // memcached 1.6.45 takes the CAS unique of an ms without E when its
     // command line is read, so a bad chunk or a failed store uses one up.
+    // After a bad chunk it stays with the connection (E's value too), and
+    // the next text store completed there takes it.
     if &c.crlf != b"\r\n" {
         core.cache.discard_item(id);
-        if m.new_cas.is_none() {
-            core.cache.next_cas();
-        }
+        c.carried_cas = match m.new_cas {
+            Some(v) => v,
+            None => core.cache.next_cas(),
+        };
         c.out_errstring("CLIENT_ERROR bad data chunk");
         c.meta_line = line;
         return;
     }
-    let (result, live, sent) = core.cache.mset(
+    c.carried_cas = 0;
+    // E0 is no E: memcached mints a CAS unique when the one it holds is 0.
+    let new_cas = m.new_cas.filter(|&v| v != 0);
+    let (result, live, sent, stored_cas) = core.cache.mset(
         c.fd,
         id,
         c.nread_cmd,
@@ -598,11 +667,11 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
             req_cas: c.req_cas,
             invalidate: m.invalidate,
             vivify: m.vivify,
-            new_cas: m.new_cas,
+            new_cas,
             base64: m.base64,
         },
     );
-    if result != StoreItemType::Stored && m.new_cas.is_none() {
+    if result != StoreItemType::Stored && new_cas.is_none() {
         core.cache.next_cas();
     }
     // memcached 1.6.45's s is the stored size (after an append, the
@@ -612,6 +681,7 @@ pub fn complete_mset(c: &mut Conn, core: &mut Core) {
     } else {
         Shown {
             size: sent,
+            cas: stored_cas,
             ..NO_ITEM
         }
     };
@@ -715,6 +785,7 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
             vivify: m.vivify,
             initial: m.initial.unwrap_or(0),
             ttl: m.ttl,
+            vivify_last: m.vivify_last,
         },
     );
     if r.vivify_failed {
@@ -727,7 +798,25 @@ fn process_marith(c: &mut Conn, core: &mut Core, toks: &[&[u8]]) {
         // Hits were counted by add_delta_ex (an item created by N is
         // not one, as in memcached).
         DeltaResult::Ok(value) => {
-            let v = if id != NONE { view(core, id) } else { NO_ITEM };
+            let now = core.cache.now();
+            let mut v = if id != NONE {
+                view(core, id)
+            } else if r.created_cas != 0 {
+                // Created with an expiry already past: gone, but the reply
+                // shows it as made.
+                Shown {
+                    cas: r.created_cas,
+                    ttl: r.created_exptime as i64 - now as i64,
+                    never: r.created_exptime == 0,
+                    ..NO_ITEM
+                }
+            } else {
+                NO_ITEM
+            };
+            if m.ttl.is_some() || r.created {
+                v.early = Some(early_ttl(r.exptime_before, now));
+                v.created = r.created;
+            }
             // q hides the success reply, for an item just created too
             // (memcached 1.6.45; 1.6.18 sent that one).
             if m.q {
@@ -823,36 +912,54 @@ mod tests {
     #[test]
     fn flag_parsing() {
         let toks: Vec<&[u8]> = vec![b"v", b"T30", b"Oabc", b"k"];
-        let m = parse_flags(&toks, Cmd::Get).ok().unwrap();
+        let m = parse_flags(b"k", &toks, 2 + toks.len(), Cmd::Get, &mut Vec::new())
+            .ok()
+            .unwrap();
         assert!(m.value);
         assert_eq!(m.ttl, Some(30));
         assert!(m.has(b'O') && m.has(b'k'));
         let dup: Vec<&[u8]> = vec![b"v", b"v"];
         assert_eq!(
-            parse_flags(&dup, Cmd::Get).err(),
+            parse_flags(b"k", &dup, 2 + dup.len(), Cmd::Get, &mut Vec::new()).err(),
             Some("CLIENT_ERROR duplicate flag")
         );
         assert_eq!(
-            parse_flags(&dup, Cmd::Arith).err(),
+            parse_flags(b"k", &dup, 2 + dup.len(), Cmd::Arith, &mut Vec::new()).err(),
             Some("CLIENT_ERROR invalid or duplicate flag")
         );
         let bad: Vec<&[u8]> = vec![b"Tabc"];
         assert_eq!(
-            parse_flags(&bad, Cmd::Get).err(),
+            parse_flags(b"k", &bad, 2 + bad.len(), Cmd::Get, &mut Vec::new()).err(),
             Some("CLIENT_ERROR bad token in command line format")
         );
         let unknown: Vec<&[u8]> = vec![b"z"];
         assert_eq!(
-            parse_flags(&unknown, Cmd::Set).err(),
+            parse_flags(b"k", &unknown, 2 + unknown.len(), Cmd::Set, &mut Vec::new()).err(),
             Some("CLIENT_ERROR invalid flag")
         );
         // The opaque limit counts the O itself.
         let long: Vec<&[u8]> = vec![b"O12345678901234567890123456789012"];
-        assert_eq!(
-            parse_flags(&long, Cmd::Get).err(),
-            Some("CLIENT_ERROR opaque token too long")
-        );
+        let m = parse_flags(b"k", &long, 2 + long.len(), Cmd::Get, &mut Vec::new());
+        assert!(m.ok().unwrap().long_opaque);
         let max: Vec<&[u8]> = vec![b"O1234567890123456789012345678901"];
-        assert!(parse_flags(&max, Cmd::Get).is_ok());
+        let m = parse_flags(b"k", &max, 2 + max.len(), Cmd::Get, &mut Vec::new());
+        assert!(!m.ok().unwrap().long_opaque);
+        // A long key, then too many tokens, come before any flag error.
+        let dup: Vec<&[u8]> = vec![b"v", b"v"];
+        let long_key = [b'k'; 251];
+        assert_eq!(
+            parse_flags(&long_key, &dup, 4, Cmd::Get, &mut Vec::new()).err(),
+            Some("CLIENT_ERROR bad command line format")
+        );
+        assert_eq!(
+            parse_flags(b"k", &dup, 21, Cmd::Get, &mut Vec::new()).err(),
+            Some("CLIENT_ERROR options flags are too long")
+        );
+        // A bad F keeps the message of an earlier bad number.
+        let nf: Vec<&[u8]> = vec![b"Nx", b"Fx"];
+        assert_eq!(
+            parse_flags(b"k", &nf, 4, Cmd::Get, &mut Vec::new()).err(),
+            Some("CLIENT_ERROR bad token in command line format")
+        );
     }
 }

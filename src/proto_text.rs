@@ -102,9 +102,15 @@ pub fn process_command(c: &mut Conn, core: &mut Core, line: &[u8]) {
         c.out_string("ERROR");
         return;
     }
-    // As memcached 1.6.45: the command is what comes before the first
-    // space, so a line starting with a space names no command.
-    let name = if line[0] == b' ' { &b""[..] } else { toks[0] };
+    // As memcached 1.6.45: its parser's commands are what comes before
+    // the first space, so a line starting with a space names none of
+    // them; the admin commands it looks up after (flush_all, verbosity,
+    // lru, ...) are the first word, leading spaces or not.
+    let name = if line[0] == b' ' && parsed_by_memcached(toks[0]) {
+        &b""[..]
+    } else {
+        toks[0]
+    };
     if n < min_tokens(name) {
         c.out_string("CLIENT_ERROR bad command line format");
         return;
@@ -781,8 +787,14 @@ pub fn complete_nread(c: &mut Conn, core: &mut Core) {
         return;
     }
     // The store counts set commands and cas hits, misses and bad values.
-    let ret = core.cache.store_item(c.fd, id, c.nread_cmd, c.req_cas);
-    if ret != StoreItemType::Stored {
+    // A CAS unique an earlier ms left on the connection is used instead
+    // of a new one (memcached 1.6.45's c->cas).
+    let carried = std::mem::take(&mut c.carried_cas);
+    let new_cas = (carried != 0).then_some(carried);
+    let (ret, _) = core
+        .cache
+        .store_item_as(c.fd, id, c.nread_cmd, c.req_cas, new_cas);
+    if ret != StoreItemType::Stored && new_cas.is_none() {
         // memcached 1.6.45 takes the new item's CAS unique before it tries
         // the store, so a store that fails uses one up too.
         core.cache.next_cas();

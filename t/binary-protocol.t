@@ -425,4 +425,29 @@ ok($server->is_running, 'the server survived all that');
     like(unpack('H*', $dgram), qr/^12340000000100008100/, 'UDP: framed binary reply');
 }
 
+# ---- found comparing replies with memcached 1.6.45 (tools/difftest) ----
+{
+    my $srv = new_memcached('');
+    my $s = $srv->sock;
+    # An error reply is written before the next request is read: a bad
+    # magic byte after it closes the connection, but the error arrives.
+    print $s req('get', key => 'nope') . 'set k 0 0 1' . ("\r\n" x 8);
+    my ($got) = read_res($s);
+    is(unpack('H*', $got), unpack('H*', res('get', status => 1, val => 'Not found')),
+       'an error reply before a bad magic is sent');
+    is(closed_quietly($s), 1, 'then the connection closes');
+    # incr creating an item whose expiry is already past (an absolute time
+    # before the server started): the reply still carries the CAS unique
+    # the item was linked with (here the first: 2).
+    $s = $srv->new_sock;
+    rt($s, req('incr', key => 'past', ext => arith_ext(1, 10, 2592001)),
+       res('incr', val => pack('Q>', 10), cas => 2), 'incr creating an expired item: its CAS');
+    rt($s, req('get', key => 'past'), res('get', status => 1, val => 'Not found'),
+       'which is gone');
+    # A flush takes no CAS unique: the next store gets 3.
+    rt($s, req('flush'), res('flush'), 'flush');
+    rt($s, req('set', key => 'a', ext => $setx, val => 'x'), res('set', cas => 3),
+       'the store after a flush: the next CAS unique');
+}
+
 done_testing();

@@ -323,4 +323,107 @@ sub closed_silently {
        'with the buffers given back, a new connection is served');
 }
 
+# ---- found comparing replies with memcached 1.6.45 (tools/difftest) ----
+
+{
+    my $d = new_memcached();
+    my $a = $d->sock;
+    my $b = $d->new_sock;
+    is(reply_to($a, " flush_all\r\n"), "OK\r\n", 'an admin command after a space is served');
+    is(reply_to($a, "  verbosity 0\r\n"), "OK\r\n", 'verbosity after spaces too');
+    is(reply_to($a, " version\r\n"), "ERROR\r\n", 'a parsed command after a space is not');
+    # CAS uniques: a flush takes none.
+    is(reply_to($a, "set a 0 0 1\r\n1\r\nflush_all\r\nset a 0 0 1\r\n1\r\ngets a\r\n"),
+       "STORED\r\nOK\r\nSTORED\r\nVALUE a 0 1 3\r\n1\r\nEND\r\n", 'flush_all takes no CAS unique');
+    # An ms with a bad data chunk takes its CAS unique when its line is
+    # read; the next text store on that connection gets it, others do not.
+    is(reply_to($a, "ms foo 2\r\nabcd\r\n"), "CLIENT_ERROR bad data chunk\r\n$BAD", 'ms: bad data chunk');
+    is(reply_to($b, "set b 0 0 1\r\n1\r\ngets b\r\n"), "STORED\r\nVALUE b 0 1 5\r\n1\r\nEND\r\n",
+       'another connection: a new CAS unique');
+    is(reply_to($a, "set c 0 0 1\r\n1\r\ngets c\r\n"), "STORED\r\nVALUE c 0 1 4\r\n1\r\nEND\r\n",
+       'the same connection: the one the ms took');
+    is(reply_to($a, "ms foo 2 E99\r\nabc\r\nadd c 0 0 1\r\n1\r\nset d 0 0 1\r\n1\r\ngets d\r\n"),
+       "CLIENT_ERROR bad data chunk\r\n${BAD}NOT_STORED\r\nSTORED\r\nVALUE d 0 1 6\r\n1\r\nEND\r\n",
+       'an E value left so: a refused store uses it up without a new one');
+    is(reply_to($a, "ms e 1 E0\r\nx\r\nmg e c\r\n"), "HD\r\nHD c7\r\n", 'ms E0: a new CAS unique');
+    # ma N creating an item already expired: its CAS, and the time left as
+    # an unsigned 32-bit difference.
+    like(reply_to($a, "ma gone N-1 J5 c t v\r\n"), qr/^VA 1 c8 t4\d{9}\r\n5\r\n\z/,
+         'ma N with a past TTL: the CAS and time left of the item made');
+    is(reply_to($a, "mg gone v\r\n"), "EN\r\n", 'which is gone');
+    # An item mg creates from a base64 key does not remember the base64.
+    is(reply_to($a, "mg a2V5MQ== b N100 k\r\n"), "HD kkey1 W\r\n", 'mg N with b: the key shown decoded');
+    is(reply_to($a, "mg a2V5MQ== b k\r\n"), "HD kkey1 Z\r\n", 'and on the next hit');
+    # Meta flag errors, in memcached's order.
+    my $k251 = 'k' x 251;
+    is(reply_to($a, "mg $k251 x k1 k\r\n"), $BAD, 'mg: a long key before a duplicate flag');
+    is(reply_to($a, "md $k251 Tx\r\n"), $BAD, 'md: a long key before a bad token');
+    is(reply_to($a, "mg foo D\r\n"), "CLIENT_ERROR invalid numeric delta value\r\n",
+       'mg reads D\'s number too');
+    is(reply_to($a, "mg foo J1x\r\n"), "CLIENT_ERROR invalid numeric initial value\r\n",
+       'and J\'s');
+    is(reply_to($a, "mg foo Fx\r\n"), $BAD, 'a bad F: bad command line format');
+    is(reply_to($a, "mg foo Nx Fx\r\n"), "CLIENT_ERROR bad token in command line format\r\n",
+       'a bad F leaves the message of an earlier error');
+    is(reply_to($a, "ms c 5 F b s\r\nabcde\r\n"), "CLIENT_ERROR error decoding key\r\n",
+       'a key b cannot decode, after a bad F');
+    my $many = join(' ', ('v') x 19);
+    is(reply_to($a, "ma foo $many\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n",
+       'ma: too many tokens is its one error line');
+    is(reply_to($a, "ms foo 3 $many\r\nabc\r\n"), "CLIENT_ERROR options flags are too long\r\n",
+       'ms: too many tokens, the data swallowed');
+}
+
+{
+    my $d = new_memcached();
+    my $a = $d->sock;
+    my $long = 'O' . ('o' x 40);
+    # ms: a bad mode is found before a long opaque; the opaque is looked
+    # at once the CAS unique is taken, which the next store then gets.
+    is(reply_to($a, "ms foo 1 M $long\r\nx\r\n"), "CLIENT_ERROR invalid mode for ms M token\r\n",
+       'ms: a bad mode before a long opaque');
+    is(reply_to($a, "ms foo 1 $long\r\nx\r\nset x 0 0 1\r\nx\r\nset y 0 0 1\r\ny\r\ngets x y\r\n"),
+       "CLIENT_ERROR opaque token too long\r\nSTORED\r\nSTORED\r\n"
+       . "VALUE x 0 1 2\r\nx\r\nVALUE y 0 1 3\r\ny\r\nEND\r\n",
+       'ms: a long opaque, its CAS unique left to the next store');
+    # C0 makes a set a CAS store all the same.
+    is(reply_to($a, "ms nope 1 C0\r\nx\r\nms x 1 C0\r\nx\r\n"), "NF\r\nEX\r\n", 'ms C0: a CAS store');
+    # ms with a TTL already past: c shows the CAS the item took.
+    is(reply_to($a, "ms gone 1 T-1 c\r\nx\r\nms gone 1 T-1 c E77\r\nx\r\n"), "HD c6\r\nHD c77\r\n",
+       'ms c of an item stored already expired');
+    # N and T apply in flag order: the last one gives an item made its TTL.
+    is(reply_to($a, "ma nt N-1 T3600 v\r\nmg nt t\r\n"), "VA 1\r\n0\r\nHD t3600\r\n",
+       'ma: T after N gives the item made its TTL');
+    is(reply_to($a, "mg tn T50 N100 t\r\nmg tn2 N100 T50 t\r\n"), "HD t100 W\r\nHD t50 W\r\n",
+       'mg: the last of T and N gives the TTL');
+    # R is read as an expiry: an absolute time in the past never wins.
+    is(reply_to($a, "mg tn R2592001\r\nmg tn R-1\r\n"), "HD Z\r\nHD Z\r\n", 'mg R in the past: no win');
+    is(reply_to($a, "mg tn2 R2592001\r\n"), "HD Z\r\n", 'not even for an item with a TTL');
+    # flush_all with a delay that is an absolute time before the server
+    # started flushes nothing, and cancels a delayed flush.
+    is(reply_to($a, "set keep 0 0 1\r\nk\r\nflush_all 2592001\r\nget keep\r\n"),
+       "STORED\r\nOK\r\nVALUE keep 0 1\r\nk\r\nEND\r\n", 'flush_all with a past absolute time: nothing flushed');
+    # An empty value is not a number, whatever the CAS given.
+    is(reply_to($a, "ms empty 0\r\n\r\nma empty C1\r\n"),
+       "HD\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+       'ma on an empty value with a wrong CAS: non-numeric');
+    # mg N: the item made counts as fetched; t before N shows it as it was
+    # made (no TTL), t after it the TTL N gave.
+    is(reply_to($a, "mg v1 t s N100\r\n"), "HD t-1 s0 W\r\n", 'mg N: a t before N shows no TTL');
+    like(reply_to($a, "mg v1 h t\r\n"), qr/^HD h1 t(?:100|99) Z\r\n\z/, 'the item N made was fetched, and has its TTL');
+    like(reply_to($a, "me v1\r\n"), qr/ fetch=yes /, 'me: fetch=yes');
+    like(reply_to($a, "mg v1 t T200\r\n"), qr/^HD t(?:100|99) Z\r\n\z/, 'mg: a t before T shows the TTL before it');
+    is(reply_to($a, "mg v1 T300 t\r\n"), "HD t300 Z\r\n", 'and after T the new one');
+    is(reply_to($a, "ma n1 t N100 J1 v\r\n"), "VA 1 t-1\r\n1\r\n", 'ma N: a t before N shows no TTL');
+    is(reply_to($a, "ma n2 N100 t J1 v\r\n"), "VA 1 t100\r\n1\r\n", 'ma N: after N its TTL');
+    # A line whose newline is not within 16 KB closes the connection,
+    # even when all of it has arrived; a get may be longer.
+    my $b = $d->new_sock;
+    local $SIG{PIPE} = 'IGNORE';
+    print $b "set " . ('z' x 17000) . " 0 0 1\r\nx\r\n";
+    is(scalar(<$b>), undef, 'a 17000-byte set line closes the connection');
+    $b = $d->new_sock;
+    is(reply_to($b, "get " . join(' ', ('zz') x 6000) . "\r\n"), "END\r\n", 'an 18000-byte get line is served');
+}
+
 done_testing();

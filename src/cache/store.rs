@@ -87,14 +87,15 @@ pub struct MgetArgs {
     pub vivify: Option<i32>,
     /// T: a new TTL (counts as a touch).
     pub ttl: Option<i32>,
+    /// N came after T in the request: memcached applies them in flag
+    /// order, so an item N creates then keeps N's TTL, not T's.
+    pub vivify_last: bool,
     /// R: win the recache token when the TTL left is below this.
     pub recache: Option<i32>,
     /// E: the CAS a won or created item takes.
     pub new_cas: Option<u64>,
     /// u: do not bump the item in its LRU.
     pub no_bump: bool,
-    /// b: the key was given in base64 (kept on a created item).
-    pub base64: bool,
     /// A replica's read: no win token is handed out (the item's meta
     /// state is its master's to change).
     pub read_only: bool,
@@ -116,6 +117,10 @@ pub struct MgetResult {
     /// Fetched flag and last access before this request (h and l).
     pub fetched_before: bool,
     pub time_before: u32,
+    /// The expiry before this request's T (0 for an item N created, which
+    /// memcached links without one and gives N's TTL afterwards): a `t`
+    /// flag before the T (or N) shows this one.
+    pub exptime_before: u32,
 }
 
 /// What `ms` asks of the door besides storing.
@@ -175,6 +180,9 @@ pub struct MarithArgs {
     pub initial: u64,
     /// T: a new TTL for the item after the change.
     pub ttl: Option<i32>,
+    /// N came after T in the request: an item N creates keeps N's TTL
+    /// (memcached applies them in flag order), else T's.
+    pub vivify_last: bool,
 }
 
 /// What `ma` did.
@@ -186,6 +194,16 @@ pub struct MarithResult {
     /// The item after the change (NONE unless Ok, or if it is already
     /// gone).
     pub id: u32,
+    /// An item N created: its CAS and expiry (server time), which the
+    /// reply shows even when that expiry is already past and `id` is NONE
+    /// (memcached answers from the item it just linked).
+    pub created_cas: u64,
+    pub created_exptime: u32,
+    /// N created the item.
+    pub created: bool,
+    /// The expiry before this request's T (0 for a created item, which
+    /// memcached links without one): a `t` before the T (or N) shows it.
+    pub exptime_before: u32,
 }
 
 impl Cache {
@@ -284,7 +302,9 @@ impl Cache {
     /// Stores item `id`, read off the wire for connection `cfd`, with
     /// `cmd` (`req_cas` for cas). The item is done with afterwards
     /// whatever the outcome. memcached's complete_nread_ascii after the
-    /// data check, and do_store_item.
+    /// data check, and do_store_item. (The protocols call
+    /// `store_item_as`; tests use this.)
+    #[cfg(test)]
     pub fn store_item(
         &mut self,
         cfd: RawFd,
@@ -306,13 +326,26 @@ impl Cache {
         cmd: StoreCmd,
         req_cas: u64,
     ) -> (StoreItemType, u64) {
+        self.store_item_as(cfd, id, cmd, req_cas, None)
+    }
+
+    /// `store_item_cas` whose stored item takes `new_cas` (when given)
+    /// instead of a fresh CAS unique.
+    pub fn store_item_as(
+        &mut self,
+        cfd: RawFd,
+        id: u32,
+        cmd: StoreCmd,
+        req_cas: u64,
+        new_cas: Option<u64>,
+    ) -> (StoreItemType, u64) {
         self.count_set(id);
         // Watchers see the lookup the store makes, then its result.
         if self.log.eflags & LOG_FETCHERS != 0 {
             let key = key_of(self.slabs.chunk(id)).to_vec();
             self.log_lookup(cfd, &key);
         }
-        let (ret, stored) = self.do_store(id, cmd, req_cas, None);
+        let (ret, stored) = self.do_store(id, cmd, req_cas, new_cas);
         self.log_store(cfd, id, cmd, ret);
         let mut new_cas = 0;
         if stored != NONE {
@@ -446,13 +479,19 @@ impl Cache {
             created: false,
             fetched_before: false,
             time_before: 0,
+            exptime_before: 0,
         };
         if id == NONE {
             let Some(ttl) = a.vivify else {
                 return r;
             };
             // Vivify: a stub item with no value, whose creator wins.
-            let exp = self.clock.realtime(a.ttl.unwrap_or(ttl) as i64);
+            let ttl = if a.vivify_last {
+                ttl
+            } else {
+                a.ttl.unwrap_or(ttl)
+            };
+            let exp = self.clock.realtime(ttl as i64);
             let Ok(new) = self.alloc(key, 0, exp, 0) else {
                 return r;
             };
@@ -461,8 +500,9 @@ impl Cache {
                 return r;
             }
             id = new;
+            // As memcached's, an item created by N does not remember that
+            // its key came in base64: `k` shows it decoded.
             let f = iflags(self.slabs.chunk(id)) | ITEM_TOKEN_SENT;
-            let f = if a.base64 { f | ITEM_KEY_BINARY } else { f };
             set_iflags(self.slabs.chunk_mut(id), f);
             r.id = id;
             r.created = true;
@@ -478,6 +518,7 @@ impl Cache {
         r.already_sent = !r.created && f & ITEM_TOKEN_SENT != 0;
         r.fetched_before = f & ITEM_FETCHED != 0;
         r.time_before = t;
+        r.exptime_before = if r.created { 0 } else { e };
         r.stale = f & ITEM_STALE != 0;
         // As memcached 1.6.18 counts mg: a found (or just created) item is
         // a touch hit when T is given, else a get hit.
@@ -488,14 +529,20 @@ impl Cache {
             st.lru_hits[seg] += 1;
         }
         if r.created {
+            // As memcached's, N locks the item, and a locked fetch bumps
+            // it afterwards: the item just made counts as fetched.
+            if !a.no_bump {
+                self.bump(id);
+            }
             self.note(Reason::Stored, id);
             return r;
         }
         let mut changed = None;
         if let Some(rc) = a.recache {
-            // The TTL left before this request's T.
-            let left = e as i64 - self.clock.current_time as i64;
-            if e != 0 && left < rc as i64 && f & ITEM_TOKEN_SENT == 0 {
+            // memcached compares the expiry before this request's T with
+            // R read as an expiry (so R of an absolute time in the past,
+            // or a negative one, is never above it).
+            if e != 0 && e < self.clock.realtime(rc as i64) && f & ITEM_TOKEN_SENT == 0 {
                 r.won = true;
             }
         }
@@ -530,15 +577,17 @@ impl Cache {
     /// store (an add stays an add; append and prepend check it here), and
     /// with I a lower CAS still stores, marked stale, keeping the old TTL
     /// and the winner's token. Returns the outcome, the item now linked
-    /// under the key (NONE unless stored and still live) and the size of
-    /// the value sent (ms's `s` when nothing was stored).
+    /// under the key (NONE unless stored and still live), the size of
+    /// the value sent (ms's `s` when nothing was stored) and the CAS the
+    /// stored item took (0 unless stored; kept when the item expired at
+    /// once).
     pub fn mset(
         &mut self,
         cfd: RawFd,
         id: u32,
         cmd: StoreCmd,
         a: &MsetArgs,
-    ) -> (StoreItemType, u32, usize) {
+    ) -> (StoreItemType, u32, usize, u64) {
         self.count_set(id);
         let sent = nbytes(self.slabs.chunk(id));
         if a.base64 {
@@ -566,18 +615,19 @@ impl Cache {
                 cmd = StoreCmd::Cas;
             }
         }
-        let mut result = if req_cas != 0 && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend) {
-            // A miss is NS, CAS or not, as memcached answers it.
-            if old == NONE {
-                StoreItemType::NotStored
-            } else if cas(self.slabs.chunk(old)) != req_cas {
-                StoreItemType::Exists
+        let (mut result, mut stored) =
+            if req_cas != 0 && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend) {
+                // A miss is NS, CAS or not, as memcached answers it.
+                if old == NONE {
+                    (StoreItemType::NotStored, NONE)
+                } else if cas(self.slabs.chunk(old)) != req_cas {
+                    (StoreItemType::Exists, NONE)
+                } else {
+                    self.do_store(id, cmd, 0, a.new_cas)
+                }
             } else {
-                self.do_store(id, cmd, 0, a.new_cas).0
-            }
-        } else {
-            self.do_store(id, cmd, req_cas, a.new_cas).0
-        };
+                self.do_store(id, cmd, req_cas, a.new_cas)
+            };
         if result == StoreItemType::NotStored
             && matches!(cmd, StoreCmd::Append | StoreCmd::Prepend)
             && old == NONE
@@ -586,10 +636,17 @@ impl Cache {
                 // Append/prepend with N: the value becomes a new item.
                 let exp = self.clock.realtime(ttl as i64);
                 set_exptime(self.slabs.chunk_mut(id), exp);
-                result = self.do_store(id, StoreCmd::Add, 0, a.new_cas).0;
+                (result, stored) = self.do_store(id, StoreCmd::Add, 0, a.new_cas);
             }
         }
         self.log_store(cfd, id, cmd, result);
+        // The CAS the stored item took, which `c` shows even when its TTL
+        // already ran out (memcached answers from the item it stored).
+        let stored_cas = if stored != NONE {
+            cas(self.slabs.chunk(stored))
+        } else {
+            0
+        };
         // Done with the item read off the wire unless it was linked; this
         // must come before the lookup below, which may reap an item that
         // expired at once.
@@ -607,7 +664,7 @@ impl Cache {
             set_iflags(self.slabs.chunk_mut(live), f);
             self.note(Reason::Stored, live);
         }
-        (result, live, sent)
+        (result, live, sent, stored_cas)
     }
 
     /// md: deletes `key`, or with I marks it stale (giving up the win
@@ -689,9 +746,15 @@ impl Cache {
         let (mut result, _) = self.do_add_delta(key, incr, delta, a.req_cas, a.new_cas);
         let mut created = false;
         let mut vivify_failed = false;
+        let (mut created_cas, mut created_exptime) = (0, 0);
         if result == DeltaResult::NotFound {
             if let Some(ttl) = a.vivify {
                 let digits = itoa_u64(a.initial);
+                // The TTL of N and T that comes last in the request.
+                let ttl = match a.ttl {
+                    Some(t) if !a.vivify_last => t,
+                    _ => ttl,
+                };
                 let exp = self.clock.realtime(ttl as i64);
                 result = match self.alloc(key, 0, exp, digits.len()) {
                     Ok(new) => {
@@ -703,6 +766,8 @@ impl Cache {
                         self.free_unlinked(new);
                         if r == StoreItemType::Stored {
                             created = true;
+                            created_cas = cas(self.slabs.chunk(new));
+                            created_exptime = exp;
                             DeltaResult::Ok(a.initial)
                         } else {
                             DeltaResult::Eom
@@ -714,12 +779,17 @@ impl Cache {
             }
         }
         let mut id = NONE;
+        let mut exptime_before = 0;
         if let DeltaResult::Ok(_) = result {
             // The item as the reply reports it (a created one is looked
             // up again; it may already be gone if its TTL was in the past).
             id = self.peek(key);
             if id != NONE {
-                if let Some(ttl) = a.ttl {
+                if !created {
+                    exptime_before = exptime(self.slabs.chunk(id));
+                }
+                // (A created item already has its TTL.)
+                if let Some(ttl) = a.ttl.filter(|_| !created) {
                     let exp = self.clock.realtime(ttl as i64);
                     set_exptime(self.slabs.chunk_mut(id), exp);
                 }
@@ -737,6 +807,10 @@ impl Cache {
             result,
             vivify_failed,
             id,
+            created_cas,
+            created_exptime,
+            created,
+            exptime_before,
         }
     }
 
@@ -1058,15 +1132,17 @@ impl Cache {
         if id == NONE {
             return (DeltaResult::NotFound, NONE);
         }
-        if req_cas != 0 && cas(self.slabs.chunk(id)) != req_cas {
-            return (DeltaResult::Exists, NONE);
-        }
         let (n, chunked, pinned) = {
             let c = self.slabs.chunk(id);
             (nbytes(c), iflags(c) & ITEM_CHUNKED != 0, refcount(c) > 0)
         };
+        // As memcached's do_add_delta: an empty or chunked value is not a
+        // number whatever the CAS; then the CAS is checked, then the digits.
         if n == 0 || chunked {
             return (DeltaResult::NonNumeric, NONE);
+        }
+        if req_cas != 0 && cas(self.slabs.chunk(id)) != req_cas {
+            return (DeltaResult::Exists, NONE);
         }
         let value = match parse_u64_c(self.value_segment(id, 0)) {
             Some(v) => v,
@@ -1121,11 +1197,22 @@ impl Cache {
         } else {
             self.clock.current_time
         };
+        if exptime > 0 && new_oldest <= 1 {
+            // A delay that is an absolute time before the server started:
+            // memcached's cut-off becomes 0, which means no flush at all
+            // (and cancels a delayed one still to come).
+            self.oldest_live = 0;
+            self.oldest_cas = 0;
+            return;
+        }
         self.sweep_flushed(new_oldest.saturating_sub(1));
         if self.use_cas {
             self.oldest_live = new_oldest.saturating_sub(1);
             if self.oldest_live <= self.clock.current_time {
-                self.oldest_cas = self.next_cas();
+                // The first CAS unique not flushed: the next one minted.
+                // memcached's flush takes no CAS unique, so neither does
+                // this cut-off (`gets` shows the same numbers after it).
+                self.oldest_cas = self.cas_id + 1;
             }
         } else {
             self.oldest_live = new_oldest;
@@ -1568,14 +1655,13 @@ mod tests {
         // N on a miss: a stub item that its creator wins.
         let a = MgetArgs {
             vivify: Some(30),
-            base64: true,
             ..MgetArgs::default()
         };
         let r = c.mget(-1, b"v", &a);
         assert!(r.created && r.won);
         let recs = take(&mut c);
         assert_eq!(recs, vec![now_rec(&c, Reason::Stored, b"v")]);
-        assert_eq!(recs[0].meta, ITEM_TOKEN_SENT | ITEM_KEY_BINARY);
+        assert_eq!(recs[0].meta, ITEM_TOKEN_SENT);
         assert_eq!(recs[0].value, b"");
         // A hit without T nor a win changes nothing.
         set(&mut c, b"k", b"val");
@@ -1621,7 +1707,7 @@ mod tests {
             invalidate: true,
             ..MsetArgs::default()
         };
-        let (res, live, _) = c.mset(-1, id, StoreCmd::Set, &a);
+        let (res, live, _, _) = c.mset(-1, id, StoreCmd::Set, &a);
         assert_eq!(res, StoreItemType::Stored);
         assert_ne!(live, NONE);
         let recs = take(&mut c);
