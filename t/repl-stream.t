@@ -86,6 +86,8 @@ my @cases = (
      'flush_all: the time and the CAS cut-off'],
     ["flush_all 100\r\n", "OK", sub { "rep_flush " . ($now + 99) . " 0\r\n" },
      'a delayed flush_all: its time, no CAS cut-off'],
+    ["flush_all 2592001\r\n", "OK", sub { "rep_flush 0 0\r\n" },
+     'flush_all at a time before the server started cancels every flush: time 0'],
 );
 for my $c (@cases) {
     my ($req, $reply, $want, $name) = @$c;

@@ -448,9 +448,15 @@ impl Cache {
     /// become invisible. Returns the server time before which items are
     /// gone (for `stats settings`' oldest_live).
     pub fn flush_all(&mut self, exptime: i64) -> u32 {
-        self.do_flush_all(exptime);
+        let cancelled = !self.do_flush_all(exptime);
         if self.changes.on {
-            let at = self.clock.to_unix(self.oldest_live.max(1));
+            // A flush that cancels any (a delay before the server started)
+            // is streamed as time 0: a replica cancels its own likewise.
+            let at = if cancelled {
+                0
+            } else {
+                self.clock.to_unix(self.oldest_live.max(1))
+            };
             // The CAS cut-off this flush set, if it took effect now: a
             // replica takes it as it is rather than minting its own.
             let cas = if self.use_cas && self.oldest_live <= self.clock.current_time {
@@ -872,7 +878,18 @@ impl Cache {
     /// unix time `at` are gone, and, if `cas` is not 0, items whose CAS is
     /// below it (the master's cut-off: a replica never takes a CAS of its
     /// own, so its cut-off agrees with the master's whatever its clock).
+    /// `at` 0: the master cancelled every flush, and so does the replica.
     pub fn apply_flush(&mut self, at: i64, cas: u64) {
+        if at == 0 {
+            // The master's flush cancelled every flush (flush_all with a
+            // time before it started).
+            self.oldest_live = 0;
+            self.oldest_cas = 0;
+            if self.changes.on {
+                self.changes.push_flush(0, 0);
+            }
+            return;
+        }
         self.oldest_live = self.clock.from_unix(at);
         self.sweep_flushed(self.oldest_live);
         if cas != 0 {
@@ -1191,7 +1208,8 @@ impl Cache {
 
     /// flush_all: items stored before now (or before `exptime`, if given)
     /// become invisible. memcached's process_flush_all semantics.
-    fn do_flush_all(&mut self, exptime: i64) {
+    /// False if the flush cancels any flush instead (see below).
+    fn do_flush_all(&mut self, exptime: i64) -> bool {
         let new_oldest = if exptime > 0 {
             self.clock.realtime(exptime)
         } else {
@@ -1203,7 +1221,7 @@ impl Cache {
             // (and cancels a delayed one still to come).
             self.oldest_live = 0;
             self.oldest_cas = 0;
-            return;
+            return false;
         }
         self.sweep_flushed(new_oldest.saturating_sub(1));
         if self.use_cas {
@@ -1217,6 +1235,7 @@ impl Cache {
         } else {
             self.oldest_live = new_oldest;
         }
+        true
     }
 
     /// The eager half of a flush_all, as memcached's item_flush_expired:
@@ -1612,6 +1631,35 @@ mod tests {
         assert_eq!(c.fetch(-1, b"new"), NONE);
         assert_eq!(c.fetch(-1, b"old"), NONE);
         assert_eq!(take(&mut c), vec![removal(Reason::Flushed, b"old")]);
+    }
+
+    #[test]
+    fn flush_all_before_start_cancels_and_replicates_as_zero() {
+        let mut c = listening();
+        c.flush_all(100);
+        take(&mut c);
+        set(&mut c, b"k", b"v");
+        take(&mut c);
+        // An absolute time before the server started: no flush, and the
+        // delayed one is cancelled.
+        assert_eq!(c.flush_all(2_592_001), 0);
+        let r = take(&mut c);
+        assert_eq!(
+            (r.len(), r[0].reason, r[0].exptime, r[0].cas),
+            (1, Reason::FlushAll, 0, 0)
+        );
+        c.advance_clock(200);
+        assert_ne!(c.fetch(-1, b"k"), NONE);
+        // A replica applying it cancels its own pending flush the same way.
+        let mut rep = listening();
+        rep.flush_all(100);
+        set(&mut rep, b"k", b"v");
+        take(&mut rep);
+        rep.apply_flush(0, 0);
+        let r = take(&mut rep);
+        assert_eq!((r.len(), r[0].exptime, r[0].cas), (1, 0, 0));
+        rep.advance_clock(200);
+        assert_ne!(rep.fetch(-1, b"k"), NONE);
     }
 
     #[test]
