@@ -108,7 +108,7 @@ impl Server {
     pub(crate) fn new(
         settings: Settings,
         auth: Option<AuthFile>,
-        cache: Cache,
+        mut cache: Cache,
         dump: dump::DumpState,
         ev: EventLoop,
         listeners: Vec<Listener>,
@@ -120,6 +120,8 @@ impl Server {
         );
         let crawler = cache::crawler::Crawler::new(cache.now());
         let repl = repl::Repl::new(&settings);
+        // Change records go straight into the replication stream's form.
+        cache.encode_changes(Some(repl::stream::encode));
         let pool = BufPool::new(settings.read_buf_mem_limit);
         Server {
             conns: slab::Slab::with_capacity(64),

@@ -6,7 +6,7 @@
 
 use std::os::unix::io::RawFd;
 
-use super::change::{ChangeLog, Reason};
+use super::change::{Change, ChangeLog, Reason};
 use super::clock::ITEM_UPDATE_INTERVAL;
 use super::item::*;
 use super::slabs::NONE;
@@ -209,6 +209,13 @@ pub struct MarithResult {
 impl Cache {
     // ---- change records ----
 
+    /// Writes every change record with `encode` as it is made, into
+    /// blocks taken with `ChangeLog::take_encoded`, instead of keeping it
+    /// (change.rs): the replication stream's form, set once at start.
+    pub fn encode_changes(&mut self, encode: Option<super::change::Encode>) {
+        self.changes.set_encoder(encode);
+    }
+
     /// Starts or stops keeping change records (a listener came or went).
     pub fn listen_changes(&mut self, on: bool) {
         self.changes.on = on;
@@ -220,6 +227,11 @@ impl Cache {
     /// The records made since the last `clear_changes`, oldest first.
     pub fn changes(&self) -> &ChangeLog {
         &self.changes
+    }
+
+    /// The records, to take encoded blocks from (`ChangeLog::take_encoded`).
+    pub fn changes_mut(&mut self) -> &mut ChangeLog {
+        &mut self.changes
     }
 
     /// Forgets the records once every listener has had them.
@@ -240,16 +252,26 @@ impl Cache {
     fn note_item(&mut self, reason: Reason, id: u32) {
         let mut log = std::mem::take(&mut self.changes);
         let c = self.slabs.chunk(id);
-        let exptime = self.clock.to_unix(exptime(c));
-        log.push_item(
+        let mut ch = Change {
             reason,
-            key_of(c),
-            flags(c),
-            exptime,
-            cas(c),
-            iflags(c) & META_BITS,
-            |out| self.value_to_vec(id, out),
-        );
+            key: key_of(c),
+            value: self.value_segment(id, 0),
+            flags: flags(c),
+            exptime: self.clock.to_unix(exptime(c)),
+            cas: cas(c),
+            meta: iflags(c) & META_BITS,
+        };
+        if ch.value.len() == nbytes(c) {
+            log.push(ch);
+        } else {
+            // A chunked value, gathered in one piece first.
+            let mut whole = std::mem::take(&mut log.scratch);
+            whole.clear();
+            self.value_to_vec(id, &mut whole);
+            ch.value = &whole;
+            log.push(ch);
+            log.scratch = whole;
+        }
         self.changes = log;
     }
 
@@ -1631,6 +1653,82 @@ mod tests {
         assert_eq!(c.fetch(-1, b"new"), NONE);
         assert_eq!(c.fetch(-1, b"old"), NONE);
         assert_eq!(take(&mut c), vec![removal(Reason::Flushed, b"old")]);
+    }
+
+    /// A listener's own form of a record, for the encoded mode's tests.
+    fn enc(ch: &Change<'_>, out: &mut Vec<u8>) {
+        let head = format!(
+            "{:?} {} {} ",
+            ch.reason,
+            String::from_utf8_lossy(ch.key),
+            ch.value.len()
+        );
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(ch.value);
+        out.push(b'\n');
+    }
+
+    #[test]
+    fn encoded_records_go_straight_into_whole_blocks() {
+        use crate::cache::change::BLOCK;
+        let mut c = listening();
+        c.encode_changes(Some(enc));
+        let mut want = Vec::new();
+        set(&mut c, b"a", b"xyz");
+        assert!(c.delete(-1, b"a"));
+        want.extend_from_slice(b"Stored a 3 xyz\nDeleted a 0 \n");
+        // A chunked value (over slab_chunk_max): gathered in one piece.
+        let big: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+        let id = c.alloc(b"big", 0, 0, big.len()).unwrap();
+        assert_ne!(iflags(c.slabs.chunk(id)) & ITEM_CHUNKED, 0);
+        let mut off = 0;
+        while off < big.len() {
+            let seg = c.value_segment_mut(id, off);
+            let n = seg.len();
+            seg.copy_from_slice(&big[off..off + n]);
+            off += n;
+        }
+        assert_eq!(
+            c.store_item(-1, id, StoreCmd::Set, 0),
+            StoreItemType::Stored
+        );
+        want.extend_from_slice(b"Stored big 600000 ");
+        want.extend_from_slice(&big);
+        want.push(b'\n');
+        // Enough 1000-byte values for several blocks.
+        let v = [b'v'; 1000];
+        for i in 0..300 {
+            let k = format!("k{}", i);
+            set(&mut c, k.as_bytes(), &v);
+            want.extend_from_slice(format!("Stored {} 1000 ", k).as_bytes());
+            want.extend_from_slice(&v);
+            want.push(b'\n');
+        }
+        assert!(!c.changes().is_empty());
+        assert_eq!(c.changes().iter().count(), 0, "no record is kept as well");
+        let (n, blocks) = c.changes_mut().take_encoded();
+        let blocks: Vec<Vec<u8>> = blocks.collect();
+        assert_eq!(n, 303);
+        assert!(blocks.len() >= 5, "{} blocks", blocks.len());
+        for b in &blocks {
+            // Whole records only, and never grown past what it was given.
+            assert_eq!(b.last(), Some(&b'\n'));
+            assert!(b.starts_with(b"Stored ") || b.starts_with(b"Deleted "));
+            if b.len() < 600_000 {
+                assert_eq!(b.capacity(), BLOCK);
+            }
+        }
+        assert_eq!(blocks.concat(), want);
+        assert!(c.changes().is_empty());
+        // Blocks given back are encoded into again.
+        for b in blocks {
+            c.changes_mut().give_block(b);
+        }
+        set(&mut c, b"z", b"1");
+        let (n, blocks) = c.changes_mut().take_encoded();
+        let blocks: Vec<Vec<u8>> = blocks.collect();
+        assert_eq!((n, blocks.concat()), (1, b"Stored z 1 1\n".to_vec()));
+        assert_eq!(blocks[0].capacity(), BLOCK);
     }
 
     #[test]

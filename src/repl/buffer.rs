@@ -20,8 +20,9 @@ use std::collections::VecDeque;
 /// A block's size: a new block starts once the last one is this full (a
 /// record is never split, so a block can be larger).
 const BLOCK: usize = 64 * 1024;
-/// Emptied blocks kept for reuse.
-const SPARE_BLOCKS: usize = 4;
+/// Emptied blocks kept for reuse (1 MiB; they go on to the change log,
+/// which encodes into them).
+const SPARE_BLOCKS: usize = 16;
 
 pub struct StreamBuf {
     blocks: VecDeque<Vec<u8>>,
@@ -88,6 +89,24 @@ impl StreamBuf {
         let before = b.len();
         write(b);
         self.end += (b.len() - before) as u64;
+    }
+
+    /// Appends a whole block of stream bytes (change records encoded as
+    /// they were made), without copying them.
+    pub fn adopt(&mut self, b: Vec<u8>) {
+        if b.is_empty() {
+            return self.recycle(b);
+        }
+        self.end += b.len() as u64;
+        if self.blocks.is_empty() {
+            self.head = 0;
+        }
+        self.blocks.push_back(b);
+    }
+
+    /// An emptied block, if one is kept for reuse.
+    pub fn spare_block(&mut self) -> Option<Vec<u8>> {
+        self.spare.pop()
     }
 
     /// Appends `bytes`, filling blocks to their size (a replica forwards

@@ -745,9 +745,22 @@ pub fn stream_changes(core: &mut Core) {
         return;
     }
     let r: &mut Repl = &mut core.repl;
-    for ch in core.cache.changes().iter() {
+    let log = core.cache.changes_mut();
+    let (n, blocks) = log.take_encoded();
+    for b in blocks {
+        r.buf.adopt(b);
+    }
+    r.stats.records_sent += n as u64;
+    // Records the log kept rather than encoded (it has no encoder).
+    for ch in log.iter() {
         r.buf.write(|b| stream::encode(&ch, b));
         r.stats.records_sent += 1;
+    }
+    while log.wants_block() {
+        match r.buf.spare_block() {
+            Some(b) => log.give_block(b),
+            None => break,
+        }
     }
     r.offset = r.buf.end();
     core.cache.clear_changes();
