@@ -22,7 +22,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::RawFd;
 
-use super::{stream, Repl, TOKEN_FEED_BASE};
+use super::{Repl, TOKEN_FEED_BASE};
 use crate::child::{self, Child};
 use crate::conn::{ConnState, OutMark};
 use crate::event::Interest;
@@ -751,11 +751,9 @@ pub fn stream_changes(core: &mut Core) {
         r.buf.adopt(b);
     }
     r.stats.records_sent += n as u64;
-    // Records the log kept rather than encoded (it has no encoder).
-    for ch in log.iter() {
-        r.buf.write(|b| stream::encode(&ch, b));
-        r.stats.records_sent += 1;
-    }
+    // The server sets the stream's encoder at start (server.rs), so the
+    // log keeps no record of its own.
+    debug_assert_eq!(log.iter().count(), 0);
     while log.wants_block() {
         match r.buf.spare_block() {
             Some(b) => log.give_block(b),
