@@ -2078,7 +2078,8 @@ static EXTENDED: &[Extended] = &[
         also: None,
         help: Help::Listed(&[
             "bytes of stream held for a replica that reads too",
-            "slowly before it is dropped to resync (default: {default})",
+            "slowly, past the backlog, before it is dropped to",
+            "resync (default: {default})",
         ]),
         stats: &[stat(79, "repl_buffer_limit", |s| {
             s.repl_buffer_limit.to_string()

@@ -62,6 +62,45 @@ is("$st->{repl_backlog_histlen} $st->{sync_full} $st->{sync_partial_ok} $st->{re
 is(digest($b_sock), digest($sh), 'the replica that was stopped has the same data');
 is(digest($a_sock), digest($sh), 'so has the other one');
 
+# ---- a backlog larger than the limit: only the excess counts ----
+# The backlog keeps its bytes for every replica anyway, so a replica
+# behind by less than the backlog holds nothing of its own and stays;
+# one behind by more than the backlog plus the limit is dropped. (A
+# replica resuming far back in a large backlog used to be dropped again
+# at once, and again after each reconnection.)
+my $big = new_memcached('-m 256 -o repl_backlog_size=33554432,repl_buffer_limit=1048576,repl_timeout=60000');
+my $bg = $big->sock;
+my $bgport = $big->port;
+my $rc = new_memcached("-m 256 -o replicaof=127.0.0.1:$bgport");
+my $c_sock = $rc->sock;
+ok(wait_synced($bg, $c_sock), 'a replica of a master with a 32 MiB backlog caught up');
+kill 'STOP', $rc->pid;
+# 20 MB: more than the socket buffers and the 1 MiB limit, less than
+# the backlog.
+printf $bg "set b%d 0 0 10000 noreply\r\n%s\r\n", $_, $value for 1 .. 2000;
+is(send_recv($bg, "mn\r\n"), "MN\r\n", 'master: 20 MB written with the replica stopped');
+$st = repl_stats($bg);
+is("$st->{replicas_dropped} $st->{connected_replicas}", '0 1',
+   'not dropped: what it has not been sent is within the backlog');
+kill 'CONT', $rc->pid;
+ok(wait_synced($bg, $c_sock), 'let run again, it caught up');
+$st = repl_stats($bg);
+is("$st->{sync_full} $st->{sync_partial_ok} $st->{replicas_dropped}", '1 0 0',
+   'on the same link: no new sync');
+is(digest($c_sock), digest($bg), 'same data');
+kill 'STOP', $rc->pid;
+# 60 MB more: past the backlog and the limit together, whatever the
+# socket buffers took.
+printf $bg "set b%d 0 0 10000 noreply\r\n%s\r\n", $_, $value for 2001 .. 8000;
+is(send_recv($bg, "mn\r\n"), "MN\r\n", 'master: 60 MB more with the replica stopped');
+$st = wait_repl($bg, sub { $_[0]{replicas_dropped} eq '1' });
+is("$st->{replicas_dropped} $st->{connected_replicas}", '1 0',
+   'dropped once behind by more than the backlog and the limit');
+kill 'CONT', $rc->pid;
+ok(wait_synced($bg, $c_sock), 'it came back by itself and caught up');
+is(digest($c_sock), digest($bg), 'same data');
+like(digest($bg), qr/^DIGEST 8000 /, 'all 8000 items');
+
 # ---- a replica with less memory than its master never evicts ----
 my $small = new_memcached("-v -m 8 -o replicaof=127.0.0.1:$mport");
 my $sm = $small->sock;

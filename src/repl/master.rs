@@ -77,6 +77,16 @@ impl Feed {
     fn buffered(&self, end: u64) -> usize {
         self.out.len() - self.out_pos + self.sent.map_or(0, |s| (end - s) as usize)
     }
+
+    /// The memory held for it alone: its own bytes, and the stream it has
+    /// yet to be sent past what the backlog (`backlog` bytes) keeps for
+    /// everyone anyway. A replica behind by less than the backlog costs
+    /// nothing, so one that resumed from the backlog is never dropped
+    /// for being where the backlog let it resume.
+    fn held(&self, end: u64, backlog: usize) -> usize {
+        let stream = self.sent.map_or(0, |s| (end - s) as usize);
+        self.out.len() - self.out_pos + stream.saturating_sub(backlog)
+    }
 }
 
 /// The snapshot child and the offset its snapshot stands at.
@@ -689,9 +699,10 @@ fn close_feed(core: &mut Core, idx: usize, why: &str) {
 pub fn after_batch(core: &mut Core) {
     let ids = feed_ids(core, |_| true);
     let end = core.repl.offset;
+    let backlog = core.repl.buf.backlog;
     for i in ids {
         let f = &core.repl.master.feeds[i];
-        if f.buffered(end) > core.repl.buffer_limit {
+        if f.held(end, backlog) > core.repl.buffer_limit {
             core.repl.stats.replicas_dropped += 1;
             close_feed(core, i, "too far behind");
             continue;
