@@ -64,6 +64,20 @@ is(syncs($bs), 'sync_full=1 sync_partial_ok=2 sync_partial_err=0 replicas_droppe
    'B: one full sync (C), two partial ones: B\'s own cuts never detached C');
 is("$sa->{connected_replicas} $sb->{connected_replicas}", '1 1', 'one replica on A and one on B');
 
+# ---- a burst of large values: B reads the stream in full buffers, ----
+# which become its own stream's blocks as they are; C must still get
+# exactly A's bytes.
+my $big = 'v' x 10_000;
+printf $as "set burst%d 0 0 10000 noreply\r\n%s\r\n", $_, $big for 1 .. 2000;
+is(send_recv($as, "mn\r\n"), "MN\r\n", 'A: 2000 values of 10 KB in one burst');
+ok(wait_synced($as, $bs, $cs), 'the chain caught up with the burst');
+($sa, $sb, $sc) = map { repl_stats($_) } $as, $bs, $cs;
+is("$sb->{repl_offset} $sc->{repl_offset}", "$sa->{repl_offset} $sa->{repl_offset}",
+   'B and C report A\'s offset after the burst');
+$d = digest($as);
+is(digest($bs), $d, 'B holds A\'s data after the burst');
+is(digest($cs), $d, 'C holds A\'s data after the burst');
+
 # ---- B becomes a master: C continues with it under B's new id ----
 is(send_recv($bs, "rep_replicaof no one\r\n"), "OK\r\n", 'B: rep_replicaof no one');
 is(send_recv($bs, "rep_ismaster\r\n"), "REP_TRUE\r\n", 'B is a master');

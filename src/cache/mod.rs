@@ -180,9 +180,20 @@ impl Cache {
             let c = self.slabs.chunk(id);
             for n in [item::prev(c), item::next(c)] {
                 if n != slabs::NONE {
-                    self.slabs.prefetch(n);
+                    // Only their links change.
+                    self.slabs.prefetch_head(n, item::OFF_HNEXT);
                 }
             }
+        }
+    }
+
+    /// Asks the CPU for the header and key of the first item on `hv`'s
+    /// hash chain, for a lookup of a `key_len`-byte key, once its bucket
+    /// was prefetched.
+    pub fn prefetch_chain_head(&self, hv: u32, key_len: usize) {
+        let id = self.assoc.chain_head(hv);
+        if id != slabs::NONE {
+            self.slabs.prefetch_head(id, item::HDR_CAS + key_len);
         }
     }
 

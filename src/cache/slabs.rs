@@ -691,6 +691,30 @@ impl Slabs {
         }
     }
 
+    /// Starts loading the cache lines holding the first `len` bytes of
+    /// chunk `id`: just what the next step reads (an item's LRU links,
+    /// its header and key), so that more lookups fit in flight at once.
+    #[inline]
+    pub fn prefetch_head(&self, id: u32, len: usize) {
+        if let Some(page) = self.pages.get((id >> CHUNK_BITS) as usize) {
+            let off = (id & CHUNK_MASK) as usize * page.size as usize;
+            if off >= page.mem.len() {
+                return;
+            }
+            let len = len.clamp(1, page.mem.len() - off);
+            let start = page.mem[off..].as_ptr() as usize;
+            let last = start + len - 1;
+            // Every line from the one holding the first byte to the one
+            // holding the last; the first named by the first byte, so no
+            // address falls outside the page.
+            let mut line = start & !63;
+            while line <= last {
+                crate::sys::prefetch(line.max(start) as *const u8);
+                line += 64;
+            }
+        }
+    }
+
     /// The bytes of chunk `id`.
     #[inline]
     pub fn chunk(&self, id: u32) -> &[u8] {

@@ -228,6 +228,14 @@ impl Repl {
         self.buf.push(bytes);
         self.offset = self.buf.end();
     }
+
+    /// As `feed`, for a whole buffer of stream bytes the stream takes
+    /// over as one of its blocks, without copying them (a replica's
+    /// read buffer, once applied).
+    pub fn feed_block(&mut self, block: Vec<u8>) {
+        self.buf.adopt(block);
+        self.offset = self.buf.end();
+    }
 }
 
 /// At start: replication takes the position of the dump file just loaded

@@ -132,10 +132,24 @@ impl Link {
 const READ_TURN: usize = 1024 * 1024;
 /// Room made in the link's buffer for each read.
 const READ_PIECE: usize = 64 * 1024;
-/// Stream commands decoded ahead of applying them: their hash buckets
-/// and items are fetched from memory together, as a pipelined client's
-/// commands are (conn.rs), not one cache miss after another.
-const APPLY_WINDOW: usize = 16;
+/// A read goes into the room the link's buffer has if there is this much.
+const READ_ROOM_MIN: usize = 8 * 1024;
+/// Applied stream bytes from this many on, filling at least half of the
+/// read buffer, become a block of the replica's own stream buffer as they
+/// are (its backlog, and what its own replicas are sent): the read buffer
+/// is handed over, not copied. Fewer are copied, so small reads make
+/// neither small blocks nor blocks mostly empty.
+const HAND_OVER_MIN: usize = 16 * 1024;
+/// Stream commands decoded at a time, then applied through a pipeline
+/// of prefetches: while one command is applied, the CPU already loads
+/// the LRU neighbours of the item the command AHEAD after it replaces,
+/// the item (header and key) of the one 2 * AHEAD after it, and the hash
+/// bucket of the one 3 * AHEAD after it. Each load has had the time of
+/// AHEAD commands to arrive when it is needed, and about 5 * AHEAD cache
+/// lines are in flight: fewer than the CPU can track, so the prefetches
+/// themselves do not wait.
+const APPLY_WINDOW: usize = 64;
+const AHEAD: usize = 4;
 
 /// At start with `-o replicaof`: connects at once rather than on the
 /// first timer tick. A replica never evicts (see `become_replica`).
@@ -307,13 +321,17 @@ pub fn on_event(server: &mut Server) {
     // this replica applies must not keep the loop from its clients (the
     // socket stays readable and the loop comes back to it).
     let mut taken = 0;
+    let applied_from = core.repl.offset;
     let failed = loop {
         if taken >= READ_TURN {
             break None;
         }
         let l = core.repl.link.as_mut().expect("link checked above");
-        // Read straight into the link's buffer, after what it holds.
-        l.rbuf.reserve(READ_PIECE);
+        // Read straight into the link's buffer, after what it holds (it
+        // grows only when a command does not fit in it).
+        if l.rbuf.capacity() - l.rbuf.len() < READ_ROOM_MIN {
+            l.rbuf.reserve(READ_PIECE);
+        }
         let held = l.rbuf.len();
         let room = l.rbuf.capacity() - held;
         // SAFETY: the bytes from `held` to the capacity are allocated;
@@ -337,7 +355,25 @@ pub fn on_event(server: &mut Server) {
     };
     if let Some(why) = failed {
         link_down(core, &why);
+        return;
     }
+    let offset = core.repl.offset;
+    let Some(l) = core.repl.link.as_mut() else {
+        return;
+    };
+    if l.state == LinkState::Streaming && offset != applied_from {
+        // Acknowledge what this turn applied at once (rep_wait and the
+        // ack policies on the master wait for it), besides the
+        // once-a-second ack: one ack for the turn's reads, not one per
+        // read, so the master is woken once.
+        l.out
+            .extend_from_slice(format!("rep_ack {}\r\n", offset).as_bytes());
+        if !flush(core) {
+            return;
+        }
+    }
+    // What the turn applied goes on to this replica's own replicas.
+    super::master::after_batch(core);
 }
 
 /// Writes what the link has to say; false if the link went down.
@@ -493,18 +529,13 @@ fn apply_stream(core: &mut Core) -> bool {
     let mut broken = None;
     let mut window: Vec<(Cmd, u32)> = Vec::with_capacity(APPLY_WINDOW);
     while broken.is_none() {
-        // Decode a window of commands, asking for their buckets...
         window.clear();
         let mut end = at;
         while window.len() < APPLY_WINDOW {
             match stream::decode(&rbuf[end..]) {
                 Decoded::Cmd(cmd, n) => {
                     let hv = match &cmd {
-                        Cmd::Set { key, .. } | Cmd::Del { key } => {
-                            let hv = core.cache.assoc().hash(key);
-                            core.cache.assoc().prefetch_bucket(hv);
-                            hv
-                        }
+                        Cmd::Set { key, .. } | Cmd::Del { key } => core.cache.assoc().hash(key),
                         _ => 0,
                     };
                     window.push((cmd, hv));
@@ -520,24 +551,24 @@ fn apply_stream(core: &mut Core) -> bool {
         if window.is_empty() {
             break;
         }
-        // ...then for the items the buckets lead to...
-        for (cmd, hv) in &window {
-            if matches!(cmd, Cmd::Set { .. } | Cmd::Del { .. }) {
-                let id = core.cache.assoc().chain_head(*hv);
-                if id != crate::cache::slabs::NONE {
-                    core.cache.slabs().prefetch(id);
-                }
+        let n = window.len();
+        for i in 0..n + 3 * AHEAD {
+            if let Some((Cmd::Set { .. } | Cmd::Del { .. }, hv)) = window.get(i) {
+                core.cache.assoc().prefetch_bucket(*hv);
             }
-        }
-        // ...then for their neighbours on the LRU lists...
-        for (cmd, hv) in &window {
-            if let Cmd::Set { key, .. } | Cmd::Del { key } = cmd {
+            if let Some((Cmd::Set { key, .. } | Cmd::Del { key }, hv)) =
+                i.checked_sub(AHEAD).and_then(|j| window.get(j))
+            {
+                core.cache.prefetch_chain_head(*hv, key.len());
+            }
+            if let Some((Cmd::Set { key, .. } | Cmd::Del { key }, hv)) =
+                i.checked_sub(2 * AHEAD).and_then(|j| window.get(j))
+            {
                 core.cache.prefetch_neighbours(key, *hv);
             }
-        }
-        // ...then apply them.
-        let full = window.len() == APPLY_WINDOW;
-        for (cmd, hv) in window.drain(..) {
+            let Some((cmd, hv)) = i.checked_sub(3 * AHEAD).and_then(|j| window.get(j)) else {
+                continue;
+            };
             match cmd {
                 Cmd::Set {
                     key,
@@ -549,17 +580,18 @@ fn apply_stream(core: &mut Core) -> bool {
                 } => {
                     if !core
                         .cache
-                        .apply_set(&key, hv, value, flags, exptime, cas, meta)
+                        .apply_set(key, *hv, value, *flags, *exptime, *cas, *meta)
                     {
                         log::warn!("replica: no memory for an item of {} bytes", value.len());
                     }
                 }
-                Cmd::Del { key } => core.cache.apply_delete(&key, hv),
-                Cmd::Flush { at, cas } => core.cache.apply_flush(at, cas),
+                Cmd::Del { key } => core.cache.apply_delete(key, *hv),
+                Cmd::Flush { at, cas } => core.cache.apply_flush(*at, *cas),
                 Cmd::Ping => {}
             }
             core.repl.stats.records_applied += 1;
         }
+        let full = n == APPLY_WINDOW;
         at = end;
         if !full {
             break;
@@ -567,25 +599,25 @@ fn apply_stream(core: &mut Core) -> bool {
     }
     // The exact bytes go on to this replica's own replicas, so offsets
     // agree down a chain.
+    if at >= HAND_OVER_MIN && at >= rbuf.capacity() / 2 && broken.is_none() {
+        // The buffer itself becomes a stream block; the start of the next
+        // command moves to a new one.
+        let mut next = core.repl.buf.spare_block().unwrap_or_default();
+        next.reserve(READ_PIECE.max(rbuf.len() - at + READ_ROOM_MIN));
+        next.extend_from_slice(&rbuf[at..]);
+        rbuf.truncate(at);
+        core.repl.feed_block(rbuf);
+        core.repl.link.as_mut().expect("a link").rbuf = next;
+        return true;
+    }
     core.repl.feed(&rbuf[..at]);
     if let Some(e) = broken {
         link_down(core, &format!("bad stream: {}", e));
         return false;
     }
     rbuf.drain(..at);
-    let offset = core.repl.offset;
-    let l = core.repl.link.as_mut().expect("a link");
-    l.rbuf = rbuf;
-    let mut ok = true;
-    if at > 0 {
-        // Acknowledge what was applied at once (rep_wait on the master
-        // waits for it), besides the once-a-second ack.
-        l.out
-            .extend_from_slice(format!("rep_ack {}\r\n", offset).as_bytes());
-        ok = flush(core);
-    }
-    super::master::after_batch(core);
-    ok
+    core.repl.link.as_mut().expect("a link").rbuf = rbuf;
+    true
 }
 
 /// Once a second: acknowledge the offset, notice a silent master,
