@@ -355,6 +355,8 @@ pub fn on_event(server: &mut Server) {
     };
     if let Some(why) = failed {
         link_down(core, &why);
+        // What the turn applied before the link broke still goes on.
+        super::master::after_batch(core);
         return;
     }
     let offset = core.repl.offset;
